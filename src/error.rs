@@ -1,0 +1,81 @@
+//! The one error type of the crate: every failure names what is wrong and where.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong outside of programming errors.
+///
+/// Each variant renders as one line naming the problem and its place
+/// (file, offset, row, flag), so the CLI can print it as is.
+///
+/// ```
+/// use backprop::Error;
+/// let e = Error::InvalidArgument { name: "--lr".into(), message: "must be positive, got -1".into() };
+/// assert_eq!(e.to_string(), "invalid value for --lr: must be positive, got -1");
+/// ```
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be opened, read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file was read but its content is not what its format requires.
+    #[error("{}: {message}", path.display())]
+    Format {
+        /// The file involved.
+        path: PathBuf,
+        /// What is wrong, and where in the file.
+        message: String,
+    },
+    /// A user-supplied value (flag, option, config) is out of range or malformed.
+    #[error("invalid value for {name}: {message}")]
+    InvalidArgument {
+        /// The flag or parameter name.
+        name: String,
+        /// Why the value is rejected.
+        message: String,
+    },
+    /// Shapes that must agree do not.
+    #[error("shape mismatch in {op}: {message}")]
+    Shape {
+        /// The operation that detected it.
+        op: String,
+        /// The shapes involved.
+        message: String,
+    },
+    /// Training diverged: the loss became NaN or infinite.
+    #[error("{0}")]
+    Diverged(String),
+    /// A checkpoint does not fit the model or is missing information.
+    #[error("checkpoint {}: {message}", path.display())]
+    Checkpoint {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// What does not fit.
+        message: String,
+    },
+}
+
+impl Error {
+    /// Wraps an I/O error with the path it happened on.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
+
+    /// A format error in `path`.
+    pub fn format(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Error::Format { path: path.into(), message: message.into() }
+    }
+
+    /// A rejected user-supplied value.
+    pub fn invalid(name: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::InvalidArgument { name: name.into(), message: message.into() }
+    }
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,186 @@
+//! Dense, row-major, contiguous `f32` tensors with no autodiff.
+//!
+//! A [`Tensor`] is a shape plus a reference-counted buffer: cloning is cheap
+//! and shares the buffer; writing through [`Tensor::data_mut`] copies only
+//! when the buffer is shared. Every operation here is a plain kernel; the
+//! autodiff tape in [`crate::autograd`] builds on them.
+//!
+//! ```
+//! use backprop::Tensor;
+//! let a = Tensor::from_vec(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3]);
+//! let b = Tensor::from_vec(vec![10.0, 20.0, 30.0], &[3]);
+//! let c = a.add(&b); // broadcast over rows
+//! assert_eq!(c.data(), &[11.0, 22.0, 33.0, 14.0, 25.0, 36.0]);
+//! assert_eq!(c.sum_axis(1, false).data(), &[66.0, 75.0]);
+//! ```
+
+mod elementwise;
+mod manipulate;
+mod matmul;
+mod random;
+mod reduce;
+mod shape;
+mod softmax;
+
+pub use matmul::matmul_into;
+pub use random::Rng;
+pub use shape::{broadcast_shapes, numel};
+
+use std::fmt;
+use std::sync::Arc;
+
+/// A dense `f32` tensor: row-major, contiguous, shared storage.
+#[derive(Clone, PartialEq)]
+pub struct Tensor {
+    shape: Vec<usize>,
+    data: Arc<Vec<f32>>,
+}
+
+impl Tensor {
+    /// Builds a tensor from a flat row-major buffer.
+    ///
+    /// # Panics
+    /// When `data.len()` differs from the product of `shape`; use
+    /// [`Tensor::try_from_vec`] for data that comes from outside the program.
+    ///
+    /// ```
+    /// let t = backprop::Tensor::from_vec(vec![1.0, 2.0], &[2, 1]);
+    /// assert_eq!(t.shape(), &[2, 1]);
+    /// ```
+    pub fn from_vec(data: Vec<f32>, shape: &[usize]) -> Tensor {
+        match Self::try_from_vec(data, shape) {
+            Ok(t) => t,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Like [`Tensor::from_vec`] but returns an error instead of panicking.
+    pub fn try_from_vec(data: Vec<f32>, shape: &[usize]) -> crate::Result<Tensor> {
+        let n = numel(shape);
+        if n != data.len() {
+            return Err(crate::Error::Shape {
+                op: "from_vec".into(),
+                message: format!("shape {shape:?} holds {n} values but {} were given", data.len()),
+            });
+        }
+        Ok(Tensor { shape: shape.to_vec(), data: Arc::new(data) })
+    }
+
+    /// A tensor filled with `value`.
+    pub fn full(shape: &[usize], value: f32) -> Tensor {
+        Tensor { shape: shape.to_vec(), data: Arc::new(vec![value; numel(shape)]) }
+    }
+
+    /// A tensor of zeros.
+    pub fn zeros(shape: &[usize]) -> Tensor {
+        Self::full(shape, 0.0)
+    }
+
+    /// A tensor of ones.
+    pub fn ones(shape: &[usize]) -> Tensor {
+        Self::full(shape, 1.0)
+    }
+
+    /// A zero-dimensional tensor holding one value.
+    pub fn scalar(value: f32) -> Tensor {
+        Tensor { shape: vec![], data: Arc::new(vec![value]) }
+    }
+
+    /// A tensor of zeros with the same shape as `self`.
+    pub fn zeros_like(&self) -> Tensor {
+        Self::zeros(&self.shape)
+    }
+
+    /// The dimensions.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// Number of dimensions.
+    pub fn ndim(&self) -> usize {
+        self.shape.len()
+    }
+
+    /// Size of dimension `axis`.
+    ///
+    /// # Panics
+    /// When `axis` is out of range.
+    pub fn dim(&self, axis: usize) -> usize {
+        assert!(axis < self.ndim(), "dim: axis {axis} out of range for shape {:?}", self.shape);
+        self.shape[axis]
+    }
+
+    /// Number of elements.
+    pub fn numel(&self) -> usize {
+        self.data.len()
+    }
+
+    /// The values, row-major.
+    pub fn data(&self) -> &[f32] {
+        &self.data
+    }
+
+    /// Mutable access to the values; copies the buffer first if it is shared.
+    pub fn data_mut(&mut self) -> &mut [f32] {
+        Arc::make_mut(&mut self.data).as_mut_slice()
+    }
+
+    /// The values as an owned vector (no copy when the buffer is not shared).
+    pub fn into_vec(self) -> Vec<f32> {
+        Arc::try_unwrap(self.data).unwrap_or_else(|shared| (*shared).clone())
+    }
+
+    /// The single value of a one-element tensor.
+    ///
+    /// # Panics
+    /// When the tensor has more or fewer than one element.
+    pub fn item(&self) -> f32 {
+        assert_eq!(self.numel(), 1, "item: tensor of shape {:?} has {} elements, not 1", self.shape, self.numel());
+        self.data[0]
+    }
+
+    /// The same values under another shape with the same element count (no copy).
+    ///
+    /// # Panics
+    /// When the element counts differ.
+    pub fn reshape(&self, shape: &[usize]) -> Tensor {
+        assert_eq!(
+            numel(shape),
+            self.numel(),
+            "reshape: cannot view shape {:?} ({} values) as {:?} ({} values)",
+            self.shape,
+            self.numel(),
+            shape,
+            numel(shape)
+        );
+        Tensor { shape: shape.to_vec(), data: self.data.clone() }
+    }
+
+    /// Whether every value is finite (no NaN, no infinity).
+    pub fn all_finite(&self) -> bool {
+        self.data.iter().all(|v| v.is_finite())
+    }
+
+    /// Largest absolute difference to `other` (same shape required).
+    pub fn max_abs_diff(&self, other: &Tensor) -> f32 {
+        assert_eq!(self.shape, other.shape, "max_abs_diff: shapes {:?} and {:?} differ", self.shape, other.shape);
+        self.data.iter().zip(other.data.iter()).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max)
+    }
+}
+
+impl fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const SHOWN: usize = 8;
+        write!(f, "Tensor{:?} [", self.shape)?;
+        for (i, v) in self.data.iter().take(SHOWN).enumerate() {
+            if i > 0 {
+                write!(f, ", ")?;
+            }
+            write!(f, "{v:.4}")?;
+        }
+        if self.numel() > SHOWN {
+            write!(f, ", ... ({} values)", self.numel())?;
+        }
+        write!(f, "]")
+    }
+}

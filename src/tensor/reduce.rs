@@ -1,0 +1,151 @@
+//! Reductions along an axis or over everything, and undoing broadcasts.
+
+use super::shape::{numel, split_at_axis};
+use super::Tensor;
+
+impl Tensor {
+    fn reduced_shape(&self, axis: usize, keepdim: bool) -> Vec<usize> {
+        let mut s = self.shape.clone();
+        if keepdim {
+            s[axis] = 1;
+        } else {
+            s.remove(axis);
+        }
+        s
+    }
+
+    fn check_axis(&self, op: &str, axis: usize) {
+        assert!(axis < self.ndim(), "{op}: axis {axis} out of range for shape {:?}", self.shape);
+    }
+
+    /// Sum along `axis`; `keepdim` keeps it as a dimension of size 1.
+    ///
+    /// ```
+    /// let t = backprop::Tensor::from_vec(vec![1.0, 2.0, 3.0, 4.0], &[2, 2]);
+    /// assert_eq!(t.sum_axis(0, false).data(), &[4.0, 6.0]);
+    /// assert_eq!(t.sum_axis(1, true).shape(), &[2, 1]);
+    /// ```
+    pub fn sum_axis(&self, axis: usize, keepdim: bool) -> Tensor {
+        self.check_axis("sum_axis", axis);
+        let (outer, len, inner) = split_at_axis(&self.shape, axis);
+        let src = self.data();
+        let mut out = vec![0.0f32; outer * inner];
+        for o in 0..outer {
+            let dst = &mut out[o * inner..(o + 1) * inner];
+            for k in 0..len {
+                let row = &src[(o * len + k) * inner..(o * len + k + 1) * inner];
+                for (d, &x) in dst.iter_mut().zip(row) {
+                    *d += x;
+                }
+            }
+        }
+        Tensor::from_vec(out, &self.reduced_shape(axis, keepdim))
+    }
+
+    /// Mean along `axis`.
+    pub fn mean_axis(&self, axis: usize, keepdim: bool) -> Tensor {
+        let n = self.dim(axis) as f32;
+        self.sum_axis(axis, keepdim).mul_scalar(1.0 / n)
+    }
+
+    /// Maximum along `axis`.
+    pub fn max_axis(&self, axis: usize, keepdim: bool) -> Tensor {
+        self.check_axis("max_axis", axis);
+        let (outer, len, inner) = split_at_axis(&self.shape, axis);
+        assert!(len > 0, "max_axis: axis {axis} of shape {:?} is empty", self.shape);
+        let src = self.data();
+        let mut out = vec![f32::NEG_INFINITY; outer * inner];
+        for o in 0..outer {
+            let dst = &mut out[o * inner..(o + 1) * inner];
+            for k in 0..len {
+                let row = &src[(o * len + k) * inner..(o * len + k + 1) * inner];
+                for (d, &x) in dst.iter_mut().zip(row) {
+                    *d = d.max(x);
+                }
+            }
+        }
+        Tensor::from_vec(out, &self.reduced_shape(axis, keepdim))
+    }
+
+    /// Index of the maximum along `axis` (first one on ties), as `usize`s in row-major order
+    /// of the reduced shape.
+    ///
+    /// ```
+    /// let t = backprop::Tensor::from_vec(vec![0.1, 0.7, 0.2, 0.9, 0.05, 0.05], &[2, 3]);
+    /// assert_eq!(t.argmax_axis(1), vec![1, 0]);
+    /// ```
+    pub fn argmax_axis(&self, axis: usize) -> Vec<usize> {
+        self.check_axis("argmax_axis", axis);
+        let (outer, len, inner) = split_at_axis(&self.shape, axis);
+        let src = self.data();
+        let mut out = vec![0usize; outer * inner];
+        for o in 0..outer {
+            for i in 0..inner {
+                let mut best = f32::NEG_INFINITY;
+                let mut arg = 0;
+                for k in 0..len {
+                    let v = src[(o * len + k) * inner + i];
+                    if v > best || (k == 0) {
+                        best = v;
+                        arg = k;
+                    }
+                }
+                out[o * inner + i] = arg;
+            }
+        }
+        out
+    }
+
+    /// Sum of all elements (accumulated in f64 for accuracy).
+    pub fn sum_all(&self) -> f32 {
+        self.data().iter().map(|&x| x as f64).sum::<f64>() as f32
+    }
+
+    /// Mean of all elements.
+    pub fn mean_all(&self) -> f32 {
+        self.sum_all() / self.numel().max(1) as f32
+    }
+
+    /// Sums a broadcast result back down to `shape`: the adjoint of broadcasting,
+    /// used by backward passes of broadcasting ops.
+    ///
+    /// ```
+    /// let g = backprop::Tensor::ones(&[4, 3]);
+    /// assert_eq!(g.sum_to_shape(&[3]).data(), &[4.0, 4.0, 4.0]);
+    /// assert_eq!(g.sum_to_shape(&[4, 1]).data(), &[3.0, 3.0, 3.0, 3.0]);
+    /// ```
+    pub fn sum_to_shape(&self, shape: &[usize]) -> Tensor {
+        if self.shape == shape {
+            return self.clone();
+        }
+        assert!(
+            shape.len() <= self.ndim(),
+            "sum_to_shape: cannot reduce {:?} to a shape with more dims {:?}",
+            self.shape,
+            shape
+        );
+        // Fast path: leading dims collapse onto a trailing block ([N, M] -> [M]).
+        let lead = self.ndim() - shape.len();
+        let trailing = numel(shape);
+        if self.shape[lead..] == *shape {
+            let mut out = vec![0.0f32; trailing];
+            for row in self.data().chunks(trailing) {
+                for (o, &x) in out.iter_mut().zip(row) {
+                    *o += x;
+                }
+            }
+            return Tensor::from_vec(out, shape);
+        }
+        let mut t = self.clone();
+        for _ in 0..lead {
+            t = t.sum_axis(0, false);
+        }
+        for (axis, &d) in shape.iter().enumerate() {
+            if d == 1 && t.shape[axis] != 1 {
+                t = t.sum_axis(axis, true);
+            }
+        }
+        assert_eq!(t.shape(), shape, "sum_to_shape: {:?} does not broadcast to {:?}", shape, self.shape);
+        t
+    }
+}
