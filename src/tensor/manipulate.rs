@@ -45,7 +45,11 @@ impl Tensor {
     /// Swaps two dimensions (a copy).
     pub fn transpose(&self, d0: usize, d1: usize) -> Tensor {
         let mut dims: Vec<usize> = (0..self.ndim()).collect();
-        assert!(d0 < self.ndim() && d1 < self.ndim(), "transpose: dims {d0}, {d1} out of range for shape {:?}", self.shape);
+        assert!(
+            d0 < self.ndim() && d1 < self.ndim(),
+            "transpose: dims {d0}, {d1} out of range for shape {:?}",
+            self.shape
+        );
         dims.swap(d0, d1);
         self.permute(&dims)
     }

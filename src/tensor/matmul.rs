@@ -73,7 +73,16 @@ pub fn matmul_into(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn gemm_kernel(dst: &mut [f32], a: Operand, b: Operand, m: usize, k: usize, n: usize, accumulate: bool, par: Parallelism) {
+fn gemm_kernel(
+    dst: &mut [f32],
+    a: Operand,
+    b: Operand,
+    m: usize,
+    k: usize,
+    n: usize,
+    accumulate: bool,
+    par: Parallelism,
+) {
     if m == 0 || n == 0 {
         return;
     }

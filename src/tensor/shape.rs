@@ -42,9 +42,7 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
 pub(crate) fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<usize> {
     let own = strides(shape);
     let offset = out.len() - shape.len();
-    (0..out.len())
-        .map(|i| if i < offset || shape[i - offset] == 1 { 0 } else { own[i - offset] })
-        .collect()
+    (0..out.len()).map(|i| if i < offset || shape[i - offset] == 1 { 0 } else { own[i - offset] }).collect()
 }
 
 /// Splits `shape` around `axis` into (outer, axis length, inner) element counts.

@@ -1,0 +1,191 @@
+//! Arithmetic with broadcasting: +, -, *, /, and the same with scalars.
+//!
+//! Broadcasting is undone in backward by summing the gradient back to each
+//! input's shape (`sum_to_shape`).
+
+use crate::autograd::graph::{Backward, BackwardCtx, Var};
+use crate::Tensor;
+use std::ops;
+
+struct AddOp;
+impl Backward for AddOp {
+    fn name(&self) -> &'static str {
+        "add"
+    }
+    // d(a+b)/da = 1, d(a+b)/db = 1
+    fn backward(&self, c: &BackwardCtx<'_>) -> Vec<Option<Tensor>> {
+        vec![
+            c.needs[0].then(|| c.grad.sum_to_shape(c.inputs[0].shape())),
+            c.needs[1].then(|| c.grad.sum_to_shape(c.inputs[1].shape())),
+        ]
+    }
+}
+
+struct SubOp;
+impl Backward for SubOp {
+    fn name(&self) -> &'static str {
+        "sub"
+    }
+    // d(a-b)/da = 1, d(a-b)/db = -1
+    fn backward(&self, c: &BackwardCtx<'_>) -> Vec<Option<Tensor>> {
+        vec![
+            c.needs[0].then(|| c.grad.sum_to_shape(c.inputs[0].shape())),
+            c.needs[1].then(|| c.grad.sum_to_shape(c.inputs[1].shape()).neg()),
+        ]
+    }
+}
+
+struct MulOp;
+impl Backward for MulOp {
+    fn name(&self) -> &'static str {
+        "mul"
+    }
+    // d(ab)/da = b, d(ab)/db = a
+    fn backward(&self, c: &BackwardCtx<'_>) -> Vec<Option<Tensor>> {
+        let (a, b) = (c.inputs[0], c.inputs[1]);
+        vec![
+            c.needs[0].then(|| c.grad.mul(b).sum_to_shape(a.shape())),
+            c.needs[1].then(|| c.grad.mul(a).sum_to_shape(b.shape())),
+        ]
+    }
+}
+
+struct DivOp;
+impl Backward for DivOp {
+    fn name(&self) -> &'static str {
+        "div"
+    }
+    // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2 = -out/b
+    fn backward(&self, c: &BackwardCtx<'_>) -> Vec<Option<Tensor>> {
+        let (a, b) = (c.inputs[0], c.inputs[1]);
+        vec![
+            c.needs[0].then(|| c.grad.div(b).sum_to_shape(a.shape())),
+            c.needs[1].then(|| c.grad.mul(c.output).div(b).neg().sum_to_shape(b.shape())),
+        ]
+    }
+}
+
+struct AddScalarOp;
+impl Backward for AddScalarOp {
+    fn name(&self) -> &'static str {
+        "add_scalar"
+    }
+    fn backward(&self, c: &BackwardCtx<'_>) -> Vec<Option<Tensor>> {
+        vec![Some(c.grad.clone())]
+    }
+}
+
+struct MulScalarOp(f32);
+impl Backward for MulScalarOp {
+    fn name(&self) -> &'static str {
+        "mul_scalar"
+    }
+    fn backward(&self, c: &BackwardCtx<'_>) -> Vec<Option<Tensor>> {
+        vec![Some(c.grad.mul_scalar(self.0))]
+    }
+}
+
+struct RSubScalarOp;
+impl Backward for RSubScalarOp {
+    fn name(&self) -> &'static str {
+        "rsub_scalar"
+    }
+    // d(s - x)/dx = -1
+    fn backward(&self, c: &BackwardCtx<'_>) -> Vec<Option<Tensor>> {
+        vec![Some(c.grad.neg())]
+    }
+}
+
+struct RDivScalarOp(f32);
+impl Backward for RDivScalarOp {
+    fn name(&self) -> &'static str {
+        "rdiv_scalar"
+    }
+    // d(s/x)/dx = -s/x^2
+    fn backward(&self, c: &BackwardCtx<'_>) -> Vec<Option<Tensor>> {
+        let s = self.0;
+        vec![Some(c.grad.zip_broadcast(c.inputs[0], "rdiv_scalar", |g, x| -g * s / (x * x)))]
+    }
+}
+
+impl<'g> Var<'g> {
+    /// Elementwise sum with broadcasting (`a + b`).
+    pub(crate) fn add_var(self, other: Var<'g>) -> Var<'g> {
+        let v = self.value().add(&other.value());
+        self.derive(v, &[other], AddOp)
+    }
+    /// Elementwise difference with broadcasting (`a - b`).
+    pub(crate) fn sub_var(self, other: Var<'g>) -> Var<'g> {
+        let v = self.value().sub(&other.value());
+        self.derive(v, &[other], SubOp)
+    }
+    /// Elementwise product with broadcasting (`a * b`).
+    pub(crate) fn mul_var(self, other: Var<'g>) -> Var<'g> {
+        let v = self.value().mul(&other.value());
+        self.derive(v, &[other], MulOp)
+    }
+    /// Elementwise quotient with broadcasting (`a / b`).
+    pub(crate) fn div_var(self, other: Var<'g>) -> Var<'g> {
+        let v = self.value().div(&other.value());
+        self.derive(v, &[other], DivOp)
+    }
+    /// x + s.
+    pub fn add_scalar(self, s: f32) -> Var<'g> {
+        let v = self.value().add_scalar(s);
+        self.derive(v, &[], AddScalarOp)
+    }
+    /// x * s.
+    pub fn mul_scalar(self, s: f32) -> Var<'g> {
+        let v = self.value().mul_scalar(s);
+        self.derive(v, &[], MulScalarOp(s))
+    }
+    /// s - x.
+    pub fn rsub_scalar(self, s: f32) -> Var<'g> {
+        let v = self.value().map(|x| s - x);
+        self.derive(v, &[], RSubScalarOp)
+    }
+    /// s / x.
+    pub fn rdiv_scalar(self, s: f32) -> Var<'g> {
+        let v = self.value().map(|x| s / x);
+        self.derive(v, &[], RDivScalarOp(s))
+    }
+}
+
+macro_rules! var_binary_ops {
+    ($($tr:ident $method:ident $var_fn:ident $scalar_fn:expr, $rscalar_fn:expr;)*) => {$(
+        impl<'g> ops::$tr<Var<'g>> for Var<'g> {
+            type Output = Var<'g>;
+            fn $method(self, rhs: Var<'g>) -> Var<'g> {
+                self.$var_fn(rhs)
+            }
+        }
+        impl<'g> ops::$tr<f32> for Var<'g> {
+            type Output = Var<'g>;
+            fn $method(self, rhs: f32) -> Var<'g> {
+                #[allow(clippy::redundant_closure_call)]
+                ($scalar_fn)(self, rhs)
+            }
+        }
+        impl<'g> ops::$tr<Var<'g>> for f32 {
+            type Output = Var<'g>;
+            fn $method(self, rhs: Var<'g>) -> Var<'g> {
+                #[allow(clippy::redundant_closure_call)]
+                ($rscalar_fn)(self, rhs)
+            }
+        }
+    )*};
+}
+
+var_binary_ops! {
+    Add add add_var |v: Var<'g>, s| v.add_scalar(s), |s, v: Var<'g>| v.add_scalar(s);
+    Sub sub sub_var |v: Var<'g>, s: f32| v.add_scalar(-s), |s, v: Var<'g>| v.rsub_scalar(s);
+    Mul mul mul_var |v: Var<'g>, s| v.mul_scalar(s), |s, v: Var<'g>| v.mul_scalar(s);
+    Div div div_var |v: Var<'g>, s: f32| v.mul_scalar(1.0 / s), |s, v: Var<'g>| v.rdiv_scalar(s);
+}
+
+impl<'g> ops::Neg for Var<'g> {
+    type Output = Var<'g>;
+    fn neg(self) -> Var<'g> {
+        self.mul_scalar(-1.0)
+    }
+}

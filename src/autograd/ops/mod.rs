@@ -1,0 +1,9 @@
+//! The differentiable ops, one file per family; each op's forward (a method
+//! on [`Var`](super::Var)) sits next to its backward rule.
+
+mod arith;
+mod matmul;
+mod reduce;
+mod shape;
+mod softmax;
+mod unary;

@@ -1,0 +1,140 @@
+//! Checkpoints: safetensors files with parameter names, plus metadata that
+//! describes the model so the file alone rebuilds it.
+//!
+//! Saving is atomic: the bytes go to a temporary file in the same folder,
+//! which is then renamed over the target, so an interrupted save never
+//! leaves a half-written checkpoint in place of a good one.
+
+use crate::autograd::Param;
+use crate::{Error, Result, Tensor};
+use safetensors::tensor::TensorView;
+use safetensors::{Dtype, SafeTensors};
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Metadata key naming the kind of model (`"mlp"`, ...).
+pub const KIND_KEY: &str = "backprop.kind";
+/// Metadata key holding the model's configuration as JSON.
+pub const CONFIG_KEY: &str = "backprop.config";
+/// Metadata key with the crate version that wrote the file.
+pub const VERSION_KEY: &str = "backprop.version";
+
+/// A loaded checkpoint: named tensors and string metadata.
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// Tensors by name.
+    pub tensors: BTreeMap<String, Tensor>,
+    /// The metadata of the safetensors header.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// Writes `params` and `metadata` to `path` atomically (temp file + rename).
+///
+/// ```
+/// use backprop::{checkpoint, Param, Tensor};
+/// let dir = std::env::temp_dir().join(format!("bp-doc-ckpt-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let path = dir.join("m.safetensors");
+/// let w = Param::new(Tensor::from_vec(vec![1.0, 2.0], &[1, 2]));
+/// checkpoint::save(&path, &[("w".into(), w)], &[("note".into(), "hi".into())].into()).unwrap();
+/// let c = checkpoint::Checkpoint::load(&path).unwrap();
+/// assert_eq!(c.tensors["w"].data(), &[1.0, 2.0]);
+/// assert_eq!(c.metadata["note"], "hi");
+/// # std::fs::remove_dir_all(&dir).ok();
+/// ```
+pub fn save(path: &Path, params: &[(String, Param)], metadata: &BTreeMap<String, String>) -> Result<()> {
+    let values: Vec<(String, Tensor)> = params.iter().map(|(n, p)| (n.clone(), p.value())).collect();
+    let bytes: Vec<Vec<u8>> =
+        values.iter().map(|(_, t)| t.data().iter().flat_map(|v| v.to_le_bytes()).collect()).collect();
+    let mut views = Vec::with_capacity(values.len());
+    for ((name, t), b) in values.iter().zip(&bytes) {
+        let view = TensorView::new(Dtype::F32, t.shape().to_vec(), b)
+            .map_err(|e| Error::format(path, format!("tensor {name}: {e}")))?;
+        views.push((name.clone(), view));
+    }
+    let mut meta: HashMap<String, String> = metadata.clone().into_iter().collect();
+    meta.insert(VERSION_KEY.into(), env!("CARGO_PKG_VERSION").into());
+    let buffer = safetensors::serialize(views, &Some(meta)).map_err(|e| Error::format(path, e.to_string()))?;
+    write_atomically(path, &buffer)
+}
+
+/// Writes `bytes` to a temporary sibling of `path`, syncs it, then renames it over `path`.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| Error::invalid("checkpoint path", format!("{} names no file", path.display())))?;
+    let tmp = path.with_file_name(format!(".{}.{}.tmp", file_name.to_string_lossy(), std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    result.map_err(|e| {
+        std::fs::remove_file(&tmp).ok();
+        Error::io(path, e)
+    })
+}
+
+impl Checkpoint {
+    /// Reads a safetensors file; only `f32` tensors are accepted.
+    pub fn load(path: &Path) -> Result<Checkpoint> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let st = SafeTensors::deserialize(&bytes)
+            .map_err(|e| Error::format(path, format!("not a valid safetensors file: {e}")))?;
+        let (_, header) = SafeTensors::read_metadata(&bytes)
+            .map_err(|e| Error::format(path, format!("not a valid safetensors file: {e}")))?;
+        let metadata: BTreeMap<String, String> = header.metadata().clone().unwrap_or_default().into_iter().collect();
+        let mut tensors = BTreeMap::new();
+        for (name, view) in st.tensors() {
+            if view.dtype() != Dtype::F32 {
+                return Err(Error::format(
+                    path,
+                    format!("tensor {name} has dtype {:?}; only F32 is supported", view.dtype()),
+                ));
+            }
+            let data: Vec<f32> =
+                view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+            tensors.insert(
+                name,
+                Tensor::try_from_vec(data, view.shape()).map_err(|e| Error::format(path, e.to_string()))?,
+            );
+        }
+        Ok(Checkpoint { path: path.to_path_buf(), tensors, metadata })
+    }
+
+    /// A metadata value, or an error naming the missing key.
+    pub fn require(&self, key: &str) -> Result<&str> {
+        self.metadata.get(key).map(String::as_str).ok_or_else(|| Error::Checkpoint {
+            path: self.path.clone(),
+            message: format!("metadata has no '{key}' entry (was it written by backprop?)"),
+        })
+    }
+
+    /// Copies the stored tensors into `params`, checking that every
+    /// parameter is present with the same shape and that nothing is left over.
+    pub fn restore_into(&self, params: &[(String, Param)]) -> Result<()> {
+        let fail = |message: String| Error::Checkpoint { path: self.path.clone(), message };
+        for (name, p) in params {
+            let t =
+                self.tensors.get(name).ok_or_else(|| fail(format!("has no tensor '{name}' that the model needs")))?;
+            let want = p.shape();
+            if t.shape() != want.as_slice() {
+                return Err(fail(format!("tensor '{name}' has shape {:?} but the model needs {want:?}", t.shape())));
+            }
+        }
+        if let Some(extra) = self.tensors.keys().find(|k| !params.iter().any(|(n, _)| n == *k)) {
+            return Err(fail(format!("tensor '{extra}' does not belong to the model")));
+        }
+        for (name, p) in params {
+            p.set_value(self.tensors[name].clone());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,43 @@
+//! `backprop info`: what a checkpoint holds.
+
+use crate::checkpoint::{Checkpoint, CONFIG_KEY, KIND_KEY};
+use crate::Result;
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub(crate) struct InfoArgs {
+    /// A safetensors checkpoint.
+    #[arg(value_name = "FILE")]
+    model: PathBuf,
+}
+
+pub(crate) fn run(a: InfoArgs) -> Result<()> {
+    let ckpt = Checkpoint::load(&a.model)?;
+    println!("{}", a.model.display());
+    if let Some(kind) = ckpt.metadata.get(KIND_KEY) {
+        println!("kind: {kind}");
+    }
+    if ckpt.metadata.get(KIND_KEY).map(String::as_str) == Some("mlp") {
+        let model = crate::nn::Mlp::from_checkpoint(&ckpt)?;
+        let c = model.config();
+        println!("architecture: {}", super::train::describe(&model));
+        println!("output activation: {}, init: {:?}", c.output_activation, c.init);
+    } else if let Some(cfg) = ckpt.metadata.get(CONFIG_KEY) {
+        println!("config: {cfg}");
+    }
+    for (k, v) in &ckpt.metadata {
+        if k != KIND_KEY && k != CONFIG_KEY {
+            println!("{k}: {v}");
+        }
+    }
+    println!("parameters:");
+    let width = ckpt.tensors.keys().map(String::len).max().unwrap_or(0);
+    let mut total = 0;
+    for (name, t) in &ckpt.tensors {
+        println!("  {name:<width$}  {:<12}  {:>10}", format!("{:?}", t.shape()), t.numel());
+        total += t.numel();
+    }
+    println!("total: {total} parameters ({} tensors)", ckpt.tensors.len());
+    Ok(())
+}

@@ -1,0 +1,79 @@
+//! The `backprop` command: one file per subcommand; this one parses and dispatches.
+
+mod args;
+mod eval;
+mod info;
+mod predict;
+mod train;
+
+use clap::{Parser, Subcommand};
+
+/// backprop: train and inspect neural networks on the CPU.
+#[derive(Parser, Debug)]
+#[command(name = "backprop", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Train a model.
+    Train(train::TrainArgs),
+    /// Evaluate a saved model on the test split of an IDX data folder.
+    Eval(eval::EvalArgs),
+    /// Classify images (PNG/JPEG) with a saved model.
+    Predict(predict::PredictArgs),
+    /// Print a checkpoint's architecture and parameter counts.
+    Info(info::InfoArgs),
+}
+
+/// Runs the CLI with the process arguments; returns the exit code.
+/// Errors are printed as one line on stderr: `error: ...`.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return report_clap_error(e),
+    };
+    let result = match cli.command {
+        Command::Train(a) => train::run(a),
+        Command::Eval(a) => eval::run(a),
+        Command::Predict(a) => predict::run(a),
+        Command::Info(a) => info::run(a),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}
+
+/// Prints help and version in full, and any parse error as its one first line.
+fn report_clap_error(e: clap::Error) -> i32 {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            0
+        }
+        _ => {
+            let text = e.render().to_string();
+            let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("error: invalid arguments");
+            eprintln!("{line}");
+            2
+        }
+    }
+}
+
+/// Sets the number of threads used by every parallel kernel.
+pub(crate) fn set_threads(threads: Option<usize>) -> crate::Result<()> {
+    if let Some(n) = threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .map_err(|e| crate::Error::invalid("--threads", e.to_string()))?;
+    }
+    Ok(())
+}

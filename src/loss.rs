@@ -1,0 +1,219 @@
+//! Loss functions: L1, MSE, the quadratic cost, binary cross-entropy with
+//! logits and softmax cross-entropy.
+//!
+//! The two cross-entropies are fused ops: computing them from logits in one
+//! step is numerically stable and their gradients are simple
+//! (`softmax(z) - onehot(y)`, `sigmoid(z) - y`).
+
+use crate::autograd::{Backward, BackwardCtx, Var};
+use crate::tensor::sigmoid_f32;
+use crate::Tensor;
+
+/// Mean absolute error: mean(|pred - target|).
+///
+/// ```
+/// use backprop::{loss, Graph, Tensor};
+/// let g = Graph::new();
+/// let p = g.constant(Tensor::from_vec(vec![1.0, 3.0], &[2]));
+/// let t = g.constant(Tensor::from_vec(vec![2.0, 1.0], &[2]));
+/// assert_eq!(loss::l1(p, t).item(), 1.5);
+/// ```
+pub fn l1<'g>(pred: Var<'g>, target: Var<'g>) -> Var<'g> {
+    check_same_shape("l1", pred, target);
+    (pred - target).abs().mean()
+}
+
+/// Mean squared error: mean((pred - target)^2).
+///
+/// ```
+/// use backprop::{loss, Graph, Tensor};
+/// let g = Graph::new();
+/// let p = g.constant(Tensor::from_vec(vec![1.0, 3.0], &[2]));
+/// let t = g.constant(Tensor::from_vec(vec![2.0, 1.0], &[2]));
+/// assert_eq!(loss::mse(p, t).item(), 2.5);
+/// ```
+pub fn mse<'g>(pred: Var<'g>, target: Var<'g>) -> Var<'g> {
+    check_same_shape("mse", pred, target);
+    (pred - target).square().mean()
+}
+
+/// The quadratic cost of Nielsen's *Neural Networks and Deep Learning*:
+/// C = 1/(2n) sum_x ||y(x) - a(x)||^2, i.e. half the squared error summed over
+/// outputs and averaged over the `n` examples (rows) of the batch.
+pub fn quadratic<'g>(pred: Var<'g>, target: Var<'g>) -> Var<'g> {
+    check_same_shape("quadratic", pred, target);
+    let rows = pred.shape().first().copied().unwrap_or(1).max(1);
+    (pred - target).square().sum() * (0.5 / rows as f32)
+}
+
+fn check_same_shape(op: &str, a: Var<'_>, b: Var<'_>) {
+    let (sa, sb) = (a.shape(), b.shape());
+    assert_eq!(sa, sb, "{op}: prediction shape {sa:?} differs from target shape {sb:?}");
+}
+
+struct CrossEntropyOp {
+    labels: Vec<usize>,
+}
+
+impl Backward for CrossEntropyOp {
+    fn name(&self) -> &'static str {
+        "cross_entropy"
+    }
+    // dL/dz = (softmax(z) - onehot(y)) / N
+    fn backward(&self, c: &BackwardCtx<'_>) -> Vec<Option<Tensor>> {
+        let logits = c.inputs[0];
+        let classes = logits.dim(1);
+        let scale = c.grad.item() / self.labels.len() as f32;
+        let mut probs = logits.softmax();
+        for (row, &y) in probs.data_mut().chunks_mut(classes).zip(&self.labels) {
+            row[y] -= 1.0;
+            row.iter_mut().for_each(|v| *v *= scale);
+        }
+        vec![Some(probs)]
+    }
+}
+
+/// Softmax cross-entropy of logits `[N, C]` against integer labels, averaged
+/// over the batch: mean_i( -log softmax(z_i)[y_i] ).
+///
+/// # Panics
+/// When logits are not 2-d, the label count differs from N, or a label is >= C.
+///
+/// ```
+/// use backprop::{loss, Graph, Tensor};
+/// let g = Graph::new();
+/// let z = g.constant(Tensor::from_vec(vec![0.0, 0.0], &[1, 2]));
+/// assert!((loss::cross_entropy(z, &[1]).item() - 2f32.ln()).abs() < 1e-6);
+/// ```
+pub fn cross_entropy<'g>(logits: Var<'g>, labels: &[usize]) -> Var<'g> {
+    let z = logits.value();
+    assert_eq!(z.ndim(), 2, "cross_entropy: logits must be [batch, classes], got {:?}", z.shape());
+    let (n, classes) = (z.dim(0), z.dim(1));
+    assert_eq!(labels.len(), n, "cross_entropy: {} labels for a batch of {n}", labels.len());
+    let mut total = 0.0f64;
+    for (row, &y) in z.data().chunks(classes).zip(labels) {
+        assert!(y < classes, "cross_entropy: label {y} out of range for {classes} classes");
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let lse = max + row.iter().map(|&v| (v - max).exp()).sum::<f32>().ln();
+        total += (lse - row[y]) as f64;
+    }
+    let value = Tensor::scalar((total / n.max(1) as f64) as f32);
+    logits.derive(value, &[], CrossEntropyOp { labels: labels.to_vec() })
+}
+
+struct BceWithLogitsOp;
+
+impl Backward for BceWithLogitsOp {
+    fn name(&self) -> &'static str {
+        "bce_with_logits"
+    }
+    // dL/dz = (sigmoid(z) - y) / N ; dL/dy = -z / N (rarely needed)
+    fn backward(&self, c: &BackwardCtx<'_>) -> Vec<Option<Tensor>> {
+        let (z, y) = (c.inputs[0], c.inputs[1]);
+        let scale = c.grad.item() / z.numel().max(1) as f32;
+        vec![
+            c.needs[0].then(|| z.zip_broadcast(y, "bce_with_logits", |z, y| (sigmoid_f32(z) - y) * scale)),
+            c.needs[1].then(|| z.mul_scalar(-scale)),
+        ]
+    }
+}
+
+/// Binary cross-entropy on logits, averaged over all elements:
+/// mean( max(z, 0) - z y + log(1 + e^-|z|) ), the stable form of
+/// -[y log sigmoid(z) + (1 - y) log(1 - sigmoid(z))].
+///
+/// ```
+/// use backprop::{loss, Graph, Tensor};
+/// let g = Graph::new();
+/// let z = g.constant(Tensor::from_vec(vec![0.0], &[1]));
+/// let y = g.constant(Tensor::from_vec(vec![1.0], &[1]));
+/// assert!((loss::bce_with_logits(z, y).item() - 2f32.ln()).abs() < 1e-6);
+/// ```
+pub fn bce_with_logits<'g>(logits: Var<'g>, targets: Var<'g>) -> Var<'g> {
+    check_same_shape("bce_with_logits", logits, targets);
+    let (z, y) = (logits.value(), targets.value());
+    let total: f64 =
+        z.data().iter().zip(y.data()).map(|(&z, &y)| (z.max(0.0) - z * y + (-z.abs()).exp().ln_1p()) as f64).sum();
+    let value = Tensor::scalar((total / z.numel().max(1) as f64) as f32);
+    logits.derive(value, &[targets], BceWithLogitsOp)
+}
+
+/// One-hot encoding of labels: `[N, classes]` with a 1 at each label.
+///
+/// ```
+/// let t = backprop::loss::one_hot(&[2, 0], 3);
+/// assert_eq!(t.data(), &[0.0, 0.0, 1.0, 1.0, 0.0, 0.0]);
+/// ```
+pub fn one_hot(labels: &[usize], classes: usize) -> Tensor {
+    let mut out = vec![0.0f32; labels.len() * classes];
+    for (row, &y) in labels.iter().enumerate() {
+        assert!(y < classes, "one_hot: label {y} out of range for {classes} classes");
+        out[row * classes + y] = 1.0;
+    }
+    Tensor::from_vec(out, &[labels.len(), classes])
+}
+
+/// A loss chosen by name, for classifiers trained on integer labels.
+///
+/// ```
+/// use backprop::loss::Loss;
+/// assert_eq!("cross-entropy".parse::<Loss>().unwrap(), Loss::CrossEntropy);
+/// assert!("hinge".parse::<Loss>().is_err());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Loss {
+    /// Softmax cross-entropy on logits.
+    CrossEntropy,
+    /// Mean squared error against one-hot targets.
+    Mse,
+    /// Nielsen's quadratic cost against one-hot targets.
+    Quadratic,
+    /// Mean absolute error against one-hot targets.
+    L1,
+}
+
+impl Loss {
+    const NAMES: [(&'static str, Loss); 4] =
+        [("cross-entropy", Loss::CrossEntropy), ("mse", Loss::Mse), ("quadratic", Loss::Quadratic), ("l1", Loss::L1)];
+
+    /// The loss of network outputs `[N, C]` against labels.
+    pub fn compute<'g>(self, outputs: Var<'g>, labels: &[usize]) -> Var<'g> {
+        if self == Loss::CrossEntropy {
+            return cross_entropy(outputs, labels);
+        }
+        let classes = outputs.shape().last().copied().unwrap_or(1);
+        let targets = outputs.graph().constant(one_hot(labels, classes));
+        match self {
+            Loss::Mse => mse(outputs, targets),
+            Loss::Quadratic => quadratic(outputs, targets),
+            Loss::L1 => l1(outputs, targets),
+            Loss::CrossEntropy => unreachable!("handled above"),
+        }
+    }
+
+    /// Whether the network should end in logits (cross-entropy applies softmax
+    /// itself); the regression-style losses compare sigmoid outputs to one-hot targets.
+    pub fn wants_logits(self) -> bool {
+        self == Loss::CrossEntropy
+    }
+}
+
+impl std::str::FromStr for Loss {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let key = s.to_ascii_lowercase().replace('_', "-");
+        let key = if key == "ce" || key == "crossentropy" { "cross-entropy".to_string() } else { key };
+        Self::NAMES.iter().find(|(n, _)| *n == key).map(|(_, l)| *l).ok_or_else(|| {
+            let names: Vec<&str> = Self::NAMES.iter().map(|(n, _)| *n).collect();
+            format!("unknown loss '{s}' (expected one of: {})", names.join(", "))
+        })
+    }
+}
+
+impl std::fmt::Display for Loss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = Self::NAMES.iter().find(|(_, l)| l == self).map(|(n, _)| *n).unwrap_or("?");
+        f.write_str(name)
+    }
+}

@@ -1,0 +1,61 @@
+//! Per-epoch records, written as JSON lines beside the checkpoint.
+
+use crate::{Error, Result};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+/// What one epoch measured.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EpochRecord {
+    /// Epoch number, from 1.
+    pub epoch: usize,
+    /// Mean training loss over the epoch's batches.
+    pub train_loss: f32,
+    /// Training accuracy over the epoch's batches.
+    pub train_accuracy: f32,
+    /// Validation loss, when there is a validation set.
+    pub val_loss: Option<f32>,
+    /// Validation accuracy, when there is a validation set.
+    pub val_accuracy: Option<f32>,
+    /// Learning rate at the end of the epoch.
+    pub lr: f32,
+    /// Wall-clock seconds of the epoch (training and evaluation).
+    pub seconds: f32,
+}
+
+/// Appends [`EpochRecord`]s to a JSONL file, one line each, as training goes.
+pub struct HistoryWriter {
+    path: PathBuf,
+    file: File,
+}
+
+impl HistoryWriter {
+    /// Creates (truncates) the history file.
+    pub fn create(path: &Path) -> Result<HistoryWriter> {
+        let file = File::create(path).map_err(|e| Error::io(path, e))?;
+        Ok(HistoryWriter { path: path.to_path_buf(), file })
+    }
+
+    /// Writes one record as a line and flushes it.
+    pub fn append(&mut self, record: &EpochRecord) -> Result<()> {
+        let line = serde_json::to_string(record).expect("an EpochRecord always serializes");
+        writeln!(self.file, "{line}").and_then(|_| self.file.flush()).map_err(|e| Error::io(&self.path, e))
+    }
+}
+
+/// Reads a JSONL history; errors name the line that is not a record.
+pub fn read_history(path: &Path) -> Result<Vec<EpochRecord>> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut out = Vec::new();
+    for (i, line) in BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|e| Error::io(path, e))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record = serde_json::from_str(&line)
+            .map_err(|e| Error::format(path, format!("line {}: not an epoch record: {e}", i + 1)))?;
+        out.push(record);
+    }
+    Ok(out)
+}

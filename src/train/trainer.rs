@@ -1,0 +1,155 @@
+//! The Trainer: epochs of seeded mini-batches, an optimizer step per batch,
+//! evaluation after each epoch.
+
+use super::history::{EpochRecord, HistoryWriter};
+use super::metrics::{correct, evaluate};
+use super::progress::{OutputMode, Reporter};
+use crate::autograd::Graph;
+use crate::data::{batch_indices, Dataset};
+use crate::loss::Loss;
+use crate::nn::Module;
+use crate::optim::{clip_grad_norm, Optimizer, Schedule};
+use crate::tensor::Rng;
+use crate::{Error, Result};
+use std::time::Instant;
+
+/// How to train.
+#[derive(Clone, Debug)]
+pub struct TrainConfig {
+    /// Passes over the training set.
+    pub epochs: usize,
+    /// Examples per optimizer step.
+    pub batch_size: usize,
+    /// Seed of the batch order.
+    pub seed: u64,
+    /// The loss to minimise.
+    pub loss: Loss,
+    /// Learning rate per step, relative to the optimizer's base rate.
+    pub schedule: Schedule,
+    /// Clip the global gradient norm to this, if set.
+    pub clip_norm: Option<f32>,
+    /// How to report progress.
+    pub output: OutputMode,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 10,
+            batch_size: 64,
+            seed: 0,
+            loss: Loss::CrossEntropy,
+            schedule: Schedule::Constant,
+            clip_norm: None,
+            output: OutputMode::Auto,
+        }
+    }
+}
+
+/// A callback run after each epoch.
+type EpochHook<'m> = Box<dyn FnMut(&EpochRecord) -> Result<()> + 'm>;
+
+/// Trains a classifier: `fit` runs the epochs and returns their records.
+///
+/// ```
+/// use backprop::{data::Dataset, nn::{Activation, Mlp, MlpConfig}, optim::Adam, tensor::Rng, Tensor};
+/// use backprop::train::{OutputMode, TrainConfig, Trainer};
+/// // XOR-like toy data: label = x0 > 0.5 xor x1 > 0.5
+/// let xs = vec![0.1, 0.1, 0.9, 0.1, 0.1, 0.9, 0.9, 0.9];
+/// let data = Dataset::new(Tensor::from_vec(xs, &[4, 2]), vec![0, 1, 1, 0], 2).unwrap();
+/// let mlp = Mlp::new(MlpConfig::classifier(2, &[16], 2, Activation::Tanh), &mut Rng::new(0));
+/// let opt = Adam::new(backprop::nn::Module::parameters(&mlp), 0.05);
+/// let config = TrainConfig { epochs: 200, batch_size: 4, output: OutputMode::Quiet, ..Default::default() };
+/// let history = Trainer::new(&mlp, Box::new(opt), config).fit(&data, None).unwrap();
+/// assert_eq!(history.last().unwrap().train_accuracy, 1.0);
+/// ```
+pub struct Trainer<'m, M: Module + ?Sized> {
+    model: &'m M,
+    optimizer: Box<dyn Optimizer + 'm>,
+    config: TrainConfig,
+    history: Option<HistoryWriter>,
+    on_epoch: Option<EpochHook<'m>>,
+}
+
+impl<'m, M: Module + ?Sized> Trainer<'m, M> {
+    /// A trainer for `model` updated by `optimizer`.
+    pub fn new(model: &'m M, optimizer: Box<dyn Optimizer + 'm>, config: TrainConfig) -> Self {
+        Trainer { model, optimizer, config, history: None, on_epoch: None }
+    }
+
+    /// Also writes each epoch's record to a JSONL history file.
+    pub fn with_history(mut self, writer: HistoryWriter) -> Self {
+        self.history = Some(writer);
+        self
+    }
+
+    /// Calls `f` after every epoch (to save a checkpoint, say); an error stops training.
+    pub fn on_epoch(mut self, f: impl FnMut(&EpochRecord) -> Result<()> + 'm) -> Self {
+        self.on_epoch = Some(Box::new(f));
+        self
+    }
+
+    /// Runs the epochs. Stops with [`Error::Diverged`] when the loss turns NaN or infinite.
+    pub fn fit(&mut self, train: &Dataset, validation: Option<&Dataset>) -> Result<Vec<EpochRecord>> {
+        if train.is_empty() {
+            return Err(Error::invalid("training data", "the training set is empty"));
+        }
+        let cfg = self.config.clone();
+        let base_lr = self.optimizer.lr();
+        let mut rng = Rng::new(cfg.seed);
+        let mut reporter = Reporter::new(cfg.output, cfg.epochs);
+        let mut records = Vec::with_capacity(cfg.epochs);
+        let mut step = 0usize;
+        for epoch in 1..=cfg.epochs {
+            let started = Instant::now();
+            let batches = batch_indices(train.len(), cfg.batch_size, Some(&mut rng));
+            reporter.start_epoch(epoch, batches.len());
+            let (mut loss_sum, mut hits) = (0.0f64, 0usize);
+            for (b, ids) in batches.iter().enumerate() {
+                self.optimizer.set_lr(cfg.schedule.lr_at(step, base_lr));
+                let (x, y) = train.batch(ids);
+                self.optimizer.zero_grad();
+                let g = Graph::new();
+                let out = self.model.forward(&g, g.constant(x));
+                let loss = cfg.loss.compute(out, &y);
+                let value = loss.item();
+                if !value.is_finite() {
+                    return Err(Error::Diverged(format!(
+                        "the loss became {value} at epoch {epoch}, batch {}: training diverged; try a lower learning rate (now {})",
+                        b + 1,
+                        self.optimizer.lr()
+                    )));
+                }
+                g.backward(loss);
+                hits += correct(&out.value(), &y);
+                drop(g);
+                if let Some(max) = cfg.clip_norm {
+                    clip_grad_norm(self.optimizer.params(), max);
+                }
+                self.optimizer.step();
+                step += 1;
+                loss_sum += value as f64 * ids.len() as f64;
+                reporter.batch_done(b + 1, (loss_sum / ((b + 1) * cfg.batch_size) as f64) as f32);
+            }
+            let val = validation.filter(|v| !v.is_empty()).map(|v| evaluate(self.model, v, cfg.loss, 512));
+            let record = EpochRecord {
+                epoch,
+                train_loss: (loss_sum / train.len() as f64) as f32,
+                train_accuracy: hits as f32 / train.len() as f32,
+                val_loss: val.map(|e| e.loss),
+                val_accuracy: val.map(|e| e.accuracy),
+                lr: self.optimizer.lr(),
+                seconds: started.elapsed().as_secs_f32(),
+            };
+            reporter.end_epoch(&record);
+            if let Some(h) = &mut self.history {
+                h.append(&record)?;
+            }
+            if let Some(f) = &mut self.on_epoch {
+                f(&record)?;
+            }
+            records.push(record);
+        }
+        Ok(records)
+    }
+}
