@@ -117,21 +117,28 @@ impl Checkpoint {
         })
     }
 
-    /// Copies the stored tensors into `params`, checking that every
-    /// parameter is present with the same shape and that nothing is left over.
-    pub fn restore_into(&self, params: &[(String, Param)]) -> Result<()> {
+    /// Checks that the file holds exactly the tensors `expected` names, with
+    /// those shapes; the error names the first tensor that is missing, has
+    /// another shape, or does not belong.
+    pub fn check_shapes(&self, expected: &[(String, Vec<usize>)]) -> Result<()> {
         let fail = |message: String| Error::Checkpoint { path: self.path.clone(), message };
-        for (name, p) in params {
+        for (name, want) in expected {
             let t =
                 self.tensors.get(name).ok_or_else(|| fail(format!("has no tensor '{name}' that the model needs")))?;
-            let want = p.shape();
             if t.shape() != want.as_slice() {
                 return Err(fail(format!("tensor '{name}' has shape {:?} but the model needs {want:?}", t.shape())));
             }
         }
-        if let Some(extra) = self.tensors.keys().find(|k| !params.iter().any(|(n, _)| n == *k)) {
+        if let Some(extra) = self.tensors.keys().find(|k| !expected.iter().any(|(n, _)| n == *k)) {
             return Err(fail(format!("tensor '{extra}' does not belong to the model")));
         }
+        Ok(())
+    }
+
+    /// Copies the stored tensors into `params` after [`Checkpoint::check_shapes`].
+    pub fn restore_into(&self, params: &[(String, Param)]) -> Result<()> {
+        let expected: Vec<(String, Vec<usize>)> = params.iter().map(|(n, p)| (n.clone(), p.shape())).collect();
+        self.check_shapes(&expected)?;
         for (name, p) in params {
             p.set_value(self.tensors[name].clone());
         }

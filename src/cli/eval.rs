@@ -18,7 +18,7 @@ pub(crate) struct EvalArgs {
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
     /// Threads for the kernels.
-    #[arg(long, value_parser = super::args::positive_usize)]
+    #[arg(long, value_parser = super::args::positive_usize, allow_hyphen_values = true)]
     threads: Option<usize>,
 }
 

@@ -1,6 +1,7 @@
 //! `backprop info`: what a checkpoint holds.
 
 use crate::checkpoint::{Checkpoint, CONFIG_KEY, KIND_KEY};
+use crate::nn::Mlp;
 use crate::Result;
 use clap::Args;
 use std::path::PathBuf;
@@ -19,7 +20,7 @@ pub(crate) fn run(a: InfoArgs) -> Result<()> {
         println!("kind: {kind}");
     }
     if ckpt.metadata.get(KIND_KEY).map(String::as_str) == Some("mlp") {
-        let model = crate::nn::Mlp::from_checkpoint(&ckpt)?;
+        let model = Mlp::from_checkpoint(&ckpt)?;
         let c = model.config();
         println!("architecture: {}", super::train::describe(&model));
         println!("output activation: {}, init: {:?}", c.output_activation, c.init);

@@ -60,7 +60,17 @@ fn report_clap_error(e: clap::Error) -> i32 {
         }
         _ => {
             let text = e.render().to_string();
-            let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("error: invalid arguments");
+            let mut lines = text.lines().skip_while(|l| l.trim().is_empty());
+            let mut line = lines.next().unwrap_or("error: invalid arguments").trim_end().to_string();
+            // "the following required arguments were not provided:" lists them on the
+            // next (indented) lines: keep them on the one line.
+            if line.ends_with(':') {
+                let items: Vec<&str> =
+                    lines.take_while(|l| l.starts_with(' ') && !l.trim().is_empty()).map(str::trim).collect();
+                if !items.is_empty() {
+                    line = format!("{line} {}", items.join(", "));
+                }
+            }
             eprintln!("{line}");
             2
         }

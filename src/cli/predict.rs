@@ -2,7 +2,8 @@
 
 use crate::autograd::Graph;
 use crate::checkpoint::Checkpoint;
-use crate::nn::{Mlp, Module};
+use crate::nn::Mlp;
+use crate::nn::Module;
 use crate::{Error, Result, Tensor};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -24,6 +25,9 @@ pub(crate) fn run(a: PredictArgs) -> Result<()> {
     let ckpt = Checkpoint::load(&a.model)?;
     let model = Mlp::from_checkpoint(&ckpt)?;
     let [rows, cols] = image_shape(&ckpt, model.config().inputs)?;
+    if model.config().outputs == 0 {
+        return Err(Error::Checkpoint { path: ckpt.path.clone(), message: "the model has no outputs".into() });
+    }
     for path in &a.images {
         let pixels = load_image(path, rows, cols, a.invert)?;
         let g = Graph::no_grad();
@@ -44,11 +48,18 @@ fn image_shape(ckpt: &Checkpoint, inputs: usize) -> Result<[usize; 2]> {
         if let Some([r, c]) =
             v["image"].as_array().map(|a| a.iter().filter_map(|x| x.as_u64()).collect::<Vec<_>>()).as_deref()
         {
-            return Ok([*r as usize, *c as usize]);
+            let [r, c] = [*r as usize, *c as usize];
+            if inputs == 0 || r.checked_mul(c) != Some(inputs) {
+                return Err(Error::Checkpoint {
+                    path: ckpt.path.clone(),
+                    message: format!("backprop.input says {r}x{c} images but the model takes {inputs} inputs"),
+                });
+            }
+            return Ok([r, c]);
         }
     }
     let side = (inputs as f64).sqrt().round() as usize;
-    if side * side == inputs {
+    if inputs > 0 && side * side == inputs {
         Ok([side, side])
     } else {
         Err(Error::Checkpoint {

@@ -38,6 +38,7 @@ pub(crate) struct MnistArgs {
     data: Option<PathBuf>,
     /// Hidden layer sizes, comma-separated.
     #[arg(long, default_value = "256,128", value_parser = layer_sizes, value_name = "SIZES")]
+    #[arg(allow_hyphen_values = true)]
     hidden: LayerSizes,
     /// Activation of the hidden layers: sigmoid, hard-sigmoid, relu, tanh, gelu.
     #[arg(long, default_value = "relu")]
@@ -67,22 +68,22 @@ pub(crate) struct MnistArgs {
     #[arg(long, value_parser = positive_f32, allow_hyphen_values = true)]
     clip: Option<f32>,
     /// Examples per step.
-    #[arg(long, default_value_t = 64, value_parser = positive_usize)]
+    #[arg(long, default_value_t = 64, value_parser = positive_usize, allow_hyphen_values = true)]
     batch_size: usize,
     /// Passes over the training set.
-    #[arg(long, default_value_t = 15, value_parser = positive_usize)]
+    #[arg(long, default_value_t = 15, value_parser = positive_usize, allow_hyphen_values = true)]
     epochs: usize,
     /// Fraction of the training set held out for validation each epoch.
     #[arg(long, default_value_t = 0.1, value_parser = fraction, allow_hyphen_values = true)]
     val_fraction: f32,
     /// Seed for initialisation, shuffling and the validation split.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_hyphen_values = true)]
     seed: u64,
     /// Run folder for model.safetensors and history.jsonl.
     #[arg(long, default_value = "runs/mnist", value_name = "DIR")]
     out: PathBuf,
     /// Threads for the kernels (default: all cores).
-    #[arg(long, value_parser = positive_usize)]
+    #[arg(long, value_parser = positive_usize, allow_hyphen_values = true)]
     threads: Option<usize>,
     /// Print one JSON object per epoch and a final summary instead of text.
     #[arg(long)]

@@ -39,6 +39,21 @@ impl MlpConfig {
         }
     }
 
+    /// The name and shape of every parameter the network will have, computed
+    /// without building it (so a checkpoint can be checked before any allocation).
+    pub fn parameter_shapes(&self) -> Vec<(String, Vec<usize>)> {
+        let sizes = self.sizes();
+        let mut index = 0;
+        let mut out = Vec::new();
+        for (i, pair) in sizes.windows(2).enumerate() {
+            out.push((format!("layers.{index}.weight"), vec![pair[1], pair[0]]));
+            out.push((format!("layers.{index}.bias"), vec![pair[1]]));
+            let last = i + 2 == sizes.len();
+            index += if !last || self.output_activation != Activation::Identity { 2 } else { 1 };
+        }
+        out
+    }
+
     /// Layer sizes from input to output, e.g. `[784, 30, 10]`.
     pub fn sizes(&self) -> Vec<usize> {
         let mut s = vec![self.inputs];
@@ -115,6 +130,9 @@ impl Mlp {
         }
         let config: MlpConfig =
             serde_json::from_str(ckpt.require(CONFIG_KEY)?).map_err(|e| fail(format!("bad MLP configuration: {e}")))?;
+        // Check the tensors against the configuration before building anything: a
+        // corrupt configuration must not make us allocate a huge network.
+        ckpt.check_shapes(&config.parameter_shapes())?;
         let mlp = Mlp::new(config, &mut Rng::new(0));
         ckpt.restore_into(&mlp.parameters())?;
         Ok(mlp)

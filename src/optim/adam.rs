@@ -95,11 +95,11 @@ impl Optimizer for Adam {
             let wd = if decays { self.weight_decay } else { 0.0 };
             let (l2, shrink) = if self.decoupled { (0.0, 1.0 - lr * wd) } else { (wd, 1.0) };
             let update = |(((w, g), m), v): AdamChunk<'_>| {
-                for i in 0..w.len() {
-                    let g = g[i] + l2 * w[i];
-                    m[i] = b1 * m[i] + (1.0 - b1) * g;
-                    v[i] = b2 * v[i] + (1.0 - b2) * g * g;
-                    w[i] = w[i] * shrink - step_size * m[i] / (v[i].sqrt() * inv_sqrt_bc2 + eps);
+                for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+                    let g = g + l2 * *w;
+                    *m = b1 * *m + (1.0 - b1) * g;
+                    *v = b2 * *v + (1.0 - b2) * g * g;
+                    *w = *w * shrink - step_size * *m / (v.sqrt() * inv_sqrt_bc2 + eps);
                 }
             };
             let (w, g, m, v) = (state.value.data_mut(), grad.data(), m.data_mut(), v.data_mut());

@@ -98,14 +98,15 @@ impl Tensor {
             map_slice(b, &mut out, |y| f(s, y));
         } else if self.numel() == n && is_suffix(&other.shape, &out_shape) {
             // [.., M] op [M]: repeat `other` along the leading dims.
-            let m = other.numel();
+            // (M is 0 only when the output is empty; chunks need a non-zero size.)
+            let m = other.numel().max(1);
             for (orow, arow) in out.chunks_mut(m).zip(a.chunks(m)) {
                 for ((o, &x), &y) in orow.iter_mut().zip(arow).zip(b) {
                     *o = f(x, y);
                 }
             }
         } else if other.numel() == n && is_suffix(&self.shape, &out_shape) {
-            let m = self.numel();
+            let m = self.numel().max(1);
             for (orow, brow) in out.chunks_mut(m).zip(b.chunks(m)) {
                 for ((o, &y), &x) in orow.iter_mut().zip(brow).zip(a) {
                     *o = f(x, y);

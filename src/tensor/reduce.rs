@@ -129,7 +129,7 @@ impl Tensor {
         let trailing = numel(shape);
         if self.shape[lead..] == *shape {
             let mut out = vec![0.0f32; trailing];
-            for row in self.data().chunks(trailing) {
+            for row in self.data().chunks(trailing.max(1)) {
                 for (o, &x) in out.iter_mut().zip(row) {
                     *o += x;
                 }

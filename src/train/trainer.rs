@@ -115,7 +115,7 @@ impl<'m, M: Module + ?Sized> Trainer<'m, M> {
                 let value = loss.item();
                 if !value.is_finite() {
                     return Err(Error::Diverged(format!(
-                        "the loss became {value} at epoch {epoch}, batch {}: training diverged; try a lower learning rate (now {})",
+                        "the loss became {value} at epoch {epoch}, batch {}: training diverged; try a lower learning rate (now {:e})",
                         b + 1,
                         self.optimizer.lr()
                     )));

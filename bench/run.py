@@ -1,0 +1,272 @@
+#!/usr/bin/env python3
+"""Runs backprop's benchmarks side by side with PyTorch and prints a table.
+
+    python3 bench/run.py [--threads 2] [--data DIR] [--workloads w1,w2,w3] [--epochs N] [--repeat K]
+
+For each workload it runs backprop's side,
+
+    cargo bench --bench workloads -- WORKLOAD --threads T --data DIR --epochs N
+
+and right after it PyTorch's side,
+
+    python3 bench/torch_reference.py WORKLOAD --threads T --data DIR --epochs N
+
+Both print JSON lines on stdout (see bench/torch_reference.py for the format).
+The Markdown table goes to stdout and to bench/results/latest.md; the raw JSON
+lines to bench/results/latest.jsonl. Progress and cargo's own output go to
+stderr. Standard library only. If PyTorch is missing, the backprop side still
+runs and the PyTorch columns say so. Note that cargo appends `--bench` to the
+harness's arguments.
+
+Timings are only meaningful on an otherwise idle machine: before each workload
+the script samples /proc/stat for a second and the table's footer reports how
+busy the CPU was; --repeat K runs each pair K times and keeps each side's best.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO_ROOT = os.path.dirname(BENCH_DIR)
+RESULTS_DIR = os.path.join(BENCH_DIR, "results")
+TORCH_SCRIPT = os.path.join(BENCH_DIR, "torch_reference.py")
+DEFAULT_DATA_DIRS = [
+    "/usr/share/datasets/fashion-mnist",
+    os.path.join(REPO_ROOT, "..", "shared", "data", "fashion-mnist"),
+]
+WORKLOADS = {
+    "w1": "network.py MLP 784-30-10, sigmoid, quadratic cost, SGD lr 3.0, batch 10",
+    "w2": "MLP 784-256-128-10, ReLU, cross-entropy, Adam lr 1e-3, batch 64",
+    "w3": "f32 square matmul",
+}
+TORCH_MISSING = 3  # exit status of torch_reference.py when `import torch` fails
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description="backprop vs PyTorch benchmarks")
+    p.add_argument("--threads", type=int, default=2, help="threads for both frameworks (default 2)")
+    p.add_argument("--data", default=None,
+                   help="Fashion-MNIST directory (default: first existing of %s)" % ", ".join(DEFAULT_DATA_DIRS))
+    p.add_argument("--workloads", default="w1,w2,w3", help="comma-separated subset of w1,w2,w3")
+    p.add_argument("--epochs", type=int, default=1, help="training epochs for w1/w2 (default 1)")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="run each backprop/PyTorch pair this many times; the table shows each side's best run")
+    args = p.parse_args()
+    if min(args.threads, args.epochs, args.repeat) < 1:
+        p.error("--threads, --epochs and --repeat must be >= 1")
+    args.workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
+    unknown = [w for w in args.workloads if w not in WORKLOADS]
+    if unknown:
+        p.error("unknown workload(s): %s (choose from %s)" % (", ".join(unknown), ", ".join(WORKLOADS)))
+    if args.data is not None:
+        args.data = os.path.abspath(args.data)  # the commands run from the repo root
+    else:
+        args.data = next((os.path.normpath(d) for d in DEFAULT_DATA_DIRS if os.path.isdir(d)), None)
+    if args.data is None and any(w != "w3" for w in args.workloads):
+        p.error("Fashion-MNIST not found; `apt-get install dataset-fashion-mnist` or pass --data DIR")
+    return args
+
+
+def run_json(cmd, label):
+    """Runs cmd from the repo root; returns (exit status, JSON records on its stdout).
+
+    Its stderr passes straight through; non-JSON stdout lines are forwarded to stderr.
+    """
+    log("$ " + " ".join(cmd))
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+    records = []
+    for line in proc.stdout.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                records.append(json.loads(line))
+                continue
+            except ValueError:
+                pass
+        if line:
+            log("[%s] %s" % (label, line))
+    if proc.returncode != 0:
+        log("[%s] exited with status %d" % (label, proc.returncode))
+    return proc.returncode, records
+
+
+def workload_args(workload, args):
+    extra = [workload, "--threads", str(args.threads), "--epochs", str(args.epochs)]
+    if args.data:
+        extra += ["--data", args.data]
+    return extra
+
+
+# ------------------------------------------------------------------ table
+
+def fmt_seconds(rec):
+    return "%.2f s" % rec["seconds"] if rec else "n/a"
+
+
+def fmt_gflops(rec):
+    return "%.1f GFLOP/s" % rec["gflops"] if rec else "n/a"
+
+
+def fmt_acc(rec):
+    return "%.2f%%" % (100.0 * rec["test_accuracy"]) if rec and "test_accuracy" in rec else "n/a"
+
+
+def fmt_ratio(num, den):
+    if not num or not den:
+        return "n/a"
+    return "%.2fx" % (num / den)
+
+
+def find(records, framework, workload, size=None):
+    """The best matching record: most GFLOP/s for w3, fewest seconds otherwise (None if none)."""
+    matches = [r for r in records
+               if r.get("framework") == framework and r.get("workload") == workload and r.get("size") == size]
+    if not matches:
+        return None
+    if size is not None:
+        return max(matches, key=lambda r: r["gflops"])
+    return min(matches, key=lambda r: r["seconds"])
+
+
+def make_table(records, args, torch_note, busy):
+    rows = [
+        "| workload | backprop | PyTorch | speed-up (backprop vs PyTorch) | test accuracy (backprop / PyTorch) |",
+        "|---|---|---|---|---|",
+    ]
+    for w in args.workloads:
+        if w == "w3":
+            sizes = sorted({r["size"] for r in records if r.get("workload") == "w3" and "size" in r})
+            for n in sizes:
+                b, t = find(records, "backprop", w, n), find(records, "pytorch", w, n)
+                ratio = fmt_ratio(b and b["gflops"], t and t["gflops"])
+                rows.append("| w3 matmul %dx%d | %s | %s | %s | - |" % (n, n, fmt_gflops(b), fmt_gflops(t), ratio))
+            if not sizes:
+                rows.append("| w3 matmul | n/a | n/a | n/a | - |")
+        else:
+            b, t = find(records, "backprop", w), find(records, "pytorch", w)
+            ratio = fmt_ratio(t and t["seconds"], b and b["seconds"])
+            name = "%s (%d epoch%s)" % (w, args.epochs, "" if args.epochs == 1 else "s")
+            rows.append("| %s | %s | %s | %s | %s / %s |"
+                        % (name, fmt_seconds(b), fmt_seconds(t), ratio, fmt_acc(b), fmt_acc(t)))
+
+    torch_version = next((r.get("version") for r in records if r.get("framework") == "pytorch"), None)
+    header = [
+        "# backprop vs PyTorch",
+        "",
+        "%s, backprop %s, %s threads, %s (%s), Python %s, PyTorch %s"
+        % (datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), git_commit(), args.threads, cpu_model(),
+           platform.machine(), platform.python_version(), torch_version or "not available"),
+        "",
+    ]
+    footer = [
+        "",
+        "Speed-up: PyTorch seconds / backprop seconds for w1 and w2 (training time only, "
+        "evaluation excluded); backprop GFLOP/s / PyTorch GFLOP/s for w3. Above 1x means backprop is faster.",
+    ]
+    if args.repeat > 1:
+        footer += ["Each side's best of %d alternating runs; all runs are in latest.jsonl." % args.repeat]
+    footer += ["- %s: %s" % (w, WORKLOADS[w]) for w in args.workloads]
+    if busy is not None:
+        footer += ["", "Other load: up to %.0f%% of the %d logical cores were busy just before a workload%s."
+                   % (100 * busy, os.cpu_count() or 1,
+                      "; timings on a busy machine are unreliable, rerun on an idle one" if busy > 0.25 else "")]
+    if torch_note:
+        footer += ["", torch_note]
+    return "\n".join(header + rows + footer) + "\n"
+
+
+def busy_fraction(seconds=1.0):
+    """Fraction of all CPU time spent busy over `seconds` (while this script idles), or None."""
+    def sample():
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return sum(fields), idle
+    try:
+        total0, idle0 = sample()
+        time.sleep(seconds)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    total = total1 - total0
+    return (total - (idle1 - idle0)) / total if total > 0 else None
+
+
+def git_commit():
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        return out.stdout.strip() or "unknown commit"
+    except OSError:
+        return "unknown commit"
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+# ------------------------------------------------------------------- main
+
+def main():
+    args = parse_args()
+
+    log("building backprop's benchmarks (cargo build --release --benches)")
+    build = subprocess.run(["cargo", "build", "--release", "--benches"], cwd=REPO_ROOT, stdout=sys.stderr)
+    backprop_ok = build.returncode == 0
+    if not backprop_ok:
+        log("cargo build failed (status %d); running the PyTorch side only" % build.returncode)
+
+    records = []
+    torch_ok, torch_note = True, None
+    busy = None
+    for w in [w for w in args.workloads for _ in range(args.repeat)]:
+        now = busy_fraction()
+        if now is not None:
+            busy = max(busy or 0.0, now)
+            if now > 0.25:
+                log("warning: %.0f%% of the CPU is busy with other work; timings will be distorted" % (100 * now))
+        if backprop_ok:
+            # cargo's own messages go to stderr; the harness's JSON to stdout.
+            _, recs = run_json(["cargo", "bench", "--bench", "workloads", "--"] + workload_args(w, args), "backprop")
+            records += recs
+        if torch_ok:
+            status, recs = run_json([sys.executable, TORCH_SCRIPT] + workload_args(w, args), "pytorch")
+            records += recs
+            if status == TORCH_MISSING:
+                torch_ok = False
+                torch_note = ("PyTorch is not installed, so its columns are empty: `pip install torch` "
+                              "(or the CPU wheel: `pip install torch --index-url https://download.pytorch.org/whl/cpu`).")
+                log(torch_note)
+
+    table = make_table(records, args, torch_note, busy)
+    print(table, end="")
+    os.makedirs(RESULTS_DIR, exist_ok=True)
+    with open(os.path.join(RESULTS_DIR, "latest.md"), "w") as f:
+        f.write(table)
+    with open(os.path.join(RESULTS_DIR, "latest.jsonl"), "w") as f:
+        for r in records:
+            f.write(json.dumps(r, separators=(",", ":")) + "\n")
+    log("wrote %s and %s" % (os.path.join("bench", "results", "latest.md"),
+                             os.path.join("bench", "results", "latest.jsonl")))
+    return 0 if records else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
