@@ -123,11 +123,12 @@ fn train_workload(o: &Options) -> backprop::Result<()> {
     let history = Trainer::new(&model, optimizer, cfg).fit(&data.train, None)?;
     let seconds = started.elapsed().as_secs_f64();
     let test = evaluate(&model, &data.test, loss, 1000);
+    let accuracy = test.accuracy.unwrap_or(0.0);
     let final_loss = history.last().map(|r| r.train_loss).unwrap_or(f32::NAN);
-    eprintln!("{}: {seconds:.3} s, final loss {final_loss:.5}, test accuracy {:.4}", o.workload, test.accuracy);
+    eprintln!("{}: {seconds:.3} s, final loss {final_loss:.5}, test accuracy {:.4}", o.workload, accuracy);
     println!(
         "{{\"framework\":\"backprop\",\"workload\":\"{}\",\"threads\":{},\"epochs\":{},\"batch_size\":{batch_size},\"seconds\":{seconds:.6},\"test_accuracy\":{:.6},\"final_loss\":{final_loss:.6}}}",
-        o.workload, o.threads, o.epochs, test.accuracy
+        o.workload, o.threads, o.epochs, accuracy
     );
     Ok(())
 }

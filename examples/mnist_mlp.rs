@@ -28,6 +28,10 @@ fn main() -> backprop::Result<()> {
         TrainConfig { epochs, batch_size: 10, loss: Loss::Quadratic, output: OutputMode::Plain, ..Default::default() };
     Trainer::new(&net, Box::new(sgd), cfg).fit(&data.train, Some(&data.test))?;
     let test = evaluate(&net, &data.test, Loss::Quadratic, 1000);
-    println!("network.py [784, 30, 10]: test accuracy {:.2}% on {} images", 100.0 * test.accuracy, data.test.len());
+    println!(
+        "network.py [784, 30, 10]: test accuracy {:.2}% on {} images",
+        100.0 * test.accuracy.unwrap_or(0.0),
+        data.test.len()
+    );
     Ok(())
 }

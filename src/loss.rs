@@ -6,6 +6,7 @@
 //! (`softmax(z) - onehot(y)`, `sigmoid(z) - y`).
 
 use crate::autograd::{Backward, BackwardCtx, Var};
+use crate::data::Targets;
 use crate::tensor::sigmoid_f32;
 use crate::Tensor;
 
@@ -153,49 +154,76 @@ pub fn one_hot(labels: &[usize], classes: usize) -> Tensor {
     Tensor::from_vec(out, &[labels.len(), classes])
 }
 
-/// A loss chosen by name, for classifiers trained on integer labels.
+/// A loss chosen by name.
 ///
 /// ```
 /// use backprop::loss::Loss;
 /// assert_eq!("cross-entropy".parse::<Loss>().unwrap(), Loss::CrossEntropy);
+/// assert_eq!("bce".parse::<Loss>().unwrap(), Loss::Bce);
 /// assert!("hinge".parse::<Loss>().is_err());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Loss {
-    /// Softmax cross-entropy on logits.
+    /// Softmax cross-entropy on logits against class labels.
     CrossEntropy,
-    /// Mean squared error against one-hot targets.
+    /// Mean squared error (against one-hot targets for class labels).
     Mse,
-    /// Nielsen's quadratic cost against one-hot targets.
+    /// Nielsen's quadratic cost (against one-hot targets for class labels).
     Quadratic,
-    /// Mean absolute error against one-hot targets.
+    /// Mean absolute error (against one-hot targets for class labels).
     L1,
+    /// Binary cross-entropy on logits: logistic regression's loss, with 0/1 targets.
+    Bce,
 }
 
 impl Loss {
-    const NAMES: [(&'static str, Loss); 4] =
-        [("cross-entropy", Loss::CrossEntropy), ("mse", Loss::Mse), ("quadratic", Loss::Quadratic), ("l1", Loss::L1)];
+    const NAMES: [(&'static str, Loss); 5] = [
+        ("cross-entropy", Loss::CrossEntropy),
+        ("mse", Loss::Mse),
+        ("quadratic", Loss::Quadratic),
+        ("l1", Loss::L1),
+        ("bce", Loss::Bce),
+    ];
 
-    /// The loss of network outputs `[N, C]` against labels.
-    pub fn compute<'g>(self, outputs: Var<'g>, labels: &[usize]) -> Var<'g> {
-        if self == Loss::CrossEntropy {
-            return cross_entropy(outputs, labels);
-        }
+    /// The loss of network outputs `[N, C]` against the batch's targets.
+    ///
+    /// # Panics
+    /// When cross-entropy is given real-valued targets, or shapes do not fit.
+    pub fn compute<'g>(self, outputs: Var<'g>, targets: &Targets) -> Var<'g> {
+        let g = outputs.graph();
         let classes = outputs.shape().last().copied().unwrap_or(1);
-        let targets = outputs.graph().constant(one_hot(labels, classes));
+        let target = match (self, targets) {
+            (Loss::CrossEntropy, Targets::Classes(labels)) => return cross_entropy(outputs, labels),
+            (Loss::CrossEntropy, Targets::Values(_)) => {
+                panic!("cross_entropy: needs class labels, got real-valued targets")
+            }
+            (Loss::Bce, Targets::Classes(labels)) if classes == 1 => {
+                let t: Vec<f32> = labels.iter().map(|&y| y as f32).collect();
+                g.constant(Tensor::from_vec(t, &[labels.len(), 1]))
+            }
+            (_, Targets::Classes(labels)) => g.constant(one_hot(labels, classes)),
+            (_, Targets::Values(v)) => g.constant(v.clone()),
+        };
         match self {
-            Loss::Mse => mse(outputs, targets),
-            Loss::Quadratic => quadratic(outputs, targets),
-            Loss::L1 => l1(outputs, targets),
+            Loss::Mse => mse(outputs, target),
+            Loss::Quadratic => quadratic(outputs, target),
+            Loss::L1 => l1(outputs, target),
+            Loss::Bce => bce_with_logits(outputs, target),
             Loss::CrossEntropy => unreachable!("handled above"),
         }
     }
 
-    /// Whether the network should end in logits (cross-entropy applies softmax
-    /// itself); the regression-style losses compare sigmoid outputs to one-hot targets.
+    /// Whether the network should end in logits: cross-entropy and BCE apply
+    /// softmax / sigmoid themselves. With class labels, the regression-style
+    /// losses compare sigmoid outputs to one-hot targets.
     pub fn wants_logits(self) -> bool {
-        self == Loss::CrossEntropy
+        matches!(self, Loss::CrossEntropy | Loss::Bce)
+    }
+
+    /// Whether the loss is for classification (so accuracy is meaningful).
+    pub fn is_classification(self) -> bool {
+        matches!(self, Loss::CrossEntropy | Loss::Bce)
     }
 }
 

@@ -34,7 +34,7 @@ pub(crate) fn run(a: EvalArgs) -> Result<()> {
     println!(
         "{}: test accuracy {:.2}% ({} images from {}), loss {:.4}",
         a.model.display(),
-        100.0 * e.accuracy,
+        100.0 * e.accuracy.unwrap_or(0.0),
         data.test.len(),
         dir.display(),
         e.loss

@@ -171,7 +171,7 @@ fn train_mnist(a: MnistArgs) -> Result<()> {
     } else {
         println!(
             "test accuracy {:.2}% ({} images), test loss {:.4}; trained in {:.1}s",
-            100.0 * test.accuracy,
+            100.0 * test.accuracy.unwrap_or(0.0),
             data.test.len(),
             test.loss,
             train_seconds

@@ -30,7 +30,9 @@
 pub mod batches;
 pub mod dataset;
 pub mod idx;
+pub mod supervised;
 
 pub use batches::batch_indices;
 pub use dataset::{load_idx_pair, load_mnist_dir, Dataset, ImageFolderSplit};
 pub use idx::{read_idx, IdxArray};
+pub use supervised::{Supervised, Targets};

@@ -5,19 +5,31 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
-/// What one epoch measured.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+/// What one epoch measured. Fields that do not apply to the task are absent.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EpochRecord {
     /// Epoch number, from 1.
     pub epoch: usize,
     /// Mean training loss over the epoch's batches.
     pub train_loss: f32,
-    /// Training accuracy over the epoch's batches.
-    pub train_accuracy: f32,
     /// Validation loss, when there is a validation set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub val_loss: Option<f32>,
-    /// Validation accuracy, when there is a validation set.
+    /// Training accuracy over the epoch's batches (classification).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_accuracy: Option<f32>,
+    /// Validation accuracy (classification).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub val_accuracy: Option<f32>,
+    /// Name of the regression error below: "rmse" or "mae".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_name: Option<String>,
+    /// Training error in the target's own units (regression).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_error: Option<f32>,
+    /// Validation error in the target's own units (regression).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_error: Option<f32>,
     /// Learning rate at the end of the epoch.
     pub lr: f32,
     /// Wall-clock seconds of the epoch (training and evaluation).

@@ -9,6 +9,6 @@ mod progress;
 mod trainer;
 
 pub use history::{read_history, EpochRecord, HistoryWriter};
-pub use metrics::{accuracy, evaluate, Evaluation};
+pub use metrics::{accuracy, evaluate, predicted_classes, Evaluation};
 pub use progress::OutputMode;
 pub use trainer::{TrainConfig, Trainer};

@@ -69,17 +69,24 @@ impl Reporter {
     }
 }
 
-/// `epoch 3/10  train loss 0.2100 acc 93.81%  val loss 0.1900 acc 94.40%  lr 0.001  0.9s`
+/// `epoch 3/10  train loss 0.2100 acc 93.81%  val loss 0.1900 acc 94.40%  lr 1.000e-3  0.90s`
 pub(crate) fn plain_line(r: &EpochRecord, epochs: usize) -> String {
-    let mut s = format!(
-        "epoch {:>w$}/{epochs}  train loss {:.4} acc {:.2}%",
-        r.epoch,
-        r.train_loss,
-        100.0 * r.train_accuracy,
-        w = epochs.to_string().len()
-    );
-    if let (Some(l), Some(a)) = (r.val_loss, r.val_accuracy) {
-        s += &format!("  val loss {l:.4} acc {:.2}%", 100.0 * a);
+    let mut s = format!("epoch {:>w$}/{epochs}  train loss {:.4}", r.epoch, r.train_loss, w = epochs.to_string().len());
+    let name = r.error_name.as_deref().unwrap_or("error");
+    if let Some(a) = r.train_accuracy {
+        s += &format!(" acc {:.2}%", 100.0 * a);
+    }
+    if let Some(e) = r.train_error {
+        s += &format!(" {name} {e:.4}");
+    }
+    if let Some(l) = r.val_loss {
+        s += &format!("  val loss {l:.4}");
+    }
+    if let Some(a) = r.val_accuracy {
+        s += &format!(" acc {:.2}%", 100.0 * a);
+    }
+    if let Some(e) = r.val_error {
+        s += &format!(" {name} {e:.4}");
     }
     s + &format!("  lr {:.3e}  {:.2}s", r.lr, r.seconds)
 }

@@ -2,10 +2,10 @@
 //! evaluation after each epoch.
 
 use super::history::{EpochRecord, HistoryWriter};
-use super::metrics::{correct, evaluate};
+use super::metrics::{evaluate, MetricSum};
 use super::progress::{OutputMode, Reporter};
 use crate::autograd::Graph;
-use crate::data::{batch_indices, Dataset};
+use crate::data::{batch_indices, Supervised};
 use crate::loss::Loss;
 use crate::nn::Module;
 use crate::optim::{clip_grad_norm, Optimizer, Schedule};
@@ -61,7 +61,7 @@ type EpochHook<'m> = Box<dyn FnMut(&EpochRecord) -> Result<()> + 'm>;
 /// let opt = Adam::new(backprop::nn::Module::parameters(&mlp), 0.05);
 /// let config = TrainConfig { epochs: 200, batch_size: 4, output: OutputMode::Quiet, ..Default::default() };
 /// let history = Trainer::new(&mlp, Box::new(opt), config).fit(&data, None).unwrap();
-/// assert_eq!(history.last().unwrap().train_accuracy, 1.0);
+/// assert_eq!(history.last().unwrap().train_accuracy, Some(1.0));
 /// ```
 pub struct Trainer<'m, M: Module + ?Sized> {
     model: &'m M,
@@ -90,7 +90,7 @@ impl<'m, M: Module + ?Sized> Trainer<'m, M> {
     }
 
     /// Runs the epochs. Stops with [`Error::Diverged`] when the loss turns NaN or infinite.
-    pub fn fit(&mut self, train: &Dataset, validation: Option<&Dataset>) -> Result<Vec<EpochRecord>> {
+    pub fn fit<D: Supervised + ?Sized>(&mut self, train: &D, validation: Option<&D>) -> Result<Vec<EpochRecord>> {
         if train.is_empty() {
             return Err(Error::invalid("training data", "the training set is empty"));
         }
@@ -104,14 +104,15 @@ impl<'m, M: Module + ?Sized> Trainer<'m, M> {
             let started = Instant::now();
             let batches = batch_indices(train.len(), cfg.batch_size, Some(&mut rng));
             reporter.start_epoch(epoch, batches.len());
-            let (mut loss_sum, mut hits) = (0.0f64, 0usize);
+            let mut sums = MetricSum::default();
+            let mut loss_sum = 0.0f64;
             for (b, ids) in batches.iter().enumerate() {
                 self.optimizer.set_lr(cfg.schedule.lr_at(step, base_lr));
-                let (x, y) = train.batch(ids);
+                let (x, targets) = train.batch(ids);
                 self.optimizer.zero_grad();
                 let g = Graph::new();
                 let out = self.model.forward(&g, g.constant(x));
-                let loss = cfg.loss.compute(out, &y);
+                let loss = cfg.loss.compute(out, &targets);
                 let value = loss.item();
                 if !value.is_finite() {
                     return Err(Error::Diverged(format!(
@@ -121,7 +122,7 @@ impl<'m, M: Module + ?Sized> Trainer<'m, M> {
                     )));
                 }
                 g.backward(loss);
-                hits += correct(&out.value(), &y);
+                sums.add(cfg.loss, &out.value(), &targets, value, train.target_scale());
                 drop(g);
                 if let Some(max) = cfg.clip_norm {
                     clip_grad_norm(self.optimizer.params(), max);
@@ -132,12 +133,17 @@ impl<'m, M: Module + ?Sized> Trainer<'m, M> {
                 reporter.batch_done(b + 1, (loss_sum / ((b + 1) * cfg.batch_size) as f64) as f32);
             }
             let val = validation.filter(|v| !v.is_empty()).map(|v| evaluate(self.model, v, cfg.loss, 512));
+            let fit = sums.finish();
+            let error_name = fit.error.map(|_| if cfg.loss == Loss::L1 { "mae" } else { "rmse" }.to_string());
             let record = EpochRecord {
                 epoch,
-                train_loss: (loss_sum / train.len() as f64) as f32,
-                train_accuracy: hits as f32 / train.len() as f32,
+                train_loss: fit.loss,
                 val_loss: val.map(|e| e.loss),
-                val_accuracy: val.map(|e| e.accuracy),
+                train_accuracy: fit.accuracy,
+                val_accuracy: val.and_then(|e| e.accuracy),
+                error_name,
+                train_error: fit.error,
+                val_error: val.and_then(|e| e.error),
                 lr: self.optimizer.lr(),
                 seconds: started.elapsed().as_secs_f32(),
             };
