@@ -44,7 +44,9 @@ WORKLOADS = {
     "w1": "network.py MLP 784-30-10, sigmoid, quadratic cost, SGD lr 3.0, batch 10",
     "w2": "MLP 784-256-128-10, ReLU, cross-entropy, Adam lr 1e-3, batch 64",
     "w3": "f32 square matmul",
+    "w4": "baby GPT: 4 layers, 4 heads, 128 channels, block 64, batch 12, AdamW, tiny Shakespeare",
 }
+GPT_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch_gpt.py")
 TORCH_MISSING = 3  # exit status of torch_reference.py when `import torch` fails
 
 
@@ -57,7 +59,8 @@ def parse_args():
     p.add_argument("--threads", type=int, default=2, help="threads for both frameworks (default 2)")
     p.add_argument("--data", default=None,
                    help="Fashion-MNIST directory (default: first existing of %s)" % ", ".join(DEFAULT_DATA_DIRS))
-    p.add_argument("--workloads", default="w1,w2,w3", help="comma-separated subset of w1,w2,w3")
+    p.add_argument("--workloads", default="w1,w2,w3", help="comma-separated subset of w1,w2,w3,w4 (w4 takes minutes)")
+    p.add_argument("--iters", type=int, default=2000, help="training steps for w4 (default 2000)")
     p.add_argument("--epochs", type=int, default=1, help="training epochs for w1/w2 (default 1)")
     p.add_argument("--repeat", type=int, default=1,
                    help="run each backprop/PyTorch pair this many times; the table shows each side's best run")
@@ -72,7 +75,7 @@ def parse_args():
         args.data = os.path.abspath(args.data)  # the commands run from the repo root
     else:
         args.data = next((os.path.normpath(d) for d in DEFAULT_DATA_DIRS if os.path.isdir(d)), None)
-    if args.data is None and any(w != "w3" for w in args.workloads):
+    if args.data is None and any(w in ("w1", "w2") for w in args.workloads):
         p.error("Fashion-MNIST not found; `apt-get install dataset-fashion-mnist` or pass --data DIR")
     return args
 
@@ -101,6 +104,8 @@ def run_json(cmd, label):
 
 
 def workload_args(workload, args):
+    if workload == "w4":
+        return ["w4", "--threads", str(args.threads), "--iters", str(args.iters)]
     extra = [workload, "--threads", str(args.threads), "--epochs", str(args.epochs)]
     if args.data:
         extra += ["--data", args.data]
@@ -152,6 +157,12 @@ def make_table(records, args, torch_note, busy):
                 rows.append("| w3 matmul %dx%d | %s | %s | %s | - |" % (n, n, fmt_gflops(b), fmt_gflops(t), ratio))
             if not sizes:
                 rows.append("| w3 matmul | n/a | n/a | n/a | - |")
+        elif w == "w4":
+            b, t = find(records, "backprop", w), find(records, "pytorch", w)
+            ms = lambda r: "%.1f ms/step" % r["ms_per_iter"] if r else "n/a"  # noqa: E731
+            val = lambda r: "val loss %.4f" % r["val_loss"] if r else "n/a"  # noqa: E731
+            ratio = fmt_ratio(t and t["seconds"], b and b["seconds"])
+            rows.append("| w4 baby GPT (%d steps) | %s | %s | %s | %s / %s |" % (args.iters, ms(b), ms(t), ratio, val(b), val(t)))
         else:
             b, t = find(records, "backprop", w), find(records, "pytorch", w)
             ratio = fmt_ratio(t and t["seconds"], b and b["seconds"])
@@ -247,7 +258,9 @@ def main():
             _, recs = run_json(["cargo", "bench", "--bench", "workloads", "--"] + workload_args(w, args), "backprop")
             records += recs
         if torch_ok:
-            status, recs = run_json([sys.executable, TORCH_SCRIPT] + workload_args(w, args), "pytorch")
+            script = GPT_SCRIPT if w == "w4" else TORCH_SCRIPT
+            argv = workload_args(w, args)[1:] if w == "w4" else workload_args(w, args)
+            status, recs = run_json([sys.executable, script] + argv, "pytorch")
             records += recs
             if status == TORCH_MISSING:
                 torch_ok = False

@@ -1,18 +1,18 @@
 //! backprop's side of the benchmarks; `python3 bench/run.py` runs it next to
 //! the same workloads in PyTorch (bench/torch_reference.py) and prints ratios.
 //!
-//! `cargo bench --bench workloads -- w1|w2|w3 [--threads N] [--data DIR] [--epochs N] [--seed S] [--sizes 128,256]`
+//! `cargo bench --bench workloads -- w1|w2|w3|w4 [--threads N] [--data DIR] [--epochs N] [--seed S] [--sizes 128,256] [--iters 2000]`
 //!
 //! Prints one JSON line per result, in the format of torch_reference.py:
 //! `{"framework":"backprop","workload":"w1","threads":2,"epochs":1,"seconds":0.4,"test_accuracy":0.8,"final_loss":0.05}`.
 //! "seconds" times the training epochs only (data loading and test evaluation excluded).
 
-use backprop::data::load_mnist_dir;
+use backprop::data::{load_mnist_dir, TextData};
 use backprop::loss::Loss;
-use backprop::nn::{Activation, Init, Mlp, MlpConfig, Module};
+use backprop::nn::{Activation, Gpt, GptConfig, Init, Mlp, MlpConfig, Module};
 use backprop::optim::{Adam, Optimizer, Sgd};
 use backprop::tensor::{matmul_into, Rng};
-use backprop::train::{evaluate, OutputMode, TrainConfig, Trainer};
+use backprop::train::{evaluate, train_lm, LmConfig, OutputMode, TrainConfig, Trainer};
 use backprop::Tensor;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -25,6 +25,7 @@ struct Options {
     seed: u64,
     sizes: Vec<usize>,
     min_seconds: f64,
+    iters: usize,
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -36,6 +37,7 @@ fn parse_options() -> Result<Options, String> {
         seed: 0,
         sizes: vec![128, 256, 512, 1024],
         min_seconds: 0.5,
+        iters: 2000,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -49,6 +51,7 @@ fn parse_options() -> Result<Options, String> {
             "--min-seconds" => {
                 o.min_seconds = value("--min-seconds")?.parse().map_err(|e| format!("--min-seconds: {e}"))?
             }
+            "--iters" => o.iters = value("--iters")?.parse().map_err(|e| format!("--iters: {e}"))?,
             "--sizes" => {
                 o.sizes = value("--sizes")?
                     .split(',')
@@ -59,8 +62,8 @@ fn parse_options() -> Result<Options, String> {
             other => return Err(format!("unknown argument {other}")),
         }
     }
-    if !["w1", "w2", "w3"].contains(&o.workload.as_str()) {
-        return Err("name a workload: w1, w2 or w3".into());
+    if !["w1", "w2", "w3", "w4"].contains(&o.workload.as_str()) {
+        return Err("name a workload: w1, w2, w3 or w4".into());
     }
     Ok(o)
 }
@@ -81,9 +84,15 @@ fn main() {
         }
     };
     rayon::ThreadPoolBuilder::new().num_threads(o.threads).build_global().expect("the thread pool starts once");
-    if o.workload == "w3" {
-        matmul_gflops(&o);
-    } else if let Err(e) = train_workload(&o) {
+    let result = match o.workload.as_str() {
+        "w3" => {
+            matmul_gflops(&o);
+            Ok(())
+        }
+        "w4" => baby_gpt(&o),
+        _ => train_workload(&o),
+    };
+    if let Err(e) = result {
         eprintln!("error: {e}");
         std::process::exit(1);
     }
@@ -129,6 +138,35 @@ fn train_workload(o: &Options) -> backprop::Result<()> {
     println!(
         "{{\"framework\":\"backprop\",\"workload\":\"{}\",\"threads\":{},\"epochs\":{},\"batch_size\":{batch_size},\"seconds\":{seconds:.6},\"test_accuracy\":{:.6},\"final_loss\":{final_loss:.6}}}",
         o.workload, o.threads, o.epochs, accuracy
+    );
+    Ok(())
+}
+
+/// W4 "baby GPT": 4 layers, 4 heads, 128 channels, block 64, batch 12, no
+/// dropout or biases, tied embeddings, AdamW (1e-3, betas 0.9/0.99, wd 0.1),
+/// warmup 100, cosine to 1e-4, clip 1.0, on tiny Shakespeare.
+fn baby_gpt(o: &Options) -> backprop::Result<()> {
+    let text = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/tinyshakespeare/input.txt");
+    let data = TextData::load(&text, 0.9)?;
+    let config = GptConfig {
+        vocab_size: data.tokenizer.vocab_size(),
+        block_size: 64,
+        layers: 4,
+        heads: 4,
+        embd: 128,
+        dropout: 0.0,
+        bias: false,
+        tied: true,
+    };
+    let model = Gpt::new(config, &mut Rng::new(1337))?;
+    let cfg = LmConfig { iters: o.iters, eval_every: o.iters, ..LmConfig::default() };
+    let records = train_lm(&model, &data, &cfg, OutputMode::Quiet, |_| Ok(()))?;
+    let r = records.last().expect("one record at the end");
+    let seconds = r.ms_per_iter as f64 * o.iters as f64 / 1000.0;
+    eprintln!("w4: {:.1} ms/step, validation loss {:.4}", r.ms_per_iter, r.val_loss);
+    println!(
+        "{{\"framework\":\"backprop\",\"workload\":\"w4\",\"threads\":{},\"iters\":{},\"seconds\":{seconds:.4},\"ms_per_iter\":{:.3},\"val_loss\":{:.4}}}",
+        o.threads, o.iters, r.ms_per_iter, r.val_loss
     );
     Ok(())
 }

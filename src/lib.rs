@@ -39,6 +39,7 @@ pub mod nn;
 pub mod optim;
 pub mod tensor;
 pub mod train;
+pub mod viz;
 
 pub use autograd::{Graph, Param, Var};
 pub use error::{Error, Result};

@@ -16,11 +16,14 @@
 //! ```
 
 mod gradcheck;
+mod gradcheck_params;
 mod graph;
 mod ops;
 mod param;
 
 pub use gradcheck::{gradcheck, GradcheckOptions, GradcheckReport};
+pub use gradcheck_params::{gradcheck_params, gradcheck_params_with, ParamCheck, ParamCheckOptions};
 pub(crate) use graph::{Backward, BackwardCtx};
 pub use graph::{Gradients, Graph, NodeInfo, Var};
+pub(crate) use ops::layer_norm_rows;
 pub use param::{Param, ParamState};

@@ -1,10 +1,20 @@
 //! The `backprop` command: one file per subcommand; this one parses and dispatches.
 
 mod args;
+mod csv_model;
 mod eval;
+mod generate;
+mod gradcheck;
+mod graph;
 mod info;
 mod predict;
+mod predict_csv;
+mod predict_images;
+mod report;
 mod train;
+mod train_csv;
+mod train_gpt;
+mod train_images;
 
 use clap::{Parser, Subcommand};
 
@@ -20,12 +30,20 @@ pub struct Cli {
 enum Command {
     /// Train a model.
     Train(train::TrainArgs),
+    /// Generate text with a trained GPT.
+    Generate(generate::GenerateArgs),
     /// Evaluate a saved model on the test split of an IDX data folder.
     Eval(eval::EvalArgs),
     /// Classify images (PNG/JPEG) with a saved model.
     Predict(predict::PredictArgs),
     /// Print a checkpoint's architecture and parameter counts.
     Info(info::InfoArgs),
+    /// Plot a run's history (loss and accuracy per epoch) as PNG and SVG; judge overfitting.
+    Report(report::ReportArgs),
+    /// Draw a computation graph (an expression, or one training step of a saved MLP) with values and gradients.
+    Graph(graph::GraphArgs),
+    /// Check a saved MLP's gradients against finite differences on test examples.
+    Gradcheck(gradcheck::GradcheckArgs),
 }
 
 /// Runs the CLI with the process arguments; returns the exit code.
@@ -37,9 +55,13 @@ pub fn main() -> i32 {
     };
     let result = match cli.command {
         Command::Train(a) => train::run(a),
+        Command::Generate(a) => generate::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Predict(a) => predict::run(a),
         Command::Info(a) => info::run(a),
+        Command::Report(a) => report::run(a),
+        Command::Graph(a) => graph::run(a),
+        Command::Gradcheck(a) => gradcheck::run(a),
     };
     match result {
         Ok(()) => 0,

@@ -14,15 +14,23 @@ pub(crate) struct PredictArgs {
     #[arg(long, value_name = "FILE")]
     model: PathBuf,
     /// PNG or JPEG files.
-    #[arg(value_name = "IMAGE", required = true)]
+    #[arg(value_name = "IMAGE", required_unless_present = "csv")]
     images: Vec<PathBuf>,
+    #[command(flatten)]
+    table: super::predict_csv::CsvPredictArgs,
     /// The images are dark strokes on a light background (MNIST is light on dark).
     #[arg(long)]
     invert: bool,
 }
 
 pub(crate) fn run(a: PredictArgs) -> Result<()> {
+    if a.table.csv.is_some() {
+        return super::predict_csv::run(&a.model, &a.table);
+    }
     let ckpt = Checkpoint::load(&a.model)?;
+    if super::predict_images::is_image_classifier(&ckpt) {
+        return super::predict_images::run(&ckpt, &a.images);
+    }
     let model = Mlp::from_checkpoint(&ckpt)?;
     let [rows, cols] = image_shape(&ckpt, model.config().inputs)?;
     if model.config().outputs == 0 {

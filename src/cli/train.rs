@@ -22,6 +22,12 @@ pub(crate) struct TrainArgs {
 enum TrainTask {
     /// An MLP classifier on MNIST-style IDX images (default: the bundled data/mnist-10k).
     Mnist(MnistArgs),
+    /// Regression on a CSV table (or a time series with --window).
+    Csv(super::train_csv::CsvArgs),
+    /// A character-level GPT on a text file (default: the bundled tiny Shakespeare).
+    Gpt(super::train_gpt::GptArgs),
+    /// Logistic regression or an MLP on images: an HDF5 file (cat/non-cat layout) or class folders.
+    Images(super::train_images::ImagesArgs),
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,6 +82,10 @@ pub(crate) struct MnistArgs {
     /// Fraction of the training set held out for validation each epoch.
     #[arg(long, default_value_t = 0.1, value_parser = fraction, allow_hyphen_values = true)]
     val_fraction: f32,
+    /// Stop when the validation loss has not improved for this many epochs, and keep
+    /// (save) the weights of the epoch with the lowest validation loss.
+    #[arg(long, value_name = "PATIENCE", value_parser = positive_usize, allow_hyphen_values = true)]
+    early_stopping: Option<usize>,
     /// Seed for initialisation, shuffling and the validation split.
     #[arg(long, default_value_t = 1, allow_hyphen_values = true)]
     seed: u64,
@@ -93,6 +103,9 @@ pub(crate) struct MnistArgs {
 pub(crate) fn run(args: TrainArgs) -> Result<()> {
     match args.task {
         TrainTask::Mnist(a) => train_mnist(a),
+        TrainTask::Csv(a) => super::train_csv::run(a),
+        TrainTask::Gpt(a) => super::train_gpt::run(a),
+        TrainTask::Images(a) => super::train_images::run(a),
     }
 }
 
@@ -112,6 +125,9 @@ pub(crate) fn default_data_dir() -> PathBuf {
 
 fn train_mnist(a: MnistArgs) -> Result<()> {
     super::set_threads(a.threads)?;
+    if a.early_stopping.is_some() && a.val_fraction == 0.0 {
+        return Err(Error::invalid("--early-stopping", "it needs a validation set, but --val-fraction is 0"));
+    }
     let dir = a.data.clone().unwrap_or_else(default_data_dir);
     let data = load_mnist_dir(&dir)?;
     let (train, val) = data.train.split_validation(a.val_fraction, a.seed);
@@ -150,18 +166,25 @@ fn train_mnist(a: MnistArgs) -> Result<()> {
             model.num_parameters()
         );
     }
-    let started = std::time::Instant::now();
-    Trainer::new(&model, optimizer, config)
-        .with_history(HistoryWriter::create(&history_path)?)
-        .fit(&train, Some(&val))?;
-    let train_seconds = started.elapsed().as_secs_f32();
-    let test = evaluate(&model, &data.test, a.loss, 1000);
     let mut meta = BTreeMap::new();
     if let Some([rows, cols]) = train.image_shape {
         meta.insert("backprop.input".to_string(), format!("{{\"image\":[{rows},{cols}]}}"));
     }
     meta.insert("backprop.loss".into(), a.loss.to_string());
+    let started = std::time::Instant::now();
+    let mut trainer = Trainer::new(&model, optimizer, config).with_history(HistoryWriter::create(&history_path)?);
+    if let Some(patience) = a.early_stopping {
+        // Save whenever validation loss improves; fit ends with the best weights restored.
+        trainer = trainer.early_stopping(patience).on_improvement(|_| model.save(&model_path, &meta));
+    }
+    let records = trainer.fit(&train, Some(&val))?;
+    drop(trainer);
+    let train_seconds = started.elapsed().as_secs_f32();
+    let test = evaluate(&model, &data.test, a.loss, 1000);
     model.save(&model_path, &meta)?;
+    if let (Some(patience), false) = (a.early_stopping, a.json) {
+        println!("{}", early_stopping_note(&records, patience, a.epochs));
+    }
     if a.json {
         let summary = serde_json::json!({
             "test_accuracy": test.accuracy, "test_loss": test.loss, "test_examples": data.test.len(),
@@ -179,6 +202,22 @@ fn train_mnist(a: MnistArgs) -> Result<()> {
         println!("saved {} and {}", model_path.display(), history_path.display());
     }
     Ok(())
+}
+
+/// `stopped early after epoch 9: validation loss did not improve for 3 epochs; kept epoch 6 (validation loss 0.1712)`
+fn early_stopping_note(records: &[crate::train::EpochRecord], patience: usize, epochs: usize) -> String {
+    let kept = match crate::train::diagnose(records).best {
+        Some((epoch, loss)) => format!("kept epoch {epoch} (validation loss {loss:.4})"),
+        None => "no validation loss was finite".to_string(),
+    };
+    if records.len() < epochs {
+        format!(
+            "stopped early after epoch {}: validation loss did not improve for {patience} epochs; {kept}",
+            records.len()
+        )
+    } else {
+        format!("early stopping: ran all {epochs} epochs; {kept}")
+    }
 }
 
 fn build_optimizer(a: &MnistArgs, params: Vec<(String, crate::Param)>) -> Box<dyn Optimizer> {

@@ -6,6 +6,12 @@
 //!   MNIST-style folder into an [`ImageFolderSplit`].
 //! - [`Dataset`] holds `[N, D]` inputs with their labels, and cuts subsets,
 //!   mini-batches and seeded validation splits.
+//! - [`read_csv`] reads a CSV table; [`RegressionData`] holds real-valued
+//!   inputs and targets with the [`Standardizer`] fitted on the training split;
+//!   [`window_series`] turns a time series into (window, next value) samples.
+//! - [`load_hdf5_images`] (cat/non-cat style `.h5` files) and
+//!   [`load_image_folder`] (one subfolder of PNG/JPEG per class) load
+//!   [`LabelledImages`]: colour images with class names.
 //! - [`batch_indices`] lists the mini-batches of an epoch, shuffled by a
 //!   seeded [`Rng`](crate::tensor::Rng).
 //!
@@ -28,11 +34,23 @@
 //! ```
 
 pub mod batches;
+pub mod csv;
 pub mod dataset;
+pub mod hdf5;
 pub mod idx;
+pub mod images;
+pub mod regression;
+pub mod series;
 pub mod supervised;
+pub mod text;
 
 pub use batches::batch_indices;
+pub use csv::{parse_number, quote_field, read_csv, CsvTable};
 pub use dataset::{load_idx_pair, load_mnist_dir, Dataset, ImageFolderSplit};
+pub use hdf5::load_hdf5_images;
 pub use idx::{read_idx, IdxArray};
+pub use images::{load_image_file, load_image_folder, ImageShape, LabelledImages};
+pub use regression::{RegressionData, Standardizer};
+pub use series::{series_windows, window_series};
 pub use supervised::{Supervised, Targets};
+pub use text::{random_windows, CharTokenizer, TextData};

@@ -14,13 +14,21 @@
 //! ```
 
 mod activation;
+mod attention;
+mod embedding;
+mod gpt;
 mod linear;
 mod mlp;
+mod norm;
 mod sequential;
 
 pub use activation::Activation;
+pub use attention::CausalSelfAttention;
+pub use embedding::Embedding;
+pub use gpt::{Gpt, GptConfig, KvCache};
 pub use linear::{Init, Linear};
 pub use mlp::{Mlp, MlpConfig};
+pub use norm::LayerNorm;
 pub use sequential::Sequential;
 
 use crate::autograd::{Graph, Param, Var};

@@ -23,13 +23,17 @@ impl Tensor {
         let out_shape: Vec<usize> = dims.iter().map(|&d| self.shape[d]).collect();
         let src_strides = strides(&self.shape);
         let perm_strides: Vec<usize> = dims.iter().map(|&d| src_strides[d]).collect();
+        // Trailing dims that stay in place are copied as contiguous blocks.
+        let kept = (0..nd).rev().take_while(|&i| dims[i] == i).count();
+        let outer = nd - kept;
+        let block = numel(&self.shape[outer..]);
         let src = self.data();
         let mut out = Vec::with_capacity(self.numel());
-        let mut idx = vec![0usize; nd];
+        let mut idx = vec![0usize; outer];
         let mut off = 0usize;
-        for _ in 0..self.numel() {
-            out.push(src[off]);
-            for d in (0..nd).rev() {
+        for _ in 0..self.numel() / block.max(1) {
+            out.extend_from_slice(&src[off..off + block]);
+            for d in (0..outer).rev() {
                 idx[d] += 1;
                 off += perm_strides[d];
                 if idx[d] < out_shape[d] {

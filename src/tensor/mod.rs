@@ -22,7 +22,7 @@ mod reduce;
 mod shape;
 mod softmax;
 
-pub use elementwise::sigmoid_f32;
+pub use elementwise::{fast_tanh, gelu_deriv_f32, gelu_f32, sigmoid_f32};
 pub use matmul::matmul_into;
 pub use random::Rng;
 pub use shape::{broadcast_shapes, numel};

@@ -1,6 +1,7 @@
 //! The Trainer: epochs of seeded mini-batches, an optimizer step per batch,
 //! evaluation after each epoch.
 
+use super::early_stopping::EarlyStopping;
 use super::history::{EpochRecord, HistoryWriter};
 use super::metrics::{evaluate, MetricSum};
 use super::progress::{OutputMode, Reporter};
@@ -69,12 +70,14 @@ pub struct Trainer<'m, M: Module + ?Sized> {
     config: TrainConfig,
     history: Option<HistoryWriter>,
     on_epoch: Option<EpochHook<'m>>,
+    early_stopping: Option<EarlyStopping>,
+    on_improvement: Option<EpochHook<'m>>,
 }
 
 impl<'m, M: Module + ?Sized> Trainer<'m, M> {
     /// A trainer for `model` updated by `optimizer`.
     pub fn new(model: &'m M, optimizer: Box<dyn Optimizer + 'm>, config: TrainConfig) -> Self {
-        Trainer { model, optimizer, config, history: None, on_epoch: None }
+        Trainer { model, optimizer, config, history: None, on_epoch: None, early_stopping: None, on_improvement: None }
     }
 
     /// Also writes each epoch's record to a JSONL history file.
@@ -89,10 +92,53 @@ impl<'m, M: Module + ?Sized> Trainer<'m, M> {
         self
     }
 
+    /// Stops `fit` once the validation loss has not improved for `patience` epochs,
+    /// and at the end of `fit` (stopped early or not) puts back the weights of the
+    /// epoch with the lowest validation loss. `fit` then needs a validation set.
+    ///
+    /// ```
+    /// use backprop::{data::Dataset, nn::{Activation, Mlp, MlpConfig, Module}, optim::Adam, tensor::Rng, Tensor};
+    /// use backprop::train::{OutputMode, TrainConfig, Trainer};
+    /// let x = || Tensor::from_vec(vec![0.0, 1.0, 2.0, 3.0], &[4, 1]);
+    /// let train = Dataset::new(x(), vec![0, 0, 1, 1], 2).unwrap();
+    /// let noisy = Dataset::new(x(), vec![0, 1, 1, 0], 2).unwrap(); // the more confident, the worse
+    /// let mlp = Mlp::new(MlpConfig::classifier(1, &[4], 2, Activation::Tanh), &mut Rng::new(0));
+    /// let opt = Adam::new(mlp.parameters(), 0.5);
+    /// let config = TrainConfig { epochs: 500, batch_size: 4, output: OutputMode::Quiet, ..Default::default() };
+    /// let mut best = Vec::new();
+    /// let history = Trainer::new(&mlp, Box::new(opt), config)
+    ///     .early_stopping(3)
+    ///     .on_improvement(|r| {
+    ///         best.push(r.epoch);
+    ///         Ok(())
+    ///     })
+    ///     .fit(&train, Some(&noisy))
+    ///     .unwrap();
+    /// assert!(history.len() < 500); // stopped early
+    /// assert_eq!(history.len(), best.last().unwrap() + 3); // 3 epochs after the best one
+    /// ```
+    pub fn early_stopping(mut self, patience: usize) -> Self {
+        self.early_stopping = Some(EarlyStopping::new(patience));
+        self
+    }
+
+    /// With [`early_stopping`](Trainer::early_stopping), calls `f` after every epoch that
+    /// lowers the best validation loss so far (to save the best checkpoint, say).
+    pub fn on_improvement(mut self, f: impl FnMut(&EpochRecord) -> Result<()> + 'm) -> Self {
+        self.on_improvement = Some(Box::new(f));
+        self
+    }
+
     /// Runs the epochs. Stops with [`Error::Diverged`] when the loss turns NaN or infinite.
     pub fn fit<D: Supervised + ?Sized>(&mut self, train: &D, validation: Option<&D>) -> Result<Vec<EpochRecord>> {
         if train.is_empty() {
             return Err(Error::invalid("training data", "the training set is empty"));
+        }
+        if let Some(stopping) = &mut self.early_stopping {
+            if !validation.is_some_and(|v| !v.is_empty()) {
+                return Err(Error::invalid("early stopping", "it needs a validation set, and there is none"));
+            }
+            stopping.reset();
         }
         let cfg = self.config.clone();
         let base_lr = self.optimizer.lr();
@@ -154,8 +200,27 @@ impl<'m, M: Module + ?Sized> Trainer<'m, M> {
             if let Some(f) = &mut self.on_epoch {
                 f(&record)?;
             }
+            let stop = self.watch_improvement(&record)?;
             records.push(record);
+            if stop {
+                break;
+            }
+        }
+        if let Some(stopping) = &self.early_stopping {
+            stopping.restore(&self.model.parameters());
         }
         Ok(records)
+    }
+
+    /// Early stopping's bookkeeping after an epoch; true when training should stop.
+    fn watch_improvement(&mut self, record: &EpochRecord) -> Result<bool> {
+        let Some(stopping) = &mut self.early_stopping else { return Ok(false) };
+        let val_loss = record.val_loss.unwrap_or(f32::NAN);
+        if stopping.update(record.epoch, val_loss, &self.model.parameters()) {
+            if let Some(f) = &mut self.on_improvement {
+                f(record)?;
+            }
+        }
+        Ok(stopping.should_stop())
     }
 }

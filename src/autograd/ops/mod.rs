@@ -2,8 +2,13 @@
 //! on [`Var`](super::Var)) sits next to its backward rule.
 
 mod arith;
+mod attention;
+mod dropout;
 mod matmul;
+mod norm;
 mod reduce;
 mod shape;
 mod softmax;
 mod unary;
+
+pub(crate) use norm::layer_norm_rows;

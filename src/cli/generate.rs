@@ -1,0 +1,51 @@
+//! `backprop generate`: sample text from a trained GPT, streamed as it is drawn.
+
+use crate::checkpoint::Checkpoint;
+use crate::nn::Gpt;
+use crate::tensor::Rng;
+use crate::{Error, Result};
+use clap::Args;
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub(crate) struct GenerateArgs {
+    /// A checkpoint written by `backprop train gpt`.
+    #[arg(long, value_name = "FILE")]
+    model: PathBuf,
+    /// Text to continue (every character must be in the model's vocabulary).
+    #[arg(long, default_value = "\n", allow_hyphen_values = true)]
+    prompt: String,
+    /// Characters to generate.
+    #[arg(long, default_value_t = 500)]
+    tokens: usize,
+    /// Sampling temperature (lower is more conservative).
+    #[arg(long, default_value_t = 0.8, value_parser = super::args::positive_f32, allow_hyphen_values = true)]
+    temperature: f32,
+    /// Sample only among the k most likely characters (0: all).
+    #[arg(long, default_value_t = 40)]
+    top_k: usize,
+    /// Seed of the sampling.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+pub(crate) fn run(a: GenerateArgs) -> Result<()> {
+    let ckpt = Checkpoint::load(&a.model)?;
+    let (model, tokenizer) = Gpt::from_checkpoint(&ckpt)?;
+    if a.prompt.is_empty() {
+        return Err(Error::invalid("--prompt", "is empty"));
+    }
+    let prompt = tokenizer
+        .encode(&a.prompt)
+        .map_err(|e| Error::invalid("--prompt", e.to_string().replace("invalid value for text: ", "")))?;
+    let mut out = std::io::stdout().lock();
+    let _ = write!(out, "{}", a.prompt);
+    let top_k = (a.top_k > 0).then_some(a.top_k);
+    model.generate(&prompt, a.tokens, a.temperature, top_k, &mut Rng::new(a.seed), |t| {
+        let _ = write!(out, "{}", tokenizer.decode(&[t]));
+        let _ = out.flush();
+    });
+    let _ = writeln!(out);
+    Ok(())
+}

@@ -1,0 +1,192 @@
+//! `backprop gradcheck`: checks a saved MLP's autodiff gradients against
+//! finite differences on a batch of test examples, tensor by tensor.
+
+use super::args::{non_negative_f32, positive_f32, positive_usize};
+use crate::autograd::{gradcheck_params_with, Graph, ParamCheck, ParamCheckOptions};
+use crate::checkpoint::Checkpoint;
+use crate::data::{load_mnist_dir, Targets};
+use crate::loss::Loss;
+use crate::nn::{Mlp, Module};
+use crate::{Error, Result, Tensor};
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub(crate) struct GradcheckArgs {
+    /// A checkpoint written by `backprop train`.
+    #[arg(long, value_name = "FILE")]
+    model: PathBuf,
+    /// IDX data folder (the first test examples are used); default: the bundled data.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Test examples in the batch.
+    #[arg(long, default_value_t = 8, value_parser = positive_usize, allow_hyphen_values = true)]
+    batch: usize,
+    /// Entries perturbed per parameter tensor at most (half the largest gradients, half random).
+    #[arg(long, default_value_t = 20, value_parser = positive_usize, allow_hyphen_values = true)]
+    samples: usize,
+    /// Finite-difference step.
+    #[arg(long, default_value_t = 1e-3, value_parser = positive_f32, allow_hyphen_values = true)]
+    eps: f32,
+    /// Allowed absolute error.
+    #[arg(long, default_value_t = 1e-4, value_parser = non_negative_f32, allow_hyphen_values = true)]
+    atol: f32,
+    /// Allowed error relative to the gradient.
+    #[arg(long, default_value_t = 1e-2, value_parser = non_negative_f32, allow_hyphen_values = true)]
+    rtol: f32,
+    /// Seed of the randomly chosen entries.
+    #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
+    seed: u64,
+    /// Threads for the kernels.
+    #[arg(long, value_parser = positive_usize, allow_hyphen_values = true)]
+    threads: Option<usize>,
+}
+
+pub(crate) fn run(a: GradcheckArgs) -> Result<()> {
+    super::set_threads(a.threads)?;
+    let ckpt = Checkpoint::load(&a.model)?;
+    let model = Mlp::from_checkpoint(&ckpt)?;
+    let dir = a.data.clone().unwrap_or_else(super::train::default_data_dir);
+    let data = load_mnist_dir(&dir)?;
+    super::eval::check_fits(&ckpt, &model, data.test.input_dim(), data.test.num_classes)?;
+    if data.test.is_empty() {
+        return Err(Error::format(&dir, "the test set is empty"));
+    }
+    let loss: Loss = ckpt.metadata.get("backprop.loss").and_then(|s| s.parse().ok()).unwrap_or(Loss::CrossEntropy);
+    let ids: Vec<usize> = (0..a.batch.min(data.test.len())).collect();
+    let (x, labels) = data.test.batch(&ids);
+    let targets = Targets::Classes(labels.clone());
+    let opts =
+        ParamCheckOptions { eps: a.eps, samples: a.samples, atol: a.atol as f64, rtol: a.rtol as f64, seed: a.seed };
+    // Finite differences: the f32 forward pass, then the loss in f64.
+    let eval = || {
+        let g = Graph::no_grad();
+        loss_f64(loss, &model.forward(&g, g.constant(x.clone())).value(), &labels)
+    };
+    let checks = gradcheck_params_with(
+        &model.parameters(),
+        |g| loss.compute(model.forward(g, g.constant(x.clone())), &targets),
+        eval,
+        &opts,
+    )?;
+
+    println!(
+        "gradient check of {} ({}, {loss} loss) on {} test examples from {}",
+        a.model.display(),
+        super::train::describe(&model),
+        ids.len(),
+        dir.display()
+    );
+    println!(
+        "central differences with eps {:e} on up to {} entries per tensor; pass: |error| <= {:e} + {:e} |gradient|",
+        a.eps, a.samples, a.atol, a.rtol
+    );
+    print_table(&checks);
+    let failed: Vec<&str> = checks.iter().filter(|c| !c.passed).map(|c| c.name.as_str()).collect();
+    if failed.is_empty() {
+        println!("all {} parameter tensors PASS", checks.len());
+        Ok(())
+    } else {
+        Err(Error::Checkpoint {
+            path: a.model,
+            message: format!(
+                "gradient check FAILED for {} of {} parameter tensors ({}): autodiff and finite differences disagree",
+                failed.len(),
+                checks.len(),
+                failed.join(", ")
+            ),
+        })
+    }
+}
+
+/// `loss` of network outputs `[N, C]` against class labels, as [`Loss::compute`]
+/// defines it, computed in `f64`.
+fn loss_f64(loss: Loss, outputs: &Tensor, labels: &[usize]) -> f64 {
+    let classes = outputs.shape().last().copied().unwrap_or(1).max(1);
+    let rows: Vec<Vec<f64>> = outputs.data().chunks(classes).map(|r| r.iter().map(|&v| v as f64).collect()).collect();
+    let n = rows.len().max(1) as f64;
+    if loss == Loss::CrossEntropy {
+        let total: f64 = rows
+            .iter()
+            .zip(labels)
+            .map(|(row, &y)| {
+                let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                max + row.iter().map(|v| (v - max).exp()).sum::<f64>().ln() - row[y]
+            })
+            .sum();
+        return total / n;
+    }
+    // The other losses compare with one-hot targets (BCE with one output: the label itself).
+    let target =
+        |y: usize, c: usize| if classes == 1 && loss == Loss::Bce { y as f64 } else { f64::from(u8::from(c == y)) };
+    let mut total = 0.0;
+    for (row, &y) in rows.iter().zip(labels) {
+        for (c, &z) in row.iter().enumerate() {
+            let t = target(y, c);
+            total += match loss {
+                Loss::Mse | Loss::Quadratic => (z - t) * (z - t),
+                Loss::L1 => (z - t).abs(),
+                Loss::Bce => z.max(0.0) - z * t + (-z.abs()).exp().ln_1p(),
+                Loss::CrossEntropy => 0.0,
+            };
+        }
+    }
+    match loss {
+        Loss::Quadratic => 0.5 * total / n,
+        _ => total / (n * classes as f64),
+    }
+}
+
+fn print_table(checks: &[ParamCheck]) {
+    let header = ["parameter", "shape", "checked", "max rel error", "max abs error", "result"];
+    let rows: Vec<[String; 6]> = checks
+        .iter()
+        .map(|c| {
+            [
+                c.name.clone(),
+                format!("{:?}", c.shape),
+                c.checked.to_string(),
+                format!("{:.2e}", c.max_rel_error),
+                format!("{:.2e}", c.max_abs_error),
+                if c.passed { "PASS" } else { "FAIL" }.to_string(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let line = |cells: [&str; 6]| {
+        let [name, shape, checked, rel, abs, result] = cells;
+        let [w0, w1, w2, w3, w4, _] = widths;
+        println!("{name:<w0$}  {shape:<w1$}  {checked:>w2$}  {rel:>w3$}  {abs:>w4$}  {result}");
+    };
+    line(header);
+    for row in &rows {
+        line([&row[0], &row[1], &row[2], &row[3], &row[4], &row[5]]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loss::Loss;
+
+    #[test]
+    fn the_f64_losses_match_the_library_losses() {
+        let z = Tensor::from_vec(vec![0.3, -1.2, 2.0, 0.7, 0.1, -0.4], &[2, 3]);
+        let labels = [2, 0];
+        for loss in [Loss::CrossEntropy, Loss::Mse, Loss::Quadratic, Loss::L1, Loss::Bce] {
+            let g = Graph::no_grad();
+            let want = loss.compute(g.constant(z.clone()), &Targets::Classes(labels.to_vec())).item() as f64;
+            let got = loss_f64(loss, &z, &labels);
+            assert!((want - got).abs() < 1e-6, "{loss}: {want} vs {got}");
+        }
+        let z1 = Tensor::from_vec(vec![0.3, -1.2], &[2, 1]);
+        let g = Graph::no_grad();
+        let want = Loss::Bce.compute(g.constant(z1.clone()), &Targets::Classes(vec![1, 0])).item() as f64;
+        assert!((want - loss_f64(Loss::Bce, &z1, &[1, 0])).abs() < 1e-6);
+    }
+}

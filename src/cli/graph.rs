@@ -1,0 +1,150 @@
+//! `backprop graph`: draws a computation graph with its values and gradients,
+//! of a scalar expression (`--expr "3*(a+b*c)" --set a=5,b=3,c=2`) or of one
+//! training step of a saved MLP (`--model FILE`), as Mermaid or Graphviz DOT.
+
+use crate::autograd::Graph;
+use crate::checkpoint::Checkpoint;
+use crate::data::Targets;
+use crate::loss::Loss;
+use crate::nn::{Mlp, Module};
+use crate::tensor::Rng;
+use crate::viz::{render, Expr, Format};
+use crate::{Error, Result, Tensor};
+use clap::{ArgAction, ArgGroup, Args};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+#[command(group(ArgGroup::new("source").required(true).args(["expr", "model"])))]
+pub(crate) struct GraphArgs {
+    /// A scalar expression: numbers, variables, + - * / ^, parentheses, exp log sigmoid relu tanh.
+    #[arg(long, value_name = "EXPR", allow_hyphen_values = true)]
+    expr: Option<String>,
+    /// Values of the expression's variables, e.g. a=5,b=3,c=2 (may be repeated).
+    #[arg(long, value_name = "NAME=VALUE,...", value_parser = assignments, action = ArgAction::Append)]
+    #[arg(allow_hyphen_values = true, conflicts_with = "model")]
+    set: Vec<Assignments>,
+    /// Draw one training step of this MLP checkpoint instead.
+    #[arg(long, value_name = "FILE")]
+    model: Option<PathBuf>,
+    /// Examples in the drawn training step (--model; default 2).
+    #[arg(long, value_parser = super::args::positive_usize, allow_hyphen_values = true, conflicts_with = "expr")]
+    batch: Option<usize>,
+    /// Output format: mermaid or dot (Graphviz).
+    #[arg(long, default_value = "mermaid")]
+    format: Format,
+}
+
+/// `NAME=VALUE` pairs from one `--set` value.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Assignments(Vec<(String, f32)>);
+
+/// Parses `a=5,b=3,c=2`.
+fn assignments(s: &str) -> std::result::Result<Assignments, String> {
+    s.split(',')
+        .map(|part| {
+            let part = part.trim();
+            if part.is_empty() {
+                return Err(format!("empty entry in '{s}' (expected NAME=VALUE,NAME=VALUE,...)"));
+            }
+            let Some((name, value)) = part.split_once('=') else {
+                return Err(format!("'{part}' has no value (expected NAME=VALUE, e.g. a=5)"));
+            };
+            let (name, value) = (name.trim(), value.trim());
+            let mut chars = name.chars();
+            let starts_well = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+            if !starts_well || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(format!("'{name}' is not a variable name (in '{part}')"));
+            }
+            match value.parse::<f32>() {
+                Ok(v) if v.is_finite() => Ok((name.to_string(), v)),
+                Ok(_) => Err(format!("the value of {name} must be a finite number, got {value}")),
+                Err(_) => Err(format!("'{value}' is not a number (in '{part}')")),
+            }
+        })
+        .collect::<std::result::Result<Vec<_>, String>>()
+        .map(Assignments)
+}
+
+pub(crate) fn run(a: GraphArgs) -> Result<()> {
+    let text = match (&a.expr, &a.model) {
+        (Some(expr), _) => draw_expression(expr, &a.set, a.format)?,
+        (None, Some(model)) => draw_training_step(model, a.batch.unwrap_or(2), a.format)?,
+        (None, None) => return Err(Error::invalid("graph", "give --expr or --model")),
+    };
+    print!("{text}");
+    Ok(())
+}
+
+fn draw_expression(src: &str, set: &[Assignments], format: Format) -> Result<String> {
+    let expr = Expr::parse(src).map_err(|e| match e {
+        Error::InvalidArgument { message, .. } => Error::invalid("--expr", message),
+        other => other,
+    })?;
+    let mut values: Vec<(&str, f32)> = Vec::new();
+    for (name, v) in set.iter().flat_map(|s| &s.0) {
+        if values.iter().any(|(n, _)| n == name) {
+            return Err(Error::invalid("--set", format!("'{name}' is given twice")));
+        }
+        values.push((name, *v));
+    }
+    let g = Graph::new();
+    let built = expr.build(&g, &values).map_err(|e| match e {
+        Error::InvalidArgument { message, .. } => Error::invalid("--expr", format!("{message}; give it with --set")),
+        other => other,
+    })?;
+    let grads = g.backward_keep_all(built.output);
+    Ok(render(built.output, &grads, &built.labels, format))
+}
+
+/// Most examples in a drawn training step.
+const MAX_BATCH: usize = 1024;
+
+/// One training step of a saved MLP on `batch` seeded pixel-like inputs in
+/// [0, 1), all labelled 0: forward, loss, backward.
+fn draw_training_step(path: &std::path::Path, batch: usize, format: Format) -> Result<String> {
+    if batch > MAX_BATCH {
+        return Err(Error::invalid("--batch", format!("a drawing takes at most {MAX_BATCH} examples, got {batch}")));
+    }
+    let ckpt = Checkpoint::load(path)?;
+    let model = Mlp::from_checkpoint(&ckpt)?;
+    let loss: Loss = ckpt.metadata.get("backprop.loss").and_then(|s| s.parse().ok()).unwrap_or(Loss::CrossEntropy);
+    let inputs = model.config().inputs;
+    let x = Tensor::rand_uniform(&[batch, inputs], 0.0, 1.0, &mut Rng::new(0));
+    let g = Graph::new();
+    let input = g.constant(x);
+    let out = model.forward(&g, input);
+    let j = loss.compute(out, &Targets::Classes(vec![0; batch]));
+    let grads = g.backward_keep_all(j);
+
+    // Parameters enter the graph in the order of `parameters()`.
+    let mut names = model.parameters().into_iter().map(|(n, _)| n);
+    let mut labels = BTreeMap::from([(input.id(), "x".to_string())]);
+    g.visit_nodes(|n| {
+        if n.is_param {
+            labels.insert(n.id, names.next().unwrap_or_else(|| "param".to_string()));
+        } else if n.op.is_none() && n.id > out.id() {
+            labels.insert(n.id, "target".to_string());
+        }
+    });
+    Ok(render(j, &grads, &labels, format))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_values_parse_or_explain() {
+        assert_eq!(
+            assignments("a=5, b=-3,c=2e-1"),
+            Ok(Assignments(vec![("a".into(), 5.0), ("b".into(), -3.0), ("c".into(), 0.2)]))
+        );
+        assert!(assignments("a").unwrap_err().contains("has no value"));
+        assert!(assignments("a=x").unwrap_err().contains("'x' is not a number"));
+        assert!(assignments("=1").unwrap_err().contains("not a variable name"));
+        assert!(assignments("1a=1").unwrap_err().contains("not a variable name"));
+        assert!(assignments("a=1,").unwrap_err().contains("empty entry"));
+        assert!(assignments("a=inf").unwrap_err().contains("finite"));
+    }
+}

@@ -1,0 +1,237 @@
+//! The transformer pieces: gradients of LayerNorm, causal attention and
+//! embeddings against finite differences; the KV-cache path against the full
+//! forward pass; a tiny GPT memorising a short text; bad input to the CLI.
+
+use backprop::autograd::{gradcheck, GradcheckOptions, Var};
+use backprop::data::{random_windows, CharTokenizer, TextData};
+use backprop::nn::{Gpt, GptConfig, Module};
+use backprop::tensor::Rng;
+use backprop::train::{estimate_loss, train_lm, LmConfig, OutputMode};
+use backprop::Tensor;
+use std::process::Command;
+
+fn rand(shape: &[usize], seed: u64) -> Tensor {
+    Tensor::randn(shape, 0.0, 1.0, &mut Rng::new(seed))
+}
+
+#[test]
+fn layer_norm_gradients_match_finite_differences() {
+    let x = rand(&[3, 5], 1);
+    let gamma = rand(&[5], 2);
+    let beta = rand(&[5], 3);
+    let r = gradcheck(
+        &[x.clone(), gamma, beta],
+        |_, v| v[0].layer_norm(Some(v[1]), Some(v[2]), 1e-5),
+        &GradcheckOptions::default(),
+    );
+    assert!(r.passed, "{r:?}");
+    let r = gradcheck(&[x], |_, v| v[0].layer_norm(None, None, 1e-5), &GradcheckOptions::default());
+    assert!(r.passed, "without gamma/beta: {r:?}");
+}
+
+#[test]
+fn causal_softmax_gradients_match_and_the_future_is_masked() {
+    let s = rand(&[2, 4, 4], 4);
+    let r = gradcheck(std::slice::from_ref(&s), |_, v| v[0].causal_softmax(0.7), &GradcheckOptions::default());
+    assert!(r.passed, "{r:?}");
+    let g = backprop::Graph::no_grad();
+    let p = g.constant(s).causal_softmax(0.7).value();
+    for m in 0..2 {
+        for i in 0..4 {
+            let row = &p.data()[(m * 4 + i) * 4..(m * 4 + i + 1) * 4];
+            assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+            assert!(row[i + 1..].iter().all(|&v| v == 0.0), "row {i} attends to the future: {row:?}");
+        }
+    }
+}
+
+/// Multi-head causal attention written with the same ops the layer uses,
+/// with the projections as leaves so gradcheck covers everything.
+fn attention<'g>(x: Var<'g>, w_qkv: Var<'g>, w_proj: Var<'g>, b: usize, t: usize, h: usize) -> Var<'g> {
+    let c = x.shape()[1];
+    let hd = c / h;
+    let qkv = x.matmul_t(false, w_qkv, true);
+    let head =
+        |i: usize| qkv.narrow(1, i * c, c).reshape(&[b, t, h, hd]).permute(&[0, 2, 1, 3]).reshape(&[b * h, t, hd]);
+    let att = head(0).matmul_t(false, head(1), true).causal_softmax(1.0 / (hd as f32).sqrt());
+    let y = att.matmul(head(2)).reshape(&[b, h, t, hd]).permute(&[0, 2, 1, 3]).reshape(&[b * t, c]);
+    y.matmul_t(false, w_proj, true)
+}
+
+#[test]
+fn attention_gradients_match_finite_differences() {
+    let (b, t, c, h) = (2, 3, 4, 2);
+    let inputs =
+        [rand(&[b * t, c], 5).mul_scalar(0.5), rand(&[3 * c, c], 6).mul_scalar(0.5), rand(&[c, c], 7).mul_scalar(0.5)];
+    let r = gradcheck(&inputs, |_, v| attention(v[0], v[1], v[2], b, t, h), &GradcheckOptions::default());
+    assert!(r.passed, "{r:?}");
+}
+
+#[test]
+fn attention_does_not_look_ahead() {
+    // Changing the last token must not change earlier positions' outputs.
+    let (b, t, c, h) = (1, 4, 4, 2);
+    let x = rand(&[t, c], 8);
+    let (wq, wp) = (rand(&[3 * c, c], 9), rand(&[c, c], 10));
+    let run = |x: &Tensor| {
+        let g = backprop::Graph::no_grad();
+        attention(g.constant(x.clone()), g.constant(wq.clone()), g.constant(wp.clone()), b, t, h).value()
+    };
+    let mut x2 = x.clone();
+    x2.data_mut()[(t - 1) * c..].iter_mut().for_each(|v| *v += 1.0);
+    let (y1, y2) = (run(&x), run(&x2));
+    assert_eq!(y1.data()[..(t - 1) * c], y2.data()[..(t - 1) * c]);
+    assert_ne!(y1.data()[(t - 1) * c..], y2.data()[(t - 1) * c..]);
+}
+
+#[test]
+fn embedding_gradient_is_a_scatter_add() {
+    let table = rand(&[5, 3], 11);
+    let r = gradcheck(&[table], |_, v| v[0].index_select(&[4, 1, 4, 0]).tanh(), &GradcheckOptions::default());
+    assert!(r.passed, "{r:?}");
+}
+
+fn tiny_config(vocab: usize) -> GptConfig {
+    GptConfig { vocab_size: vocab, block_size: 8, layers: 2, heads: 2, embd: 16, dropout: 0.0, bias: true, tied: true }
+}
+
+#[test]
+fn kv_cache_step_matches_the_full_forward_pass() {
+    for tied in [true, false] {
+        let cfg = GptConfig { tied, ..tiny_config(7) };
+        let gpt = Gpt::new(cfg, &mut Rng::new(3)).unwrap();
+        let tokens = [1, 5, 2, 6, 0, 3];
+        let mut cache = gpt.new_cache();
+        for n in 1..=tokens.len() {
+            let step = gpt.step(&mut cache, tokens[n - 1]);
+            let full = gpt.logits_last(&tokens[..n]);
+            let diff = step.iter().zip(&full).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            assert!(diff < 1e-4, "position {n}: cached and full logits differ by {diff}");
+        }
+    }
+}
+
+#[test]
+fn gpt_parameters_are_named_like_nanogpt_and_counted() {
+    let cfg = tiny_config(7);
+    let gpt = Gpt::new(cfg.clone(), &mut Rng::new(0)).unwrap();
+    let names: Vec<String> = gpt.parameters().into_iter().map(|(n, _)| n).collect();
+    assert!(names.contains(&"transformer.h.1.attn.c_attn.weight".to_string()), "{names:?}");
+    assert!(names.contains(&"transformer.h.0.mlp.c_proj.bias".to_string()), "{names:?}");
+    assert!(!names.iter().any(|n| n.starts_with("lm_head")), "tied embeddings have no lm_head");
+    assert_eq!(cfg.parameter_count(), Some(gpt.num_parameters()));
+    let untied = GptConfig { tied: false, bias: false, ..cfg };
+    assert_eq!(untied.parameter_count(), Some(Gpt::new(untied.clone(), &mut Rng::new(0)).unwrap().num_parameters()));
+}
+
+#[test]
+fn a_tiny_gpt_memorises_a_short_text() {
+    // Every character has one successor, so a perfect model reaches zero loss.
+    let text = "Thequickbrownfx,JUMPSOVLAZYDG!".repeat(20);
+    let data = TextData::from_text(&text, 0.5);
+    let cfg = GptConfig { block_size: 16, embd: 32, ..tiny_config(data.tokenizer.vocab_size()) };
+    let gpt = Gpt::new(cfg, &mut Rng::new(1)).unwrap();
+    let lm = LmConfig {
+        iters: 300,
+        batch_size: 8,
+        lr: 1e-2,
+        min_lr: 1e-3,
+        warmup: 20,
+        weight_decay: 0.0,
+        eval_every: 300,
+        ..Default::default()
+    };
+    let records = train_lm(&gpt, &data, &lm, OutputMode::Quiet, |_| Ok(())).unwrap();
+    let train_loss = estimate_loss(&gpt, &data.train, 8, 10, &mut Rng::new(2));
+    assert!(train_loss < 0.05, "training loss stayed at {train_loss} ({records:?})");
+    // It continues the text it memorised.
+    let prompt = data.tokenizer.encode("quick").unwrap();
+    let out = gpt.generate(&prompt, 30, 0.01, Some(1), &mut Rng::new(0), |_| {});
+    assert_eq!(data.tokenizer.decode(&out[prompt.len()..]), "brownfx,JUMPSOVLAZYDG!Thequick");
+}
+
+#[test]
+fn windows_are_shifted_by_one() {
+    let tokens: Vec<usize> = (0..50).collect();
+    let (x, y) = random_windows(&tokens, 3, 5, &mut Rng::new(0));
+    for (a, b) in x.iter().zip(&y) {
+        assert_eq!(a + 1, *b);
+    }
+    let tok = CharTokenizer::from_text("abc");
+    assert!(tok.encode("abd").unwrap_err().to_string().contains("'d'"));
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("backprop-gpt-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Runs the binary; asserts failure with one stderr line containing `words`.
+fn fails_with(args: &[&str], words: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_backprop")).args(args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{args:?} succeeded");
+    assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{args:?}: expected one error line, got {stderr}");
+    for w in words {
+        assert!(lines[0].to_lowercase().contains(&w.to_lowercase()), "{args:?}: {:?} lacks {w:?}", lines[0]);
+    }
+}
+
+#[test]
+fn bad_input_to_train_gpt_and_generate_is_one_line() {
+    let dir = temp_dir("bad");
+    let empty = dir.join("empty.txt");
+    std::fs::write(&empty, "").unwrap();
+    let binary = dir.join("blob.bin");
+    std::fs::write(&binary, [0u8, 159, 146, 150, 0, 1]).unwrap();
+    let text = dir.join("t.txt");
+    std::fs::write(&text, "abcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabc\n".repeat(20)).unwrap();
+    let out = dir.join("run");
+    let (e, b, t, o) =
+        (empty.to_str().unwrap(), binary.to_str().unwrap(), text.to_str().unwrap(), out.to_str().unwrap());
+    fails_with(&["train", "gpt", "--text", e, "--out", o], &["empty"]);
+    fails_with(&["train", "gpt", "--text", b, "--out", o], &["binary"]);
+    fails_with(&["train", "gpt", "--text", t, "--block-size", "0", "--out", o], &["--block-size"]);
+    fails_with(&["train", "gpt", "--text", t, "--heads", "3", "--embd", "128", "--out", o], &["--heads", "divide"]);
+    fails_with(&["train", "gpt", "--text", "/nonexistent/x.txt", "--out", o], &["/nonexistent/x.txt"]);
+    // A real (tiny) model, then a prompt outside its vocabulary.
+    let ok = Command::new(env!("CARGO_BIN_EXE_backprop"))
+        .args([
+            "train",
+            "gpt",
+            "--text",
+            t,
+            "--layers",
+            "1",
+            "--embd",
+            "16",
+            "--heads",
+            "2",
+            "--block-size",
+            "8",
+            "--iters",
+            "5",
+            "--eval-every",
+            "5",
+            "--out",
+            o,
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let model = out.join("model.safetensors");
+    let m = model.to_str().unwrap();
+    fails_with(&["generate", "--model", m, "--prompt", "abz"], &["--prompt", "'z'"]);
+    let gen = Command::new(env!("CARGO_BIN_EXE_backprop"))
+        .args(["generate", "--model", m, "--prompt", "ab", "--tokens", "30"])
+        .output()
+        .unwrap();
+    assert!(gen.status.success());
+    assert_eq!(String::from_utf8_lossy(&gen.stdout).trim_end_matches('\n').chars().count(), 32);
+    fails_with(&["eval", "--model", m], &["gpt"]);
+    std::fs::remove_dir_all(&dir).ok();
+}
