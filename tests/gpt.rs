@@ -235,3 +235,18 @@ fn bad_input_to_train_gpt_and_generate_is_one_line() {
     fails_with(&["eval", "--model", m], &["gpt"]);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn fused_attention_matches_the_composed_ops_and_its_gradients_check() {
+    let (b, t, c, h) = (2, 5, 8, 2);
+    let x = rand(&[b * t, c], 12).mul_scalar(0.5);
+    let (wq, wp) = (rand(&[3 * c, c], 13).mul_scalar(0.5), rand(&[c, c], 14));
+    let g = backprop::Graph::no_grad();
+    let composed = attention(g.constant(x.clone()), g.constant(wq.clone()), g.constant(wp.clone()), b, t, h).value();
+    let qkv = g.constant(x.clone()).matmul_t(false, g.constant(wq.clone()), true);
+    let fused = qkv.causal_attention(b, t, h).matmul_t(false, g.constant(wp.clone()), true).value();
+    assert!(composed.max_abs_diff(&fused) < 1e-5, "fused and composed attention differ");
+    let qkv = x.matmul_t(false, &wq, true);
+    let r = gradcheck(&[qkv], |_, v| v[0].causal_attention(b, t, h), &GradcheckOptions::default());
+    assert!(r.passed, "{r:?}");
+}

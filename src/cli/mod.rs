@@ -49,6 +49,7 @@ enum Command {
 /// Runs the CLI with the process arguments; returns the exit code.
 /// Errors are printed as one line on stderr: `error: ...`.
 pub fn main() -> i32 {
+    exit_quietly_on_closed_pipe();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return report_clap_error(e),
@@ -108,4 +109,23 @@ pub(crate) fn set_threads(threads: Option<usize>) -> crate::Result<()> {
             .map_err(|e| crate::Error::invalid("--threads", e.to_string()))?;
     }
     Ok(())
+}
+
+/// `backprop info m.safetensors | head -1`: when the reader of stdout goes
+/// away, stop quietly with the shell's SIGPIPE status (141) instead of a
+/// panic message; every other panic is reported as usual.
+fn exit_quietly_on_closed_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }

@@ -35,21 +35,8 @@ impl CausalSelfAttention {
 
     /// `x` is `[batch * time, C]` (rows in batch-major order); returns the same shape.
     pub fn forward_seq<'g>(&self, g: &'g Graph, x: Var<'g>, batch: usize, time: usize) -> Var<'g> {
-        let c = self.c_proj.outputs();
-        let (h, hd) = (self.heads, c / self.heads);
         let qkv = self.c_attn.forward(g, x); // [B*T, 3C]
-                                             // [B*T, C] -> [B, T, H, hd] -> [B, H, T, hd] -> [B*H, T, hd]
-        let heads = |i: usize| {
-            qkv.narrow(1, i * c, c).reshape(&[batch, time, h, hd]).permute(&[0, 2, 1, 3]).reshape(&[
-                batch * h,
-                time,
-                hd,
-            ])
-        };
-        let (q, k, v) = (heads(0), heads(1), heads(2));
-        let weights = q.matmul_t(false, k, true).causal_softmax(1.0 / (hd as f32).sqrt()); // [B*H, T, T]
-        let y = weights.matmul(v); // [B*H, T, hd]
-        let y = y.reshape(&[batch, h, time, hd]).permute(&[0, 2, 1, 3]).reshape(&[batch * time, c]);
+        let y = qkv.causal_attention(batch, time, self.heads); // [B*T, C]
         self.c_proj.forward(g, y)
     }
 

@@ -6,6 +6,14 @@
 use crate::autograd::graph::{Backward, BackwardCtx, Var};
 use crate::tensor::{gelu_deriv_f32, gelu_f32, sigmoid_f32};
 use crate::Tensor;
+use rayon::prelude::*;
+
+/// Below this many values a backward pass stays on one thread.
+const PARALLEL_MIN: usize = 1 << 16;
+const CHUNK: usize = 1 << 13;
+
+/// Output, input, forward output and incoming gradient of one chunk.
+type Chunk<'a> = (&'a mut [f32], (&'a [f32], (&'a [f32], &'a [f32])));
 
 /// An elementwise op whose derivative is `dy/dx = deriv(x, y)`. Generic over
 /// the derivative so it inlines into the loop (which then vectorises).
@@ -20,7 +28,19 @@ impl<F: Fn(f32, f32) -> f32 + Sync + 'static> Backward for Elementwise<F> {
     }
     fn backward(&self, c: &BackwardCtx<'_>) -> Vec<Option<Tensor>> {
         let (x, y, g) = (c.inputs[0].data(), c.output.data(), c.grad.data());
-        let out: Vec<f32> = x.iter().zip(y).zip(g).map(|((&x, &y), &g)| g * (self.deriv)(x, y)).collect();
+        let mut out = vec![0.0f32; x.len()];
+        let chunk = |(o, (x, (y, g))): Chunk<'_>| {
+            for (o, ((&x, &y), &g)) in o.iter_mut().zip(x.iter().zip(y).zip(g)) {
+                *o = g * (self.deriv)(x, y);
+            }
+        };
+        if x.len() >= PARALLEL_MIN {
+            out.par_chunks_mut(CHUNK)
+                .zip(x.par_chunks(CHUNK).zip(y.par_chunks(CHUNK).zip(g.par_chunks(CHUNK))))
+                .for_each(chunk);
+        } else {
+            chunk((&mut out, (x, (y, g))));
+        }
         vec![Some(Tensor::from_vec(out, c.grad.shape()))]
     }
 }
