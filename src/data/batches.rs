@@ -28,6 +28,25 @@ pub fn batch_indices(n: usize, batch_size: usize, shuffle: Option<&mut Rng>) -> 
     order.chunks(batch_size).map(<[usize]>::to_vec).collect()
 }
 
+/// Splits `0..n` into `(train, validation)` indices: `round(fraction * n)`
+/// drawn for validation by a shuffle seeded with `seed`; both lists ascending,
+/// so each part keeps the original order.
+///
+/// ```
+/// let (train, valid) = backprop::data::validation_split_indices(10, 0.3, 1);
+/// assert_eq!((train.len(), valid.len()), (7, 3));
+/// assert!(valid.windows(2).all(|w| w[0] < w[1]));
+/// ```
+pub fn validation_split_indices(n: usize, fraction: f32, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let n_valid = ((f64::from(fraction) * n as f64).round() as usize).min(n);
+    let mut order: Vec<usize> = (0..n).collect();
+    Rng::new(seed).shuffle(&mut order);
+    let (valid, train) = order.split_at_mut(n_valid);
+    valid.sort_unstable();
+    train.sort_unstable();
+    (train.to_vec(), valid.to_vec())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,6 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::idx::{read_idx, IdxArray};
-use crate::tensor::Rng;
 use crate::{Error, Result, Tensor};
 
 /// MNIST-style label files always stand for at least this many classes.
@@ -150,17 +149,11 @@ impl Dataset {
     /// ```
     pub fn split_validation(&self, fraction: f32, seed: u64) -> (Dataset, Dataset) {
         assert!((0.0..=1.0).contains(&fraction), "split_validation: fraction must be between 0 and 1, got {fraction}");
-        let n = self.len();
-        let n_valid = ((f64::from(fraction) * n as f64).round() as usize).min(n);
-        if n_valid == 0 {
+        let (train, valid) = super::validation_split_indices(self.len(), fraction, seed);
+        if valid.is_empty() {
             return (self.clone(), self.subset(&[]));
         }
-        let mut order: Vec<usize> = (0..n).collect();
-        Rng::new(seed).shuffle(&mut order);
-        let (valid, train) = order.split_at_mut(n_valid);
-        valid.sort_unstable();
-        train.sort_unstable();
-        (self.subset(train), self.subset(valid))
+        (self.subset(&train), self.subset(&valid))
     }
 }
 

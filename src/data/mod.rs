@@ -44,7 +44,7 @@ pub mod series;
 pub mod supervised;
 pub mod text;
 
-pub use batches::batch_indices;
+pub use batches::{batch_indices, validation_split_indices};
 pub use csv::{parse_number, quote_field, read_csv, CsvTable};
 pub use dataset::{load_idx_pair, load_mnist_dir, Dataset, ImageFolderSplit};
 pub use hdf5::load_hdf5_images;

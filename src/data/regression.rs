@@ -2,7 +2,6 @@
 //! standardisation fitted on the training split.
 
 use super::{Supervised, Targets};
-use crate::tensor::Rng;
 use crate::{Error, Result, Tensor};
 
 /// Per-column standardisation `z = (x - mean) / std`, fitted on training data
@@ -177,14 +176,8 @@ impl RegressionData {
     /// `(train, validation)` with `round(fraction * N)` examples drawn by a
     /// shuffle seeded with `seed` as validation; both keep the original order.
     pub fn split_validation(&self, fraction: f32, seed: u64) -> (RegressionData, RegressionData) {
-        let n = self.len();
-        let n_valid = ((f64::from(fraction) * n as f64).round() as usize).min(n);
-        let mut order: Vec<usize> = (0..n).collect();
-        Rng::new(seed).shuffle(&mut order);
-        let (valid, train) = order.split_at_mut(n_valid);
-        valid.sort_unstable();
-        train.sort_unstable();
-        (self.subset(train), self.subset(valid))
+        let (train, valid) = super::validation_split_indices(self.len(), fraction, seed);
+        (self.subset(&train), self.subset(&valid))
     }
 
     /// The data with `inputs` and `targets` standardisations applied; the
