@@ -109,6 +109,15 @@ impl Checkpoint {
         Ok(Checkpoint { path: path.to_path_buf(), tensors, metadata })
     }
 
+    /// Writes this checkpoint's tensors and metadata to `path` atomically
+    /// (see [`save`]), e.g. to store a new metadata entry in a loaded file:
+    /// `backprop calibrate` adds its threshold so.
+    pub fn save_to(&self, path: &Path) -> Result<()> {
+        let params: Vec<(String, Param)> =
+            self.tensors.iter().map(|(n, t)| (n.clone(), Param::new(t.clone()))).collect();
+        save(path, &params, &self.metadata)
+    }
+
     /// A metadata value, or an error naming the missing key.
     pub fn require(&self, key: &str) -> Result<&str> {
         self.metadata.get(key).map(String::as_str).ok_or_else(|| Error::Checkpoint {

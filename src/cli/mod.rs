@@ -1,12 +1,16 @@
 //! The `backprop` command: one file per subcommand; this one parses and dispatches.
 
 mod args;
+mod attack;
+mod calibrate;
 mod csv_model;
 mod eval;
+mod explain;
 mod generate;
 mod gradcheck;
 mod graph;
 mod info;
+mod ood;
 mod predict;
 mod predict_csv;
 mod predict_images;
@@ -44,6 +48,14 @@ enum Command {
     Graph(graph::GraphArgs),
     /// Check a saved MLP's gradients against finite differences on test examples.
     Gradcheck(gradcheck::GradcheckArgs),
+    /// Heat maps of the pixels that decide a saved MLP's prediction (saliency or integrated gradients).
+    Explain(explain::ExplainArgs),
+    /// Accuracy of a saved MLP under adversarial attack (FGSM or PGD) on a data folder's test split.
+    Attack(attack::AttackArgs),
+    /// Measure how well the max softmax probability tells in- from out-of-distribution test images (AUROC, FPR at 95% TPR).
+    Ood(ood::OodArgs),
+    /// Pick and store in the checkpoint the max-probability threshold below which `predict` says "unknown".
+    Calibrate(calibrate::CalibrateArgs),
 }
 
 /// Runs the CLI with the process arguments; returns the exit code.
@@ -63,6 +75,10 @@ pub fn main() -> i32 {
         Command::Report(a) => report::run(a),
         Command::Graph(a) => graph::run(a),
         Command::Gradcheck(a) => gradcheck::run(a),
+        Command::Explain(a) => explain::run(a),
+        Command::Attack(a) => attack::run(a),
+        Command::Ood(a) => ood::run(a),
+        Command::Calibrate(a) => calibrate::run(a),
     };
     match result {
         Ok(()) => 0,

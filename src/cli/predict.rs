@@ -21,14 +21,25 @@ pub(crate) struct PredictArgs {
     /// The images are dark strokes on a light background (MNIST is light on dark).
     #[arg(long)]
     invert: bool,
+    /// Answer "unknown" when the max probability is below P (0 to 1); default: the threshold
+    /// `backprop calibrate` stored in the checkpoint, if any.
+    #[arg(long, value_name = "P", value_parser = super::ood::probability, allow_hyphen_values = true)]
+    reject_below: Option<f32>,
 }
 
 pub(crate) fn run(a: PredictArgs) -> Result<()> {
+    let reject_unsupported = || Error::invalid("--reject-below", "applies to MLP image classifiers only");
     if a.table.csv.is_some() {
+        if a.reject_below.is_some() {
+            return Err(reject_unsupported());
+        }
         return super::predict_csv::run(&a.model, &a.table);
     }
     let ckpt = Checkpoint::load(&a.model)?;
     if super::predict_images::is_image_classifier(&ckpt) {
+        if a.reject_below.is_some() {
+            return Err(reject_unsupported());
+        }
         return super::predict_images::run(&ckpt, &a.images);
     }
     let model = Mlp::from_checkpoint(&ckpt)?;
@@ -36,12 +47,21 @@ pub(crate) fn run(a: PredictArgs) -> Result<()> {
     if model.config().outputs == 0 {
         return Err(Error::Checkpoint { path: ckpt.path.clone(), message: "the model has no outputs".into() });
     }
+    let reject_below = match a.reject_below {
+        Some(p) => Some(p),
+        None => super::ood::stored_threshold(&ckpt)?,
+    };
     for path in &a.images {
         let pixels = load_image(path, rows, cols, a.invert)?;
         let g = Graph::no_grad();
         let out = model.forward(&g, g.constant(Tensor::from_vec(pixels, &[1, rows * cols])));
         let probs = out.value().softmax();
         let top = top_k(probs.data(), 3);
+        if let Some(threshold) = reject_below.filter(|&t| top[0].1 < t) {
+            let (p, t) = super::ood::below_text(top[0].1, threshold);
+            println!("{}: unknown (max probability {p} < {t})", path.display());
+            continue;
+        }
         let rest: Vec<String> = top.iter().map(|(c, p)| format!("{c} {:.1}%", 100.0 * p)).collect();
         println!("{}: {} (top 3: {})", path.display(), top[0].0, rest.join(", "));
     }
@@ -49,7 +69,7 @@ pub(crate) fn run(a: PredictArgs) -> Result<()> {
 }
 
 /// The image size the model was trained on (stored in the checkpoint; else a square).
-fn image_shape(ckpt: &Checkpoint, inputs: usize) -> Result<[usize; 2]> {
+pub(crate) fn image_shape(ckpt: &Checkpoint, inputs: usize) -> Result<[usize; 2]> {
     if let Some(s) = ckpt.metadata.get("backprop.input") {
         let v: serde_json::Value = serde_json::from_str(s)
             .map_err(|e| Error::Checkpoint { path: ckpt.path.clone(), message: format!("bad backprop.input: {e}") })?;

@@ -1,0 +1,142 @@
+//! `backprop explain`: which pixels made the model choose its class, as a heat map.
+
+use crate::checkpoint::Checkpoint;
+use crate::explain::{class_scores, heat_color, integrated_gradients, normalized_magnitude, saliency};
+use crate::nn::Mlp;
+use crate::{Error, Result, Tensor};
+use clap::{Args, ValueEnum};
+use image::{Rgb, RgbImage};
+use std::path::{Path, PathBuf};
+
+/// How each heat-map pixel is enlarged (nearest neighbour), so a 28x28 map is visible.
+pub(super) const SCALE: u32 = 10;
+/// Blank pixels between the panels of one picture.
+const GAP: u32 = 4;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Method {
+    /// The gradient of the class score with respect to the pixels.
+    Saliency,
+    /// Integrated gradients from a black image.
+    Ig,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct ExplainArgs {
+    /// A checkpoint written by `backprop train mnist`.
+    #[arg(long, value_name = "FILE")]
+    model: PathBuf,
+    /// Attribution method.
+    #[arg(long, value_enum, default_value = "saliency")]
+    method: Method,
+    /// Points on the path for integrated gradients.
+    #[arg(long, default_value = "32", value_parser = super::args::positive_usize, allow_hyphen_values = true)]
+    steps: usize,
+    /// Explain this class instead of the predicted one.
+    #[arg(long, value_name = "K")]
+    class: Option<usize>,
+    /// Folder for the heat maps (default: beside each image).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// The images are dark strokes on a light background (MNIST is light on dark).
+    #[arg(long)]
+    invert: bool,
+    /// PNG or JPEG files.
+    #[arg(value_name = "IMAGE", required = true)]
+    images: Vec<PathBuf>,
+}
+
+pub(crate) fn run(a: ExplainArgs) -> Result<()> {
+    let ckpt = Checkpoint::load(&a.model)?;
+    if super::predict_images::is_image_classifier(&ckpt) {
+        return Err(Error::Checkpoint {
+            path: ckpt.path.clone(),
+            message: "explain works on grayscale models of `train mnist`, not colour image models".into(),
+        });
+    }
+    let model = Mlp::from_checkpoint(&ckpt)?;
+    let outputs = model.config().outputs;
+    if outputs == 0 {
+        return Err(Error::Checkpoint { path: ckpt.path.clone(), message: "the model has no outputs".into() });
+    }
+    if let Some(k) = a.class.filter(|&k| k >= outputs) {
+        return Err(Error::invalid("--class", format!("class {k} is out of range for a model with {outputs} outputs")));
+    }
+    let [rows, cols] = super::predict::image_shape(&ckpt, model.config().inputs)?;
+    if let Some(dir) = &a.out {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    let (suffix, name) = match a.method {
+        Method::Saliency => ("saliency", "saliency"),
+        Method::Ig => ("ig", "integrated gradients"),
+    };
+    for path in &a.images {
+        let pixels = super::predict::load_image(path, rows, cols, a.invert)?;
+        let x = Tensor::from_vec(pixels, &[1, rows * cols]);
+        let probs = class_scores(&model, &x).softmax();
+        let predicted = probs.argmax_axis(1)[0];
+        let class = a.class.unwrap_or(predicted);
+        let attributions = match a.method {
+            Method::Saliency => saliency(&model, &x, class)?,
+            Method::Ig => integrated_gradients(&model, &x, class, a.steps)?,
+        };
+        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
+        let dir = a.out.clone().unwrap_or_else(|| path.parent().map(Path::to_path_buf).unwrap_or_default());
+        let target = dir.join(format!("{stem}_{suffix}.png"));
+        let heat = normalized_magnitude(&attributions);
+        let picture = side_by_side(&[gray_panel(x.data(), rows, cols), heat_panel(heat.data(), rows, cols)]);
+        save_png(&picture, &target)?;
+        let explained = if class == predicted { String::new() } else { format!(", explaining class {class}") };
+        println!(
+            "{}: {predicted} ({:.1}%){explained}; {name} map -> {}",
+            path.display(),
+            100.0 * probs.data()[predicted],
+            target.display()
+        );
+    }
+    Ok(())
+}
+
+/// Values in [0, 1] as an enlarged grayscale panel.
+pub(super) fn gray_panel(values: &[f32], rows: usize, cols: usize) -> RgbImage {
+    panel(values, rows, cols, |v| {
+        let g = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+        [g, g, g]
+    })
+}
+
+/// Values in [0, 1] as an enlarged heat-map panel (black, red, yellow, white).
+pub(super) fn heat_panel(values: &[f32], rows: usize, cols: usize) -> RgbImage {
+    panel(values, rows, cols, heat_color)
+}
+
+/// Values as an enlarged panel, one colour per value.
+pub(super) fn panel(values: &[f32], rows: usize, cols: usize, color: impl Fn(f32) -> [u8; 3]) -> RgbImage {
+    let mut img = RgbImage::new(cols as u32 * SCALE, rows as u32 * SCALE);
+    for (y, x, p) in img.enumerate_pixels_mut() {
+        let i = (y / SCALE) as usize * cols + (x / SCALE) as usize;
+        *p = Rgb(color(values.get(i).copied().unwrap_or(0.0)));
+    }
+    img
+}
+
+/// Panels of equal height laid out left to right on a white background.
+pub(super) fn side_by_side(panels: &[RgbImage]) -> RgbImage {
+    let height = panels.iter().map(RgbImage::height).max().unwrap_or(1);
+    let width = panels.iter().map(RgbImage::width).sum::<u32>() + GAP * panels.len().saturating_sub(1) as u32;
+    let mut out = RgbImage::from_pixel(width.max(1), height, Rgb([255, 255, 255]));
+    let mut left = 0;
+    for p in panels {
+        image::imageops::replace(&mut out, p, left as i64, 0);
+        left += p.width() + GAP;
+    }
+    out
+}
+
+/// Writes a PNG, naming the file on failure.
+pub(super) fn save_png(img: &RgbImage, path: &Path) -> Result<()> {
+    img.save_with_format(path, image::ImageFormat::Png).map_err(|e| match e {
+        image::ImageError::IoError(io) => Error::io(path, io),
+        other => Error::format(path, format!("could not write the PNG: {other}")),
+    })
+}
