@@ -15,6 +15,7 @@ mod predict;
 mod predict_csv;
 mod predict_images;
 mod report;
+mod serve;
 mod train;
 mod train_csv;
 mod train_gpt;
@@ -56,6 +57,8 @@ enum Command {
     Ood(ood::OodArgs),
     /// Pick and store in the checkpoint the max-probability threshold below which `predict` says "unknown".
     Calibrate(calibrate::CalibrateArgs),
+    /// Serve a digit playground in the browser (draw, predict, saliency, activations) and a JSON API.
+    Serve(serve::ServeArgs),
 }
 
 /// Runs the CLI with the process arguments; returns the exit code.
@@ -79,6 +82,7 @@ pub fn main() -> i32 {
         Command::Attack(a) => attack::run(a),
         Command::Ood(a) => ood::run(a),
         Command::Calibrate(a) => calibrate::run(a),
+        Command::Serve(a) => serve::run(a),
     };
     match result {
         Ok(()) => 0,
