@@ -25,10 +25,11 @@
 //! ```
 
 use crate::autograd::Graph;
+use crate::data::dataset::{check_folder, find_file};
 use crate::data::{batch_indices, load_idx_pair, Dataset};
 use crate::nn::Module;
 use crate::{Error, Result};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Checkpoint metadata key holding the rejection threshold that
 /// `backprop calibrate` stores and `backprop predict` applies.
@@ -169,27 +170,9 @@ const TEST_FILES: [[&str; 2]; 2] =
 /// the names tried; [`Error::Format`] when `dir` is not a folder; any error
 /// of [`load_idx_pair`].
 pub fn load_test_split(dir: &Path) -> Result<Dataset> {
-    if !dir.exists() {
-        return Err(not_found(dir, "data folder does not exist".into()));
-    }
-    if !dir.is_dir() {
-        return Err(Error::format(dir, "is not a folder; expected a data folder holding the IDX files"));
-    }
-    let [images, labels] = TEST_FILES.map(|names| find(dir, names));
+    check_folder(dir)?;
+    let [images, labels] = TEST_FILES.map(|names| find_file(dir, names));
     load_idx_pair(&images?, &labels?)
-}
-
-fn find(dir: &Path, [name, dotted]: [&str; 2]) -> Result<PathBuf> {
-    let tried = [name.to_string(), format!("{name}.gz"), dotted.to_string(), format!("{dotted}.gz")];
-    tried
-        .iter()
-        .map(|t| dir.join(t))
-        .find(|p| p.is_file())
-        .ok_or_else(|| not_found(dir, format!("{name} not found in this data folder (tried {})", tried.join(", "))))
-}
-
-fn not_found(path: &Path, message: String) -> Error {
-    Error::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, message))
 }
 
 #[cfg(test)]

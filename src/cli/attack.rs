@@ -3,7 +3,6 @@
 
 use super::explain::{gray_panel, panel, save_png};
 use crate::checkpoint::Checkpoint;
-use crate::data::load_mnist_dir;
 use crate::explain::{class_scores, fgsm, pgd};
 use crate::nn::Mlp;
 use crate::train::predicted_classes;
@@ -68,11 +67,7 @@ fn eps_value(s: &str) -> std::result::Result<f32, String> {
 
 pub(crate) fn run(a: AttackArgs) -> Result<()> {
     super::set_threads(a.threads)?;
-    let ckpt = Checkpoint::load(&a.model)?;
-    let model = Mlp::from_checkpoint(&ckpt)?;
-    let dir = a.data.clone().unwrap_or_else(super::train::default_data_dir);
-    let data = load_mnist_dir(&dir)?;
-    super::eval::check_fits(&ckpt, &model, data.test.input_dim(), data.test.num_classes)?;
+    let (ckpt, model, dir, data) = super::eval::load_model_and_data(&a.model, a.data.clone())?;
     let n = a.limit.map_or(data.test.len(), |l| l.min(data.test.len()));
     if n == 0 {
         return Err(Error::format(&dir, "the test split holds no images"));

@@ -44,8 +44,7 @@ pub(crate) fn run(a: CalibrateArgs) -> Result<()> {
     let (mut ckpt, model) = super::ood::load_classifier(&a.model)?;
     let dir = a.data.clone().unwrap_or_else(super::train::default_data_dir);
     let data = crate::data::load_mnist_dir(&dir)?;
-    super::ood::check_inputs(&ckpt, &model, &data.train, &dir)?;
-    super::eval::check_fits(&ckpt, &model, data.train.input_dim(), data.train.num_classes)?;
+    super::eval::check_fits(&ckpt, &model, &data.train, &dir)?;
     let (part, held_out) = if a.val_fraction > 0.0 {
         (data.train.split_validation(a.val_fraction, a.seed).1, "held-out validation")
     } else {

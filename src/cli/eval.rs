@@ -1,13 +1,13 @@
 //! `backprop eval`: accuracy of a saved model on a data folder's test split.
 
 use crate::checkpoint::Checkpoint;
-use crate::data::load_mnist_dir;
+use crate::data::{load_mnist_dir, Dataset, ImageFolderSplit};
 use crate::loss::Loss;
 use crate::nn::Mlp;
 use crate::train::evaluate;
 use crate::{Error, Result};
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
 pub(crate) struct EvalArgs {
@@ -24,13 +24,8 @@ pub(crate) struct EvalArgs {
 
 pub(crate) fn run(a: EvalArgs) -> Result<()> {
     super::set_threads(a.threads)?;
-    let ckpt = Checkpoint::load(&a.model)?;
-    let model = Mlp::from_checkpoint(&ckpt)?;
-    let dir = a.data.unwrap_or_else(super::train::default_data_dir);
-    let data = load_mnist_dir(&dir)?;
-    check_fits(&ckpt, &model, data.test.input_dim(), data.test.num_classes)?;
-    let loss: Loss = ckpt.metadata.get("backprop.loss").and_then(|s| s.parse().ok()).unwrap_or(Loss::CrossEntropy);
-    let e = evaluate(&model, &data.test, loss, 1000);
+    let (ckpt, model, dir, data) = load_model_and_data(&a.model, a.data)?;
+    let e = evaluate(&model, &data.test, saved_loss(&ckpt), 1000);
     println!(
         "{}: test accuracy {:.2}% ({} images from {}), loss {:.4}",
         a.model.display(),
@@ -42,19 +37,50 @@ pub(crate) fn run(a: EvalArgs) -> Result<()> {
     Ok(())
 }
 
-/// Errors when the data does not fit the model's input or output size.
-pub(crate) fn check_fits(ckpt: &Checkpoint, model: &Mlp, inputs: usize, classes: usize) -> Result<()> {
-    let c = model.config();
-    if c.inputs != inputs {
+/// The loss a checkpoint was trained with (cross-entropy when it does not say).
+pub(crate) fn saved_loss(ckpt: &Checkpoint) -> Loss {
+    ckpt.metadata.get("backprop.loss").and_then(|s| s.parse().ok()).unwrap_or(Loss::CrossEntropy)
+}
+
+/// A saved MLP and the IDX folder it is to run on (default: the bundled data),
+/// with the folder's test split checked to fit the model.
+pub(crate) fn load_model_and_data(
+    model: &Path,
+    data: Option<PathBuf>,
+) -> Result<(Checkpoint, Mlp, PathBuf, ImageFolderSplit)> {
+    let ckpt = Checkpoint::load(model)?;
+    let mlp = Mlp::from_checkpoint(&ckpt)?;
+    let dir = data.unwrap_or_else(super::train::default_data_dir);
+    let split = load_mnist_dir(&dir)?;
+    check_fits(&ckpt, &mlp, &split.test, &dir)?;
+    Ok((ckpt, mlp, dir, split))
+}
+
+/// Errors unless the examples of `data` (read from `dir`) have the model's input size.
+pub(crate) fn check_inputs(ckpt: &Checkpoint, model: &Mlp, data: &Dataset, dir: &Path) -> Result<()> {
+    let inputs = model.config().inputs;
+    if data.input_dim() != inputs {
+        let shape = data.image_shape.map(|[r, c]| format!(", {r}x{c} images")).unwrap_or_default();
         return Err(Error::Checkpoint {
             path: ckpt.path.clone(),
-            message: format!("the model takes {} inputs but the data has {inputs} values per example", c.inputs),
+            message: format!(
+                "the model takes {inputs} inputs but the data has {} values per example ({}{shape})",
+                data.input_dim(),
+                dir.display()
+            ),
         });
     }
-    if c.outputs < classes {
+    Ok(())
+}
+
+/// Errors when `data` does not fit the model's input size or has more classes than it has outputs.
+pub(crate) fn check_fits(ckpt: &Checkpoint, model: &Mlp, data: &Dataset, dir: &Path) -> Result<()> {
+    check_inputs(ckpt, model, data, dir)?;
+    let (outputs, classes) = (model.config().outputs, data.num_classes);
+    if outputs < classes {
         return Err(Error::Checkpoint {
             path: ckpt.path.clone(),
-            message: format!("the model has {} outputs but the data has {classes} classes", c.outputs),
+            message: format!("the model has {outputs} outputs but the data has {classes} classes"),
         });
     }
     Ok(())

@@ -3,10 +3,9 @@
 
 use super::args::{non_negative_f32, positive_f32, positive_usize};
 use crate::autograd::{gradcheck_params_with, Graph, ParamCheck, ParamCheckOptions};
-use crate::checkpoint::Checkpoint;
-use crate::data::{load_mnist_dir, Targets};
+use crate::data::Targets;
 use crate::loss::Loss;
-use crate::nn::{Mlp, Module};
+use crate::nn::Module;
 use crate::{Error, Result, Tensor};
 use clap::Args;
 use std::path::PathBuf;
@@ -44,15 +43,11 @@ pub(crate) struct GradcheckArgs {
 
 pub(crate) fn run(a: GradcheckArgs) -> Result<()> {
     super::set_threads(a.threads)?;
-    let ckpt = Checkpoint::load(&a.model)?;
-    let model = Mlp::from_checkpoint(&ckpt)?;
-    let dir = a.data.clone().unwrap_or_else(super::train::default_data_dir);
-    let data = load_mnist_dir(&dir)?;
-    super::eval::check_fits(&ckpt, &model, data.test.input_dim(), data.test.num_classes)?;
+    let (ckpt, model, dir, data) = super::eval::load_model_and_data(&a.model, a.data.clone())?;
     if data.test.is_empty() {
         return Err(Error::format(&dir, "the test set is empty"));
     }
-    let loss: Loss = ckpt.metadata.get("backprop.loss").and_then(|s| s.parse().ok()).unwrap_or(Loss::CrossEntropy);
+    let loss = super::eval::saved_loss(&ckpt);
     let ids: Vec<usize> = (0..a.batch.min(data.test.len())).collect();
     let (x, labels) = data.test.batch(&ids);
     let targets = Targets::Classes(labels.clone());

@@ -5,7 +5,6 @@
 use crate::autograd::Graph;
 use crate::checkpoint::Checkpoint;
 use crate::data::Targets;
-use crate::loss::Loss;
 use crate::nn::{Mlp, Module};
 use crate::tensor::Rng;
 use crate::viz::{render, Expr, Format};
@@ -108,7 +107,7 @@ fn draw_training_step(path: &std::path::Path, batch: usize, format: Format) -> R
     }
     let ckpt = Checkpoint::load(path)?;
     let model = Mlp::from_checkpoint(&ckpt)?;
-    let loss: Loss = ckpt.metadata.get("backprop.loss").and_then(|s| s.parse().ok()).unwrap_or(Loss::CrossEntropy);
+    let loss = super::eval::saved_loss(&ckpt);
     let inputs = model.config().inputs;
     let x = Tensor::rand_uniform(&[batch, inputs], 0.0, 1.0, &mut Rng::new(0));
     let g = Graph::new();

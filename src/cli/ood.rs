@@ -3,7 +3,6 @@
 //! e.g. an MNIST model against Fashion-MNIST.
 
 use crate::checkpoint::Checkpoint;
-use crate::data::Dataset;
 use crate::nn::Mlp;
 use crate::ood::{auroc, calibrate_threshold, fraction_at_or_above, load_test_split, msp_scores, REJECT_KEY};
 use crate::{Error, Result};
@@ -36,9 +35,9 @@ pub(crate) fn run(a: OodArgs) -> Result<()> {
     super::set_threads(a.threads)?;
     let (ckpt, model) = load_classifier(&a.model)?;
     let inside = load_test_split(&a.in_dir)?;
-    check_inputs(&ckpt, &model, &inside, &a.in_dir)?;
+    super::eval::check_inputs(&ckpt, &model, &inside, &a.in_dir)?;
     let outside = load_test_split(&a.out_dir)?;
-    check_inputs(&ckpt, &model, &outside, &a.out_dir)?;
+    super::eval::check_inputs(&ckpt, &model, &outside, &a.out_dir)?;
     let in_scores = msp_scores(&model, &inside, 1000);
     let out_scores = msp_scores(&model, &outside, 1000);
     let area = auroc(&in_scores, &out_scores)?;
@@ -92,23 +91,6 @@ pub(crate) fn load_classifier(path: &Path) -> Result<(Checkpoint, Mlp)> {
         });
     }
     Ok((ckpt, model))
-}
-
-/// Errors unless the examples of `data` (from `dir`) have the model's input size.
-pub(crate) fn check_inputs(ckpt: &Checkpoint, model: &Mlp, data: &Dataset, dir: &Path) -> Result<()> {
-    let inputs = model.config().inputs;
-    if data.input_dim() != inputs {
-        let shape = data.image_shape.map(|[r, c]| format!(" ({r}x{c} images)")).unwrap_or_default();
-        return Err(Error::Checkpoint {
-            path: ckpt.path.clone(),
-            message: format!(
-                "the model takes {inputs} inputs but {} has {} values per example{shape}",
-                dir.display(),
-                data.input_dim()
-            ),
-        });
-    }
-    Ok(())
 }
 
 /// The rejection threshold stored by `backprop calibrate`, if any.

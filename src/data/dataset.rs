@@ -304,7 +304,7 @@ pub fn load_mnist_dir(dir: &Path) -> Result<ImageFolderSplit> {
 }
 
 /// Fails unless `dir` is an existing folder.
-fn check_folder(dir: &Path) -> Result<()> {
+pub(crate) fn check_folder(dir: &Path) -> Result<()> {
     if dir.is_dir() {
         Ok(())
     } else if dir.exists() {
@@ -315,7 +315,7 @@ fn check_folder(dir: &Path) -> Result<()> {
 }
 
 /// The path of one of the four files in `dir`, under whichever accepted name exists.
-fn find_file(dir: &Path, [name, dotted]: [&str; 2]) -> Result<PathBuf> {
+pub(crate) fn find_file(dir: &Path, [name, dotted]: [&str; 2]) -> Result<PathBuf> {
     let tried = [name.to_string(), format!("{name}.gz"), dotted.to_string(), format!("{dotted}.gz")];
     tried
         .iter()

@@ -4,7 +4,7 @@
 
 use super::progress::OutputMode;
 use crate::autograd::Graph;
-use crate::data::{random_windows, Targets, TextData};
+use crate::data::{random_windows, TextData};
 use crate::loss::cross_entropy;
 use crate::nn::{Gpt, Module};
 use crate::optim::{clip_grad_norm, Adam, Optimizer, Schedule};
@@ -131,7 +131,7 @@ pub fn train_lm(
         opt.zero_grad();
         let g = Graph::new();
         let logits = model.forward_tokens(&g, &x, cfg.batch_size, block);
-        let loss = crate::loss::Loss::CrossEntropy.compute(logits, &Targets::Classes(y));
+        let loss = cross_entropy(logits, &y);
         let value = loss.item();
         if !value.is_finite() {
             return Err(Error::Diverged(format!(
