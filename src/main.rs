@@ -1,5 +1,7 @@
 //! The `backprop` command line: parses, dispatches, prints one-line errors.
 
+mod cli;
+
 fn main() {
-    std::process::exit(backprop::cli::main());
+    std::process::exit(cli::main());
 }

@@ -2,11 +2,11 @@
 //! (FGSM or PGD in the L-inf ball), with examples saved as pictures.
 
 use super::explain::{gray_panel, panel, save_png};
-use crate::checkpoint::Checkpoint;
-use crate::explain::{class_scores, fgsm, pgd};
-use crate::nn::Mlp;
-use crate::train::predicted_classes;
-use crate::{Error, Result, Tensor};
+use backprop::checkpoint::Checkpoint;
+use backprop::explain::{class_scores, fgsm, pgd};
+use backprop::nn::Mlp;
+use backprop::train::predicted_classes;
+use backprop::{Error, Result, Tensor};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 

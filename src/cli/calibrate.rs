@@ -9,8 +9,8 @@
 //! high. The test split is left for checking: the output says what fraction
 //! of the test images the threshold keeps.
 
-use crate::ood::{calibrate_threshold, fraction_at_or_above, msp_scores, REJECT_KEY};
-use crate::Result;
+use backprop::ood::{calibrate_threshold, fraction_at_or_above, msp_scores, REJECT_KEY};
+use backprop::Result;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -43,7 +43,7 @@ pub(crate) fn run(a: CalibrateArgs) -> Result<()> {
     super::set_threads(a.threads)?;
     let (mut ckpt, model) = super::ood::load_classifier(&a.model)?;
     let dir = a.data.clone().unwrap_or_else(super::train::default_data_dir);
-    let data = crate::data::load_mnist_dir(&dir)?;
+    let data = backprop::data::load_mnist_dir(&dir)?;
     super::eval::check_fits(&ckpt, &model, &data.train, &dir)?;
     let (part, held_out) = if a.val_fraction > 0.0 {
         (data.train.split_validation(a.val_fraction, a.seed).1, "held-out validation")

@@ -1,10 +1,10 @@
 //! What a regression checkpoint stores beside its weights: the column names,
 //! the time-series window and the standardisation fitted on the training split.
 
-use crate::checkpoint::Checkpoint;
-use crate::data::Standardizer;
-use crate::nn::Mlp;
-use crate::{Error, Result};
+use backprop::checkpoint::Checkpoint;
+use backprop::data::Standardizer;
+use backprop::nn::Mlp;
+use backprop::{Error, Result};
 use std::collections::BTreeMap;
 
 /// Metadata key naming the task; `"regression"` for models from `train csv`.

@@ -1,11 +1,11 @@
 //! `backprop eval`: accuracy of a saved model on a data folder's test split.
 
-use crate::checkpoint::Checkpoint;
-use crate::data::{load_mnist_dir, Dataset, ImageFolderSplit};
-use crate::loss::Loss;
-use crate::nn::Mlp;
-use crate::train::evaluate;
-use crate::{Error, Result};
+use backprop::checkpoint::Checkpoint;
+use backprop::data::{load_mnist_dir, Dataset, ImageFolderSplit};
+use backprop::loss::Loss;
+use backprop::nn::Mlp;
+use backprop::train::evaluate;
+use backprop::{Error, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
 

@@ -1,9 +1,9 @@
 //! `backprop explain`: which pixels made the model choose its class, as a heat map.
 
-use crate::checkpoint::Checkpoint;
-use crate::explain::{class_scores, heat_color, integrated_gradients, normalized_magnitude, saliency};
-use crate::nn::Mlp;
-use crate::{Error, Result, Tensor};
+use backprop::checkpoint::Checkpoint;
+use backprop::explain::{class_scores, heat_color, integrated_gradients, normalized_magnitude, saliency};
+use backprop::nn::Mlp;
+use backprop::{Error, Result, Tensor};
 use clap::{Args, ValueEnum};
 use image::{Rgb, RgbImage};
 use std::path::{Path, PathBuf};

@@ -1,9 +1,9 @@
 //! `backprop generate`: sample text from a trained GPT, streamed as it is drawn.
 
-use crate::checkpoint::Checkpoint;
-use crate::nn::Gpt;
-use crate::tensor::Rng;
-use crate::{Error, Result};
+use backprop::checkpoint::Checkpoint;
+use backprop::nn::Gpt;
+use backprop::tensor::Rng;
+use backprop::{Error, Result};
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;

@@ -2,11 +2,11 @@
 //! finite differences on a batch of test examples, tensor by tensor.
 
 use super::args::{non_negative_f32, positive_f32, positive_usize};
-use crate::autograd::{gradcheck_params_with, Graph, ParamCheck, ParamCheckOptions};
-use crate::data::Targets;
-use crate::loss::Loss;
-use crate::nn::Module;
-use crate::{Error, Result, Tensor};
+use backprop::autograd::{gradcheck_params_with, Graph, ParamCheck, ParamCheckOptions};
+use backprop::data::Targets;
+use backprop::loss::Loss;
+use backprop::nn::Module;
+use backprop::{Error, Result, Tensor};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -167,7 +167,7 @@ fn print_table(checks: &[ParamCheck]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::loss::Loss;
+    use backprop::loss::Loss;
 
     #[test]
     fn the_f64_losses_match_the_library_losses() {

@@ -2,13 +2,13 @@
 //! of a scalar expression (`--expr "3*(a+b*c)" --set a=5,b=3,c=2`) or of one
 //! training step of a saved MLP (`--model FILE`), as Mermaid or Graphviz DOT.
 
-use crate::autograd::Graph;
-use crate::checkpoint::Checkpoint;
-use crate::data::Targets;
-use crate::nn::{Mlp, Module};
-use crate::tensor::Rng;
-use crate::viz::{render, Expr, Format};
-use crate::{Error, Result, Tensor};
+use backprop::autograd::Graph;
+use backprop::checkpoint::Checkpoint;
+use backprop::data::Targets;
+use backprop::nn::{Mlp, Module};
+use backprop::tensor::Rng;
+use backprop::viz::{render, Expr, Format};
+use backprop::{Error, Result, Tensor};
 use clap::{ArgAction, ArgGroup, Args};
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -1,8 +1,8 @@
 //! `backprop info`: what a checkpoint holds.
 
-use crate::checkpoint::{Checkpoint, CONFIG_KEY, KIND_KEY};
-use crate::nn::Mlp;
-use crate::Result;
+use backprop::checkpoint::{Checkpoint, CONFIG_KEY, KIND_KEY};
+use backprop::nn::Mlp;
+use backprop::Result;
 use clap::Args;
 use std::path::PathBuf;
 

@@ -11,6 +11,7 @@ mod gradcheck;
 mod graph;
 mod info;
 mod ood;
+mod plot;
 mod predict;
 mod predict_csv;
 mod predict_images;
@@ -121,12 +122,12 @@ fn report_clap_error(e: clap::Error) -> i32 {
 }
 
 /// Sets the number of threads used by every parallel kernel.
-pub(crate) fn set_threads(threads: Option<usize>) -> crate::Result<()> {
+pub(crate) fn set_threads(threads: Option<usize>) -> backprop::Result<()> {
     if let Some(n) = threads {
         rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build_global()
-            .map_err(|e| crate::Error::invalid("--threads", e.to_string()))?;
+            .map_err(|e| backprop::Error::invalid("--threads", e.to_string()))?;
     }
     Ok(())
 }

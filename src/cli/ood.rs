@@ -2,10 +2,10 @@
 //! (MSP) tells the test images of its own data set from those of another,
 //! e.g. an MNIST model against Fashion-MNIST.
 
-use crate::checkpoint::Checkpoint;
-use crate::nn::Mlp;
-use crate::ood::{auroc, calibrate_threshold, fraction_at_or_above, load_test_split, msp_scores, REJECT_KEY};
-use crate::{Error, Result};
+use backprop::checkpoint::Checkpoint;
+use backprop::nn::Mlp;
+use backprop::ood::{auroc, calibrate_threshold, fraction_at_or_above, load_test_split, msp_scores, REJECT_KEY};
+use backprop::{Error, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
 
@@ -104,7 +104,7 @@ pub(crate) fn stored_threshold(ckpt: &Checkpoint) -> Result<Option<f32>> {
 /// `--tpr`: a number above 0 and at most 1.
 pub(crate) fn tpr(s: &str) -> Result<f64, String> {
     let v: f64 = s.trim().parse().map_err(|_| format!("'{s}' is not a number"))?;
-    crate::ood::check_tpr(v).map(|()| v).map_err(|_| format!("must be above 0 and at most 1, got {s}"))
+    backprop::ood::check_tpr(v).map(|()| v).map_err(|_| format!("must be above 0 and at most 1, got {s}"))
 }
 
 /// A probability: a number from 0 to 1.

@@ -1,10 +1,10 @@
 //! `backprop predict`: classify image files with a saved model.
 
-use crate::autograd::Graph;
-use crate::checkpoint::Checkpoint;
-use crate::nn::Mlp;
-use crate::nn::Module;
-use crate::{Error, Result, Tensor};
+use backprop::autograd::Graph;
+use backprop::checkpoint::Checkpoint;
+use backprop::nn::Mlp;
+use backprop::nn::Module;
+use backprop::{Error, Result, Tensor};
 use clap::Args;
 use std::path::{Path, PathBuf};
 

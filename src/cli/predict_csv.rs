@@ -6,11 +6,11 @@
 //! `N` rows) and one more row holds the forecast for the step after the end.
 
 use super::csv_model::RegressionMeta;
-use crate::autograd::Graph;
-use crate::checkpoint::Checkpoint;
-use crate::data::{quote_field, read_csv, series_windows, CsvTable};
-use crate::nn::{Mlp, Module};
-use crate::{Error, Result, Tensor};
+use backprop::autograd::Graph;
+use backprop::checkpoint::Checkpoint;
+use backprop::data::{quote_field, read_csv, series_windows, CsvTable};
+use backprop::nn::{Mlp, Module};
+use backprop::{Error, Result, Tensor};
 use clap::Args;
 use std::io::Write;
 use std::path::{Path, PathBuf};

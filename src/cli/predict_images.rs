@@ -2,11 +2,11 @@
 //! name and its probability out (`cat 93.1%`).
 
 use super::train_images::{PixelScale, CLASSES_KEY, NORMALIZE_KEY};
-use crate::autograd::Graph;
-use crate::checkpoint::Checkpoint;
-use crate::data::{load_image_file, ImageShape};
-use crate::nn::{Mlp, Module};
-use crate::{Error, Result, Tensor};
+use backprop::autograd::Graph;
+use backprop::checkpoint::Checkpoint;
+use backprop::data::{load_image_file, ImageShape};
+use backprop::nn::{Mlp, Module};
+use backprop::{Error, Result, Tensor};
 use std::path::PathBuf;
 
 /// Whether the checkpoint was written by `train images` (its input names channels).

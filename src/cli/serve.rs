@@ -9,11 +9,11 @@
 //! Requests are handled one at a time: this is a local playground, and one
 //! prediction of an MNIST MLP takes about a millisecond.
 
-use crate::autograd::Graph;
-use crate::checkpoint::Checkpoint;
-use crate::explain::{normalized_magnitude, saliency};
-use crate::nn::Mlp;
-use crate::{Error, Result, Tensor};
+use backprop::autograd::Graph;
+use backprop::checkpoint::Checkpoint;
+use backprop::explain::{normalized_magnitude, saliency};
+use backprop::nn::Mlp;
+use backprop::{Error, Result, Tensor};
 use clap::Args;
 use serde_json::{json, Value};
 use std::io::Read;

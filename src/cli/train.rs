@@ -1,13 +1,13 @@
 //! `backprop train mnist`: an MLP on an IDX image folder.
 
 use super::args::{fraction, layer_sizes, non_negative_f32, positive_f32, positive_usize, LayerSizes};
-use crate::data::load_mnist_dir;
-use crate::loss::Loss;
-use crate::nn::{Activation, Mlp, MlpConfig, Module};
-use crate::optim::{Adam, Optimizer, Schedule, Sgd};
-use crate::tensor::Rng;
-use crate::train::{evaluate, HistoryWriter, OutputMode, TrainConfig, Trainer};
-use crate::{Error, Result};
+use backprop::data::load_mnist_dir;
+use backprop::loss::Loss;
+use backprop::nn::{Activation, Mlp, MlpConfig, Module};
+use backprop::optim::{Adam, Optimizer, Schedule, Sgd};
+use backprop::tensor::Rng;
+use backprop::train::{evaluate, HistoryWriter, OutputMode, TrainConfig, Trainer};
+use backprop::{Error, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -205,8 +205,8 @@ fn train_mnist(a: MnistArgs) -> Result<()> {
 }
 
 /// `stopped early after epoch 9: validation loss did not improve for 3 epochs; kept epoch 6 (validation loss 0.1712)`
-fn early_stopping_note(records: &[crate::train::EpochRecord], patience: usize, epochs: usize) -> String {
-    let kept = match crate::train::diagnose(records).best {
+fn early_stopping_note(records: &[backprop::train::EpochRecord], patience: usize, epochs: usize) -> String {
+    let kept = match backprop::train::diagnose(records).best {
         Some((epoch, loss)) => format!("kept epoch {epoch} (validation loss {loss:.4})"),
         None => "no validation loss was finite".to_string(),
     };
@@ -220,7 +220,7 @@ fn early_stopping_note(records: &[crate::train::EpochRecord], patience: usize, e
     }
 }
 
-fn build_optimizer(a: &MnistArgs, params: Vec<(String, crate::Param)>) -> Box<dyn Optimizer> {
+fn build_optimizer(a: &MnistArgs, params: Vec<(String, backprop::Param)>) -> Box<dyn Optimizer> {
     match a.optimizer {
         OptimizerName::Sgd => Box::new(
             Sgd::new(params, a.lr.unwrap_or(0.1)).momentum(a.momentum, a.nesterov).weight_decay(a.weight_decay),

@@ -2,13 +2,13 @@
 
 use super::args::{fraction, layer_sizes, positive_f32, positive_usize, LayerSizes};
 use super::csv_model::{RegressionMeta, Scalers};
-use crate::data::{read_csv, window_series, CsvTable, RegressionData, Standardizer};
-use crate::loss::Loss;
-use crate::nn::{Activation, Init, Mlp, MlpConfig, Module};
-use crate::optim::{Adam, Optimizer, Schedule, Sgd};
-use crate::tensor::Rng;
-use crate::train::{HistoryWriter, OutputMode, TrainConfig, Trainer};
-use crate::{Error, Result, Tensor};
+use backprop::data::{read_csv, window_series, CsvTable, RegressionData, Standardizer};
+use backprop::loss::Loss;
+use backprop::nn::{Activation, Init, Mlp, MlpConfig, Module};
+use backprop::optim::{Adam, Optimizer, Schedule, Sgd};
+use backprop::tensor::Rng;
+use backprop::train::{HistoryWriter, OutputMode, TrainConfig, Trainer};
+use backprop::{Error, Result, Tensor};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 
@@ -314,7 +314,7 @@ fn model_config(a: &CsvArgs, inputs: usize, outputs: usize) -> MlpConfig {
     }
 }
 
-fn optimizer(a: &CsvArgs, params: Vec<(String, crate::Param)>) -> Box<dyn Optimizer> {
+fn optimizer(a: &CsvArgs, params: Vec<(String, backprop::Param)>) -> Box<dyn Optimizer> {
     match a.optimizer {
         OptimizerName::Sgd => Box::new(Sgd::new(params, a.lr.unwrap_or(0.1))),
         OptimizerName::Adam => Box::new(Adam::new(params, a.lr.unwrap_or(1e-2))),

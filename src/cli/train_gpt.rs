@@ -1,11 +1,11 @@
 //! `backprop train gpt`: a character-level GPT on a text file (default: tiny Shakespeare).
 
 use super::args::{non_negative_f32, positive_f32, positive_usize};
-use crate::data::TextData;
-use crate::nn::{Gpt, GptConfig, Module};
-use crate::tensor::Rng;
-use crate::train::{train_lm, LmConfig, OutputMode};
-use crate::{Error, Result};
+use backprop::data::TextData;
+use backprop::nn::{Gpt, GptConfig, Module};
+use backprop::tensor::Rng;
+use backprop::train::{train_lm, LmConfig, OutputMode};
+use backprop::{Error, Result};
 use clap::Args;
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -2,13 +2,13 @@
 //! from an HDF5 file (the cat/non-cat layout) or a folder of class folders.
 
 use super::args::{fraction, layer_sizes, positive_f32, positive_usize, LayerSizes};
-use crate::data::{load_hdf5_images, load_image_folder, ImageShape, LabelledImages};
-use crate::loss::Loss;
-use crate::nn::{Activation, Mlp, MlpConfig, Module};
-use crate::optim::{Adam, Optimizer, Schedule, Sgd};
-use crate::tensor::Rng;
-use crate::train::{evaluate, Evaluation, HistoryWriter, OutputMode, TrainConfig, Trainer};
-use crate::{Error, Result};
+use backprop::data::{load_hdf5_images, load_image_folder, ImageShape, LabelledImages};
+use backprop::loss::Loss;
+use backprop::nn::{Activation, Mlp, MlpConfig, Module};
+use backprop::optim::{Adam, Optimizer, Schedule, Sgd};
+use backprop::tensor::Rng;
+use backprop::train::{evaluate, Evaluation, HistoryWriter, OutputMode, TrainConfig, Trainer};
+use backprop::{Error, Result};
 use clap::{Args, ValueEnum};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -222,7 +222,7 @@ fn model_config(a: &ImagesArgs, inputs: usize, classes: usize) -> MlpConfig {
     }
 }
 
-fn optimizer(a: &ImagesArgs, params: Vec<(String, crate::Param)>) -> Box<dyn Optimizer> {
+fn optimizer(a: &ImagesArgs, params: Vec<(String, backprop::Param)>) -> Box<dyn Optimizer> {
     match a.optimizer {
         OptimizerName::Sgd => Box::new(Sgd::new(params, a.lr.unwrap_or(0.005))),
         OptimizerName::Adam => Box::new(Adam::new(params, a.lr.unwrap_or(1e-3))),
@@ -255,7 +255,7 @@ pub(crate) struct PixelScale {
 }
 
 impl PixelScale {
-    fn fit(data: &crate::data::Dataset) -> PixelScale {
+    fn fit(data: &backprop::data::Dataset) -> PixelScale {
         let values = data.inputs.data();
         let n = values.len().max(1) as f64;
         let mean = values.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
@@ -264,7 +264,7 @@ impl PixelScale {
     }
 
     /// `(x - mean) / std` for every value.
-    pub fn apply(self, mut data: crate::data::Dataset) -> crate::data::Dataset {
+    pub fn apply(self, mut data: backprop::data::Dataset) -> backprop::data::Dataset {
         data.inputs.map_inplace(|v| (v - self.mean) / self.std);
         data
     }

@@ -3,7 +3,7 @@
 //! Text is laid out with a bundled font (DejaVu Sans, see `assets/fonts/LICENSE`)
 //! through plotters' `ab_glyph` backend, so no system font or fontconfig is needed.
 
-use crate::{Error, Result};
+use backprop::{Error, Result};
 use plotters::coord::ranged1d::{KeyPointHint, NoDefaultFormatting, Ranged, ValueFormatter};
 use plotters::coord::Shift;
 use plotters::element::{Circle, EmptyElement, PathElement, Text};

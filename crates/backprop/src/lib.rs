@@ -31,7 +31,6 @@
 
 pub mod autograd;
 pub mod checkpoint;
-pub mod cli;
 pub mod data;
 pub mod error;
 pub mod explain;
@@ -48,6 +47,6 @@ pub use error::{Error, Result};
 pub use tensor::Tensor;
 
 /// The code in README.md is compiled and run as doc tests, so it stays true.
-#[doc = include_str!("../README.md")]
+#[doc = include_str!("../../../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;

@@ -1,0 +1,147 @@
+//! A one-line verdict on a training history: where validation loss was
+//! lowest, and whether the run overfits.
+
+use super::history::EpochRecord;
+use std::fmt;
+
+/// What a history says: where validation loss was lowest, and whether it
+/// rose afterwards while training loss kept falling (overfitting).
+///
+/// Its `Display` is the one-line verdict.
+///
+/// ```
+/// use backprop::train::{diagnose, EpochRecord};
+/// let epoch = |epoch, train_loss, val_loss| EpochRecord { epoch, train_loss, val_loss: Some(val_loss), ..Default::default() };
+/// let history = [epoch(1, 0.9, 0.5), epoch(2, 0.5, 0.3), epoch(3, 0.3, 0.35), epoch(4, 0.2, 0.4)];
+/// let d = diagnose(&history);
+/// assert_eq!((d.best, d.epochs_since_best, d.overfitting()), (Some((2, 0.3)), 2, true));
+/// assert_eq!(
+///     d.to_string(),
+///     "best validation loss 0.3000 at epoch 2; validation loss rose for the last 2 epochs while training loss fell: overfitting"
+/// );
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Diagnosis {
+    /// Epochs in the history.
+    pub epochs: usize,
+    /// The (first) epoch with the lowest validation loss, and that loss; `None`
+    /// without validation losses.
+    pub best: Option<(usize, f32)>,
+    /// Epochs after the best one: none of them lowered the validation loss.
+    pub epochs_since_best: usize,
+    /// Whether the training loss is lower at the last epoch than at the best one.
+    pub train_loss_fell: bool,
+    /// The lowest training loss and its epoch (for histories without validation).
+    pub best_train: (usize, f32),
+}
+
+impl Diagnosis {
+    /// Validation loss above its minimum for at least 2 epochs at the end while
+    /// training loss fell over the same epochs.
+    pub fn overfitting(&self) -> bool {
+        self.epochs_since_best >= 2 && self.train_loss_fell
+    }
+}
+
+impl fmt::Display for Diagnosis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Some((epoch, loss)) = self.best else {
+            let (e, l) = self.best_train;
+            return write!(
+                f,
+                "no validation loss in the history; lowest training loss {l:.4} at epoch {e} of {}",
+                self.epochs
+            );
+        };
+        write!(f, "best validation loss {loss:.4} at epoch {epoch}; ")?;
+        match self.epochs_since_best {
+            0 => write!(f, "validation loss was still falling at the last epoch: no sign of overfitting"),
+            1 => write!(f, "validation loss rose in the last epoch only: no clear sign of overfitting yet"),
+            n if self.overfitting() => {
+                write!(f, "validation loss rose for the last {n} epochs while training loss fell: overfitting")
+            }
+            n => write!(f, "neither loss improved in the last {n} epochs: training has stalled, not overfitting"),
+        }
+    }
+}
+
+/// Finds the best validation epoch and judges overfitting (see [`Diagnosis`]).
+/// Records whose validation loss is missing or not finite are skipped for the best epoch.
+pub fn diagnose(history: &[EpochRecord]) -> Diagnosis {
+    let mut best: Option<(usize, usize, f32)> = None; // (index, epoch, loss)
+    for (i, r) in history.iter().enumerate() {
+        if let Some(v) = r.val_loss.filter(|v| v.is_finite()) {
+            let improves = match best {
+                Some((_, _, b)) => v < b,
+                None => true,
+            };
+            if improves {
+                best = Some((i, r.epoch, v));
+            }
+        }
+    }
+    let best_train = history
+        .iter()
+        .filter(|r| r.train_loss.is_finite())
+        .fold(None, |b: Option<(usize, f32)>, r| match b {
+            Some((_, l)) if l <= r.train_loss => b,
+            _ => Some((r.epoch, r.train_loss)),
+        })
+        .unwrap_or((0, f32::NAN));
+    let (epochs_since_best, train_loss_fell) = match best {
+        Some((i, _, _)) => {
+            let last = history.len() - 1;
+            (last - i, history[last].train_loss < history[i].train_loss)
+        }
+        None => (0, false),
+    };
+    Diagnosis {
+        epochs: history.len(),
+        best: best.map(|(_, e, l)| (e, l)),
+        epochs_since_best,
+        train_loss_fell,
+        best_train,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(epoch: usize, train_loss: f32, val_loss: Option<f32>) -> EpochRecord {
+        EpochRecord { epoch, train_loss, val_loss, ..Default::default() }
+    }
+
+    #[test]
+    fn verdicts() {
+        let falling: Vec<_> = (1..=5).map(|e| record(e, 1.0 / e as f32, Some(2.0 / e as f32))).collect();
+        let d = diagnose(&falling);
+        assert_eq!((d.best, d.epochs_since_best, d.overfitting()), (Some((5, 0.4)), 0, false));
+        assert!(d.to_string().ends_with("no sign of overfitting"), "{d}");
+
+        let stalled = [
+            record(1, 1.0, Some(1.0)),
+            record(2, 0.8, Some(0.5)),
+            record(3, 0.9, Some(0.6)),
+            record(4, 0.85, Some(0.7)),
+        ];
+        let d = diagnose(&stalled);
+        assert_eq!((d.epochs_since_best, d.overfitting()), (2, false));
+        assert!(d.to_string().contains("stalled"), "{d}");
+
+        let one_up = [record(1, 1.0, Some(1.0)), record(2, 0.8, Some(0.5)), record(3, 0.7, Some(0.6))];
+        assert!(diagnose(&one_up).to_string().contains("last epoch only"));
+
+        let no_val = [record(1, 1.0, None), record(2, 0.5, None)];
+        let d = diagnose(&no_val);
+        assert_eq!((d.best, d.best_train), (None, (2, 0.5)));
+        assert!(d.to_string().starts_with("no validation loss"), "{d}");
+    }
+
+    #[test]
+    fn ties_keep_the_first_best_epoch() {
+        let tie = [record(1, 1.0, Some(0.5)), record(2, 0.9, Some(0.5)), record(3, 0.8, Some(0.7))];
+        assert_eq!(diagnose(&tie).best, Some((1, 0.5)));
+        assert_eq!(diagnose(&tie).epochs_since_best, 2);
+    }
+}
