@@ -12,7 +12,7 @@ use backprop::loss::Loss;
 use backprop::nn::{Activation, Gpt, GptConfig, Init, Mlp, MlpConfig, Module};
 use backprop::optim::{Adam, Optimizer, Sgd};
 use backprop::tensor::{matmul_into, Rng};
-use backprop::train::{evaluate, train_lm, LmConfig, OutputMode, TrainConfig, Trainer};
+use backprop::train::{evaluate, train_lm, LmConfig, TrainConfig, Trainer};
 use backprop::Tensor;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -120,16 +120,9 @@ fn train_workload(o: &Options) -> backprop::Result<()> {
         "w1" => Box::new(Sgd::new(model.parameters(), 3.0)),
         _ => Box::new(Adam::new(model.parameters(), 1e-3)),
     };
-    let cfg = TrainConfig {
-        epochs: o.epochs,
-        batch_size,
-        seed: o.seed,
-        loss,
-        output: OutputMode::Quiet,
-        ..Default::default()
-    };
+    let cfg = TrainConfig { epochs: o.epochs, batch_size, seed: o.seed, loss, ..Default::default() };
     let started = Instant::now();
-    let history = Trainer::new(&model, optimizer, cfg).fit(&data.train, None)?;
+    let history = Trainer::new(optimizer, cfg).fit(&model, &data.train, None)?;
     let seconds = started.elapsed().as_secs_f64();
     let test = evaluate(&model, &data.test, loss, 1000);
     let accuracy = test.accuracy.unwrap_or(0.0);
@@ -160,13 +153,13 @@ fn baby_gpt(o: &Options) -> backprop::Result<()> {
     };
     let model = Gpt::new(config, &mut Rng::new(1337))?;
     let cfg = LmConfig { iters: o.iters, eval_every: o.iters, ..LmConfig::default() };
-    let records = train_lm(&model, &data, &cfg, OutputMode::Quiet, |_| Ok(()))?;
+    let records = train_lm(&model, &data, &cfg, |_| Ok(()))?;
     let r = records.last().expect("one record at the end");
-    let seconds = r.ms_per_iter as f64 * o.iters as f64 / 1000.0;
-    eprintln!("w4: {:.1} ms/step, validation loss {:.4}", r.ms_per_iter, r.val_loss);
+    let seconds = r.metrics["ms_per_step"] as f64 * o.iters as f64 / 1000.0;
+    eprintln!("w4: {:.1} ms/step, validation loss {:.4}", r.metrics["ms_per_step"], r.val_loss.unwrap_or(f32::NAN));
     println!(
         "{{\"framework\":\"backprop\",\"workload\":\"w4\",\"threads\":{},\"iters\":{},\"seconds\":{seconds:.4},\"ms_per_iter\":{:.3},\"val_loss\":{:.4}}}",
-        o.threads, o.iters, r.ms_per_iter, r.val_loss
+        o.threads, o.iters, r.metrics["ms_per_step"], r.val_loss.unwrap_or(f32::NAN)
     );
     Ok(())
 }

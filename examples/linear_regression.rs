@@ -13,7 +13,7 @@ use backprop::loss::Loss;
 use backprop::nn::{Activation, Init, Mlp, MlpConfig, Module};
 use backprop::optim::Sgd;
 use backprop::tensor::Rng;
-use backprop::train::{OutputMode, TrainConfig, Trainer};
+use backprop::train::{TrainConfig, Trainer};
 use backprop::{Error, Tensor};
 
 /// The coefficients to recover: (w1, w2, b).
@@ -41,9 +41,8 @@ pub fn main() -> backprop::Result<()> {
     };
     let model = Mlp::new(config, &mut Rng::new(1));
     let sgd = Sgd::new(model.parameters(), 0.5);
-    let train =
-        TrainConfig { epochs: 30, batch_size: 32, loss: Loss::Mse, output: OutputMode::Quiet, ..Default::default() };
-    let history = Trainer::new(&model, Box::new(sgd), train).fit(&data, None)?;
+    let train = TrainConfig { epochs: 30, batch_size: 32, loss: Loss::Mse, ..Default::default() };
+    let history = Trainer::new(Box::new(sgd), train).fit(&model, &data, None)?;
 
     let params = model.parameters(); // layers.0.weight [1, 2], layers.0.bias [1]
     let (w, b) = (params[0].1.value(), params[1].1.value());

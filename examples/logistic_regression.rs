@@ -18,7 +18,7 @@ use backprop::loss::Loss;
 use backprop::nn::{Activation, Init, Mlp, MlpConfig, Module};
 use backprop::optim::Sgd;
 use backprop::tensor::Rng;
-use backprop::train::{evaluate, OutputMode, TrainConfig, Trainer};
+use backprop::train::{evaluate, TrainConfig, Trainer};
 use backprop::{Error, Tensor};
 
 const SIDE: usize = 16;
@@ -64,9 +64,8 @@ pub fn main() -> backprop::Result<()> {
     };
     let model = Mlp::new(config, &mut Rng::new(1));
     let sgd = Sgd::new(model.parameters(), 0.05);
-    let cfg =
-        TrainConfig { epochs: 40, batch_size: 20, loss: Loss::Bce, output: OutputMode::Quiet, ..Default::default() };
-    let history = Trainer::new(&model, Box::new(sgd), cfg).fit(&train, None)?;
+    let cfg = TrainConfig { epochs: 40, batch_size: 20, loss: Loss::Bce, ..Default::default() };
+    let history = Trainer::new(Box::new(sgd), cfg).fit(&model, &train, None)?;
 
     let first = history.first().map_or(f32::NAN, |r| r.train_loss);
     let last = history.last().map_or(f32::NAN, |r| r.train_loss);

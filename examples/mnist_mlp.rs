@@ -8,7 +8,7 @@ use backprop::loss::Loss;
 use backprop::nn::{Activation, Init, Mlp, MlpConfig, Module};
 use backprop::optim::Sgd;
 use backprop::tensor::Rng;
-use backprop::train::{evaluate, OutputMode, TrainConfig, Trainer};
+use backprop::train::{evaluate, TrainConfig, Trainer};
 
 fn main() -> backprop::Result<()> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist-10k");
@@ -24,9 +24,15 @@ fn main() -> backprop::Result<()> {
     let net = Mlp::new(config, &mut Rng::new(1));
     let sgd = Sgd::new(net.parameters(), 3.0);
     let epochs = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(3);
-    let cfg =
-        TrainConfig { epochs, batch_size: 10, loss: Loss::Quadratic, output: OutputMode::Plain, ..Default::default() };
-    Trainer::new(&net, Box::new(sgd), cfg).fit(&data.train, Some(&data.test))?;
+    let cfg = TrainConfig { epochs, batch_size: 10, loss: Loss::Quadratic, ..Default::default() };
+    // The library is silent: print network.py's line per epoch from a hook.
+    Trainer::new(Box::new(sgd), cfg)
+        .on_epoch(|r| {
+            let acc = 100.0 * r.val_accuracy.unwrap_or(0.0);
+            println!("Epoch {}: test accuracy {acc:.2}% ({:.2}s)", r.epoch - 1, r.seconds);
+            Ok(())
+        })
+        .fit(&net, &data.train, Some(&data.test))?;
     let test = evaluate(&net, &data.test, Loss::Quadratic, 1000);
     println!(
         "network.py [784, 30, 10]: test accuracy {:.2}% on {} images",

@@ -15,7 +15,7 @@ use backprop::loss::Loss;
 use backprop::nn::{Activation, Init, Mlp, MlpConfig, Module};
 use backprop::optim::{Adam, Schedule};
 use backprop::tensor::Rng;
-use backprop::train::{evaluate, OutputMode, TrainConfig, Trainer};
+use backprop::train::{evaluate, TrainConfig, Trainer};
 use backprop::Error;
 
 const WINDOW: usize = 7;
@@ -62,9 +62,8 @@ fn fit(model: Mlp, train: &RegressionData, valid: &RegressionData) -> backprop::
         batch_size,
         loss: Loss::Mse,
         schedule: Schedule::Cosine { warmup: 0, total, min_lr: 0.0 },
-        output: OutputMode::Quiet,
         ..Default::default()
     };
-    Trainer::new(&model, Box::new(adam), config).fit(train, None)?;
+    Trainer::new(Box::new(adam), config).fit(&model, train, None)?;
     Ok(evaluate(&model, valid, Loss::Mse, 512).error.unwrap_or(f32::NAN))
 }

@@ -6,7 +6,7 @@ use backprop::autograd::{gradcheck, GradcheckOptions, Var};
 use backprop::data::{random_windows, CharTokenizer, TextData};
 use backprop::nn::{Gpt, GptConfig, Module};
 use backprop::tensor::Rng;
-use backprop::train::{estimate_loss, train_lm, LmConfig, OutputMode};
+use backprop::train::{estimate_loss, train_lm, LmConfig};
 use backprop::Tensor;
 use std::process::Command;
 
@@ -141,7 +141,7 @@ fn a_tiny_gpt_memorises_a_short_text() {
         eval_every: 300,
         ..Default::default()
     };
-    let records = train_lm(&gpt, &data, &lm, OutputMode::Quiet, |_| Ok(())).unwrap();
+    let records = train_lm(&gpt, &data, &lm, |_| Ok(())).unwrap();
     let train_loss = estimate_loss(&gpt, &data.train, 8, 10, &mut Rng::new(2));
     assert!(train_loss < 0.05, "training loss stayed at {train_loss} ({records:?})");
     // It continues the text it memorised.

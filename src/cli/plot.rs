@@ -44,6 +44,8 @@ pub(crate) struct Marker {
 /// Everything one chart shows.
 pub(crate) struct Chart {
     pub title: String,
+    /// What the x axis counts: "epoch" or "step".
+    pub x_label: &'static str,
     pub y_label: String,
     pub series: Vec<Series>,
     pub marker: Option<Marker>,
@@ -127,7 +129,7 @@ fn draw<DB: DrawingBackend>(
     let y_format = |v: &f64| (c.y_format)(*v);
     chart
         .configure_mesh()
-        .x_desc("epoch")
+        .x_desc(c.x_label)
         .y_desc(c.y_label.as_str())
         .y_label_formatter(&y_format)
         .y_labels(8)
@@ -170,7 +172,7 @@ fn draw<DB: DrawingBackend>(
         let label = text(15.0).pos(Pos::new(anchor, VPos::Bottom));
         let ring = EmptyElement::at((*epoch, *v))
             + Circle::new((0, 0), 8, BLACK.stroke_width(2))
-            + Text::new(format!("best: epoch {}", epoch.round() as i64), (dx, -12), label);
+            + Text::new(format!("best: {} {}", c.x_label, epoch.round() as i64), (dx, -12), label);
         chart.draw_series(std::iter::once(ring))?;
     }
     chart

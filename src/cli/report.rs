@@ -72,13 +72,14 @@ pub fn write_plots(history: &[EpochRecord], out: &Path, name: &str) -> Result<Pl
 /// The charts of a history, with their file stems.
 fn charts(history: &[EpochRecord], d: &Diagnosis, name: &str) -> Vec<(String, Chart)> {
     let title = |what: &str| if name.is_empty() { what.to_string() } else { format!("{name}: {what}") };
+    // A run counted in steps (a language model's) is drawn against steps, others against epochs.
+    let unit = if history.iter().all(|r| r.step.is_some()) { "step" } else { "epoch" };
+    let x = |r: &EpochRecord| if unit == "step" { r.step.unwrap_or(r.epoch) } else { r.epoch };
     let best_index = d.best.and_then(|(e, _)| history.iter().position(|r| r.epoch == e));
     let marker = |value: Option<f64>| {
-        d.best.map(|(epoch, loss)| Marker {
-            epoch: epoch as f64,
-            value,
-            label: format!("lowest validation loss ({loss:.4}, epoch {epoch})"),
-        })
+        let (i, loss) = (best_index?, d.best?.1);
+        let at = x(&history[i]);
+        Some(Marker { epoch: at as f64, value, label: format!("lowest validation loss ({loss:.4}, {unit} {at})") })
     };
     let curves = |train: fn(&EpochRecord) -> Option<f32>, val: fn(&EpochRecord) -> Option<f32>, scale: f64| {
         let series = |name: &str, color, get: fn(&EpochRecord) -> Option<f32>| Series {
@@ -86,7 +87,7 @@ fn charts(history: &[EpochRecord], d: &Diagnosis, name: &str) -> Vec<(String, Ch
             color,
             points: history
                 .iter()
-                .filter_map(|r| get(r).filter(|v| v.is_finite()).map(|v| (r.epoch as f64, scale * v as f64)))
+                .filter_map(|r| get(r).filter(|v| v.is_finite()).map(|v| (x(r) as f64, scale * v as f64)))
                 .collect(),
         };
         let mut all = vec![series("training", TRAIN_COLOR, train), series("validation", VALIDATION_COLOR, val)];
@@ -99,7 +100,8 @@ fn charts(history: &[EpochRecord], d: &Diagnosis, name: &str) -> Vec<(String, Ch
     let mut out = vec![(
         "loss".to_string(),
         Chart {
-            title: title("loss per epoch"),
+            title: title(&format!("loss per {unit}")),
+            x_label: unit,
             y_label: "loss".into(),
             series: loss_series,
             marker: marker(best_loss),
@@ -111,7 +113,8 @@ fn charts(history: &[EpochRecord], d: &Diagnosis, name: &str) -> Vec<(String, Ch
     if history.iter().any(|r| r.train_accuracy.is_some() || r.val_accuracy.is_some()) {
         let (series, at_best) = curves(|r| r.train_accuracy, |r| r.val_accuracy, 100.0);
         let chart = Chart {
-            title: title("accuracy per epoch"),
+            title: title(&format!("accuracy per {unit}")),
+            x_label: unit,
             y_label: "accuracy (%)".into(),
             series,
             marker: marker(at_best),
@@ -123,7 +126,8 @@ fn charts(history: &[EpochRecord], d: &Diagnosis, name: &str) -> Vec<(String, Ch
     } else if let Some(error) = history.iter().find_map(|r| r.error_name.clone()) {
         let (series, at_best) = curves(|r| r.train_error, |r| r.val_error, 1.0);
         let chart = Chart {
-            title: title(&format!("{} per epoch", error.to_uppercase())),
+            title: title(&format!("{} per {unit}", error.to_uppercase())),
+            x_label: unit,
             y_label: error.clone(),
             series,
             marker: marker(at_best),

@@ -1,14 +1,14 @@
 //! `backprop train mnist`: an MLP on an IDX image folder.
 
-use super::args::{fraction, layer_sizes, non_negative_f32, positive_f32, positive_usize, LayerSizes};
+use super::args::{fraction, layer_sizes, positive_usize, LayerSizes};
+use super::train_args::{LrDefaults, OptimArgs, RunArgs};
 use backprop::data::load_mnist_dir;
 use backprop::loss::Loss;
 use backprop::nn::{Activation, Mlp, MlpConfig, Module};
-use backprop::optim::{Adam, Optimizer, Schedule, Sgd};
 use backprop::tensor::Rng;
-use backprop::train::{evaluate, HistoryWriter, OutputMode, TrainConfig, Trainer};
+use backprop::train::{evaluate, TrainConfig};
 use backprop::{Error, Result};
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -30,12 +30,8 @@ enum TrainTask {
     Images(super::train_images::ImagesArgs),
 }
 
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-enum OptimizerName {
-    Sgd,
-    Adam,
-    Adamw,
-}
+/// The learning rates `train mnist` starts from: Adam's usual 1e-3; SGD's 0.1.
+const MNIST_LR: LrDefaults = LrDefaults { sgd: 0.1, adam: 1e-3, decay_matrices_only: false };
 
 #[derive(Args, Debug)]
 pub(crate) struct MnistArgs {
@@ -52,27 +48,6 @@ pub(crate) struct MnistArgs {
     /// Loss: cross-entropy, mse, quadratic or l1 (the last three compare sigmoid outputs to one-hot labels).
     #[arg(long, default_value = "cross-entropy")]
     loss: Loss,
-    /// Optimizer.
-    #[arg(long, value_enum, default_value = "adam")]
-    optimizer: OptimizerName,
-    /// Learning rate (default 1e-3 for Adam/AdamW, 0.1 for SGD).
-    #[arg(long, value_parser = positive_f32, allow_hyphen_values = true)]
-    lr: Option<f32>,
-    /// Momentum for SGD (0 = plain SGD).
-    #[arg(long, default_value_t = 0.0, value_parser = non_negative_f32, allow_hyphen_values = true)]
-    momentum: f32,
-    /// Use Nesterov momentum with SGD.
-    #[arg(long)]
-    nesterov: bool,
-    /// Weight decay (L2 for SGD/Adam, decoupled for AdamW).
-    #[arg(long, default_value_t = 0.0, value_parser = non_negative_f32, allow_hyphen_values = true)]
-    weight_decay: f32,
-    /// Learning-rate schedule: constant, or cosine decay to 0 over the run.
-    #[arg(long, default_value = "cosine", value_parser = ["constant", "cosine"])]
-    schedule: String,
-    /// Clip gradients to this global norm.
-    #[arg(long, value_parser = positive_f32, allow_hyphen_values = true)]
-    clip: Option<f32>,
     /// Examples per step.
     #[arg(long, default_value_t = 64, value_parser = positive_usize, allow_hyphen_values = true)]
     batch_size: usize,
@@ -86,18 +61,10 @@ pub(crate) struct MnistArgs {
     /// (save) the weights of the epoch with the lowest validation loss.
     #[arg(long, value_name = "PATIENCE", value_parser = positive_usize, allow_hyphen_values = true)]
     early_stopping: Option<usize>,
-    /// Seed for initialisation, shuffling and the validation split.
-    #[arg(long, default_value_t = 1, allow_hyphen_values = true)]
-    seed: u64,
-    /// Run folder for model.safetensors and history.jsonl.
-    #[arg(long, default_value = "runs/mnist", value_name = "DIR")]
-    out: PathBuf,
-    /// Threads for the kernels (default: all cores).
-    #[arg(long, value_parser = positive_usize, allow_hyphen_values = true)]
-    threads: Option<usize>,
-    /// Print one JSON object per epoch and a final summary instead of text.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    optim: OptimArgs,
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 pub(crate) fn run(args: TrainArgs) -> Result<()> {
@@ -124,83 +91,72 @@ pub(crate) fn default_data_dir() -> PathBuf {
 }
 
 fn train_mnist(a: MnistArgs) -> Result<()> {
-    super::set_threads(a.threads)?;
     if a.early_stopping.is_some() && a.val_fraction == 0.0 {
         return Err(Error::invalid("--early-stopping", "it needs a validation set, but --val-fraction is 0"));
     }
+    let folder = a.run.start()?;
     let dir = a.data.clone().unwrap_or_else(default_data_dir);
     let data = load_mnist_dir(&dir)?;
-    let (train, val) = data.train.split_validation(a.val_fraction, a.seed);
+    let (train, val) = data.train.split_validation(a.val_fraction, a.run.seed);
     let mut config = MlpConfig::classifier(train.input_dim(), &a.hidden.0, train.num_classes, a.activation);
     if !a.loss.wants_logits() {
         config.output_activation = Activation::Sigmoid;
     }
-    let model = Mlp::new(config, &mut Rng::new(a.seed));
-    let optimizer = build_optimizer(&a, model.parameters());
-    let steps_per_epoch = train.len().div_ceil(a.batch_size);
-    let schedule = match a.schedule.as_str() {
-        "cosine" => Schedule::Cosine { warmup: 0, total: steps_per_epoch * a.epochs, min_lr: 0.0 },
-        _ => Schedule::Constant,
-    };
-    let output = if a.json { OutputMode::Json } else { OutputMode::Auto };
+    let model = Mlp::new(config, &mut Rng::new(a.run.seed));
+    let steps = train.len().div_ceil(a.batch_size) * a.epochs;
+    let (optimizer, schedule) = a.optim.build(model.parameters(), steps, MNIST_LR);
     let config = TrainConfig {
         epochs: a.epochs,
         batch_size: a.batch_size,
-        seed: a.seed,
+        seed: a.run.seed,
         loss: a.loss,
         schedule,
-        clip_norm: a.clip,
-        output,
+        clip_norm: a.optim.clip_norm(),
+        ..Default::default()
     };
-    std::fs::create_dir_all(&a.out).map_err(|e| Error::io(&a.out, e))?;
-    let history_path = a.out.join("history.jsonl");
-    let model_path = a.out.join("model.safetensors");
-    if !a.json {
-        println!(
-            "training {} on {} ({} train, {} validation, {} test images); {} parameters",
-            describe(&model),
-            dir.display(),
-            train.len(),
-            val.len(),
-            data.test.len(),
-            model.num_parameters()
-        );
-    }
+    folder.say(format_args!(
+        "training {} on {} ({} train, {} validation, {} test images); {} parameters",
+        describe(&model),
+        dir.display(),
+        train.len(),
+        val.len(),
+        data.test.len(),
+        model.num_parameters()
+    ));
     let mut meta = BTreeMap::new();
     if let Some([rows, cols]) = train.image_shape {
         meta.insert("backprop.input".to_string(), format!("{{\"image\":[{rows},{cols}]}}"));
     }
     meta.insert("backprop.loss".into(), a.loss.to_string());
     let started = std::time::Instant::now();
-    let mut trainer = Trainer::new(&model, optimizer, config).with_history(HistoryWriter::create(&history_path)?);
+    let mut trainer = folder.trainer(optimizer, config)?;
     if let Some(patience) = a.early_stopping {
-        // Save whenever validation loss improves; fit ends with the best weights restored.
-        trainer = trainer.early_stopping(patience).on_improvement(|_| model.save(&model_path, &meta));
+        // Save whenever validation loss improves; training ends with the best weights restored.
+        trainer = trainer.early_stopping(patience).on_improvement(|_| model.save(&folder.model, &meta));
     }
-    let records = trainer.fit(&train, Some(&val))?;
+    let records = trainer.fit(&model, &train, Some(&val))?;
     drop(trainer);
     let train_seconds = started.elapsed().as_secs_f32();
     let test = evaluate(&model, &data.test, a.loss, 1000);
-    model.save(&model_path, &meta)?;
-    if let (Some(patience), false) = (a.early_stopping, a.json) {
-        println!("{}", early_stopping_note(&records, patience, a.epochs));
+    model.save(&folder.model, &meta)?;
+    if let Some(patience) = a.early_stopping {
+        folder.say(early_stopping_note(&records, patience, a.epochs));
     }
-    if a.json {
+    if a.run.json {
         let summary = serde_json::json!({
             "test_accuracy": test.accuracy, "test_loss": test.loss, "test_examples": data.test.len(),
-            "train_seconds": train_seconds, "model": model_path, "history": history_path,
+            "train_seconds": train_seconds, "model": folder.model, "history": folder.history,
         });
         println!("{summary}");
-    } else {
-        println!(
-            "test accuracy {:.2}% ({} images), test loss {:.4}; trained in {:.1}s",
-            100.0 * test.accuracy.unwrap_or(0.0),
-            data.test.len(),
-            test.loss,
-            train_seconds
-        );
-        println!("saved {} and {}", model_path.display(), history_path.display());
     }
+    folder.say(format_args!(
+        "test accuracy {:.2}% ({} images), test loss {:.4}; trained in {:.1}s",
+        100.0 * test.accuracy.unwrap_or(0.0),
+        data.test.len(),
+        test.loss,
+        train_seconds
+    ));
+    folder.say_saved();
     Ok(())
 }
 
@@ -217,16 +173,6 @@ fn early_stopping_note(records: &[backprop::train::EpochRecord], patience: usize
         )
     } else {
         format!("early stopping: ran all {epochs} epochs; {kept}")
-    }
-}
-
-fn build_optimizer(a: &MnistArgs, params: Vec<(String, backprop::Param)>) -> Box<dyn Optimizer> {
-    match a.optimizer {
-        OptimizerName::Sgd => Box::new(
-            Sgd::new(params, a.lr.unwrap_or(0.1)).momentum(a.momentum, a.nesterov).weight_decay(a.weight_decay),
-        ),
-        OptimizerName::Adam => Box::new(Adam::new(params, a.lr.unwrap_or(1e-3)).weight_decay(a.weight_decay)),
-        OptimizerName::Adamw => Box::new(Adam::adamw(params, a.lr.unwrap_or(1e-3), a.weight_decay)),
     }
 }
 

@@ -1,13 +1,13 @@
 //! `backprop train csv`: regression on a CSV table, or on a time series with `--window`.
 
-use super::args::{fraction, layer_sizes, positive_f32, positive_usize, LayerSizes};
+use super::args::{fraction, layer_sizes, positive_usize, LayerSizes};
 use super::csv_model::{RegressionMeta, Scalers};
+use super::train_args::{LrDefaults, OptimArgs, RunArgs};
 use backprop::data::{read_csv, window_series, CsvTable, RegressionData, Standardizer};
 use backprop::loss::Loss;
 use backprop::nn::{Activation, Init, Mlp, MlpConfig, Module};
-use backprop::optim::{Adam, Optimizer, Schedule, Sgd};
 use backprop::tensor::Rng;
-use backprop::train::{HistoryWriter, OutputMode, TrainConfig, Trainer};
+use backprop::train::TrainConfig;
 use backprop::{Error, Result, Tensor};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
@@ -26,13 +26,11 @@ enum RegressionLoss {
     L1,
 }
 
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-enum OptimizerName {
-    Sgd,
-    Adam,
-}
+/// `train csv`'s learning rates: 0.01 for Adam, 0.1 for SGD.
+const CSV_LR: LrDefaults = LrDefaults { sgd: 0.1, adam: 1e-2, decay_matrices_only: false };
 
 #[derive(Args, Debug)]
+#[command(mut_arg("out", |a| a.default_value("runs/csv")))]
 pub(crate) struct CsvArgs {
     /// CSV file with a header row of column names.
     #[arg(long, value_name = "FILE")]
@@ -58,12 +56,6 @@ pub(crate) struct CsvArgs {
     /// mse (errors reported as RMSE) or l1 (errors reported as MAE).
     #[arg(long, value_enum, default_value = "mse")]
     loss: RegressionLoss,
-    /// Optimizer.
-    #[arg(long, value_enum, default_value = "adam")]
-    optimizer: OptimizerName,
-    /// Learning rate (default 0.01 for Adam, 0.1 for SGD); decays to 0 on a cosine.
-    #[arg(long, value_parser = positive_f32, allow_hyphen_values = true)]
-    lr: Option<f32>,
     /// Examples per step.
     #[arg(long, default_value_t = 32, value_parser = positive_usize, allow_hyphen_values = true)]
     batch_size: usize,
@@ -73,21 +65,13 @@ pub(crate) struct CsvArgs {
     /// Fraction held out for validation: random rows, or the last part of a --window series.
     #[arg(long, default_value_t = 0.2, value_parser = fraction, allow_hyphen_values = true)]
     val_fraction: f32,
-    /// Seed for initialisation, shuffling and the validation split.
-    #[arg(long, default_value_t = 1, allow_hyphen_values = true)]
-    seed: u64,
-    /// Run folder for model.safetensors and history.jsonl.
-    #[arg(long, default_value = "runs/csv", value_name = "DIR")]
-    out: PathBuf,
     /// Time series: predict the --target column's next value from its previous N values.
     #[arg(long, value_name = "N", value_parser = positive_usize, allow_hyphen_values = true)]
     window: Option<usize>,
-    /// Threads for the kernels (default: all cores).
-    #[arg(long, value_parser = positive_usize, allow_hyphen_values = true)]
-    threads: Option<usize>,
-    /// Print one JSON object per epoch and a final summary instead of text.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    optim: OptimArgs,
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 /// The examples and what they were made from.
@@ -100,7 +84,6 @@ struct Prepared {
 }
 
 pub(crate) fn run(a: CsvArgs) -> Result<()> {
-    super::set_threads(a.threads)?;
     check_flags(&a)?;
     let table = read_csv(&a.file)?;
     let p = match a.window {
@@ -117,63 +100,57 @@ pub(crate) fn run(a: CsvArgs) -> Result<()> {
     let scalers = Scalers { inputs: Standardizer::fit(&p.train.inputs), targets: Standardizer::fit(&p.train.targets) };
     let train = p.train.standardized(&scalers.inputs, &scalers.targets);
     let valid = p.valid.standardized(&scalers.inputs, &scalers.targets);
-    let model = Mlp::new(model_config(&a, train.input_dim(), train.target_dim()), &mut Rng::new(a.seed));
+    let model = Mlp::new(model_config(&a, train.input_dim(), train.target_dim()), &mut Rng::new(a.run.seed));
     let loss = match a.loss {
         RegressionLoss::Mse => Loss::Mse,
         RegressionLoss::L1 => Loss::L1,
     };
     let steps = train.len().div_ceil(a.batch_size) * a.epochs;
+    let (optimizer, schedule) = a.optim.build(model.parameters(), steps, CSV_LR);
     let config = TrainConfig {
         epochs: a.epochs,
         batch_size: a.batch_size,
-        seed: a.seed,
+        seed: a.run.seed,
         loss,
-        schedule: Schedule::Cosine { warmup: 0, total: steps, min_lr: 0.0 },
-        output: if a.json { OutputMode::Json } else { OutputMode::Auto },
+        schedule,
+        clip_norm: a.optim.clip_norm(),
         ..Default::default()
     };
-    std::fs::create_dir_all(&a.out).map_err(|e| Error::io(&a.out, e))?;
-    let history_path = a.out.join("history.jsonl");
-    let model_path = a.out.join("model.safetensors");
-    if !a.json {
-        println!(
-            "training {} on {}: {} -> {} ({} train, {} validation examples); {} parameters",
-            describe(&model),
-            a.file.display(),
-            p.inputs_text,
-            a.target.join(", "),
-            train.len(),
-            valid.len(),
-            model.num_parameters()
-        );
-    }
+    let folder = a.run.start()?;
+    folder.say(format_args!(
+        "training {} on {}: {} -> {} ({} train, {} validation examples); {} parameters",
+        describe(&model),
+        a.file.display(),
+        p.inputs_text,
+        a.target.join(", "),
+        train.len(),
+        valid.len(),
+        model.num_parameters()
+    ));
     let started = std::time::Instant::now();
-    let records = Trainer::new(&model, optimizer(&a, model.parameters()), config)
-        .with_history(HistoryWriter::create(&history_path)?)
-        .fit(&train, Some(&valid))?;
+    let records = folder.trainer(optimizer, config)?.fit(&model, &train, Some(&valid))?;
     let seconds = started.elapsed().as_secs_f32();
     let meta = RegressionMeta { features: p.features, targets: a.target.clone(), window: a.window, scalers };
     let mut metadata = meta.to_metadata();
     metadata.insert("backprop.loss".into(), loss.to_string());
-    model.save(&model_path, &metadata)?;
+    model.save(&folder.model, &metadata)?;
     let last = records.last();
     let name = if loss == Loss::L1 { "mae" } else { "rmse" };
-    if a.json {
+    if a.run.json {
         let summary = serde_json::json!({
             "error_name": name, "train_error": last.and_then(|r| r.train_error),
             "val_error": last.and_then(|r| r.val_error), "train_examples": train.len(),
-            "val_examples": valid.len(), "train_seconds": seconds, "model": model_path, "history": history_path,
+            "val_examples": valid.len(), "train_seconds": seconds, "model": folder.model, "history": folder.history,
         });
         println!("{summary}");
-    } else {
-        let error = |e: Option<f32>| e.map_or("-".to_string(), |e| format!("{e:.4}"));
-        println!(
-            "final {name}: train {}, validation {} (in the target's units); trained in {seconds:.1}s",
-            error(last.and_then(|r| r.train_error)),
-            error(last.and_then(|r| r.val_error)),
-        );
-        println!("saved {} and {}", model_path.display(), history_path.display());
     }
+    let error = |e: Option<f32>| e.map_or("-".to_string(), |e| format!("{e:.4}"));
+    folder.say(format_args!(
+        "final {name}: train {}, validation {} (in the target's units); trained in {seconds:.1}s",
+        error(last.and_then(|r| r.train_error)),
+        error(last.and_then(|r| r.val_error)),
+    ));
+    folder.say_saved();
     Ok(())
 }
 
@@ -239,7 +216,7 @@ fn prepare_table(table: &CsvTable, a: &CsvArgs) -> Result<Prepared> {
     let n = table.rows.len();
     let y = Tensor::from_vec(table.numeric_matrix(&targets)?, &[n, targets.len()]);
     let x = Tensor::from_vec(table.numeric_matrix(&features)?, &[n, features.len()]);
-    let (train, valid) = RegressionData::new(x, y)?.split_validation(a.val_fraction, a.seed);
+    let (train, valid) = RegressionData::new(x, y)?.split_validation(a.val_fraction, a.run.seed);
     let names: Vec<String> = features.iter().map(|&c| table.headers[c].clone()).collect();
     Ok(Prepared { train, valid, inputs_text: names.join(", "), features: names })
 }
@@ -311,13 +288,6 @@ fn model_config(a: &CsvArgs, inputs: usize, outputs: usize) -> MlpConfig {
             let hidden = a.hidden.as_ref().map_or(vec![64, 32], |h| h.0.clone());
             MlpConfig::classifier(inputs, &hidden, outputs, a.activation.unwrap_or(Activation::Relu))
         }
-    }
-}
-
-fn optimizer(a: &CsvArgs, params: Vec<(String, backprop::Param)>) -> Box<dyn Optimizer> {
-    match a.optimizer {
-        OptimizerName::Sgd => Box::new(Sgd::new(params, a.lr.unwrap_or(0.1))),
-        OptimizerName::Adam => Box::new(Adam::new(params, a.lr.unwrap_or(1e-2))),
     }
 }
 

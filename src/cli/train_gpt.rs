@@ -1,16 +1,31 @@
 //! `backprop train gpt`: a character-level GPT on a text file (default: tiny Shakespeare).
 
-use super::args::{non_negative_f32, positive_f32, positive_usize};
+use super::args::positive_usize;
+use super::train_args::{LrDefaults, OptimArgs, RunArgs};
 use backprop::data::TextData;
 use backprop::nn::{Gpt, GptConfig, Module};
 use backprop::tensor::Rng;
-use backprop::train::{train_lm, LmConfig, OutputMode};
+use backprop::train::{LmConfig, LmStep, TrainConfig};
 use backprop::{Error, Result};
 use clap::Args;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// `train gpt`'s learning rate: AdamW at 1e-3 (0.1 for SGD), weight decay on matrices only, as nanoGPT.
+const GPT_LR: LrDefaults = LrDefaults { sgd: 0.1, adam: 1e-3, decay_matrices_only: true };
+
+/// nanoGPT's Shakespeare settings: AdamW with betas (0.9, 0.99) and weight decay 0.1,
+/// 100 warmup steps, cosine decay to 1e-4, gradient clipping at 1.0.
 #[derive(Args, Debug)]
+#[command(
+    mut_arg("out", |a| a.default_value("runs/gpt")),
+    mut_arg("seed", |a| a.default_value("1337")),
+    mut_arg("optimizer", |a| a.default_value("adamw")),
+    mut_arg("weight_decay", |a| a.default_value("0.1")),
+    mut_arg("beta2", |a| a.default_value("0.99")),
+    mut_arg("warmup", |a| a.default_value("100")),
+    mut_arg("min_lr", |a| a.default_value("1e-4")),
+    mut_arg("clip", |a| a.default_value("1.0"))
+)]
 pub(crate) struct GptArgs {
     /// UTF-8 text to learn (default: the bundled data/tinyshakespeare/input.txt).
     #[arg(long, value_name = "FILE")]
@@ -33,21 +48,6 @@ pub(crate) struct GptArgs {
     /// Optimizer steps.
     #[arg(long, default_value_t = 2000, value_parser = positive_usize, allow_hyphen_values = true)]
     iters: usize,
-    /// Peak learning rate.
-    #[arg(long, default_value_t = 1e-3, value_parser = positive_f32, allow_hyphen_values = true)]
-    lr: f32,
-    /// Warmup steps.
-    #[arg(long, default_value_t = 100)]
-    warmup: usize,
-    /// Final learning rate of the cosine decay.
-    #[arg(long, default_value_t = 1e-4, value_parser = non_negative_f32, allow_hyphen_values = true)]
-    min_lr: f32,
-    /// AdamW weight decay (matrices only).
-    #[arg(long, default_value_t = 0.1, value_parser = non_negative_f32, allow_hyphen_values = true)]
-    weight_decay: f32,
-    /// Clip the global gradient norm (0 disables).
-    #[arg(long, default_value_t = 1.0, value_parser = non_negative_f32, allow_hyphen_values = true)]
-    grad_clip: f32,
     /// Dropout probability.
     #[arg(long, default_value_t = 0.0, value_parser = super::args::fraction, allow_hyphen_values = true)]
     dropout: f32,
@@ -60,18 +60,10 @@ pub(crate) struct GptArgs {
     /// Validate every this many steps.
     #[arg(long, default_value_t = 250, value_parser = positive_usize, allow_hyphen_values = true)]
     eval_every: usize,
-    /// Seed for initialisation and batch sampling.
-    #[arg(long, default_value_t = 1337)]
-    seed: u64,
-    /// Run folder for model.safetensors and history.jsonl.
-    #[arg(long, default_value = "runs/gpt", value_name = "DIR")]
-    out: PathBuf,
-    /// Threads for the kernels.
-    #[arg(long, value_parser = positive_usize, allow_hyphen_values = true)]
-    threads: Option<usize>,
-    /// One JSON object per validation point instead of text.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    optim: OptimArgs,
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 fn default_text() -> PathBuf {
@@ -88,7 +80,29 @@ fn default_text() -> PathBuf {
 }
 
 pub(crate) fn run(a: GptArgs) -> Result<()> {
-    super::set_threads(a.threads)?;
+    train(a).map_err(name_flags)
+}
+
+/// The library names configuration fields (`block_size`); the command line names its flags (`--block-size`).
+fn name_flags(e: Error) -> Error {
+    match e {
+        Error::InvalidArgument { name, message } => {
+            let flag = match name.as_str() {
+                "vocab_size" | "block_size" | "layers" | "heads" | "embd" | "dropout" => {
+                    format!("--{}", name.replace('_', "-"))
+                }
+                _ => name,
+            };
+            let message = ["block_size", "embd"].iter().fold(message, |m, field| {
+                m.replace(&format!(" {field} "), &format!(" --{} ", field.replace('_', "-")))
+            });
+            Error::InvalidArgument { name: flag, message }
+        }
+        other => other,
+    }
+}
+
+fn train(a: GptArgs) -> Result<()> {
     let path = a.text.clone().unwrap_or_else(default_text);
     let data = TextData::load(&path, 0.9)?;
     let config = GptConfig {
@@ -101,53 +115,39 @@ pub(crate) fn run(a: GptArgs) -> Result<()> {
         bias: a.bias,
         tied: !a.untied,
     };
-    let model = Gpt::new(config, &mut Rng::new(a.seed))?;
-    let cfg = LmConfig {
+    let model = Gpt::new(config, &mut Rng::new(a.run.seed))?;
+    let lm = LmConfig {
         iters: a.iters,
         batch_size: a.batch_size,
-        lr: a.lr,
-        min_lr: a.min_lr,
-        warmup: a.warmup,
-        weight_decay: a.weight_decay,
-        grad_clip: (a.grad_clip > 0.0).then_some(a.grad_clip),
         eval_every: a.eval_every,
-        seed: a.seed,
+        seed: a.run.seed,
         ..LmConfig::default()
     };
-    std::fs::create_dir_all(&a.out).map_err(|e| Error::io(&a.out, e))?;
-    let model_path = a.out.join("model.safetensors");
-    let history_path = a.out.join("history.jsonl");
-    let mut history = std::fs::File::create(&history_path).map_err(|e| Error::io(&history_path, e))?;
-    if !a.json {
-        println!(
-            "training a GPT ({} layers, {} heads, {} channels, context {}) with {} parameters on {} ({} train / {} validation characters, vocabulary {})",
-            a.layers,
-            a.heads,
-            a.embd,
-            a.block_size,
-            model.num_parameters(),
-            path.display(),
-            data.train.len(),
-            data.val.len(),
-            data.tokenizer.vocab_size()
-        );
-    }
-    let output = if a.json { OutputMode::Json } else { OutputMode::Auto };
-    let records = train_lm(&model, &data, &cfg, output, |r| {
-        let line = serde_json::to_string(r).expect("records serialize");
-        writeln!(history, "{line}").map_err(|e| Error::io(&history_path, e))?;
-        model.save(&model_path, &data.tokenizer)
-    })?;
-    if !a.json {
-        let last = records.last().expect("at least one validation point");
-        println!(
-            "final validation loss {:.4}; saved {} and {}",
-            last.val_loss,
-            model_path.display(),
-            history_path.display()
-        );
+    let mut step = LmStep::new(&model, &data, &lm)?;
+    let (optimizer, schedule) = a.optim.build(model.parameters(), a.iters, GPT_LR);
+    let train_config = TrainConfig { schedule, clip_norm: a.optim.clip_norm(), ..lm.train_config() };
+    let folder = a.run.start()?;
+    folder.say(format_args!(
+        "training a GPT ({} layers, {} heads, {} channels, context {}) with {} parameters on {} ({} train / {} validation characters, vocabulary {})",
+        a.layers,
+        a.heads,
+        a.embd,
+        a.block_size,
+        model.num_parameters(),
+        path.display(),
+        data.train.len(),
+        data.val.len(),
+        data.tokenizer.vocab_size()
+    ));
+    let records = folder
+        .trainer(optimizer, train_config)?
+        .on_epoch(|_| model.save(&folder.model, &data.tokenizer))
+        .run(&mut step)?;
+    if !a.run.json {
+        let last = records.last().and_then(|r| r.val_loss).unwrap_or(f32::NAN);
+        println!("final validation loss {last:.4}; saved {} and {}", folder.model.display(), folder.history.display());
         let prompt = data.tokenizer.encode("\n").unwrap_or_else(|_| vec![0]);
-        let sample = model.generate(&prompt, 200, 0.8, Some(40), &mut Rng::new(a.seed), |_| {});
+        let sample = model.generate(&prompt, 200, 0.8, Some(40), &mut Rng::new(a.run.seed), |_| {});
         println!("sample:\n{}", data.tokenizer.decode(&sample[prompt.len()..]));
     }
     Ok(())

@@ -1,13 +1,13 @@
 //! `backprop train images`: logistic regression or an MLP on labelled images
 //! from an HDF5 file (the cat/non-cat layout) or a folder of class folders.
 
-use super::args::{fraction, layer_sizes, positive_f32, positive_usize, LayerSizes};
+use super::args::{fraction, layer_sizes, positive_usize, LayerSizes};
+use super::train_args::{LrDefaults, OptimArgs, RunArgs};
 use backprop::data::{load_hdf5_images, load_image_folder, ImageShape, LabelledImages};
 use backprop::loss::Loss;
 use backprop::nn::{Activation, Mlp, MlpConfig, Module};
-use backprop::optim::{Adam, Optimizer, Schedule, Sgd};
 use backprop::tensor::Rng;
-use backprop::train::{evaluate, Evaluation, HistoryWriter, OutputMode, TrainConfig, Trainer};
+use backprop::train::{evaluate, Evaluation, TrainConfig};
 use backprop::{Error, Result};
 use clap::{Args, ValueEnum};
 use std::collections::BTreeMap;
@@ -24,13 +24,11 @@ enum ModelKind {
     Mlp,
 }
 
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-enum OptimizerName {
-    Sgd,
-    Adam,
-}
+/// `train images`'s learning rates: 1e-3 for Adam, 0.005 for SGD, constant over the run.
+const IMAGES_LR: LrDefaults = LrDefaults { sgd: 0.005, adam: 1e-3, decay_matrices_only: false };
 
 #[derive(Args, Debug)]
+#[command(mut_arg("out", |a| a.default_value("runs/images")), mut_arg("schedule", |a| a.default_value("constant")))]
 pub(crate) struct ImagesArgs {
     /// Training images: an HDF5 file with PREFIX_x / PREFIX_y datasets (e.g. train_catvnoncat.h5),
     /// or a folder with one subfolder of PNG/JPEG images per class.
@@ -48,12 +46,6 @@ pub(crate) struct ImagesArgs {
     /// Activation of the MLP's hidden layers: relu, sigmoid, tanh, hard-sigmoid, gelu (default relu).
     #[arg(long)]
     activation: Option<Activation>,
-    /// Optimizer.
-    #[arg(long, value_enum, default_value = "adam")]
-    optimizer: OptimizerName,
-    /// Learning rate (default 1e-3 for Adam, 0.005 for SGD); constant over the run.
-    #[arg(long, value_parser = positive_f32, allow_hyphen_values = true)]
-    lr: Option<f32>,
     /// Passes over the training images.
     #[arg(long, default_value_t = 50, value_parser = positive_usize, allow_hyphen_values = true)]
     epochs: usize,
@@ -66,29 +58,20 @@ pub(crate) struct ImagesArgs {
     /// Fraction of the training images held out for validation each epoch.
     #[arg(long, default_value_t = 0.1, value_parser = fraction, allow_hyphen_values = true)]
     val_fraction: f32,
-    /// Seed for initialisation, shuffling and the validation split.
-    #[arg(long, default_value_t = 1, allow_hyphen_values = true)]
-    seed: u64,
-    /// Run folder for model.safetensors and history.jsonl.
-    #[arg(long, default_value = "runs/images", value_name = "DIR")]
-    out: PathBuf,
-    /// Threads for the kernels (default: all cores).
-    #[arg(long, value_parser = positive_usize, allow_hyphen_values = true)]
-    threads: Option<usize>,
-    /// Print one JSON object per epoch and a final summary instead of text.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    optim: OptimArgs,
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 pub(crate) fn run(a: ImagesArgs) -> Result<()> {
-    super::set_threads(a.threads)?;
     check_flags(&a)?;
     let full = load_images(&a.data, ImageShape::rgb(a.size))?;
     let test = match &a.test {
         Some(path) => Some(load_test(path, &full)?),
         None => None,
     };
-    let (train, val) = full.data.split_validation(a.val_fraction, a.seed);
+    let (train, val) = full.data.split_validation(a.val_fraction, a.run.seed);
     if train.is_empty() {
         let message = format!("{} leaves no training images ({} in all)", a.val_fraction, full.data.len());
         return Err(Error::invalid("--val-fraction", message));
@@ -102,61 +85,57 @@ pub(crate) fn run(a: ImagesArgs) -> Result<()> {
     let classes = &full.classes;
     let binary = classes.len() == 2;
     let loss = if binary { Loss::Bce } else { Loss::CrossEntropy };
-    let model = Mlp::new(model_config(&a, full.shape.len(), classes.len()), &mut Rng::new(a.seed));
+    let model = Mlp::new(model_config(&a, full.shape.len(), classes.len()), &mut Rng::new(a.run.seed));
+    let steps = train.len().div_ceil(a.batch_size) * a.epochs;
+    let (optimizer, schedule) = a.optim.build(model.parameters(), steps, IMAGES_LR);
     let config = TrainConfig {
         epochs: a.epochs,
         batch_size: a.batch_size,
-        seed: a.seed,
+        seed: a.run.seed,
         loss,
-        schedule: Schedule::Constant,
-        output: if a.json { OutputMode::Json } else { OutputMode::Auto },
+        schedule,
+        clip_norm: a.optim.clip_norm(),
         ..Default::default()
     };
-    std::fs::create_dir_all(&a.out).map_err(|e| Error::io(&a.out, e))?;
-    let history_path = a.out.join("history.jsonl");
-    let model_path = a.out.join("model.safetensors");
-    if !a.json {
-        let test_text = test.as_ref().map_or(String::new(), |t| format!(", {} test", t.data.len()));
-        println!(
-            "training {} on {} ({} train, {} validation{test_text} images of {}; classes {}); {} parameters",
-            describe(&model, binary),
-            a.data.display(),
-            train.len(),
-            val.len(),
-            full.shape,
-            classes.join(", "),
-            model.num_parameters()
-        );
-    }
+    let folder = a.run.start()?;
+    let test_text = test.as_ref().map_or(String::new(), |t| format!(", {} test", t.data.len()));
+    folder.say(format_args!(
+        "training {} on {} ({} train, {} validation{test_text} images of {}; classes {}); {} parameters",
+        describe(&model, binary),
+        a.data.display(),
+        train.len(),
+        val.len(),
+        full.shape,
+        classes.join(", "),
+        model.num_parameters()
+    ));
     let started = std::time::Instant::now();
-    Trainer::new(&model, optimizer(&a, model.parameters()), config)
-        .with_history(HistoryWriter::create(&history_path)?)
-        .fit(&train, Some(&val))?;
+    folder.trainer(optimizer, config)?.fit(&model, &train, Some(&val))?;
     let train_seconds = started.elapsed().as_secs_f32();
-    model.save(&model_path, &metadata(&full, loss, norm))?;
+    model.save(&folder.model, &metadata(&full, loss, norm))?;
     let (eval_name, eval_count, eval) = match &test {
         Some(t) => ("test", t.data.len(), Some(evaluate(&model, &t.data, loss, 1000))),
         None if !val.is_empty() => ("validation", val.len(), Some(evaluate(&model, &val, loss, 1000))),
         None => ("validation", 0, None),
     };
     let positive = binary.then(|| classes[1].as_str());
-    if a.json {
+    if a.run.json {
         let summary = serde_json::json!({
             "evaluated_on": eval.map(|_| eval_name), "accuracy": eval.and_then(|e| e.accuracy),
             "precision": eval.and_then(|e| e.precision), "recall": eval.and_then(|e| e.recall),
             "loss": eval.map(|e| e.loss), "examples": eval_count, "positive_class": positive,
-            "classes": classes, "train_seconds": train_seconds, "model": model_path, "history": history_path,
+            "classes": classes, "train_seconds": train_seconds, "model": folder.model, "history": folder.history,
         });
         println!("{summary}");
-    } else {
-        match eval {
-            Some(e) => {
-                println!("{}; trained in {train_seconds:.1}s", summary_line(eval_name, eval_count, &e, positive))
-            }
-            None => println!("no test set (--test) and no validation split; trained in {train_seconds:.1}s"),
-        }
-        println!("saved {} and {}", model_path.display(), history_path.display());
     }
+    match eval {
+        Some(e) => folder
+            .say(format_args!("{}; trained in {train_seconds:.1}s", summary_line(eval_name, eval_count, &e, positive))),
+        None => {
+            folder.say(format_args!("no test set (--test) and no validation split; trained in {train_seconds:.1}s"))
+        }
+    }
+    folder.say_saved();
     Ok(())
 }
 
@@ -219,13 +198,6 @@ fn model_config(a: &ImagesArgs, inputs: usize, classes: usize) -> MlpConfig {
             let hidden = a.hidden.as_ref().map_or_else(|| vec![20, 7, 5], |h| h.0.clone());
             MlpConfig::classifier(inputs, &hidden, outputs, a.activation.unwrap_or(Activation::Relu))
         }
-    }
-}
-
-fn optimizer(a: &ImagesArgs, params: Vec<(String, backprop::Param)>) -> Box<dyn Optimizer> {
-    match a.optimizer {
-        OptimizerName::Sgd => Box::new(Sgd::new(params, a.lr.unwrap_or(0.005))),
-        OptimizerName::Adam => Box::new(Adam::new(params, a.lr.unwrap_or(1e-3))),
     }
 }
 

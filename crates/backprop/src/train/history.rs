@@ -1,6 +1,7 @@
 //! Per-epoch records, written as JSON lines beside the checkpoint.
 
 use crate::{Error, Result};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -8,8 +9,12 @@ use std::path::{Path, PathBuf};
 /// What one epoch measured. Fields that do not apply to the task are absent.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EpochRecord {
-    /// Epoch number, from 1.
+    /// Epoch number, from 1. In a run counted in steps (a language model's),
+    /// the number of the evaluation: one "epoch" is the steps between two.
     pub epoch: usize,
+    /// Optimizer steps done so far, in a run counted in steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<usize>,
     /// Mean training loss over the epoch's batches.
     pub train_loss: f32,
     /// Validation loss, when there is a validation set.
@@ -34,6 +39,11 @@ pub struct EpochRecord {
     pub lr: f32,
     /// Wall-clock seconds of the epoch (training and evaluation).
     pub seconds: f32,
+    /// Other measurements by name: the loss of each phase of a step with
+    /// several optimizers (`generator_loss`), throughput (`tokens_per_sec`,
+    /// `ms_per_step`), ...
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metrics: BTreeMap<String, f32>,
 }
 
 /// Appends [`EpochRecord`]s to a JSONL file, one line each, as training goes.

@@ -1,18 +1,17 @@
 //! Training a language model: random windows of text, AdamW with decay on
 //! matrices only, cosine schedule with warmup, gradient clipping, periodic
-//! validation.
+//! validation (nanoGPT's `train.py`, on the one [`Trainer`]).
 
-use super::progress::OutputMode;
-use crate::autograd::Graph;
+use super::history::EpochRecord;
+use super::step::{EpochStats, TrainStep};
+use super::trainer::{TrainConfig, Trainer};
+use crate::autograd::{Graph, Var};
 use crate::data::{random_windows, TextData};
 use crate::loss::cross_entropy;
 use crate::nn::{Gpt, Module};
-use crate::optim::{clip_grad_norm, Adam, Optimizer, Schedule};
+use crate::optim::{Adam, Schedule};
 use crate::tensor::Rng;
 use crate::{Error, Result};
-use indicatif::{ProgressBar, ProgressStyle};
-use std::io::IsTerminal;
-use std::time::Instant;
 
 /// How to train a language model.
 #[derive(Clone, Debug)]
@@ -59,21 +58,30 @@ impl Default for LmConfig {
     }
 }
 
-/// One validation point of a language-model run.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct LmRecord {
-    /// Steps done.
-    pub iter: usize,
-    /// Mean training loss since the previous record.
-    pub train_loss: f32,
-    /// Mean validation loss over `eval_batches` random windows.
-    pub val_loss: f32,
-    /// Learning rate at this step.
-    pub lr: f32,
-    /// Training throughput since the previous record.
-    pub tokens_per_sec: f32,
-    /// Milliseconds per step since the previous record.
-    pub ms_per_iter: f32,
+impl LmConfig {
+    /// AdamW over `model`'s parameters, betas (0.9, `beta2`), weight decay on
+    /// matrices only (as nanoGPT's `configure_optimizers`).
+    pub fn optimizer(&self, model: &Gpt) -> Adam {
+        Adam::adamw(model.parameters(), self.lr, self.weight_decay)
+            .betas(0.9, self.beta2)
+            .decay_only(|_, shape| shape.len() >= 2)
+    }
+
+    /// The loop's settings: `iters` steps in rounds of `eval_every`, linear
+    /// warmup then cosine decay to `min_lr`, clipping.
+    pub fn train_config(&self) -> TrainConfig {
+        let every = self.eval_every.max(1);
+        TrainConfig {
+            epochs: self.iters.div_ceil(every),
+            steps_per_epoch: Some(every),
+            max_steps: Some(self.iters),
+            schedule: Schedule::Cosine { warmup: self.warmup, total: self.iters, min_lr: self.min_lr },
+            clip_norm: self.grad_clip,
+            batch_size: self.batch_size,
+            seed: self.seed,
+            ..TrainConfig::default()
+        }
+    }
 }
 
 /// Mean cross-entropy of `model` over `batches` random windows of `tokens`.
@@ -89,112 +97,84 @@ pub fn estimate_loss(model: &Gpt, tokens: &[usize], batch: usize, batches: usize
     total / batches.max(1) as f32
 }
 
-/// Trains `model` on `data`; `on_record` sees each validation point (to save
-/// a checkpoint or history). Stops with [`Error::Diverged`] on a NaN loss.
+/// The step of a language model: `batch_size` random windows of
+/// `block_size + 1` characters, next-character cross-entropy; validation on
+/// `eval_batches` random windows of the validation text. Records
+/// `tokens_per_sec` and `ms_per_step` in each record's metrics.
+pub struct LmStep<'a> {
+    model: &'a Gpt,
+    data: &'a TextData,
+    batch_size: usize,
+    eval_batches: usize,
+    rng: Rng,
+    eval_rng: Rng,
+}
+
+impl<'a> LmStep<'a> {
+    /// A step for `model` on `data` with `cfg`'s batch size, validation batches and seed.
+    ///
+    /// # Errors
+    /// When the training or validation text is not longer than one window.
+    pub fn new(model: &'a Gpt, data: &'a TextData, cfg: &LmConfig) -> Result<LmStep<'a>> {
+        let block = model.config().block_size;
+        for (name, part) in [("training", &data.train), ("validation", &data.val)] {
+            if part.len() <= block {
+                return Err(Error::invalid(
+                    "block_size",
+                    format!("the {name} text has {} characters, fewer than a window of {}", part.len(), block + 1),
+                ));
+            }
+        }
+        Ok(LmStep {
+            model,
+            data,
+            batch_size: cfg.batch_size,
+            eval_batches: cfg.eval_batches,
+            rng: Rng::new(cfg.seed),
+            eval_rng: Rng::new(cfg.seed ^ 0x5eed),
+        })
+    }
+}
+
+impl TrainStep for LmStep<'_> {
+    fn loss<'g>(&mut self, g: &'g Graph, _phase: usize) -> Result<Var<'g>> {
+        let block = self.model.config().block_size;
+        let (x, y) = random_windows(&self.data.train, self.batch_size, block, &mut self.rng);
+        let logits = self.model.forward_tokens(g, &x, self.batch_size, block);
+        Ok(cross_entropy(logits, &y))
+    }
+
+    fn end_epoch(&mut self, record: &mut EpochRecord, stats: &EpochStats) {
+        let secs = stats.elapsed.as_secs_f32().max(1e-6);
+        let tokens = stats.steps * self.batch_size * self.model.config().block_size;
+        record.metrics.insert("tokens_per_sec".into(), tokens as f32 / secs);
+        record.metrics.insert("ms_per_step".into(), 1000.0 * secs / stats.steps.max(1) as f32);
+    }
+
+    fn has_validation(&self) -> bool {
+        true
+    }
+
+    fn evaluate(&mut self, record: &mut EpochRecord) -> Result<()> {
+        let loss = estimate_loss(self.model, &self.data.val, self.batch_size, self.eval_batches, &mut self.eval_rng);
+        record.val_loss = Some(loss);
+        Ok(())
+    }
+}
+
+/// Trains `model` on `data` silently; `on_record` sees each validation point
+/// (to save a checkpoint, say). For progress or a history file, build the
+/// [`Trainer`] from [`LmConfig::optimizer`] and [`LmConfig::train_config`] and
+/// run an [`LmStep`].
+///
+/// # Errors
+/// [`Error::Diverged`] on a NaN loss; texts shorter than a window.
 pub fn train_lm(
     model: &Gpt,
     data: &TextData,
     cfg: &LmConfig,
-    output: OutputMode,
-    mut on_record: impl FnMut(&LmRecord) -> Result<()>,
-) -> Result<Vec<LmRecord>> {
-    let block = model.config().block_size;
-    for (name, part) in [("training", &data.train), ("validation", &data.val)] {
-        if part.len() <= block {
-            return Err(Error::invalid(
-                "--block-size",
-                format!("the {name} text has {} characters, fewer than a window of {}", part.len(), block + 1),
-            ));
-        }
-    }
-    let mut opt = Adam::adamw(model.parameters(), cfg.lr, cfg.weight_decay)
-        .betas(0.9, cfg.beta2)
-        .decay_only(|_, shape| shape.len() >= 2);
-    let schedule = Schedule::Cosine { warmup: cfg.warmup, total: cfg.iters, min_lr: cfg.min_lr };
-    let mut rng = Rng::new(cfg.seed);
-    let mut eval_rng = Rng::new(cfg.seed ^ 0x5eed);
-    let terminal = output == OutputMode::Auto && std::io::stderr().is_terminal();
-    let bar = terminal.then(|| {
-        let bar = ProgressBar::new(cfg.iters as u64);
-        bar.set_style(
-            ProgressStyle::with_template("[{bar:30}] {pos}/{len} {msg} ({elapsed}, eta {eta})")
-                .expect("valid template")
-                .progress_chars("=> "),
-        );
-        bar
-    });
-    let mut records = Vec::new();
-    let (mut window_loss, mut window_steps, mut window_start) = (0.0f64, 0usize, Instant::now());
-    for it in 0..cfg.iters {
-        opt.set_lr(schedule.lr_at(it, cfg.lr));
-        let (x, y) = random_windows(&data.train, cfg.batch_size, block, &mut rng);
-        opt.zero_grad();
-        let g = Graph::new();
-        let logits = model.forward_tokens(&g, &x, cfg.batch_size, block);
-        let loss = cross_entropy(logits, &y);
-        let value = loss.item();
-        if !value.is_finite() {
-            return Err(Error::Diverged(format!(
-                "the loss became {value} at step {}: training diverged; try a lower learning rate (now {:e})",
-                it + 1,
-                opt.lr()
-            )));
-        }
-        g.backward(loss);
-        drop(g);
-        if let Some(max) = cfg.grad_clip {
-            clip_grad_norm(opt.params(), max);
-        }
-        opt.step();
-        window_loss += value as f64;
-        window_steps += 1;
-        if let Some(bar) = &bar {
-            bar.set_position(it as u64 + 1);
-            if it % 10 == 0 {
-                let secs = window_start.elapsed().as_secs_f32().max(1e-6);
-                let tps = (window_steps * cfg.batch_size * block) as f32 / secs;
-                bar.set_message(format!("loss {value:.4}  {tps:.0} tok/s"));
-            }
-        }
-        let last = it + 1 == cfg.iters;
-        if (it + 1) % cfg.eval_every.max(1) == 0 || last {
-            let secs = window_start.elapsed().as_secs_f32().max(1e-6);
-            let val_loss = estimate_loss(model, &data.val, cfg.batch_size, cfg.eval_batches, &mut eval_rng);
-            let record = LmRecord {
-                iter: it + 1,
-                train_loss: (window_loss / window_steps as f64) as f32,
-                val_loss,
-                lr: opt.lr(),
-                tokens_per_sec: (window_steps * cfg.batch_size * block) as f32 / secs,
-                ms_per_iter: 1000.0 * secs / window_steps as f32,
-            };
-            match output {
-                OutputMode::Json => println!("{}", serde_json::to_string(&record).expect("records serialize")),
-                OutputMode::Quiet => {}
-                _ => {
-                    let line = format!(
-                        "step {:>5}/{}  train loss {:.4}  val loss {:.4}  lr {:.2e}  {:.0} tok/s  {:.1} ms/step",
-                        record.iter,
-                        cfg.iters,
-                        record.train_loss,
-                        record.val_loss,
-                        record.lr,
-                        record.tokens_per_sec,
-                        record.ms_per_iter
-                    );
-                    match &bar {
-                        Some(bar) => bar.println(line),
-                        None => println!("{line}"),
-                    }
-                }
-            }
-            on_record(&record)?;
-            records.push(record);
-            (window_loss, window_steps, window_start) = (0.0, 0, Instant::now());
-        }
-    }
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    Ok(records)
+    on_record: impl FnMut(&EpochRecord) -> Result<()>,
+) -> Result<Vec<EpochRecord>> {
+    let mut step = LmStep::new(model, data, cfg)?;
+    Trainer::new(Box::new(cfg.optimizer(model)), cfg.train_config()).on_epoch(on_record).run(&mut step)
 }

@@ -1,7 +1,9 @@
-//! The training loop: epochs, mini-batches, evaluation, progress, history.
+//! Training: one loop for every model.
 //!
-//! One [`Trainer`] serves every classifier: the model gives outputs for a
-//! batch, the trainer owns the rest.
+//! What one step computes is a [`TrainStep`] (a mini-batch of a data set in
+//! [`SupervisedStep`], random text windows in [`LmStep`]); the [`Trainer`]
+//! owns the rest. The library prints nothing: progress goes to a
+//! [`Progress`], the history to a JSONL file.
 
 mod diagnose;
 mod early_stopping;
@@ -9,12 +11,16 @@ mod history;
 mod lm;
 mod metrics;
 mod progress;
+mod step;
+mod supervised;
 mod trainer;
 
 pub use diagnose::{diagnose, Diagnosis};
 pub use early_stopping::EarlyStopping;
 pub use history::{read_history, EpochRecord, HistoryWriter};
-pub use lm::{estimate_loss, train_lm, LmConfig, LmRecord};
+pub use lm::{estimate_loss, train_lm, LmConfig, LmStep};
 pub use metrics::{accuracy, evaluate, predicted_classes, Evaluation};
-pub use progress::OutputMode;
+pub use progress::{Plan, Progress, Silent};
+pub use step::{EpochStats, TrainStep};
+pub use supervised::SupervisedStep;
 pub use trainer::{TrainConfig, Trainer};

@@ -1,0 +1,190 @@
+//! The flag groups every `train` command shares, each declared once and each
+//! building its library object: [`RunArgs`] (seed, run folder, threads,
+//! output: the trainer with its progress and history) and [`OptimArgs`] (the
+//! optimizer, its learning-rate schedule and clipping).
+//!
+//! Defaults that differ per command are passed in, not restated: a command
+//! overrides a group's default with clap's `mut_arg` (e.g.
+//! `#[command(mut_arg("out", |a| a.default_value("runs/gpt")))]`), or hands a
+//! [`LrDefaults`] to [`OptimArgs::build`] where the default depends on the
+//! optimizer chosen.
+
+use super::args::{non_negative_f32, positive_f32, positive_usize};
+use super::progress::{OutputMode, Terminal};
+use backprop::optim::{Adam, Optimizer, Schedule, Sgd};
+use backprop::train::{HistoryWriter, TrainConfig, Trainer};
+use backprop::{Error, Param, Result};
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+
+/// Seed, run folder, threads and output: what every training run needs.
+#[derive(Args, Debug)]
+pub(crate) struct RunArgs {
+    /// Seed for initialisation, shuffling and the validation split.
+    #[arg(long, default_value_t = 1, allow_hyphen_values = true)]
+    pub seed: u64,
+    /// Run folder for model.safetensors and history.jsonl.
+    #[arg(long, default_value = "runs/mnist", value_name = "DIR")]
+    pub out: PathBuf,
+    /// Threads for the kernels (default: all cores).
+    #[arg(long, value_parser = positive_usize, allow_hyphen_values = true)]
+    pub threads: Option<usize>,
+    /// Print one JSON object per epoch and a final summary instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A run's folder: where its checkpoint and history go.
+pub(crate) struct RunFolder {
+    /// `<out>/model.safetensors`.
+    pub model: PathBuf,
+    /// `<out>/history.jsonl`.
+    pub history: PathBuf,
+    /// Whether output is JSON lines.
+    pub json: bool,
+}
+
+impl RunArgs {
+    /// Sets the thread count and creates the run folder.
+    pub fn start(&self) -> Result<RunFolder> {
+        super::set_threads(self.threads)?;
+        std::fs::create_dir_all(&self.out).map_err(|e| Error::io(&self.out, e))?;
+        Ok(RunFolder {
+            model: self.out.join("model.safetensors"),
+            history: self.out.join("history.jsonl"),
+            json: self.json,
+        })
+    }
+}
+
+impl RunFolder {
+    /// A trainer that reports on the terminal (or as JSON) and writes the history file.
+    pub fn trainer<'a>(&self, optimizer: Box<dyn Optimizer + 'a>, config: TrainConfig) -> Result<Trainer<'a>> {
+        Ok(Trainer::new(optimizer, config)
+            .progress(Terminal::new(OutputMode::from_json_flag(self.json)))
+            .with_history(HistoryWriter::create(&self.history)?))
+    }
+
+    /// Prints a line unless the output is JSON.
+    pub fn say(&self, line: impl std::fmt::Display) {
+        if !self.json {
+            println!("{line}");
+        }
+    }
+
+    /// `saved runs/mnist/model.safetensors and runs/mnist/history.jsonl`, unless the output is JSON.
+    pub fn say_saved(&self) {
+        self.say(format_args!("saved {} and {}", self.model.display(), self.history.display()));
+    }
+}
+
+/// The optimizers the command line offers.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OptimizerName {
+    /// Stochastic gradient descent (with --momentum, --nesterov).
+    Sgd,
+    /// Adam (Kingma & Ba, 2015); --weight-decay adds an L2 term to the gradient.
+    Adam,
+    /// AdamW (Loshchilov & Hutter, 2019): decoupled weight decay.
+    Adamw,
+}
+
+/// Learning-rate schedules.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ScheduleName {
+    /// The same rate at every step.
+    Constant,
+    /// Linear warmup over --warmup steps, then cosine decay to --min-lr at the last step.
+    Cosine,
+}
+
+/// The optimizer, its schedule and gradient clipping.
+#[derive(Args, Debug)]
+pub(crate) struct OptimArgs {
+    /// Optimizer.
+    #[arg(long, value_enum, default_value = "adam")]
+    pub optimizer: OptimizerName,
+    /// Learning rate (its default depends on the command and the optimizer; see the command's help).
+    #[arg(long, value_parser = positive_f32, allow_hyphen_values = true)]
+    pub lr: Option<f32>,
+    /// Momentum for SGD (0 = plain SGD).
+    #[arg(long, default_value_t = 0.0, value_parser = non_negative_f32, allow_hyphen_values = true)]
+    pub momentum: f32,
+    /// Use Nesterov momentum with SGD.
+    #[arg(long)]
+    pub nesterov: bool,
+    /// Weight decay (L2 for SGD/Adam, decoupled for AdamW).
+    #[arg(long, default_value_t = 0.0, value_parser = non_negative_f32, allow_hyphen_values = true)]
+    pub weight_decay: f32,
+    /// Adam's beta1 (decay of the mean of the gradients).
+    #[arg(long, default_value_t = 0.9, value_parser = super::args::fraction, allow_hyphen_values = true)]
+    pub beta1: f32,
+    /// Adam's beta2 (decay of the mean of the squared gradients).
+    #[arg(long, default_value_t = 0.999, value_parser = super::args::fraction, allow_hyphen_values = true)]
+    pub beta2: f32,
+    /// Learning-rate schedule.
+    #[arg(long, value_enum, default_value = "cosine")]
+    pub schedule: ScheduleName,
+    /// Linear warmup steps of the cosine schedule.
+    #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
+    pub warmup: usize,
+    /// Final learning rate of the cosine schedule.
+    #[arg(long, default_value_t = 0.0, value_parser = non_negative_f32, allow_hyphen_values = true)]
+    pub min_lr: f32,
+    /// Clip gradients to this global norm (0: no clipping).
+    #[arg(long, visible_alias = "grad-clip", value_parser = non_negative_f32, allow_hyphen_values = true)]
+    pub clip: Option<f32>,
+}
+
+/// A command's default learning rates, by optimizer, and whether weight
+/// decay spares vectors (biases, norms) as in nanoGPT.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LrDefaults {
+    pub sgd: f32,
+    pub adam: f32,
+    pub decay_matrices_only: bool,
+}
+
+impl OptimArgs {
+    /// The learning rate asked for, or the command's default for the optimizer.
+    pub fn lr(&self, defaults: LrDefaults) -> f32 {
+        self.lr.unwrap_or(match self.optimizer {
+            OptimizerName::Sgd => defaults.sgd,
+            OptimizerName::Adam | OptimizerName::Adamw => defaults.adam,
+        })
+    }
+
+    /// The optimizer over `params` and the schedule over a run of `total_steps`.
+    pub fn build(
+        &self,
+        params: Vec<(String, Param)>,
+        total_steps: usize,
+        defaults: LrDefaults,
+    ) -> (Box<dyn Optimizer>, Schedule) {
+        let lr = self.lr(defaults);
+        let optimizer: Box<dyn Optimizer> = match self.optimizer {
+            OptimizerName::Sgd => {
+                Box::new(Sgd::new(params, lr).momentum(self.momentum, self.nesterov).weight_decay(self.weight_decay))
+            }
+            OptimizerName::Adam | OptimizerName::Adamw => {
+                let adam = if self.optimizer == OptimizerName::Adamw {
+                    Adam::adamw(params, lr, self.weight_decay)
+                } else {
+                    Adam::new(params, lr).weight_decay(self.weight_decay)
+                };
+                let adam = adam.betas(self.beta1, self.beta2);
+                Box::new(if defaults.decay_matrices_only { adam.decay_only(|_, shape| shape.len() >= 2) } else { adam })
+            }
+        };
+        let schedule = match self.schedule {
+            ScheduleName::Constant => Schedule::Constant,
+            ScheduleName::Cosine => Schedule::Cosine { warmup: self.warmup, total: total_steps, min_lr: self.min_lr },
+        };
+        (optimizer, schedule)
+    }
+
+    /// The clipping norm, if any (0 means none).
+    pub fn clip_norm(&self) -> Option<f32> {
+        self.clip.filter(|&c| c > 0.0)
+    }
+}
