@@ -91,10 +91,10 @@ pub(crate) fn default_data_dir() -> PathBuf {
 }
 
 fn train_mnist(a: MnistArgs) -> Result<()> {
+    let folder = a.run.start()?;
     if a.early_stopping.is_some() && a.val_fraction == 0.0 {
         return Err(Error::invalid("--early-stopping", "it needs a validation set, but --val-fraction is 0"));
     }
-    let folder = a.run.start()?;
     let dir = a.data.clone().unwrap_or_else(default_data_dir);
     let data = load_mnist_dir(&dir)?;
     let (train, val) = data.train.split_validation(a.val_fraction, a.run.seed);

@@ -36,6 +36,8 @@ pub(crate) struct RunArgs {
 
 /// A run's folder: where its checkpoint and history go.
 pub(crate) struct RunFolder {
+    /// The folder itself.
+    pub dir: PathBuf,
     /// `<out>/model.safetensors`.
     pub model: PathBuf,
     /// `<out>/history.jsonl`.
@@ -45,21 +47,20 @@ pub(crate) struct RunFolder {
 }
 
 impl RunArgs {
-    /// Sets the thread count and creates the run folder.
+    /// Sets the thread count (before any parallel work, such as decoding images)
+    /// and names the run's files; the folder is made by [`RunFolder::trainer`].
     pub fn start(&self) -> Result<RunFolder> {
         super::set_threads(self.threads)?;
-        std::fs::create_dir_all(&self.out).map_err(|e| Error::io(&self.out, e))?;
-        Ok(RunFolder {
-            model: self.out.join("model.safetensors"),
-            history: self.out.join("history.jsonl"),
-            json: self.json,
-        })
+        let dir = self.out.clone();
+        Ok(RunFolder { model: dir.join("model.safetensors"), history: dir.join("history.jsonl"), dir, json: self.json })
     }
 }
 
 impl RunFolder {
-    /// A trainer that reports on the terminal (or as JSON) and writes the history file.
+    /// Creates the folder and returns a trainer that reports on the terminal
+    /// (or as JSON) and writes the history file.
     pub fn trainer<'a>(&self, optimizer: Box<dyn Optimizer + 'a>, config: TrainConfig) -> Result<Trainer<'a>> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
         Ok(Trainer::new(optimizer, config)
             .progress(Terminal::new(OutputMode::from_json_flag(self.json)))
             .with_history(HistoryWriter::create(&self.history)?))

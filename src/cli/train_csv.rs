@@ -84,6 +84,7 @@ struct Prepared {
 }
 
 pub(crate) fn run(a: CsvArgs) -> Result<()> {
+    let folder = a.run.start()?;
     check_flags(&a)?;
     let table = read_csv(&a.file)?;
     let p = match a.window {
@@ -116,7 +117,6 @@ pub(crate) fn run(a: CsvArgs) -> Result<()> {
         clip_norm: a.optim.clip_norm(),
         ..Default::default()
     };
-    let folder = a.run.start()?;
     folder.say(format_args!(
         "training {} on {}: {} -> {} ({} train, {} validation examples); {} parameters",
         describe(&model),

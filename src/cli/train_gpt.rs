@@ -103,6 +103,7 @@ fn name_flags(e: Error) -> Error {
 }
 
 fn train(a: GptArgs) -> Result<()> {
+    let folder = a.run.start()?;
     let path = a.text.clone().unwrap_or_else(default_text);
     let data = TextData::load(&path, 0.9)?;
     let config = GptConfig {
@@ -126,7 +127,6 @@ fn train(a: GptArgs) -> Result<()> {
     let mut step = LmStep::new(&model, &data, &lm)?;
     let (optimizer, schedule) = a.optim.build(model.parameters(), a.iters, GPT_LR);
     let train_config = TrainConfig { schedule, clip_norm: a.optim.clip_norm(), ..lm.train_config() };
-    let folder = a.run.start()?;
     folder.say(format_args!(
         "training a GPT ({} layers, {} heads, {} channels, context {}) with {} parameters on {} ({} train / {} validation characters, vocabulary {})",
         a.layers,

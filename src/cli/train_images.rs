@@ -65,6 +65,7 @@ pub(crate) struct ImagesArgs {
 }
 
 pub(crate) fn run(a: ImagesArgs) -> Result<()> {
+    let folder = a.run.start()?;
     check_flags(&a)?;
     let full = load_images(&a.data, ImageShape::rgb(a.size))?;
     let test = match &a.test {
@@ -97,7 +98,6 @@ pub(crate) fn run(a: ImagesArgs) -> Result<()> {
         clip_norm: a.optim.clip_norm(),
         ..Default::default()
     };
-    let folder = a.run.start()?;
     let test_text = test.as_ref().map_or(String::new(), |t| format!(", {} test", t.data.len()));
     folder.say(format_args!(
         "training {} on {} ({} train, {} validation{test_text} images of {}; classes {}); {} parameters",
