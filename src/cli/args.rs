@@ -1,4 +1,123 @@
-//! Value parsers for flags: each rejects bad input with a message naming the problem.
+//! Flags shared by several commands, each declared once in a group that builds
+//! its library object (used with `#[command(flatten)]`), and the value parsers
+//! that reject bad input with a message naming the problem.
+//!
+//! Negative numbers: every flag that takes a value accepts `-1` as its value
+//! (see [`negative_numbers_are_values`], applied once to the whole command
+//! line), so `--lr -1` gets the value parser's message ("must be a positive
+//! number, got -1") instead of clap's "unexpected argument '-1'". Only flags
+//! whose *text* may start with a hyphen (`generate --prompt`, `graph --expr`)
+//! still say `allow_hyphen_values` themselves.
+//!
+//! Defaults that differ between commands are not restated here: such a group
+//! holds an `Option` and the command passes its default when it resolves it
+//! (clap's `default_value_t` on a flattened group could not vary by command).
+
+use backprop::models::LoadedModel;
+use backprop::{Error, Result};
+use clap::{Args, Command};
+use std::path::PathBuf;
+
+/// Makes every flag and argument that takes a value accept a negative number
+/// as that value, in `cmd` and all its subcommands.
+pub(crate) fn negative_numbers_are_values(cmd: Command) -> Command {
+    cmd.mut_args(|a| if a.get_action().takes_values() { a.allow_negative_numbers(true) } else { a })
+        .mut_subcommands(negative_numbers_are_values)
+}
+
+/// `--model FILE`: a checkpoint, read by the one model loader.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct ModelArg {
+    /// A checkpoint written by `backprop train` (`backprop info FILE` says what it holds).
+    #[arg(long, value_name = "FILE")]
+    pub model: PathBuf,
+}
+
+impl ModelArg {
+    /// Reads the checkpoint and rebuilds its model ([`backprop::models::load`]).
+    pub fn load(&self) -> Result<LoadedModel> {
+        backprop::models::load(&self.model)
+    }
+}
+
+/// `--threads N`: threads for the parallel kernels.
+#[derive(Args, Debug, Clone, Copy, Default)]
+pub(crate) struct ThreadsArg {
+    /// Threads for the kernels (default: all cores).
+    #[arg(long, value_parser = positive_usize)]
+    pub threads: Option<usize>,
+}
+
+impl ThreadsArg {
+    /// Sizes the global thread pool used by every parallel kernel (call once, first).
+    pub fn apply(self) -> Result<()> {
+        if let Some(n) = self.threads {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build_global()
+                .map_err(|e| Error::invalid("--threads", e.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+/// `--data DIR`: an IDX data folder, by default the bundled MNIST subset.
+#[derive(Args, Debug, Clone, Default)]
+pub(crate) struct DataArg {
+    /// IDX data folder (train-/t10k- images and labels, .gz or raw); default: the bundled data/mnist-10k.
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+}
+
+impl DataArg {
+    /// The folder given, or the bundled data.
+    pub fn dir(&self) -> PathBuf {
+        self.data.clone().unwrap_or_else(super::train::default_data_dir)
+    }
+}
+
+/// `--json`: machine-readable output.
+#[derive(Args, Debug, Clone, Copy, Default)]
+pub(crate) struct JsonArg {
+    /// Print JSON (one object per line) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--invert`: the images are dark on light.
+#[derive(Args, Debug, Clone, Copy, Default)]
+pub(crate) struct InvertArg {
+    /// The images are dark strokes on a light background (MNIST is light on dark).
+    #[arg(long)]
+    pub invert: bool,
+}
+
+/// `--reject-below P`: answer "unknown" below a maximum probability.
+#[derive(Args, Debug, Clone, Copy, Default)]
+pub(crate) struct RejectArg {
+    /// Answer "unknown" when the max probability is below P (0 to 1); default: the threshold
+    /// `backprop calibrate` stored in the checkpoint, if any.
+    #[arg(long, value_name = "P", value_parser = super::ood::probability)]
+    pub reject_below: Option<f32>,
+}
+
+impl RejectArg {
+    /// The threshold given, else the one stored in the checkpoint, else none.
+    pub fn threshold(self, loaded: &LoadedModel) -> Result<Option<f32>> {
+        match self.reject_below {
+            Some(p) => Ok(Some(p)),
+            None => super::ood::stored_threshold(&loaded.checkpoint),
+        }
+    }
+}
+
+/// `--tpr R`: the true-positive rate an out-of-distribution threshold keeps.
+#[derive(Args, Debug, Clone, Copy)]
+pub(crate) struct TprArg {
+    /// True-positive rate: the fraction of in-distribution images the threshold keeps.
+    #[arg(long, default_value = "0.95", value_parser = super::ood::tpr)]
+    pub tpr: f64,
+}
 
 /// A strictly positive, finite number (learning rates, ...).
 pub(crate) fn positive_f32(s: &str) -> Result<f32, String> {

@@ -1,10 +1,10 @@
 //! `backprop attack`: accuracy of a saved model under adversarial perturbations
 //! (FGSM or PGD in the L-inf ball), with examples saved as pictures.
 
+use super::args::{DataArg, ModelArg, ThreadsArg};
 use super::explain::{gray_panel, panel, save_png};
-use backprop::checkpoint::Checkpoint;
 use backprop::explain::{class_scores, fgsm, pgd};
-use backprop::nn::Mlp;
+use backprop::models::Classifier;
 use backprop::train::predicted_classes;
 use backprop::{Error, Result, Tensor};
 use clap::{Args, ValueEnum};
@@ -23,23 +23,22 @@ pub(crate) enum Method {
 
 #[derive(Args, Debug)]
 pub(crate) struct AttackArgs {
-    /// A checkpoint written by `backprop train mnist`.
-    #[arg(long, value_name = "FILE")]
-    model: PathBuf,
-    /// IDX data folder (its t10k- files are attacked); default: the bundled data.
-    #[arg(long, value_name = "DIR")]
-    data: Option<PathBuf>,
+    #[command(flatten)]
+    model: ModelArg,
+    // The test split (t10k- files) of the data folder is attacked.
+    #[command(flatten)]
+    data: DataArg,
     /// Largest change of any pixel (pixels are in [0, 1]).
-    #[arg(long, default_value = "0.1", value_parser = eps_value, allow_hyphen_values = true)]
+    #[arg(long, default_value = "0.1", value_parser = eps_value)]
     eps: f32,
     /// Attack.
     #[arg(long, value_enum, default_value = "fgsm")]
     method: Method,
     /// PGD steps.
-    #[arg(long, default_value = "10", value_parser = super::args::positive_usize, allow_hyphen_values = true)]
+    #[arg(long, default_value = "10", value_parser = super::args::positive_usize)]
     steps: usize,
     /// PGD step size (default: 2.5 eps / steps).
-    #[arg(long, value_parser = super::args::positive_f32, allow_hyphen_values = true)]
+    #[arg(long, value_parser = super::args::positive_f32)]
     step_size: Option<f32>,
     /// Save this many examples as original / perturbation / adversarial PNGs.
     #[arg(long, value_name = "N", default_value = "0")]
@@ -48,11 +47,10 @@ pub(crate) struct AttackArgs {
     #[arg(long, value_name = "DIR", default_value = "runs/attack")]
     out: PathBuf,
     /// Attack only the first N test images.
-    #[arg(long, value_name = "N", value_parser = super::args::positive_usize, allow_hyphen_values = true)]
+    #[arg(long, value_name = "N", value_parser = super::args::positive_usize)]
     limit: Option<usize>,
-    /// Threads for the kernels.
-    #[arg(long, value_parser = super::args::positive_usize, allow_hyphen_values = true)]
-    threads: Option<usize>,
+    #[command(flatten)]
+    threads: ThreadsArg,
 }
 
 /// A perturbation size in (0, 1].
@@ -66,8 +64,10 @@ fn eps_value(s: &str) -> std::result::Result<f32, String> {
 }
 
 pub(crate) fn run(a: AttackArgs) -> Result<()> {
-    super::set_threads(a.threads)?;
-    let (ckpt, model, dir, data) = super::eval::load_model_and_data(&a.model, a.data.clone())?;
+    a.threads.apply()?;
+    let (loaded, dir, data) = super::eval::load_model_and_data("attack", &a.model, &a.data)?;
+    let classifier = loaded.classifier("attack")?;
+    let model = classifier.module;
     let n = a.limit.map_or(data.test.len(), |l| l.min(data.test.len()));
     if n == 0 {
         return Err(Error::format(&dir, "the test split holds no images"));
@@ -80,11 +80,11 @@ pub(crate) fn run(a: AttackArgs) -> Result<()> {
         let ids: Vec<usize> = (start..(start + BATCH).min(n)).collect();
         let (x, labels) = data.test.batch(&ids);
         let adv = match a.method {
-            Method::Fgsm => fgsm(&model, &x, &labels, a.eps)?,
-            Method::Pgd => pgd(&model, &x, &labels, a.eps, a.steps, step_size)?,
+            Method::Fgsm => fgsm(model, &x, &labels, a.eps)?,
+            Method::Pgd => pgd(model, &x, &labels, a.eps, a.steps, step_size)?,
         };
-        let clean = predicted_classes(&class_scores(&model, &x));
-        let attacked = predicted_classes(&class_scores(&model, &adv));
+        let clean = predicted_classes(&class_scores(model, &x));
+        let attacked = predicted_classes(&class_scores(model, &adv));
         let d = x.dim(1);
         for (row, ((&y, &c), &p)) in labels.iter().zip(&clean).zip(&attacked).enumerate() {
             clean_hits += usize::from(c == y);
@@ -111,7 +111,7 @@ pub(crate) fn run(a: AttackArgs) -> Result<()> {
     if a.save > 0 {
         saved.extend(spare.into_iter().take(a.save.saturating_sub(saved.len())));
         saved.sort_by_key(|s| s.0);
-        save_examples(&a.out, &ckpt, &model, &saved, a.eps)?;
+        save_examples(&a.out, &classifier, &saved, a.eps)?;
     }
     Ok(())
 }
@@ -120,8 +120,9 @@ type Example = (usize, usize, usize, usize, Vec<f32>, Vec<f32>);
 
 /// Writes `<i>_label<y>_clean<c>.png`, `<i>_perturbation.png`, `<i>_adv<p>.png`
 /// for each example and prints one line per example.
-fn save_examples(out: &std::path::Path, ckpt: &Checkpoint, model: &Mlp, examples: &[Example], eps: f32) -> Result<()> {
-    let [rows, cols] = super::predict::image_shape(ckpt, model.config().inputs)?;
+fn save_examples(out: &std::path::Path, model: &Classifier, examples: &[Example], eps: f32) -> Result<()> {
+    let shape = model.image_shape()?;
+    let (rows, cols) = (shape.height, shape.width);
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     for (i, y, c, p, x, adv) in examples {
         // The perturbation, scaled so that -eps is black, 0 mid-gray and +eps white.

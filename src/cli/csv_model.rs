@@ -1,14 +1,12 @@
 //! What a regression checkpoint stores beside its weights: the column names,
 //! the time-series window and the standardisation fitted on the training split.
 
-use backprop::checkpoint::Checkpoint;
 use backprop::data::Standardizer;
-use backprop::nn::Mlp;
+use backprop::models::Regressor;
 use backprop::{Error, Result};
 use std::collections::BTreeMap;
 
-/// Metadata key naming the task; `"regression"` for models from `train csv`.
-pub(crate) const TASK_KEY: &str = "backprop.task";
+use backprop::models::TASK_KEY;
 /// Metadata key of the input and target standardisation (JSON).
 pub(crate) const STANDARDIZER_KEY: &str = "backprop.standardizer";
 const FEATURES_KEY: &str = "backprop.features";
@@ -48,19 +46,12 @@ impl RegressionMeta {
         meta
     }
 
-    /// Reads the entries back and checks them against the model's sizes.
-    pub fn from_checkpoint(ckpt: &Checkpoint, model: &Mlp) -> Result<RegressionMeta> {
+    /// Reads the entries back from the regressor's checkpoint (the loader
+    /// checked its task) and checks them against the model's sizes.
+    pub fn from_regressor(model: &Regressor) -> Result<RegressionMeta> {
+        let ckpt = model.checkpoint;
         let fail = |message: String| Error::Checkpoint { path: ckpt.path.clone(), message };
-        match ckpt.metadata.get(TASK_KEY).map(String::as_str) {
-            Some("regression") => {}
-            other => {
-                let task = other.map_or("no task".to_string(), |t| format!("task '{t}'"));
-                return Err(fail(format!(
-                    "holds a model with {task}, not a regression model; `predict --csv` needs one from `backprop train csv`"
-                )));
-            }
-        }
-        fn parse<T: serde::de::DeserializeOwned>(ckpt: &Checkpoint, key: &str) -> Result<T> {
+        fn parse<T: serde::de::DeserializeOwned>(ckpt: &backprop::checkpoint::Checkpoint, key: &str) -> Result<T> {
             serde_json::from_str(ckpt.require(key)?)
                 .map_err(|e| Error::Checkpoint { path: ckpt.path.clone(), message: format!("bad {key}: {e}") })
         }
@@ -70,15 +61,14 @@ impl RegressionMeta {
             window: ckpt.metadata.get(WINDOW_KEY).map(|_| parse(ckpt, WINDOW_KEY)).transpose()?,
             scalers: parse(ckpt, STANDARDIZER_KEY)?,
         };
-        let c = model.config();
         let inputs = meta.window.unwrap_or(meta.features.len());
-        if inputs != c.inputs || meta.scalers.inputs.len() != c.inputs {
-            return Err(fail(format!("the model takes {} inputs but its metadata describes {inputs}", c.inputs)));
+        if inputs != model.inputs || meta.scalers.inputs.len() != model.inputs {
+            return Err(fail(format!("the model takes {} inputs but its metadata describes {inputs}", model.inputs)));
         }
-        if meta.targets.len() != c.outputs || meta.scalers.targets.len() != c.outputs {
+        if meta.targets.len() != model.outputs || meta.scalers.targets.len() != model.outputs {
             return Err(fail(format!(
                 "the model has {} outputs but its metadata names {} targets",
-                c.outputs,
+                model.outputs,
                 meta.targets.len()
             )));
         }

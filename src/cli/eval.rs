@@ -1,9 +1,8 @@
 //! `backprop eval`: accuracy of a saved model on a data folder's test split.
 
-use backprop::checkpoint::Checkpoint;
+use super::args::{DataArg, ModelArg, ThreadsArg};
 use backprop::data::{load_mnist_dir, Dataset, ImageFolderSplit};
-use backprop::loss::Loss;
-use backprop::nn::Mlp;
+use backprop::models::{Classifier, LoadedModel};
 use backprop::train::evaluate;
 use backprop::{Error, Result};
 use clap::Args;
@@ -11,24 +10,22 @@ use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
 pub(crate) struct EvalArgs {
-    /// A checkpoint written by `backprop train`.
-    #[arg(long, value_name = "FILE")]
-    model: PathBuf,
-    /// IDX data folder (its t10k- files are evaluated); default: the bundled data.
-    #[arg(long, value_name = "DIR")]
-    data: Option<PathBuf>,
-    /// Threads for the kernels.
-    #[arg(long, value_parser = super::args::positive_usize, allow_hyphen_values = true)]
-    threads: Option<usize>,
+    #[command(flatten)]
+    model: ModelArg,
+    #[command(flatten)]
+    data: DataArg,
+    #[command(flatten)]
+    threads: ThreadsArg,
 }
 
 pub(crate) fn run(a: EvalArgs) -> Result<()> {
-    super::set_threads(a.threads)?;
-    let (ckpt, model, dir, data) = load_model_and_data(&a.model, a.data)?;
-    let e = evaluate(&model, &data.test, saved_loss(&ckpt), 1000);
+    a.threads.apply()?;
+    let (loaded, dir, data) = load_model_and_data("eval", &a.model, &a.data)?;
+    let classifier = loaded.classifier("eval")?;
+    let e = evaluate(classifier.module, &data.test, loaded.loss(), 1000);
     println!(
         "{}: test accuracy {:.2}% ({} images from {}), loss {:.4}",
-        a.model.display(),
+        a.model.model.display(),
         100.0 * e.accuracy.unwrap_or(0.0),
         data.test.len(),
         dir.display(),
@@ -37,32 +34,29 @@ pub(crate) fn run(a: EvalArgs) -> Result<()> {
     Ok(())
 }
 
-/// The loss a checkpoint was trained with (cross-entropy when it does not say).
-pub(crate) fn saved_loss(ckpt: &Checkpoint) -> Loss {
-    ckpt.metadata.get("backprop.loss").and_then(|s| s.parse().ok()).unwrap_or(Loss::CrossEntropy)
-}
-
-/// A saved MLP and the IDX folder it is to run on (default: the bundled data),
-/// with the folder's test split checked to fit the model.
+/// A saved classifier and the IDX folder it is to run on (default: the bundled
+/// data), with the folder's test split checked to fit the model. `user` names
+/// the command, for the error when the model is no classifier.
 pub(crate) fn load_model_and_data(
-    model: &Path,
-    data: Option<PathBuf>,
-) -> Result<(Checkpoint, Mlp, PathBuf, ImageFolderSplit)> {
-    let ckpt = Checkpoint::load(model)?;
-    let mlp = Mlp::from_checkpoint(&ckpt)?;
-    let dir = data.unwrap_or_else(super::train::default_data_dir);
+    user: &str,
+    model: &ModelArg,
+    data: &DataArg,
+) -> Result<(LoadedModel, PathBuf, ImageFolderSplit)> {
+    let loaded = model.load()?;
+    loaded.classifier(user)?;
+    let dir = data.dir();
     let split = load_mnist_dir(&dir)?;
-    check_fits(&ckpt, &mlp, &split.test, &dir)?;
-    Ok((ckpt, mlp, dir, split))
+    check_fits(&loaded.classifier(user)?, &split.test, &dir)?;
+    Ok((loaded, dir, split))
 }
 
 /// Errors unless the examples of `data` (read from `dir`) have the model's input size.
-pub(crate) fn check_inputs(ckpt: &Checkpoint, model: &Mlp, data: &Dataset, dir: &Path) -> Result<()> {
-    let inputs = model.config().inputs;
+pub(crate) fn check_inputs(model: &Classifier, data: &Dataset, dir: &Path) -> Result<()> {
+    let inputs = model.inputs;
     if data.input_dim() != inputs {
         let shape = data.image_shape.map(|[r, c]| format!(", {r}x{c} images")).unwrap_or_default();
         return Err(Error::Checkpoint {
-            path: ckpt.path.clone(),
+            path: model.loaded().path().to_path_buf(),
             message: format!(
                 "the model takes {inputs} inputs but the data has {} values per example ({}{shape})",
                 data.input_dim(),
@@ -74,12 +68,12 @@ pub(crate) fn check_inputs(ckpt: &Checkpoint, model: &Mlp, data: &Dataset, dir: 
 }
 
 /// Errors when `data` does not fit the model's input size or has more classes than it has outputs.
-pub(crate) fn check_fits(ckpt: &Checkpoint, model: &Mlp, data: &Dataset, dir: &Path) -> Result<()> {
-    check_inputs(ckpt, model, data, dir)?;
-    let (outputs, classes) = (model.config().outputs, data.num_classes);
+pub(crate) fn check_fits(model: &Classifier, data: &Dataset, dir: &Path) -> Result<()> {
+    check_inputs(model, data, dir)?;
+    let (outputs, classes) = (model.classes, data.num_classes);
     if outputs < classes {
         return Err(Error::Checkpoint {
-            path: ckpt.path.clone(),
+            path: model.loaded().path().to_path_buf(),
             message: format!("the model has {outputs} outputs but the data has {classes} classes"),
         });
     }

@@ -1,8 +1,7 @@
 //! `backprop explain`: which pixels made the model choose its class, as a heat map.
 
-use backprop::checkpoint::Checkpoint;
+use super::args::{InvertArg, ModelArg};
 use backprop::explain::{class_scores, heat_color, integrated_gradients, normalized_magnitude, saliency};
-use backprop::nn::Mlp;
 use backprop::{Error, Result, Tensor};
 use clap::{Args, ValueEnum};
 use image::{Rgb, RgbImage};
@@ -23,14 +22,13 @@ pub(crate) enum Method {
 
 #[derive(Args, Debug)]
 pub(crate) struct ExplainArgs {
-    /// A checkpoint written by `backprop train mnist`.
-    #[arg(long, value_name = "FILE")]
-    model: PathBuf,
+    #[command(flatten)]
+    model: ModelArg,
     /// Attribution method.
     #[arg(long, value_enum, default_value = "saliency")]
     method: Method,
     /// Points on the path for integrated gradients.
-    #[arg(long, default_value = "32", value_parser = super::args::positive_usize, allow_hyphen_values = true)]
+    #[arg(long, default_value = "32", value_parser = super::args::positive_usize)]
     steps: usize,
     /// Explain this class instead of the predicted one.
     #[arg(long, value_name = "K")]
@@ -38,31 +36,22 @@ pub(crate) struct ExplainArgs {
     /// Folder for the heat maps (default: beside each image).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// The images are dark strokes on a light background (MNIST is light on dark).
-    #[arg(long)]
-    invert: bool,
+    #[command(flatten)]
+    invert: InvertArg,
     /// PNG or JPEG files.
     #[arg(value_name = "IMAGE", required = true)]
     images: Vec<PathBuf>,
 }
 
 pub(crate) fn run(a: ExplainArgs) -> Result<()> {
-    let ckpt = Checkpoint::load(&a.model)?;
-    if super::predict_images::is_image_classifier(&ckpt) {
-        return Err(Error::Checkpoint {
-            path: ckpt.path.clone(),
-            message: "explain works on grayscale models of `train mnist`, not colour image models".into(),
-        });
-    }
-    let model = Mlp::from_checkpoint(&ckpt)?;
-    let outputs = model.config().outputs;
-    if outputs == 0 {
-        return Err(Error::Checkpoint { path: ckpt.path.clone(), message: "the model has no outputs".into() });
-    }
+    let loaded = a.model.load()?;
+    let classifier = loaded.classifier("explain")?.grayscale("explain")?.require_outputs()?;
+    let (model, outputs) = (classifier.module, classifier.classes);
     if let Some(k) = a.class.filter(|&k| k >= outputs) {
         return Err(Error::invalid("--class", format!("class {k} is out of range for a model with {outputs} outputs")));
     }
-    let [rows, cols] = super::predict::image_shape(&ckpt, model.config().inputs)?;
+    let shape = classifier.image_shape()?;
+    let (rows, cols) = (shape.height, shape.width);
     if let Some(dir) = &a.out {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
@@ -71,14 +60,14 @@ pub(crate) fn run(a: ExplainArgs) -> Result<()> {
         Method::Ig => ("ig", "integrated gradients"),
     };
     for path in &a.images {
-        let pixels = super::predict::load_image(path, rows, cols, a.invert)?;
+        let pixels = super::predict::load_image(path, rows, cols, a.invert.invert)?;
         let x = Tensor::from_vec(pixels, &[1, rows * cols]);
-        let probs = class_scores(&model, &x).softmax();
+        let probs = class_scores(model, &x).softmax();
         let predicted = probs.argmax_axis(1)[0];
         let class = a.class.unwrap_or(predicted);
         let attributions = match a.method {
-            Method::Saliency => saliency(&model, &x, class)?,
-            Method::Ig => integrated_gradients(&model, &x, class, a.steps)?,
+            Method::Saliency => saliency(model, &x, class)?,
+            Method::Ig => integrated_gradients(model, &x, class, a.steps)?,
         };
         let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
         let dir = a.out.clone().unwrap_or_else(|| path.parent().map(Path::to_path_buf).unwrap_or_default());

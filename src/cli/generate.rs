@@ -1,26 +1,25 @@
 //! `backprop generate`: sample text from a trained GPT, streamed as it is drawn.
 
-use backprop::checkpoint::Checkpoint;
-use backprop::nn::Gpt;
+use super::args::ModelArg;
 use backprop::tensor::Rng;
 use backprop::{Error, Result};
 use clap::Args;
 use std::io::Write;
-use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub(crate) struct GenerateArgs {
-    /// A checkpoint written by `backprop train gpt`.
-    #[arg(long, value_name = "FILE")]
-    model: PathBuf,
+    // A checkpoint written by `backprop train gpt`.
+    #[command(flatten)]
+    model: ModelArg,
     /// Text to continue (every character must be in the model's vocabulary).
+    // Text may start with a hyphen, not only a negative number.
     #[arg(long, default_value = "\n", allow_hyphen_values = true)]
     prompt: String,
     /// Characters to generate.
     #[arg(long, default_value_t = 500)]
     tokens: usize,
     /// Sampling temperature (lower is more conservative).
-    #[arg(long, default_value_t = 0.8, value_parser = super::args::positive_f32, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = 0.8, value_parser = super::args::positive_f32)]
     temperature: f32,
     /// Sample only among the k most likely characters (0: all).
     #[arg(long, default_value_t = 40)]
@@ -31,8 +30,9 @@ pub(crate) struct GenerateArgs {
 }
 
 pub(crate) fn run(a: GenerateArgs) -> Result<()> {
-    let ckpt = Checkpoint::load(&a.model)?;
-    let (model, tokenizer) = Gpt::from_checkpoint(&ckpt)?;
+    let loaded = a.model.load()?;
+    let lm = loaded.language_model("generate")?;
+    let (model, tokenizer) = (lm.model, lm.tokenizer);
     if a.prompt.is_empty() {
         return Err(Error::invalid("--prompt", "is empty"));
     }

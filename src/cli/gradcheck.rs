@@ -1,53 +1,52 @@
 //! `backprop gradcheck`: checks a saved MLP's autodiff gradients against
 //! finite differences on a batch of test examples, tensor by tensor.
 
-use super::args::{non_negative_f32, positive_f32, positive_usize};
+use super::args::{non_negative_f32, positive_f32, positive_usize, DataArg, ModelArg, ThreadsArg};
 use backprop::autograd::{gradcheck_params_with, Graph, ParamCheck, ParamCheckOptions};
 use backprop::data::Targets;
 use backprop::loss::Loss;
-use backprop::nn::Module;
 use backprop::{Error, Result, Tensor};
 use clap::Args;
-use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub(crate) struct GradcheckArgs {
-    /// A checkpoint written by `backprop train`.
-    #[arg(long, value_name = "FILE")]
-    model: PathBuf,
-    /// IDX data folder (the first test examples are used); default: the bundled data.
-    #[arg(long, value_name = "DIR")]
-    data: Option<PathBuf>,
+    #[command(flatten)]
+    model: ModelArg,
+    // The first examples of the data folder's test split are used.
+    #[command(flatten)]
+    data: DataArg,
     /// Test examples in the batch.
-    #[arg(long, default_value_t = 8, value_parser = positive_usize, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = 8, value_parser = positive_usize)]
     batch: usize,
     /// Entries perturbed per parameter tensor at most (half the largest gradients, half random).
-    #[arg(long, default_value_t = 20, value_parser = positive_usize, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = 20, value_parser = positive_usize)]
     samples: usize,
     /// Finite-difference step.
-    #[arg(long, default_value_t = 1e-3, value_parser = positive_f32, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = 1e-3, value_parser = positive_f32)]
     eps: f32,
     /// Allowed absolute error.
-    #[arg(long, default_value_t = 1e-4, value_parser = non_negative_f32, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = 1e-4, value_parser = non_negative_f32)]
     atol: f32,
     /// Allowed error relative to the gradient.
-    #[arg(long, default_value_t = 1e-2, value_parser = non_negative_f32, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = 1e-2, value_parser = non_negative_f32)]
     rtol: f32,
     /// Seed of the randomly chosen entries.
-    #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Threads for the kernels.
-    #[arg(long, value_parser = positive_usize, allow_hyphen_values = true)]
-    threads: Option<usize>,
+    #[command(flatten)]
+    threads: ThreadsArg,
 }
 
 pub(crate) fn run(a: GradcheckArgs) -> Result<()> {
-    super::set_threads(a.threads)?;
-    let (ckpt, model, dir, data) = super::eval::load_model_and_data(&a.model, a.data.clone())?;
+    a.threads.apply()?;
+    let (loaded, dir, data) = super::eval::load_model_and_data("gradcheck", &a.model, &a.data)?;
+    let classifier = loaded.classifier("gradcheck")?;
+    let model = classifier.module;
+    let architecture = classifier.mlp.map_or_else(|| loaded.description(), super::train::describe);
     if data.test.is_empty() {
         return Err(Error::format(&dir, "the test set is empty"));
     }
-    let loss = super::eval::saved_loss(&ckpt);
+    let loss = loaded.loss();
     let ids: Vec<usize> = (0..a.batch.min(data.test.len())).collect();
     let (x, labels) = data.test.batch(&ids);
     let targets = Targets::Classes(labels.clone());
@@ -67,8 +66,8 @@ pub(crate) fn run(a: GradcheckArgs) -> Result<()> {
 
     println!(
         "gradient check of {} ({}, {loss} loss) on {} test examples from {}",
-        a.model.display(),
-        super::train::describe(&model),
+        a.model.model.display(),
+        architecture,
         ids.len(),
         dir.display()
     );
@@ -83,7 +82,7 @@ pub(crate) fn run(a: GradcheckArgs) -> Result<()> {
         Ok(())
     } else {
         Err(Error::Checkpoint {
-            path: a.model,
+            path: a.model.model,
             message: format!(
                 "gradient check FAILED for {} of {} parameter tensors ({}): autodiff and finite differences disagree",
                 failed.len(),

@@ -3,9 +3,7 @@
 //! training step of a saved MLP (`--model FILE`), as Mermaid or Graphviz DOT.
 
 use backprop::autograd::Graph;
-use backprop::checkpoint::Checkpoint;
 use backprop::data::Targets;
-use backprop::nn::{Mlp, Module};
 use backprop::tensor::Rng;
 use backprop::viz::{render, Expr, Format};
 use backprop::{Error, Result, Tensor};
@@ -21,13 +19,15 @@ pub(crate) struct GraphArgs {
     expr: Option<String>,
     /// Values of the expression's variables, e.g. a=5,b=3,c=2 (may be repeated).
     #[arg(long, value_name = "NAME=VALUE,...", value_parser = assignments, action = ArgAction::Append)]
-    #[arg(allow_hyphen_values = true, conflicts_with = "model")]
+    #[arg(conflicts_with = "model")]
     set: Vec<Assignments>,
-    /// Draw one training step of this MLP checkpoint instead.
+    /// Draw one training step of this classifier checkpoint instead.
+    // Optional here (it is one of two sources), so not args::ModelArg; it is
+    // read by the same loader.
     #[arg(long, value_name = "FILE")]
     model: Option<PathBuf>,
     /// Examples in the drawn training step (--model; default 2).
-    #[arg(long, value_parser = super::args::positive_usize, allow_hyphen_values = true, conflicts_with = "expr")]
+    #[arg(long, value_parser = super::args::positive_usize, conflicts_with = "expr")]
     batch: Option<usize>,
     /// Output format: mermaid or dot (Graphviz).
     #[arg(long, default_value = "mermaid")]
@@ -105,10 +105,9 @@ fn draw_training_step(path: &std::path::Path, batch: usize, format: Format) -> R
     if batch > MAX_BATCH {
         return Err(Error::invalid("--batch", format!("a drawing takes at most {MAX_BATCH} examples, got {batch}")));
     }
-    let ckpt = Checkpoint::load(path)?;
-    let model = Mlp::from_checkpoint(&ckpt)?;
-    let loss = super::eval::saved_loss(&ckpt);
-    let inputs = model.config().inputs;
+    let loaded = backprop::models::load(path)?;
+    let classifier = loaded.classifier("graph --model")?;
+    let (model, loss, inputs) = (classifier.module, loaded.loss(), classifier.inputs);
     let x = Tensor::rand_uniform(&[batch, inputs], 0.0, 1.0, &mut Rng::new(0));
     let g = Graph::new();
     let input = g.constant(x);

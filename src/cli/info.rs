@@ -1,7 +1,7 @@
 //! `backprop info`: what a checkpoint holds.
 
 use backprop::checkpoint::{Checkpoint, CONFIG_KEY, KIND_KEY};
-use backprop::nn::Mlp;
+use backprop::models::{LoadedModel, Model, KINDS};
 use backprop::Result;
 use clap::Args;
 use std::path::PathBuf;
@@ -15,14 +15,22 @@ pub(crate) struct InfoArgs {
 
 pub(crate) fn run(a: InfoArgs) -> Result<()> {
     let ckpt = Checkpoint::load(&a.model)?;
+    // A file of a kind this version reads goes through the model loader (so a
+    // broken one is reported); any other safetensors file is listed as it is.
+    let known = ckpt.metadata.get(KIND_KEY).is_some_and(|k| KINDS.contains(&k.as_str()));
+    let (ckpt, model) = if known {
+        let LoadedModel { model, checkpoint } = LoadedModel::from_checkpoint(ckpt)?;
+        (checkpoint, Some(model))
+    } else {
+        (ckpt, None)
+    };
     println!("{}", a.model.display());
     if let Some(kind) = ckpt.metadata.get(KIND_KEY) {
         println!("kind: {kind}");
     }
-    if ckpt.metadata.get(KIND_KEY).map(String::as_str) == Some("mlp") {
-        let model = Mlp::from_checkpoint(&ckpt)?;
+    if let Some(Model::Mlp(model)) = &model {
         let c = model.config();
-        println!("architecture: {}", super::train::describe(&model));
+        println!("architecture: {}", super::train::describe(model));
         println!("output activation: {}, init: {:?}", c.output_activation, c.init);
     } else if let Some(cfg) = ckpt.metadata.get(CONFIG_KEY) {
         println!("config: {cfg}");

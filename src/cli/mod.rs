@@ -24,7 +24,7 @@ mod train_csv;
 mod train_gpt;
 mod train_images;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// backprop: train and inspect neural networks on the CPU.
 #[derive(Parser, Debug)]
@@ -68,7 +68,8 @@ enum Command {
 /// Errors are printed as one line on stderr: `error: ...`.
 pub fn main() -> i32 {
     exit_quietly_on_closed_pipe();
-    let cli = match Cli::try_parse() {
+    let command = args::negative_numbers_are_values(Cli::command());
+    let cli = match command.try_get_matches().and_then(|m| Cli::from_arg_matches(&m)) {
         Ok(cli) => cli,
         Err(e) => return report_clap_error(e),
     };
@@ -123,15 +124,10 @@ fn report_clap_error(e: clap::Error) -> i32 {
     }
 }
 
-/// Sets the number of threads used by every parallel kernel.
+/// Sets the number of threads used by every parallel kernel; kept for the
+/// `train` commands until they flatten [`args::ThreadsArg`].
 pub(crate) fn set_threads(threads: Option<usize>) -> backprop::Result<()> {
-    if let Some(n) = threads {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build_global()
-            .map_err(|e| backprop::Error::invalid("--threads", e.to_string()))?;
-    }
-    Ok(())
+    args::ThreadsArg { threads }.apply()
 }
 
 /// `backprop info m.safetensors | head -1`: when the reader of stdout goes

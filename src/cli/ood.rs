@@ -2,55 +2,54 @@
 //! (MSP) tells the test images of its own data set from those of another,
 //! e.g. an MNIST model against Fashion-MNIST.
 
+use super::args::{JsonArg, ModelArg, ThreadsArg, TprArg};
 use backprop::checkpoint::Checkpoint;
-use backprop::nn::Mlp;
+use backprop::models::{Classifier, LoadedModel};
 use backprop::ood::{auroc, calibrate_threshold, fraction_at_or_above, load_test_split, msp_scores, REJECT_KEY};
 use backprop::{Error, Result};
 use clap::Args;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub(crate) struct OodArgs {
-    /// A checkpoint written by `backprop train mnist`.
-    #[arg(long, value_name = "FILE")]
-    model: PathBuf,
+    #[command(flatten)]
+    model: ModelArg,
     /// In-distribution IDX folder (its t10k- files are scored), e.g. the data the model was trained on.
     #[arg(long = "in", value_name = "DIR")]
     in_dir: PathBuf,
     /// Out-of-distribution IDX folder (its t10k- files are scored; train- files are not needed).
     #[arg(long = "out", value_name = "DIR")]
     out_dir: PathBuf,
-    /// True-positive rate at which the false-positive rate is reported.
-    #[arg(long, default_value = "0.95", value_parser = tpr, allow_hyphen_values = true)]
-    tpr: f64,
-    /// Print one JSON object instead of text.
-    #[arg(long)]
-    json: bool,
-    /// Threads for the kernels.
-    #[arg(long, value_parser = super::args::positive_usize, allow_hyphen_values = true)]
-    threads: Option<usize>,
+    // The false-positive rate is reported at this true-positive rate.
+    #[command(flatten)]
+    tpr: TprArg,
+    #[command(flatten)]
+    json: JsonArg,
+    #[command(flatten)]
+    threads: ThreadsArg,
 }
 
 pub(crate) fn run(a: OodArgs) -> Result<()> {
-    super::set_threads(a.threads)?;
-    let (ckpt, model) = load_classifier(&a.model)?;
+    a.threads.apply()?;
+    let loaded = a.model.load()?;
+    let model = scoring_classifier(&loaded, "ood")?;
     let inside = load_test_split(&a.in_dir)?;
-    super::eval::check_inputs(&ckpt, &model, &inside, &a.in_dir)?;
+    super::eval::check_inputs(&model, &inside, &a.in_dir)?;
     let outside = load_test_split(&a.out_dir)?;
-    super::eval::check_inputs(&ckpt, &model, &outside, &a.out_dir)?;
-    let in_scores = msp_scores(&model, &inside, 1000);
-    let out_scores = msp_scores(&model, &outside, 1000);
+    super::eval::check_inputs(&model, &outside, &a.out_dir)?;
+    let in_scores = msp_scores(model.module, &inside, 1000);
+    let out_scores = msp_scores(model.module, &outside, 1000);
     let area = auroc(&in_scores, &out_scores)?;
-    let threshold = calibrate_threshold(&in_scores, a.tpr)?;
+    let threshold = calibrate_threshold(&in_scores, a.tpr.tpr)?;
     let kept_in = fraction_at_or_above(&in_scores, threshold)?;
     let fpr = fraction_at_or_above(&out_scores, threshold)?;
     let mean = |s: &[f32]| s.iter().map(|&v| v as f64).sum::<f64>() / s.len().max(1) as f64;
-    if a.json {
+    if a.json.json {
         let summary = serde_json::json!({
-            "model": a.model, "score": "max softmax probability",
+            "model": a.model.model, "score": "max softmax probability",
             "in": a.in_dir, "in_examples": in_scores.len(), "in_mean_score": mean(&in_scores),
             "out": a.out_dir, "out_examples": out_scores.len(), "out_mean_score": mean(&out_scores),
-            "auroc": area, "tpr": a.tpr, "threshold": threshold, "tpr_measured": kept_in, "fpr_at_tpr": fpr,
+            "auroc": area, "tpr": a.tpr.tpr, "threshold": threshold, "tpr_measured": kept_in, "fpr_at_tpr": fpr,
         });
         println!("{summary}");
         return Ok(());
@@ -70,27 +69,24 @@ pub(crate) fn run(a: OodArgs) -> Result<()> {
     println!("AUROC {area:.4} (max softmax probability; 1 = perfect separation, 0.5 = chance)");
     println!(
         "FPR at {}% TPR {fpr:.4} (threshold {threshold:.4} accepts {:.1}% of in-distribution and {:.1}% of out-of-distribution images)",
-        percent(a.tpr),
+        percent(a.tpr.tpr),
         100.0 * kept_in,
         100.0 * fpr
     );
     Ok(())
 }
 
-/// A checkpoint and the MLP classifier it holds.
-pub(crate) fn load_classifier(path: &Path) -> Result<(Checkpoint, Mlp)> {
-    let ckpt = Checkpoint::load(path)?;
-    let model = Mlp::from_checkpoint(&ckpt)?;
-    if model.config().outputs < 2 {
+/// The classifier `loaded` holds, if it has the 2 or more outputs that a
+/// softmax probability needs; `user` names the command.
+pub(crate) fn scoring_classifier<'a>(loaded: &'a LoadedModel, user: &str) -> Result<Classifier<'a>> {
+    let model = loaded.classifier(user)?;
+    if model.classes < 2 {
         return Err(Error::Checkpoint {
-            path: ckpt.path.clone(),
-            message: format!(
-                "the model has {} output(s); scoring needs a classifier with 2 or more",
-                model.config().outputs
-            ),
+            path: loaded.path().to_path_buf(),
+            message: format!("the model has {} output(s); scoring needs a classifier with 2 or more", model.classes),
         });
     }
-    Ok((ckpt, model))
+    Ok(model)
 }
 
 /// The rejection threshold stored by `backprop calibrate`, if any.

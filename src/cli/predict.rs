@@ -1,60 +1,50 @@
 //! `backprop predict`: classify image files with a saved model.
 
+use super::args::{InvertArg, ModelArg, RejectArg};
 use backprop::autograd::Graph;
-use backprop::checkpoint::Checkpoint;
-use backprop::nn::Mlp;
-use backprop::nn::Module;
 use backprop::{Error, Result, Tensor};
 use clap::Args;
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
 pub(crate) struct PredictArgs {
-    /// A checkpoint written by `backprop train mnist`.
-    #[arg(long, value_name = "FILE")]
-    model: PathBuf,
+    #[command(flatten)]
+    model: ModelArg,
     /// PNG or JPEG files.
     #[arg(value_name = "IMAGE", required_unless_present = "csv")]
     images: Vec<PathBuf>,
     #[command(flatten)]
     table: super::predict_csv::CsvPredictArgs,
-    /// The images are dark strokes on a light background (MNIST is light on dark).
-    #[arg(long)]
-    invert: bool,
-    /// Answer "unknown" when the max probability is below P (0 to 1); default: the threshold
-    /// `backprop calibrate` stored in the checkpoint, if any.
-    #[arg(long, value_name = "P", value_parser = super::ood::probability, allow_hyphen_values = true)]
-    reject_below: Option<f32>,
+    #[command(flatten)]
+    invert: InvertArg,
+    #[command(flatten)]
+    reject: RejectArg,
 }
 
 pub(crate) fn run(a: PredictArgs) -> Result<()> {
     let reject_unsupported = || Error::invalid("--reject-below", "applies to MLP image classifiers only");
     if a.table.csv.is_some() {
-        if a.reject_below.is_some() {
+        if a.reject.reject_below.is_some() {
             return Err(reject_unsupported());
         }
         return super::predict_csv::run(&a.model, &a.table);
     }
-    let ckpt = Checkpoint::load(&a.model)?;
-    if super::predict_images::is_image_classifier(&ckpt) {
-        if a.reject_below.is_some() {
+    let loaded = a.model.load()?;
+    let classifier = loaded.classifier("predict without --csv")?;
+    if classifier.has_channels() {
+        if a.reject.reject_below.is_some() {
             return Err(reject_unsupported());
         }
-        return super::predict_images::run(&ckpt, &a.images);
+        return super::predict_images::run(&classifier, &a.images);
     }
-    let model = Mlp::from_checkpoint(&ckpt)?;
-    let [rows, cols] = image_shape(&ckpt, model.config().inputs)?;
-    if model.config().outputs == 0 {
-        return Err(Error::Checkpoint { path: ckpt.path.clone(), message: "the model has no outputs".into() });
-    }
-    let reject_below = match a.reject_below {
-        Some(p) => Some(p),
-        None => super::ood::stored_threshold(&ckpt)?,
-    };
+    let shape = classifier.image_shape()?;
+    let classifier = classifier.require_outputs()?;
+    let (rows, cols) = (shape.height, shape.width);
+    let reject_below = a.reject.threshold(&loaded)?;
     for path in &a.images {
-        let pixels = load_image(path, rows, cols, a.invert)?;
+        let pixels = load_image(path, rows, cols, a.invert.invert)?;
         let g = Graph::no_grad();
-        let out = model.forward(&g, g.constant(Tensor::from_vec(pixels, &[1, rows * cols])));
+        let out = classifier.module.forward(&g, g.constant(Tensor::from_vec(pixels, &[1, rows * cols])));
         let probs = out.value().softmax();
         let top = top_k(probs.data(), 3);
         if let Some(threshold) = reject_below.filter(|&t| top[0].1 < t) {
@@ -66,35 +56,6 @@ pub(crate) fn run(a: PredictArgs) -> Result<()> {
         println!("{}: {} (top 3: {})", path.display(), top[0].0, rest.join(", "));
     }
     Ok(())
-}
-
-/// The image size the model was trained on (stored in the checkpoint; else a square).
-pub(crate) fn image_shape(ckpt: &Checkpoint, inputs: usize) -> Result<[usize; 2]> {
-    if let Some(s) = ckpt.metadata.get("backprop.input") {
-        let v: serde_json::Value = serde_json::from_str(s)
-            .map_err(|e| Error::Checkpoint { path: ckpt.path.clone(), message: format!("bad backprop.input: {e}") })?;
-        if let Some([r, c]) =
-            v["image"].as_array().map(|a| a.iter().filter_map(|x| x.as_u64()).collect::<Vec<_>>()).as_deref()
-        {
-            let [r, c] = [*r as usize, *c as usize];
-            if inputs == 0 || r.checked_mul(c) != Some(inputs) {
-                return Err(Error::Checkpoint {
-                    path: ckpt.path.clone(),
-                    message: format!("backprop.input says {r}x{c} images but the model takes {inputs} inputs"),
-                });
-            }
-            return Ok([r, c]);
-        }
-    }
-    let side = (inputs as f64).sqrt().round() as usize;
-    if inputs > 0 && side * side == inputs {
-        Ok([side, side])
-    } else {
-        Err(Error::Checkpoint {
-            path: ckpt.path.clone(),
-            message: format!("a model with {inputs} inputs does not take images"),
-        })
-    }
 }
 
 /// Reads an image as grayscale `rows x cols`, scaled to [0, 1], light-on-dark like MNIST.

@@ -5,15 +5,15 @@
 //! prediction of its value from the `N` rows before it (empty for the first
 //! `N` rows) and one more row holds the forecast for the step after the end.
 
+use super::args::ModelArg;
 use super::csv_model::RegressionMeta;
 use backprop::autograd::Graph;
-use backprop::checkpoint::Checkpoint;
 use backprop::data::{quote_field, read_csv, series_windows, CsvTable};
-use backprop::nn::{Mlp, Module};
+use backprop::nn::Module;
 use backprop::{Error, Result, Tensor};
 use clap::Args;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The options of `predict` for tables.
 #[derive(Args, Debug)]
@@ -29,17 +29,17 @@ pub(crate) struct CsvPredictArgs {
 /// Rows processed per forward pass.
 const CHUNK: usize = 4096;
 
-pub(crate) fn run(model_path: &Path, a: &CsvPredictArgs) -> Result<()> {
+pub(crate) fn run(model: &ModelArg, a: &CsvPredictArgs) -> Result<()> {
     let csv = a.csv.as_deref().expect("dispatched only with --csv");
-    let ckpt = Checkpoint::load(model_path)?;
-    let model = Mlp::from_checkpoint(&ckpt)?;
-    let meta = RegressionMeta::from_checkpoint(&ckpt, &model)?;
+    let loaded = model.load()?;
+    let regressor = loaded.regressor("predict --csv")?;
+    let meta = RegressionMeta::from_regressor(&regressor)?;
     let table = read_csv(csv)?;
     let (inputs, first_row) = match meta.window {
         Some(w) => series_inputs(&table, &meta, w)?,
         None => (feature_inputs(&table, &meta)?, 0),
     };
-    let predictions = predict(&model, &meta, &inputs);
+    let predictions = predict(regressor.module, &meta, &inputs);
     let text = render(&table, &meta, &predictions, first_row);
     match &a.output {
         Some(path) => std::fs::write(path, text).map_err(|e| Error::io(path, e)),
@@ -71,7 +71,7 @@ fn series_inputs(table: &CsvTable, meta: &RegressionMeta, window: usize) -> Resu
 }
 
 /// Standardise, run the model, and return predictions `[rows, targets]` in original units.
-fn predict(model: &Mlp, meta: &RegressionMeta, inputs: &Tensor) -> Vec<f32> {
+fn predict(model: &dyn Module, meta: &RegressionMeta, inputs: &Tensor) -> Vec<f32> {
     let rows = inputs.dim(0);
     let mut out = Vec::with_capacity(rows * meta.targets.len());
     for start in (0..rows).step_by(CHUNK) {

@@ -9,15 +9,15 @@
 //! Requests are handled one at a time: this is a local playground, and one
 //! prediction of an MNIST MLP takes about a millisecond.
 
+use super::args::{ModelArg, RejectArg};
 use backprop::autograd::Graph;
-use backprop::checkpoint::Checkpoint;
 use backprop::explain::{normalized_magnitude, saliency};
+use backprop::models::Model;
 use backprop::nn::Mlp;
 use backprop::{Error, Result, Tensor};
 use clap::Args;
 use serde_json::{json, Value};
 use std::io::Read;
-use std::path::PathBuf;
 use std::time::Instant;
 use tiny_http::{Header, Method, Request, Response, Server};
 
@@ -31,19 +31,16 @@ const MAX_DRAIN: u64 = 16 << 20;
 
 #[derive(Args, Debug)]
 pub(crate) struct ServeArgs {
-    /// A checkpoint written by `backprop train mnist`.
-    #[arg(long, value_name = "FILE")]
-    model: PathBuf,
+    #[command(flatten)]
+    model: ModelArg,
     /// Port to listen on (0 picks a free one; the address is printed).
     #[arg(long, default_value = "8080")]
     port: u16,
     /// Address to listen on; the default only accepts connections from this machine.
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
-    /// Answer "unknown" when the max probability is below P (0 to 1); default: the threshold
-    /// `backprop calibrate` stored in the checkpoint, if any.
-    #[arg(long, value_name = "P", value_parser = super::ood::probability, allow_hyphen_values = true)]
-    reject_below: Option<f32>,
+    #[command(flatten)]
+    reject: RejectArg,
 }
 
 /// The model being served and what the page needs to know about it.
@@ -63,7 +60,7 @@ pub(crate) fn run(a: ServeArgs) -> Result<()> {
         Some(addr) => addr.to_string(),
         None => format!("{}:{}", a.host, a.port),
     };
-    println!("serving {} on http://{addr}", a.model.display());
+    println!("serving {} on http://{addr}", a.model.model.display());
     use std::io::Write;
     std::io::stdout().flush().ok();
     for request in server.incoming_requests() {
@@ -74,28 +71,22 @@ pub(crate) fn run(a: ServeArgs) -> Result<()> {
 
 /// Loads the checkpoint; only grayscale image MLPs (`train mnist`) are served.
 fn load(a: &ServeArgs) -> Result<Playground> {
-    let ckpt = Checkpoint::load(&a.model)?;
-    let refuse = |what: &str| Error::Checkpoint {
-        path: ckpt.path.clone(),
-        message: format!("serve works on grayscale digit models of `train mnist`, not {what}"),
+    let loaded = a.model.load()?;
+    let need = "a grayscale digit MLP of `train mnist`";
+    let (shape, reject_below) = {
+        let classifier = loaded.classifier("serve").map_err(|_| loaded.mismatch("serve", need))?;
+        if classifier.mlp.is_none() || classifier.has_channels() {
+            return Err(loaded.mismatch("serve", need));
+        }
+        let classifier = classifier.require_outputs()?;
+        (classifier.image_shape()?, a.reject.threshold(&loaded)?)
     };
-    if super::predict_images::is_image_classifier(&ckpt) {
-        return Err(refuse("colour image models"));
-    }
-    if ckpt.metadata.contains_key(super::csv_model::TASK_KEY) {
-        return Err(refuse("CSV models"));
-    }
-    let model = Mlp::from_checkpoint(&ckpt)?;
-    if model.config().outputs == 0 {
-        return Err(Error::Checkpoint { path: ckpt.path.clone(), message: "the model has no outputs".into() });
-    }
-    let [rows, cols] = super::predict::image_shape(&ckpt, model.config().inputs)?;
-    let reject_below = match a.reject_below {
-        Some(p) => Some(p),
-        None => super::ood::stored_threshold(&ckpt)?,
+    // The playground shows the hidden layers' activations: it keeps the MLP itself.
+    let Model::Mlp(model) = loaded.model else {
+        return Err(Error::Checkpoint { path: a.model.model.clone(), message: format!("is not {need}") });
     };
-    let name = a.model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    Ok(Playground { model, name, rows, cols, reject_below })
+    let name = a.model.model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    Ok(Playground { model, name, rows: shape.height, cols: shape.width, reject_below })
 }
 
 /// An answer: status and body; JSON unless it is the page.

@@ -35,6 +35,7 @@ pub mod data;
 pub mod error;
 pub mod explain;
 pub mod loss;
+pub mod models;
 pub mod nn;
 pub mod ood;
 pub mod optim;
