@@ -124,12 +124,6 @@ fn report_clap_error(e: clap::Error) -> i32 {
     }
 }
 
-/// Sets the number of threads used by every parallel kernel; kept for the
-/// `train` commands until they flatten [`args::ThreadsArg`].
-pub(crate) fn set_threads(threads: Option<usize>) -> backprop::Result<()> {
-    args::ThreadsArg { threads }.apply()
-}
-
 /// `backprop info m.safetensors | head -1`: when the reader of stdout goes
 /// away, stop quietly with the shell's SIGPIPE status (141) instead of a
 /// panic message; every other panic is reported as usual.

@@ -1,9 +1,10 @@
 //! `backprop train mnist`: an MLP on an IDX image folder.
 
-use super::args::{fraction, layer_sizes, positive_usize, LayerSizes};
+use super::args::{fraction, layer_sizes, positive_usize, DataArg, LayerSizes};
 use super::train_args::{LrDefaults, OptimArgs, RunArgs};
 use backprop::data::load_mnist_dir;
 use backprop::loss::Loss;
+use backprop::models::{INPUT_KEY, LOSS_KEY};
 use backprop::nn::{Activation, Mlp, MlpConfig, Module};
 use backprop::tensor::Rng;
 use backprop::train::{evaluate, TrainConfig};
@@ -35,12 +36,10 @@ const MNIST_LR: LrDefaults = LrDefaults { sgd: 0.1, adam: 1e-3, decay_matrices_o
 
 #[derive(Args, Debug)]
 pub(crate) struct MnistArgs {
-    /// Folder with train-/t10k- images and labels in IDX format (.gz or raw).
-    #[arg(long, value_name = "DIR")]
-    data: Option<PathBuf>,
+    #[command(flatten)]
+    data: DataArg,
     /// Hidden layer sizes, comma-separated.
     #[arg(long, default_value = "256,128", value_parser = layer_sizes, value_name = "SIZES")]
-    #[arg(allow_hyphen_values = true)]
     hidden: LayerSizes,
     /// Activation of the hidden layers: sigmoid, hard-sigmoid, relu, tanh, gelu.
     #[arg(long, default_value = "relu")]
@@ -49,17 +48,17 @@ pub(crate) struct MnistArgs {
     #[arg(long, default_value = "cross-entropy")]
     loss: Loss,
     /// Examples per step.
-    #[arg(long, default_value_t = 64, value_parser = positive_usize, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = 64, value_parser = positive_usize)]
     batch_size: usize,
     /// Passes over the training set.
-    #[arg(long, default_value_t = 15, value_parser = positive_usize, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = 15, value_parser = positive_usize)]
     epochs: usize,
     /// Fraction of the training set held out for validation each epoch.
-    #[arg(long, default_value_t = 0.1, value_parser = fraction, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = 0.1, value_parser = fraction)]
     val_fraction: f32,
     /// Stop when the validation loss has not improved for this many epochs, and keep
     /// (save) the weights of the epoch with the lowest validation loss.
-    #[arg(long, value_name = "PATIENCE", value_parser = positive_usize, allow_hyphen_values = true)]
+    #[arg(long, value_name = "PATIENCE", value_parser = positive_usize)]
     early_stopping: Option<usize>,
     #[command(flatten)]
     optim: OptimArgs,
@@ -95,7 +94,7 @@ fn train_mnist(a: MnistArgs) -> Result<()> {
     if a.early_stopping.is_some() && a.val_fraction == 0.0 {
         return Err(Error::invalid("--early-stopping", "it needs a validation set, but --val-fraction is 0"));
     }
-    let dir = a.data.clone().unwrap_or_else(default_data_dir);
+    let dir = a.data.dir();
     let data = load_mnist_dir(&dir)?;
     let (train, val) = data.train.split_validation(a.val_fraction, a.run.seed);
     let mut config = MlpConfig::classifier(train.input_dim(), &a.hidden.0, train.num_classes, a.activation);
@@ -125,9 +124,9 @@ fn train_mnist(a: MnistArgs) -> Result<()> {
     ));
     let mut meta = BTreeMap::new();
     if let Some([rows, cols]) = train.image_shape {
-        meta.insert("backprop.input".to_string(), format!("{{\"image\":[{rows},{cols}]}}"));
+        meta.insert(INPUT_KEY.to_string(), format!("{{\"image\":[{rows},{cols}]}}"));
     }
-    meta.insert("backprop.loss".into(), a.loss.to_string());
+    meta.insert(LOSS_KEY.into(), a.loss.to_string());
     let started = std::time::Instant::now();
     let mut trainer = folder.trainer(optimizer, config)?;
     if let Some(patience) = a.early_stopping {
@@ -142,7 +141,7 @@ fn train_mnist(a: MnistArgs) -> Result<()> {
     if let Some(patience) = a.early_stopping {
         folder.say(early_stopping_note(&records, patience, a.epochs));
     }
-    if a.run.json {
+    if a.run.output.json {
         let summary = serde_json::json!({
             "test_accuracy": test.accuracy, "test_loss": test.loss, "test_examples": data.test.len(),
             "train_seconds": train_seconds, "model": folder.model, "history": folder.history,

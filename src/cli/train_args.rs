@@ -9,7 +9,7 @@
 //! [`LrDefaults`] to [`OptimArgs::build`] where the default depends on the
 //! optimizer chosen.
 
-use super::args::{non_negative_f32, positive_f32, positive_usize};
+use super::args::{non_negative_f32, positive_f32, JsonArg, ThreadsArg};
 use super::progress::{OutputMode, Terminal};
 use backprop::optim::{Adam, Optimizer, Schedule, Sgd};
 use backprop::train::{HistoryWriter, TrainConfig, Trainer};
@@ -21,17 +21,15 @@ use std::path::PathBuf;
 #[derive(Args, Debug)]
 pub(crate) struct RunArgs {
     /// Seed for initialisation, shuffling and the validation split.
-    #[arg(long, default_value_t = 1, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Run folder for model.safetensors and history.jsonl.
     #[arg(long, default_value = "runs/mnist", value_name = "DIR")]
     pub out: PathBuf,
-    /// Threads for the kernels (default: all cores).
-    #[arg(long, value_parser = positive_usize, allow_hyphen_values = true)]
-    pub threads: Option<usize>,
-    /// Print one JSON object per epoch and a final summary instead of text.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub threads: ThreadsArg,
+    #[command(flatten)]
+    pub output: JsonArg,
 }
 
 /// A run's folder: where its checkpoint and history go.
@@ -50,9 +48,10 @@ impl RunArgs {
     /// Sets the thread count (before any parallel work, such as decoding images)
     /// and names the run's files; the folder is made by [`RunFolder::trainer`].
     pub fn start(&self) -> Result<RunFolder> {
-        super::set_threads(self.threads)?;
+        self.threads.apply()?;
         let dir = self.out.clone();
-        Ok(RunFolder { model: dir.join("model.safetensors"), history: dir.join("history.jsonl"), dir, json: self.json })
+        let json = self.output.json;
+        Ok(RunFolder { model: dir.join("model.safetensors"), history: dir.join("history.jsonl"), dir, json })
     }
 }
 
@@ -106,34 +105,34 @@ pub(crate) struct OptimArgs {
     #[arg(long, value_enum, default_value = "adam")]
     pub optimizer: OptimizerName,
     /// Learning rate (its default depends on the command and the optimizer; see the command's help).
-    #[arg(long, value_parser = positive_f32, allow_hyphen_values = true)]
+    #[arg(long, value_parser = positive_f32)]
     pub lr: Option<f32>,
     /// Momentum for SGD (0 = plain SGD).
-    #[arg(long, default_value_t = 0.0, value_parser = non_negative_f32, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = 0.0, value_parser = non_negative_f32)]
     pub momentum: f32,
     /// Use Nesterov momentum with SGD.
     #[arg(long)]
     pub nesterov: bool,
     /// Weight decay (L2 for SGD/Adam, decoupled for AdamW).
-    #[arg(long, default_value_t = 0.0, value_parser = non_negative_f32, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = 0.0, value_parser = non_negative_f32)]
     pub weight_decay: f32,
     /// Adam's beta1 (decay of the mean of the gradients).
-    #[arg(long, default_value_t = 0.9, value_parser = super::args::fraction, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = 0.9, value_parser = super::args::fraction)]
     pub beta1: f32,
     /// Adam's beta2 (decay of the mean of the squared gradients).
-    #[arg(long, default_value_t = 0.999, value_parser = super::args::fraction, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = 0.999, value_parser = super::args::fraction)]
     pub beta2: f32,
     /// Learning-rate schedule.
     #[arg(long, value_enum, default_value = "cosine")]
     pub schedule: ScheduleName,
     /// Linear warmup steps of the cosine schedule.
-    #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = 0)]
     pub warmup: usize,
     /// Final learning rate of the cosine schedule.
-    #[arg(long, default_value_t = 0.0, value_parser = non_negative_f32, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = 0.0, value_parser = non_negative_f32)]
     pub min_lr: f32,
     /// Clip gradients to this global norm (0: no clipping).
-    #[arg(long, visible_alias = "grad-clip", value_parser = non_negative_f32, allow_hyphen_values = true)]
+    #[arg(long, visible_alias = "grad-clip", value_parser = non_negative_f32)]
     pub clip: Option<f32>,
 }
 

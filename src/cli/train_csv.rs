@@ -48,7 +48,7 @@ pub(crate) struct CsvArgs {
     #[arg(long, value_enum, default_value = "mlp")]
     model: ModelKind,
     /// Hidden layer sizes of the MLP, comma-separated (default 64,32).
-    #[arg(long, value_parser = layer_sizes, value_name = "SIZES", allow_hyphen_values = true)]
+    #[arg(long, value_parser = layer_sizes, value_name = "SIZES")]
     hidden: Option<LayerSizes>,
     /// Activation of the MLP's hidden layers: sigmoid, hard-sigmoid, relu, tanh, gelu (default relu).
     #[arg(long)]
@@ -57,16 +57,16 @@ pub(crate) struct CsvArgs {
     #[arg(long, value_enum, default_value = "mse")]
     loss: RegressionLoss,
     /// Examples per step.
-    #[arg(long, default_value_t = 32, value_parser = positive_usize, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = 32, value_parser = positive_usize)]
     batch_size: usize,
     /// Passes over the training rows.
-    #[arg(long, default_value_t = 100, value_parser = positive_usize, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = 100, value_parser = positive_usize)]
     epochs: usize,
     /// Fraction held out for validation: random rows, or the last part of a --window series.
-    #[arg(long, default_value_t = 0.2, value_parser = fraction, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = 0.2, value_parser = fraction)]
     val_fraction: f32,
     /// Time series: predict the --target column's next value from its previous N values.
-    #[arg(long, value_name = "N", value_parser = positive_usize, allow_hyphen_values = true)]
+    #[arg(long, value_name = "N", value_parser = positive_usize)]
     window: Option<usize>,
     #[command(flatten)]
     optim: OptimArgs,
@@ -132,11 +132,11 @@ pub(crate) fn run(a: CsvArgs) -> Result<()> {
     let seconds = started.elapsed().as_secs_f32();
     let meta = RegressionMeta { features: p.features, targets: a.target.clone(), window: a.window, scalers };
     let mut metadata = meta.to_metadata();
-    metadata.insert("backprop.loss".into(), loss.to_string());
+    metadata.insert(backprop::models::LOSS_KEY.into(), loss.to_string());
     model.save(&folder.model, &metadata)?;
     let last = records.last();
     let name = if loss == Loss::L1 { "mae" } else { "rmse" };
-    if a.run.json {
+    if a.run.output.json {
         let summary = serde_json::json!({
             "error_name": name, "train_error": last.and_then(|r| r.train_error),
             "val_error": last.and_then(|r| r.val_error), "train_examples": train.len(),

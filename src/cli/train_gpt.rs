@@ -31,25 +31,25 @@ pub(crate) struct GptArgs {
     #[arg(long, value_name = "FILE")]
     text: Option<PathBuf>,
     /// Transformer blocks.
-    #[arg(long, default_value_t = 4, value_parser = positive_usize, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = 4, value_parser = positive_usize)]
     layers: usize,
     /// Attention heads (must divide --embd).
-    #[arg(long, default_value_t = 4, value_parser = positive_usize, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = 4, value_parser = positive_usize)]
     heads: usize,
     /// Embedding channels.
-    #[arg(long, default_value_t = 128, value_parser = positive_usize, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = 128, value_parser = positive_usize)]
     embd: usize,
     /// Context length in characters.
-    #[arg(long, default_value_t = 64, value_parser = positive_usize, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = 64, value_parser = positive_usize)]
     block_size: usize,
     /// Sequences per step.
-    #[arg(long, default_value_t = 12, value_parser = positive_usize, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = 12, value_parser = positive_usize)]
     batch_size: usize,
     /// Optimizer steps.
-    #[arg(long, default_value_t = 2000, value_parser = positive_usize, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = 2000, value_parser = positive_usize)]
     iters: usize,
     /// Dropout probability.
-    #[arg(long, default_value_t = 0.0, value_parser = super::args::fraction, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = 0.0, value_parser = super::args::fraction)]
     dropout: f32,
     /// Give Linear and LayerNorm layers biases.
     #[arg(long)]
@@ -58,7 +58,7 @@ pub(crate) struct GptArgs {
     #[arg(long)]
     untied: bool,
     /// Validate every this many steps.
-    #[arg(long, default_value_t = 250, value_parser = positive_usize, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = 250, value_parser = positive_usize)]
     eval_every: usize,
     #[command(flatten)]
     optim: OptimArgs,
@@ -143,7 +143,7 @@ fn train(a: GptArgs) -> Result<()> {
         .trainer(optimizer, train_config)?
         .on_epoch(|_| model.save(&folder.model, &data.tokenizer))
         .run(&mut step)?;
-    if !a.run.json {
+    if !a.run.output.json {
         let last = records.last().and_then(|r| r.val_loss).unwrap_or(f32::NAN);
         println!("final validation loss {last:.4}; saved {} and {}", folder.model.display(), folder.history.display());
         let prompt = data.tokenizer.encode("\n").unwrap_or_else(|_| vec![0]);

@@ -5,6 +5,7 @@ use super::args::{fraction, layer_sizes, positive_usize, LayerSizes};
 use super::train_args::{LrDefaults, OptimArgs, RunArgs};
 use backprop::data::{load_hdf5_images, load_image_folder, ImageShape, LabelledImages};
 use backprop::loss::Loss;
+use backprop::models::{PixelScale, CLASSES_KEY, INPUT_KEY, LOSS_KEY};
 use backprop::nn::{Activation, Mlp, MlpConfig, Module};
 use backprop::tensor::Rng;
 use backprop::train::{evaluate, Evaluation, TrainConfig};
@@ -12,9 +13,6 @@ use backprop::{Error, Result};
 use clap::{Args, ValueEnum};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-/// Metadata key holding the JSON list of class names.
-pub(crate) const CLASSES_KEY: &str = "backprop.classes";
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum ModelKind {
@@ -41,22 +39,22 @@ pub(crate) struct ImagesArgs {
     #[arg(long, value_enum, default_value = "logistic")]
     model: ModelKind,
     /// Hidden layer sizes of the MLP, comma-separated (default 20,7,5).
-    #[arg(long, value_parser = layer_sizes, value_name = "SIZES", allow_hyphen_values = true)]
+    #[arg(long, value_parser = layer_sizes, value_name = "SIZES")]
     hidden: Option<LayerSizes>,
     /// Activation of the MLP's hidden layers: relu, sigmoid, tanh, hard-sigmoid, gelu (default relu).
     #[arg(long)]
     activation: Option<Activation>,
     /// Passes over the training images.
-    #[arg(long, default_value_t = 50, value_parser = positive_usize, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = 50, value_parser = positive_usize)]
     epochs: usize,
     /// Images per step.
-    #[arg(long, default_value_t = 32, value_parser = positive_usize, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = 32, value_parser = positive_usize)]
     batch_size: usize,
     /// Side of the square every image of a folder is resized to (HDF5 images keep their size).
-    #[arg(long, default_value_t = 64, value_parser = positive_usize, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = 64, value_parser = positive_usize)]
     size: usize,
     /// Fraction of the training images held out for validation each epoch.
-    #[arg(long, default_value_t = 0.1, value_parser = fraction, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = 0.1, value_parser = fraction)]
     val_fraction: f32,
     #[command(flatten)]
     optim: OptimArgs,
@@ -119,7 +117,7 @@ pub(crate) fn run(a: ImagesArgs) -> Result<()> {
         None => ("validation", 0, None),
     };
     let positive = binary.then(|| classes[1].as_str());
-    if a.run.json {
+    if a.run.output.json {
         let summary = serde_json::json!({
             "evaluated_on": eval.map(|_| eval_name), "accuracy": eval.and_then(|e| e.accuracy),
             "precision": eval.and_then(|e| e.precision), "recall": eval.and_then(|e| e.recall),
@@ -206,40 +204,11 @@ fn metadata(images: &LabelledImages, loss: Loss, norm: PixelScale) -> BTreeMap<S
     let s = images.shape;
     let input = serde_json::json!({ "image": [s.height, s.width], "channels": s.channels });
     let mut meta = BTreeMap::new();
-    meta.insert("backprop.input".to_string(), input.to_string());
+    meta.insert(INPUT_KEY.to_string(), input.to_string());
     meta.insert(CLASSES_KEY.to_string(), serde_json::to_string(&images.classes).expect("strings serialize"));
-    meta.insert("backprop.loss".to_string(), loss.to_string());
-    meta.insert(NORMALIZE_KEY.to_string(), serde_json::json!({ "mean": norm.mean, "std": norm.std }).to_string());
+    meta.insert(LOSS_KEY.to_string(), loss.to_string());
+    meta.extend([norm.to_metadata()]);
     meta
-}
-
-/// Metadata key of the [`PixelScale`] the model was trained with.
-pub(crate) const NORMALIZE_KEY: &str = "backprop.normalize";
-
-/// Inputs are centred and scaled by the mean and standard deviation of all
-/// training pixel values (one number each): a network whose inputs are all
-/// positive and alike moves every first-layer unit the same way at each
-/// step, and ReLU units die.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct PixelScale {
-    pub mean: f32,
-    pub std: f32,
-}
-
-impl PixelScale {
-    fn fit(data: &backprop::data::Dataset) -> PixelScale {
-        let values = data.inputs.data();
-        let n = values.len().max(1) as f64;
-        let mean = values.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
-        let var = values.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n;
-        PixelScale { mean: mean as f32, std: (var.sqrt() as f32).max(1e-3) }
-    }
-
-    /// `(x - mean) / std` for every value.
-    pub fn apply(self, mut data: backprop::data::Dataset) -> backprop::data::Dataset {
-        data.inputs.map_inplace(|v| (v - self.mean) / self.std);
-        data
-    }
 }
 
 /// `logistic regression 12288-1 (sigmoid)` or `MLP 12288-20-7-5-1 (relu)`

@@ -227,13 +227,46 @@ impl std::fmt::Debug for Classifier<'_> {
     }
 }
 
-/// How image pixels are scaled before they enter a model: `(v - mean) / std`.
+/// How image pixels are scaled before they enter a model: `(v - mean) / std`,
+/// with the mean and standard deviation of the training set (stored under
+/// [`NORMALIZE_KEY`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PixelScale {
     /// Subtracted first.
     pub mean: f32,
     /// Then divided by.
     pub std: f32,
+}
+
+impl PixelScale {
+    /// The mean and standard deviation of every value of `data`'s inputs
+    /// (the standard deviation at least 1e-3, so a blank set divides safely).
+    ///
+    /// ```
+    /// use backprop::{data::Dataset, models::PixelScale, Tensor};
+    /// let data = Dataset::new(Tensor::from_vec(vec![0.0, 1.0, 0.0, 1.0], &[2, 2]), vec![0, 1], 2).unwrap();
+    /// let scale = PixelScale::fit(&data);
+    /// assert_eq!((scale.mean, scale.std), (0.5, 0.5));
+    /// assert_eq!(scale.apply(data).inputs.data(), &[-1.0, 1.0, -1.0, 1.0]);
+    /// ```
+    pub fn fit(data: &crate::data::Dataset) -> PixelScale {
+        let values = data.inputs.data();
+        let n = values.len().max(1) as f64;
+        let mean = values.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+        let var = values.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n;
+        PixelScale { mean: mean as f32, std: (var.sqrt() as f32).max(1e-3) }
+    }
+
+    /// `(v - mean) / std` for every input value.
+    pub fn apply(self, mut data: crate::data::Dataset) -> crate::data::Dataset {
+        data.inputs.map_inplace(|v| (v - self.mean) / self.std);
+        data
+    }
+
+    /// The metadata entry ([`NORMALIZE_KEY`], `{"mean":M,"std":S}`).
+    pub fn to_metadata(self) -> (String, String) {
+        (NORMALIZE_KEY.to_string(), serde_json::json!({ "mean": self.mean, "std": self.std }).to_string())
+    }
 }
 
 impl<'a> Classifier<'a> {
