@@ -87,6 +87,21 @@ fn default_text() -> PathBuf {
     }
 }
 
+/// Rewrites a library error that names a [`GptConfig`] field (`block_size`,
+/// `heads`, ...) to name the flag that sets it (`--block-size`, `--heads`).
+fn flag_names(e: Error) -> Error {
+    let Error::InvalidArgument { name, message } = e else { return e };
+    let flag = match name.as_str() {
+        "block_size" => "--block-size",
+        "layers" => "--layers",
+        "heads" => "--heads",
+        "embd" => "--embd",
+        "dropout" => "--dropout",
+        _ => return Error::InvalidArgument { name, message },
+    };
+    Error::InvalidArgument { name: flag.into(), message }
+}
+
 pub(crate) fn run(a: GptArgs) -> Result<()> {
     super::set_threads(a.threads)?;
     let path = a.text.clone().unwrap_or_else(default_text);
@@ -101,7 +116,7 @@ pub(crate) fn run(a: GptArgs) -> Result<()> {
         bias: a.bias,
         tied: !a.untied,
     };
-    let model = Gpt::new(config, &mut Rng::new(a.seed))?;
+    let model = Gpt::new(config, &mut Rng::new(a.seed)).map_err(flag_names)?;
     let cfg = LmConfig {
         iters: a.iters,
         batch_size: a.batch_size,
@@ -137,7 +152,8 @@ pub(crate) fn run(a: GptArgs) -> Result<()> {
         let line = serde_json::to_string(r).expect("records serialize");
         writeln!(history, "{line}").map_err(|e| Error::io(&history_path, e))?;
         model.save(&model_path, &data.tokenizer)
-    })?;
+    })
+    .map_err(flag_names)?;
     if !a.json {
         let last = records.last().expect("at least one validation point");
         println!(

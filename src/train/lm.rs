@@ -102,7 +102,7 @@ pub fn train_lm(
     for (name, part) in [("training", &data.train), ("validation", &data.val)] {
         if part.len() <= block {
             return Err(Error::invalid(
-                "--block-size",
+                "block_size",
                 format!("the {name} text has {} characters, fewer than a window of {}", part.len(), block + 1),
             ));
         }
