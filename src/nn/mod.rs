@@ -1,4 +1,7 @@
-//! Layers: the [`Module`] trait, [`Linear`], activations and the MLP builder.
+//! Layers: the [`Module`] trait, [`Linear`], activations and the MLP builder;
+//! the transformer pieces ([`Embedding`], [`LayerNorm`], [`CausalSelfAttention`],
+//! [`FeedForward`], [`Block`], [`Gpt`]), each with a per-position method for
+//! cached generation; and [`sample_logits`] / [`sample_categorical`].
 //!
 //! A module maps a batch to a batch inside a [`Graph`] and names its
 //! parameters the way PyTorch does (`layers.0.weight`), so checkpoints are
