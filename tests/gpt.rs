@@ -119,9 +119,56 @@ fn gpt_parameters_are_named_like_nanogpt_and_counted() {
     assert!(names.contains(&"transformer.h.1.attn.c_attn.weight".to_string()), "{names:?}");
     assert!(names.contains(&"transformer.h.0.mlp.c_proj.bias".to_string()), "{names:?}");
     assert!(!names.iter().any(|n| n.starts_with("lm_head")), "tied embeddings have no lm_head");
-    assert_eq!(cfg.parameter_count(), Some(gpt.num_parameters()));
-    let untied = GptConfig { tied: false, bias: false, ..cfg };
-    assert_eq!(untied.parameter_count(), Some(Gpt::new(untied.clone(), &mut Rng::new(0)).unwrap().num_parameters()));
+    // The shapes computed from the configuration are the real ones, name for name.
+    for cfg in [cfg.clone(), GptConfig { tied: false, bias: false, ..cfg }] {
+        let gpt = Gpt::new(cfg.clone(), &mut Rng::new(0)).unwrap();
+        let real: Vec<(String, Vec<usize>)> = gpt.parameters().into_iter().map(|(n, p)| (n, p.shape())).collect();
+        assert_eq!(cfg.parameter_shapes().unwrap(), real);
+        let counted: usize = real.iter().map(|(_, s)| s.iter().product::<usize>()).sum();
+        assert_eq!(counted, gpt.num_parameters());
+    }
+}
+
+fn tiny_checkpoint(name: &str) -> (std::path::PathBuf, backprop::checkpoint::Checkpoint) {
+    let dir = temp_dir(name);
+    let path = dir.join("model.safetensors");
+    let tokenizer = CharTokenizer::from_text("abcdefg");
+    Gpt::new(tiny_config(7), &mut Rng::new(0)).unwrap().save(&path, &tokenizer).unwrap();
+    (dir, backprop::checkpoint::Checkpoint::load(&path).unwrap())
+}
+
+#[test]
+fn a_checkpoint_round_trips_and_one_claiming_huge_sizes_is_refused_without_allocating() {
+    use backprop::checkpoint::CONFIG_KEY;
+    let (dir, ckpt) = tiny_checkpoint("huge");
+    let (gpt, _) = Gpt::from_checkpoint(&ckpt).unwrap();
+    assert_eq!(gpt.config(), &tiny_config(7));
+    let hostile = [
+        GptConfig { embd: 1 << 40, heads: 1, ..tiny_config(7) },
+        GptConfig { embd: 1 << 62, heads: 1, ..tiny_config(7) },
+        GptConfig { layers: 1 << 40, ..tiny_config(7) },
+        GptConfig { block_size: 1 << 60, ..tiny_config(7) },
+        GptConfig { embd: 32, heads: 2, ..tiny_config(7) },
+    ];
+    let start = std::time::Instant::now();
+    for cfg in hostile {
+        let mut bad = ckpt.clone();
+        bad.metadata.insert(CONFIG_KEY.into(), serde_json::to_string(&cfg).unwrap());
+        let err = Gpt::from_checkpoint(&bad).err().expect("a hostile configuration was accepted").to_string();
+        assert!(err.contains("model.safetensors"), "{err}");
+    }
+    assert!(start.elapsed().as_secs_f32() < 1.0, "refusing took {:?}", start.elapsed());
+    // A hostile configuration is refused by the constructor too, before allocating.
+    assert!(Gpt::new(GptConfig { embd: 1 << 62, heads: 1, ..tiny_config(7) }, &mut Rng::new(0)).is_err());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn config_errors_name_fields_not_flags() {
+    let err = GptConfig { heads: 3, embd: 128, ..tiny_config(7) }.validate().unwrap_err().to_string();
+    assert_eq!(err, "invalid value for heads: 3 heads do not divide embd 128");
+    let err = GptConfig { block_size: 0, ..tiny_config(7) }.validate().unwrap_err().to_string();
+    assert!(err.contains("block_size") && !err.contains("--"), "{err}");
 }
 
 #[test]
@@ -196,6 +243,8 @@ fn bad_input_to_train_gpt_and_generate_is_one_line() {
     fails_with(&["train", "gpt", "--text", b, "--out", o], &["binary"]);
     fails_with(&["train", "gpt", "--text", t, "--block-size", "0", "--out", o], &["--block-size"]);
     fails_with(&["train", "gpt", "--text", t, "--heads", "3", "--embd", "128", "--out", o], &["--heads", "divide"]);
+    // The library names the field (block_size); the CLI names the flag.
+    fails_with(&["train", "gpt", "--text", t, "--block-size", "5000", "--out", o], &["--block-size", "window"]);
     fails_with(&["train", "gpt", "--text", "/nonexistent/x.txt", "--out", o], &["/nonexistent/x.txt"]);
     // A real (tiny) model, then a prompt outside its vocabulary.
     let ok = Command::new(env!("CARGO_BIN_EXE_backprop"))

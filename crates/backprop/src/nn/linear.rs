@@ -2,7 +2,7 @@
 
 use super::Module;
 use crate::autograd::{Graph, Param, Var};
-use crate::tensor::Rng;
+use crate::tensor::{matmul_into, Rng};
 use crate::Tensor;
 
 /// How to initialise a layer's weights.
@@ -69,6 +69,46 @@ impl Linear {
     pub fn outputs(&self) -> usize {
         self.weight.shape()[0]
     }
+
+    /// The names and shapes of the parameters of a layer with `inputs`
+    /// inputs and `outputs` outputs, without building it: `weight` `[out, in]`
+    /// and, with `bias`, `bias` `[out]`.
+    ///
+    /// ```
+    /// use backprop::nn::Linear;
+    /// assert_eq!(Linear::shapes(3, 2, true), vec![("weight".into(), vec![2, 3]), ("bias".into(), vec![2])]);
+    /// ```
+    pub fn shapes(inputs: usize, outputs: usize, bias: bool) -> Vec<(String, Vec<usize>)> {
+        let mut s = vec![("weight".to_string(), vec![outputs, inputs])];
+        if bias {
+            s.push(("bias".to_string(), vec![outputs]));
+        }
+        s
+    }
+
+    /// `y = W x + b` for one input row `x` of `in` values, on plain slices
+    /// (no graph): the same result as [`Module::forward`] on a `[1, in]`
+    /// batch, for cached generation. Reads each weight once.
+    ///
+    /// ```
+    /// use backprop::{nn::{Init, Linear}, tensor::Rng};
+    /// let layer = Linear::new(3, 2, true, Init::Xavier, &mut Rng::new(1));
+    /// assert_eq!(layer.forward_row(&[1.0, 0.0, -1.0]).len(), 2);
+    /// ```
+    ///
+    /// # Panics
+    /// When `x` does not hold `in` values.
+    pub fn forward_row(&self, x: &[f32]) -> Vec<f32> {
+        let w = self.weight.value();
+        let (outputs, inputs) = (w.dim(0), w.dim(1));
+        assert_eq!(x.len(), inputs, "Linear::forward_row: {} values for the layer's {inputs} inputs", x.len());
+        let mut y = vec![0.0f32; outputs];
+        matmul_into(&mut y, x, false, w.data(), true, 1, inputs, outputs, false);
+        if let Some(b) = &self.bias {
+            y.iter_mut().zip(b.value().data()).for_each(|(y, b)| *y += b);
+        }
+        y
+    }
 }
 
 impl Module for Linear {
@@ -94,5 +134,34 @@ impl Module for Linear {
             p.push(("bias".to_string(), b.clone()));
         }
         p
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forward_row_equals_the_batched_forward_on_each_row() {
+        for bias in [true, false] {
+            let layer = Linear::new(5, 3, bias, Init::PytorchDefault, &mut Rng::new(2));
+            let x = Tensor::randn(&[4, 5], 0.0, 1.0, &mut Rng::new(3));
+            let g = Graph::no_grad();
+            let batched = layer.forward(&g, g.constant(x.clone())).value();
+            for r in 0..4 {
+                let row = layer.forward_row(&x.data()[r * 5..(r + 1) * 5]);
+                let want = &batched.data()[r * 3..(r + 1) * 3];
+                assert!(row.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-6), "row {r}: {row:?} vs {want:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn shapes_are_the_shapes_of_the_parameters() {
+        for bias in [true, false] {
+            let layer = Linear::new(5, 3, bias, Init::He, &mut Rng::new(0));
+            let real: Vec<(String, Vec<usize>)> = layer.parameters().into_iter().map(|(n, p)| (n, p.shape())).collect();
+            assert_eq!(Linear::shapes(5, 3, bias), real);
+        }
     }
 }

@@ -1,4 +1,7 @@
-//! Layers: the [`Module`] trait, [`Linear`], activations and the MLP builder.
+//! Layers: the [`Module`] trait, [`Linear`], activations and the MLP builder;
+//! the transformer pieces ([`Embedding`], [`LayerNorm`], [`CausalSelfAttention`],
+//! [`FeedForward`], [`Block`], [`Gpt`]), each with a per-position method for
+//! cached generation; and [`sample_logits`] / [`sample_categorical`].
 //!
 //! A module maps a batch to a batch inside a [`Graph`] and names its
 //! parameters the way PyTorch does (`layers.0.weight`), so checkpoints are
@@ -15,20 +18,28 @@
 
 mod activation;
 mod attention;
+mod block;
+mod dropout;
 mod embedding;
 mod gpt;
+mod gpt_cache;
 mod linear;
 mod mlp;
 mod norm;
+mod sampling;
 mod sequential;
 
 pub use activation::Activation;
-pub use attention::CausalSelfAttention;
+pub use attention::{CausalSelfAttention, LayerCache};
+pub use block::{Block, FeedForward};
+pub use dropout::Dropout;
 pub use embedding::Embedding;
-pub use gpt::{Gpt, GptConfig, KvCache};
+pub use gpt::{Gpt, GptConfig};
+pub use gpt_cache::KvCache;
 pub use linear::{Init, Linear};
 pub use mlp::{Mlp, MlpConfig};
 pub use norm::LayerNorm;
+pub use sampling::{sample_categorical, sample_logits};
 pub use sequential::Sequential;
 
 use crate::autograd::{Graph, Param, Var};
@@ -54,7 +65,23 @@ pub trait Module {
     }
 }
 
-/// Prefixes each parameter name with `prefix.`.
-pub(crate) fn prefixed(prefix: &str, params: Vec<(String, Param)>) -> Vec<(String, Param)> {
-    params.into_iter().map(|(n, p)| (format!("{prefix}.{n}"), p)).collect()
+/// Prefixes each name with `prefix.` (parameters, or their shapes).
+pub(crate) fn prefixed<T>(prefix: &str, named: Vec<(String, T)>) -> Vec<(String, T)> {
+    named.into_iter().map(|(n, p)| (format!("{prefix}.{n}"), p)).collect()
+}
+
+/// `a * b`, or an error naming `field` when the product overflows (a size
+/// from a corrupt or hostile configuration).
+pub(crate) fn checked_mul(a: usize, b: usize, field: &str) -> crate::Result<usize> {
+    a.checked_mul(b).ok_or_else(|| crate::Error::invalid(field, format!("{a} x {b} overflows")))
+}
+
+/// The number of scalars in tensors of these shapes, or an error naming
+/// `field` when it overflows.
+pub(crate) fn total_numel(shapes: &[(String, Vec<usize>)], field: &str) -> crate::Result<usize> {
+    shapes.iter().try_fold(0usize, |total, (name, shape)| {
+        shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).and_then(|n| total.checked_add(n)).ok_or_else(|| {
+            crate::Error::invalid(field, format!("tensor {name} of shape {shape:?} is too large to exist"))
+        })
+    })
 }

@@ -1,7 +1,7 @@
 //! Layer normalisation as a module.
 
 use super::Module;
-use crate::autograd::{Graph, Param, Var};
+use crate::autograd::{layer_norm_rows, Graph, Param, Var};
 use crate::Tensor;
 
 /// LayerNorm over the last axis with a learned scale (init 1) and, optionally,
@@ -33,6 +33,37 @@ impl LayerNorm {
             eps: 1e-5,
         }
     }
+
+    /// The names and shapes of the parameters of a LayerNorm over `n`
+    /// features, without building it: `weight` `[n]` and, with `bias`, `bias` `[n]`.
+    pub fn shapes(n: usize, bias: bool) -> Vec<(String, Vec<usize>)> {
+        let mut s = vec![("weight".to_string(), vec![n])];
+        if bias {
+            s.push(("bias".to_string(), vec![n]));
+        }
+        s
+    }
+
+    /// Normalises one row `x` of `n` features on plain slices (no graph):
+    /// `(x - mean) / sqrt(var + eps) * weight + bias`, the same result as
+    /// [`Module::forward`] on a `[1, n]` batch, for cached generation.
+    ///
+    /// ```
+    /// use backprop::nn::LayerNorm;
+    /// let y = LayerNorm::new(4, true).forward_row(&[1.0, 2.0, 3.0, 6.0]);
+    /// assert!(y.iter().sum::<f32>().abs() < 1e-5);
+    /// ```
+    ///
+    /// # Panics
+    /// When `x` does not hold `n` values.
+    pub fn forward_row(&self, x: &[f32]) -> Vec<f32> {
+        let gamma = self.weight.value();
+        let beta = self.bias.as_ref().map(Param::value);
+        assert_eq!(x.len(), gamma.numel(), "LayerNorm::forward_row: {} values for {} features", x.len(), gamma.numel());
+        let mut out = vec![0.0f32; x.len()];
+        layer_norm_rows(x, x.len(), Some(gamma.data()), beta.as_ref().map(Tensor::data), self.eps, &mut out);
+        out
+    }
 }
 
 impl Module for LayerNorm {
@@ -45,5 +76,32 @@ impl Module for LayerNorm {
             p.push(("bias".to_string(), b.clone()));
         }
         p
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tensor::Rng;
+
+    #[test]
+    fn forward_row_equals_the_batched_forward_on_each_row() {
+        for bias in [true, false] {
+            let mut ln = LayerNorm::new(6, bias);
+            ln.weight = Param::new(Tensor::randn(&[6], 1.0, 0.5, &mut Rng::new(1)));
+            if bias {
+                ln.bias = Some(Param::new(Tensor::randn(&[6], 0.0, 0.5, &mut Rng::new(2))));
+            }
+            let x = Tensor::randn(&[3, 6], 0.5, 2.0, &mut Rng::new(3));
+            let g = Graph::no_grad();
+            let batched = ln.forward(&g, g.constant(x.clone())).value();
+            for r in 0..3 {
+                let row = ln.forward_row(&x.data()[r * 6..(r + 1) * 6]);
+                let want = &batched.data()[r * 6..(r + 1) * 6];
+                assert!(row.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-6), "row {r}: {row:?} vs {want:?}");
+            }
+            let real: Vec<(String, Vec<usize>)> = ln.parameters().into_iter().map(|(n, p)| (n, p.shape())).collect();
+            assert_eq!(LayerNorm::shapes(6, bias), real);
+        }
     }
 }
