@@ -123,20 +123,7 @@ pub fn bce_with_logits<'g>(logits: Var<'g>, targets: Var<'g>) -> Var<'g> {
     logits.derive(value, &[targets], BceWithLogitsOp)
 }
 
-/// One-hot encoding of labels: `[N, classes]` with a 1 at each label.
-///
-/// ```
-/// let t = backprop::loss::one_hot(&[2, 0], 3);
-/// assert_eq!(t.data(), &[0.0, 0.0, 1.0, 1.0, 0.0, 0.0]);
-/// ```
-pub fn one_hot(labels: &[usize], classes: usize) -> Tensor {
-    let mut out = vec![0.0f32; labels.len() * classes];
-    for (row, &y) in labels.iter().enumerate() {
-        assert!(y < classes, "one_hot: label {y} out of range for {classes} classes");
-        out[row * classes + y] = 1.0;
-    }
-    Tensor::from_vec(out, &[labels.len(), classes])
-}
+pub use crate::tensor::one_hot;
 
 /// A loss chosen by name.
 ///

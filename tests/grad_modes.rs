@@ -115,7 +115,7 @@ fn frozen_parameters_get_no_gradient_and_the_others_are_unchanged() {
     gen.zero_grad();
     disc.zero_grad();
     // Frozen discriminator (by the list `parameters()` returns).
-    let g_frozen = Graph::new().freeze(&disc.parameters());
+    let g_frozen = Graph::new().freeze(disc.parameters().iter());
     let grads = run(&g_frozen);
     for ((name, p), reference) in gen.parameters().iter().zip(&gen_reference) {
         assert_eq!(&p.grad().unwrap(), reference, "{name}");

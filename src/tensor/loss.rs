@@ -71,3 +71,21 @@ pub fn bce_with_logits(z: &Tensor, y: &Tensor) -> f32 {
 pub fn bce_with_logits_backward(z: &Tensor, y: &Tensor, scale: f32) -> Tensor {
     z.zip_broadcast(y, "bce_with_logits", |z, y| (sigmoid_f32(z) - y) * scale)
 }
+
+/// One-hot encoding of labels: `[N, classes]` with a 1 at each label.
+///
+/// # Panics
+/// When a label is >= `classes`.
+///
+/// ```
+/// let t = backprop::loss::one_hot(&[2, 0], 3);
+/// assert_eq!(t.data(), &[0.0, 0.0, 1.0, 1.0, 0.0, 0.0]);
+/// ```
+pub fn one_hot(labels: &[usize], classes: usize) -> Tensor {
+    let mut out = vec![0.0f32; labels.len() * classes];
+    for (row, &y) in labels.iter().enumerate() {
+        assert!(y < classes, "one_hot: label {y} out of range for {classes} classes");
+        out[row * classes + y] = 1.0;
+    }
+    Tensor::from_vec(out, &[labels.len(), classes])
+}

@@ -28,7 +28,7 @@ mod softmax;
 mod unary;
 
 pub use attention::{causal_attention, causal_attention_backward, causal_softmax, causal_softmax_backward};
-pub use loss::{bce_with_logits, bce_with_logits_backward, cross_entropy, cross_entropy_backward};
+pub use loss::{bce_with_logits, bce_with_logits_backward, cross_entropy, cross_entropy_backward, one_hot};
 pub use matmul::matmul_into;
 pub use norm::{layer_norm, layer_norm_backward, layer_norm_rows};
 pub use random::Rng;
