@@ -20,13 +20,15 @@
 
 /// Work smaller than this many values runs on the calling thread.
 ///
-/// Handing chunks to other threads costs a few microseconds, about the time
-/// one core needs for 10^4 to 10^5 simple elementwise operations. The kernels
-/// used 2^16 (elementwise maps, unary backward) and 2^15 (layer norm,
-/// attention softmax, optimizer steps) before they shared this constant; the
-/// W2 (MLP, batch 64: activations of 64 x 256 = 2^14 values stay on one
-/// thread) and W4 (GPT, 32 x 64 x 128 = 2^18 values per activation go
-/// parallel) benchmarks run no slower with 2^15 for all of them.
+/// How it was chosen: handing chunks to other threads costs a few
+/// microseconds, about what one core spends on 10^4 to 10^5 simple
+/// elementwise operations, so the break-even point lies between 2^14 and
+/// 2^17 values. Before they shared this constant the kernels used 2^16
+/// (elementwise maps, unary backward) and 2^15 (layer norm, causal softmax,
+/// optimizer steps); 2^15 keeps W2's activations (batch 64 x 256 = 2^14
+/// values) on one thread and splits W4's (2^18 values and up), and W2/W4
+/// give the same losses with it. Re-tune with `cargo bench --bench
+/// workloads` on an idle machine.
 pub const PARALLEL_MIN: usize = 1 << 15;
 
 /// Elements per chunk for elementwise kernels: big enough to amortise a
