@@ -7,7 +7,7 @@
 
 use crate::autograd::{Backward, BackwardCtx, Var};
 use crate::data::Targets;
-use crate::tensor::sigmoid_f32;
+use crate::tensor;
 use crate::Tensor;
 
 /// Mean absolute error: mean(|pred - target|).
@@ -62,15 +62,8 @@ impl Backward for CrossEntropyOp {
     }
     // dL/dz = (softmax(z) - onehot(y)) / N
     fn backward(&self, c: &BackwardCtx<'_>) -> Vec<Option<Tensor>> {
-        let logits = c.inputs[0];
-        let classes = logits.dim(1);
         let scale = c.grad.item() / self.labels.len() as f32;
-        let mut probs = logits.softmax();
-        for (row, &y) in probs.data_mut().chunks_mut(classes).zip(&self.labels) {
-            row[y] -= 1.0;
-            row.iter_mut().for_each(|v| *v *= scale);
-        }
-        vec![Some(probs)]
+        vec![Some(tensor::cross_entropy_backward(c.inputs[0], &self.labels, scale))]
     }
 }
 
@@ -89,16 +82,9 @@ impl Backward for CrossEntropyOp {
 pub fn cross_entropy<'g>(logits: Var<'g>, labels: &[usize]) -> Var<'g> {
     let z = logits.value();
     assert_eq!(z.ndim(), 2, "cross_entropy: logits must be [batch, classes], got {:?}", z.shape());
-    let (n, classes) = (z.dim(0), z.dim(1));
+    let n = z.dim(0);
     assert_eq!(labels.len(), n, "cross_entropy: {} labels for a batch of {n}", labels.len());
-    let mut total = 0.0f64;
-    for (row, &y) in z.data().chunks(classes).zip(labels) {
-        assert!(y < classes, "cross_entropy: label {y} out of range for {classes} classes");
-        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let lse = max + row.iter().map(|&v| (v - max).exp()).sum::<f32>().ln();
-        total += (lse - row[y]) as f64;
-    }
-    let value = Tensor::scalar((total / n.max(1) as f64) as f32);
+    let value = Tensor::scalar(tensor::cross_entropy(&z, labels));
     logits.derive(value, &[], CrossEntropyOp { labels: labels.to_vec() })
 }
 
@@ -113,7 +99,7 @@ impl Backward for BceWithLogitsOp {
         let (z, y) = (c.inputs[0], c.inputs[1]);
         let scale = c.grad.item() / z.numel().max(1) as f32;
         vec![
-            c.needs[0].then(|| z.zip_broadcast(y, "bce_with_logits", |z, y| (sigmoid_f32(z) - y) * scale)),
+            c.needs[0].then(|| tensor::bce_with_logits_backward(z, y, scale)),
             c.needs[1].then(|| z.mul_scalar(-scale)),
         ]
     }
@@ -133,26 +119,11 @@ impl Backward for BceWithLogitsOp {
 pub fn bce_with_logits<'g>(logits: Var<'g>, targets: Var<'g>) -> Var<'g> {
     check_same_shape("bce_with_logits", logits, targets);
     let (z, y) = (logits.value(), targets.value());
-    let total: f64 =
-        z.data().iter().zip(y.data()).map(|(&z, &y)| (z.max(0.0) - z * y + (-z.abs()).exp().ln_1p()) as f64).sum();
-    let value = Tensor::scalar((total / z.numel().max(1) as f64) as f32);
+    let value = Tensor::scalar(tensor::bce_with_logits(&z, &y));
     logits.derive(value, &[targets], BceWithLogitsOp)
 }
 
-/// One-hot encoding of labels: `[N, classes]` with a 1 at each label.
-///
-/// ```
-/// let t = backprop::loss::one_hot(&[2, 0], 3);
-/// assert_eq!(t.data(), &[0.0, 0.0, 1.0, 1.0, 0.0, 0.0]);
-/// ```
-pub fn one_hot(labels: &[usize], classes: usize) -> Tensor {
-    let mut out = vec![0.0f32; labels.len() * classes];
-    for (row, &y) in labels.iter().enumerate() {
-        assert!(y < classes, "one_hot: label {y} out of range for {classes} classes");
-        out[row * classes + y] = 1.0;
-    }
-    Tensor::from_vec(out, &[labels.len(), classes])
-}
+pub use crate::tensor::one_hot;
 
 /// A loss chosen by name.
 ///

@@ -44,6 +44,9 @@ pub(crate) struct Node {
 /// [`Graph::new`] records for backpropagation; [`Graph::no_grad`] only
 /// evaluates (the evaluation and inference path: no backward rules are kept,
 /// and layers such as dropout switch to evaluation behaviour).
+/// [`Graph::inputs_only`] differentiates with respect to inputs alone
+/// (saliency, attacks), and [`Graph::freeze`] leaves chosen parameters out of
+/// a training step (a GAN's generator step and the discriminator).
 ///
 /// ```
 /// use backprop::{autograd::Graph, Tensor};
@@ -63,6 +66,10 @@ pub struct Graph {
     nodes: RefCell<Vec<Node>>,
     record: bool,
     training: bool,
+    /// Every parameter is a constant ([`Graph::inputs_only`]).
+    params_constant: bool,
+    /// Parameters that are constants in this graph ([`Graph::freeze`]).
+    frozen: Vec<Param>,
 }
 
 /// A value in a [`Graph`]: a cheap, copyable handle. Arithmetic on `Var`s
@@ -80,14 +87,77 @@ impl Default for Graph {
 }
 
 impl Graph {
+    fn with_mode(record: bool, training: bool, params_constant: bool) -> Graph {
+        Graph { nodes: RefCell::new(Vec::with_capacity(64)), record, training, params_constant, frozen: Vec::new() }
+    }
+
     /// A graph that records for backpropagation (training mode).
     pub fn new() -> Graph {
-        Graph { nodes: RefCell::new(Vec::with_capacity(64)), record: true, training: true }
+        Self::with_mode(true, true, false)
     }
 
     /// A graph that records nothing: evaluation / inference.
     pub fn no_grad() -> Graph {
-        Graph { nodes: RefCell::new(Vec::with_capacity(64)), record: false, training: false }
+        Self::with_mode(false, false, false)
+    }
+
+    /// A graph for gradients with respect to inputs only, in evaluation
+    /// behaviour (dropout off, as with [`Graph::no_grad`]): what saliency maps
+    /// and adversarial attacks need. Every [`Graph::param`] is a constant
+    /// here, so backward computes nothing for paths that reach only
+    /// parameters and adds nothing to any [`Param`]'s gradient; read the
+    /// inputs' gradients with [`Gradients::wrt`].
+    ///
+    /// ```
+    /// use backprop::{autograd::{Graph, Param}, Tensor};
+    /// let w = Param::new(Tensor::from_vec(vec![3.0], &[1]));
+    /// let g = Graph::inputs_only();
+    /// let x = g.leaf(Tensor::from_vec(vec![2.0], &[1]));
+    /// let y = (x * g.param(&w)).sum(); // dy/dx = w = 3
+    /// let grads = g.backward(y);
+    /// assert_eq!(grads.wrt(x).unwrap().data(), &[3.0]);
+    /// assert!(w.grad().is_none()); // the parameter is untouched
+    /// ```
+    pub fn inputs_only() -> Graph {
+        Self::with_mode(true, false, true)
+    }
+
+    /// Makes the given parameters constants in this graph: backward computes
+    /// and stores no gradient for them (nor for paths that reach only them),
+    /// while the other parameters get the same gradients as without freezing.
+    /// Takes what [`Module::parameters`](crate::nn::Module::parameters)
+    /// returns (`Vec<(String, Param)>`, by value or by reference) or a list of
+    /// [`Param`]s; parameters are matched by identity ([`Param::same_as`]).
+    ///
+    /// ```
+    /// use backprop::{autograd::{Graph, Param}, Tensor};
+    /// let (gen, disc) = (Param::new(Tensor::scalar(2.0)), Param::new(Tensor::scalar(5.0)));
+    /// // A generator step: the loss goes through the discriminator, whose
+    /// // parameter stays out of the step.
+    /// let g = Graph::new().freeze([&disc]);
+    /// let loss = g.param(&gen) * g.param(&disc);
+    /// g.backward(loss);
+    /// assert_eq!(gen.grad().unwrap().item(), 5.0);
+    /// assert!(disc.grad().is_none());
+    /// ```
+    pub fn freeze<I>(mut self, params: I) -> Graph
+    where
+        I: IntoIterator,
+        I::Item: AsParam,
+    {
+        for p in params {
+            let p = p.as_param();
+            if !self.is_frozen(p) {
+                self.frozen.push(p.clone());
+            }
+        }
+        self
+    }
+
+    /// Whether `p` is a constant in this graph (frozen, or every parameter is
+    /// with [`Graph::inputs_only`]).
+    pub fn is_frozen(&self, p: &Param) -> bool {
+        self.params_constant || self.frozen.iter().any(|f| f.same_as(p))
     }
 
     /// Whether layers should behave as in training (dropout active).
@@ -128,13 +198,15 @@ impl Graph {
     }
 
     /// A trainable parameter: backward adds its gradient to the parameter.
+    /// In an [`Graph::inputs_only`] graph, or when `p` is frozen
+    /// ([`Graph::freeze`]), a constant: no gradient flows into it.
     pub fn param(&self, p: &Param) -> Var<'_> {
         let value = p.value();
         self.push(Node {
             value,
             op: None,
             inputs: vec![],
-            requires_grad: self.record,
+            requires_grad: self.record && !self.is_frozen(p),
             param: Some(p.clone()),
             label: None,
         })
@@ -161,7 +233,12 @@ impl Graph {
     }
 
     /// Reverse-mode differentiation of a scalar `loss`: gradients of every
-    /// parameter are added to the parameters; gradients of leaves are returned.
+    /// parameter are added to the parameters (except frozen ones, see
+    /// [`Graph::freeze`] and [`Graph::inputs_only`]); gradients of leaves are
+    /// returned.
+    ///
+    /// Backward rules of broadcasting ops return gradients in the broadcast
+    /// (output) shape; they are summed back to the input's shape here, once.
     ///
     /// # Panics
     /// When `loss` is not a one-element tensor or the graph does not record.
@@ -204,12 +281,9 @@ impl Graph {
                 if !nodes[input].requires_grad {
                     continue;
                 }
-                debug_assert_eq!(
-                    g.shape(),
-                    nodes[input].value.shape(),
-                    "{}: gradient shape differs from input",
-                    op.name()
-                );
+                let shape = nodes[input].value.shape();
+                // Undo broadcasting: the adjoint of broadcasting is a sum.
+                let g = if g.shape() == shape { g } else { g.sum_to_shape(shape) };
                 match &mut grads[input] {
                     Some(acc) => acc.add_scaled_inplace(&g, 1.0),
                     slot @ None => *slot = Some(g),
@@ -217,7 +291,7 @@ impl Graph {
             }
         }
         for (node, grad) in nodes.iter().zip(&grads) {
-            if let (Some(p), Some(g)) = (&node.param, grad) {
+            if let (Some(p), Some(g), true) = (&node.param, grad, node.requires_grad) {
                 p.accumulate_grad(g);
             }
         }
@@ -229,7 +303,15 @@ impl Graph {
     pub fn visit_nodes(&self, mut f: impl FnMut(NodeInfo<'_>)) {
         for (id, n) in self.nodes.borrow().iter().enumerate() {
             let op = n.op.as_ref().map(|o| o.name()).or(n.label.as_deref());
-            f(NodeInfo { id, op, inputs: &n.inputs, value: &n.value, is_param: n.param.is_some() });
+            f(NodeInfo {
+                id,
+                op,
+                inputs: &n.inputs,
+                value: &n.value,
+                is_param: n.param.is_some(),
+                has_backward: n.op.is_some(),
+                requires_grad: n.requires_grad,
+            });
         }
     }
 }
@@ -244,8 +326,39 @@ pub struct NodeInfo<'a> {
     pub inputs: &'a [usize],
     /// Its forward value.
     pub value: &'a Tensor,
-    /// Whether it is a trainable parameter.
+    /// Whether it is a trainable parameter (frozen or not).
     pub is_param: bool,
+    /// Whether the node keeps a backward rule (an op some gradient flows through).
+    pub has_backward: bool,
+    /// Whether a gradient flows into it (false for constants, frozen
+    /// parameters and values computed only from those).
+    pub requires_grad: bool,
+}
+
+/// Anything that names a [`Param`]: a `Param`, or a `(name, Param)` pair as
+/// [`Module::parameters`](crate::nn::Module::parameters) returns; by value or
+/// by reference. What [`Graph::freeze`] takes.
+pub trait AsParam {
+    /// The parameter.
+    fn as_param(&self) -> &Param;
+}
+
+impl AsParam for Param {
+    fn as_param(&self) -> &Param {
+        self
+    }
+}
+
+impl AsParam for (String, Param) {
+    fn as_param(&self) -> &Param {
+        &self.1
+    }
+}
+
+impl<T: AsParam + ?Sized> AsParam for &T {
+    fn as_param(&self) -> &Param {
+        (**self).as_param()
+    }
 }
 
 /// Gradients from one backward pass.

@@ -21,9 +21,10 @@ mod graph;
 mod ops;
 mod param;
 
+/// Moved to [`crate::tensor::layer_norm_rows`]; re-exported for existing callers.
+pub(crate) use crate::tensor::layer_norm_rows;
 pub use gradcheck::{gradcheck, GradcheckOptions, GradcheckReport};
 pub use gradcheck_params::{gradcheck_params, gradcheck_params_with, ParamCheck, ParamCheckOptions};
+pub use graph::{AsParam, Gradients, Graph, NodeInfo, Var};
 pub(crate) use graph::{Backward, BackwardCtx};
-pub use graph::{Gradients, Graph, NodeInfo, Var};
-pub(crate) use ops::layer_norm_rows;
 pub use param::{Param, ParamState};

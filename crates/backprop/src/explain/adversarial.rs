@@ -1,6 +1,6 @@
 //! Adversarial examples: FGSM and PGD in the L-inf ball, for inputs in [0, 1].
 
-use super::{keeping_param_grads, sign};
+use super::sign;
 use crate::autograd::Graph;
 use crate::loss::cross_entropy;
 use crate::nn::Module;
@@ -28,26 +28,24 @@ fn check(x: &Tensor, labels: &[usize], eps: f32) -> Result<()> {
 
 /// Gradient of the mean cross-entropy of the model's outputs with respect to the inputs.
 fn loss_gradient<M: Module + ?Sized>(model: &M, x: &Tensor, labels: &[usize]) -> Result<Tensor> {
-    keeping_param_grads(model, || {
-        let g = Graph::new();
-        let xv = g.leaf(x.clone());
-        let out = model.forward(&g, xv);
-        let shape = out.shape();
-        let classes = match shape.as_slice() {
-            [n, c] if *n == labels.len() => *c,
-            s => {
-                return Err(Error::Shape {
-                    op: "attack".into(),
-                    message: format!("the model gave outputs of shape {s:?} for {} inputs", labels.len()),
-                })
-            }
-        };
-        if let Some(&y) = labels.iter().find(|&&y| y >= classes) {
-            return Err(Error::invalid("labels", format!("label {y} is out of range for {classes} outputs")));
+    let g = Graph::inputs_only();
+    let xv = g.leaf(x.clone());
+    let out = model.forward(&g, xv);
+    let shape = out.shape();
+    let classes = match shape.as_slice() {
+        [n, c] if *n == labels.len() => *c,
+        s => {
+            return Err(Error::Shape {
+                op: "attack".into(),
+                message: format!("the model gave outputs of shape {s:?} for {} inputs", labels.len()),
+            })
         }
-        let grads = g.backward(cross_entropy(out, labels));
-        Ok(grads.wrt(xv).cloned().unwrap_or_else(|| x.zeros_like()))
-    })
+    };
+    if let Some(&y) = labels.iter().find(|&&y| y >= classes) {
+        return Err(Error::invalid("labels", format!("label {y} is out of range for {classes} outputs")));
+    }
+    let grads = g.backward(cross_entropy(out, labels));
+    Ok(grads.wrt(xv).cloned().unwrap_or_else(|| x.zeros_like()))
 }
 
 /// The fast gradient sign method (Goodfellow et al., 2015): one step of size

@@ -1,6 +1,5 @@
 //! Attributions: saliency maps and integrated gradients.
 
-use super::keeping_param_grads;
 use crate::autograd::Graph;
 use crate::nn::Module;
 use crate::{Error, Result, Tensor};
@@ -40,15 +39,13 @@ pub fn class_scores<M: Module + ?Sized>(model: &M, inputs: &Tensor) -> Tensor {
 /// `[N, D]` (rows are independent, so one backward pass gives all of them).
 fn score_gradients<M: Module + ?Sized>(model: &M, inputs: Tensor, class: usize) -> Result<Tensor> {
     let rows = inputs.dim(0);
-    keeping_param_grads(model, || {
-        let g = Graph::new();
-        let x = g.leaf(inputs);
-        let out = model.forward(&g, x);
-        check_class(&out.shape(), rows, class)?;
-        let score = out.narrow(1, class, 1).sum();
-        let grads = g.backward(score);
-        Ok(grads.wrt(x).cloned().unwrap_or_else(|| x.value().zeros_like()))
-    })
+    let g = Graph::inputs_only();
+    let x = g.leaf(inputs);
+    let out = model.forward(&g, x);
+    check_class(&out.shape(), rows, class)?;
+    let score = out.narrow(1, class, 1).sum();
+    let grads = g.backward(score);
+    Ok(grads.wrt(x).cloned().unwrap_or_else(|| x.value().zeros_like()))
 }
 
 /// Saliency map: d score(class) / d input, for one input `[1, D]` (or `[D]`);

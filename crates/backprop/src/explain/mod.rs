@@ -1,7 +1,7 @@
 //! Explaining and attacking classifiers with input gradients.
 //!
 //! The same tape that trains a network also differentiates its output with
-//! respect to its *input*: mark the input a leaf ([`Graph::leaf`]), run the
+//! respect to its *input*: mark the input a leaf ([`Graph::leaf`](crate::autograd::Graph::leaf)), run the
 //! forward pass, backpropagate a class score or the loss, and read the
 //! gradient with [`Gradients::wrt`](crate::autograd::Gradients::wrt).
 //!
@@ -13,7 +13,9 @@
 //! - [`fgsm`] and [`pgd`]: adversarial examples, the fast gradient sign method
 //!   and projected gradient descent in the L-inf ball of radius `eps`.
 //!
-//! None of these change the model: parameter gradients are left as they were.
+//! None of these change the model: they run on a [`Graph::inputs_only`](crate::autograd::Graph::inputs_only)
+//! graph (evaluation behaviour, parameters are constants), so parameter
+//! gradients are never computed and are left as they were.
 //!
 //! ```
 //! use backprop::explain::{integrated_gradients, saliency};
@@ -35,22 +37,6 @@ mod render;
 pub use adversarial::{fgsm, pgd};
 pub use attribution::{class_scores, integrated_gradients, integrated_gradients_from, saliency};
 pub use render::{heat_color, normalized_magnitude};
-
-use crate::autograd::Param;
-use crate::nn::Module;
-use crate::Tensor;
-
-/// Runs `f` and then puts every parameter gradient back as it was, so that
-/// explaining or attacking a model never disturbs a training step.
-fn keeping_param_grads<M: Module + ?Sized, T>(model: &M, f: impl FnOnce() -> T) -> T {
-    let params: Vec<Param> = model.parameters().into_iter().map(|(_, p)| p).collect();
-    let saved: Vec<Option<Tensor>> = params.iter().map(Param::grad).collect();
-    let out = f();
-    for (p, g) in params.iter().zip(saved) {
-        p.lock().grad = g;
-    }
-    out
-}
 
 /// `-1`, `0` or `1` (unlike `f32::signum`, zero stays zero).
 fn sign(v: f32) -> f32 {

@@ -1,12 +1,9 @@
 //! Adam and AdamW.
 
-use super::{Optimizer, PARALLEL_CHUNK};
+use super::Optimizer;
 use crate::autograd::Param;
+use crate::tensor::parallel::{self, CHUNK};
 use crate::Tensor;
-use rayon::prelude::*;
-
-/// One chunk of (weights, gradients), first moments and second moments.
-type AdamChunk<'a> = (((&'a mut [f32], &'a [f32]), &'a mut [f32]), &'a mut [f32]);
 
 /// Adam (Kingma & Ba): running means of the gradient (m) and its square (v),
 /// bias-corrected, step `lr * m_hat / (sqrt(v_hat) + eps)`.
@@ -94,24 +91,15 @@ impl Optimizer for Adam {
             let (m, v) = moments.get_or_insert_with(|| (Tensor::zeros(grad.shape()), Tensor::zeros(grad.shape())));
             let wd = if decays { self.weight_decay } else { 0.0 };
             let (l2, shrink) = if self.decoupled { (0.0, 1.0 - lr * wd) } else { (wd, 1.0) };
-            let update = |(((w, g), m), v): AdamChunk<'_>| {
+            let (w, g, m, v) = (state.value.data_mut(), grad.data(), m.data_mut(), v.data_mut());
+            parallel::for_each((w, g, m, v), CHUNK, |_, (w, g, m, v)| {
                 for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
                     let g = g + l2 * *w;
                     *m = b1 * *m + (1.0 - b1) * g;
                     *v = b2 * *v + (1.0 - b2) * g * g;
                     *w = *w * shrink - step_size * *m / (v.sqrt() * inv_sqrt_bc2 + eps);
                 }
-            };
-            let (w, g, m, v) = (state.value.data_mut(), grad.data(), m.data_mut(), v.data_mut());
-            if w.len() > PARALLEL_CHUNK {
-                w.par_chunks_mut(PARALLEL_CHUNK)
-                    .zip(g.par_chunks(PARALLEL_CHUNK))
-                    .zip(m.par_chunks_mut(PARALLEL_CHUNK))
-                    .zip(v.par_chunks_mut(PARALLEL_CHUNK))
-                    .for_each(update);
-            } else {
-                update((((w, g), m), v));
-            }
+            });
         }
     }
     fn lr(&self) -> f32 {

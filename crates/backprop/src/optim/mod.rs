@@ -47,6 +47,3 @@ pub trait Optimizer {
         }
     }
 }
-
-/// Chunk size for splitting large parameter updates across threads.
-const PARALLEL_CHUNK: usize = 1 << 15;

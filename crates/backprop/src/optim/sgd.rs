@@ -1,10 +1,10 @@
 //! Stochastic gradient descent: w := w - eta * dJ/dw, with optional momentum,
 //! Nesterov momentum and L2 weight decay.
 
-use super::{Optimizer, PARALLEL_CHUNK};
+use super::Optimizer;
 use crate::autograd::Param;
+use crate::tensor::parallel::{self, CHUNK};
 use crate::Tensor;
-use rayon::prelude::*;
 
 /// SGD as in PyTorch: with weight decay `g += wd * w`; with momentum
 /// `v = mu v + g`, then `w -= lr * v` (or `w -= lr * (g + mu v)` with Nesterov).
@@ -48,16 +48,11 @@ impl Optimizer for Sgd {
             let w = state.value.data_mut();
             let g = grad.data();
             if mu == 0.0 {
-                let update = |(w, g): (&mut [f32], &[f32])| {
+                parallel::for_each((w, g), CHUNK, |_, (w, g)| {
                     for (w, &g) in w.iter_mut().zip(g) {
                         *w -= lr * (g + wd * *w);
                     }
-                };
-                if w.len() > PARALLEL_CHUNK {
-                    w.par_chunks_mut(PARALLEL_CHUNK).zip(g.par_chunks(PARALLEL_CHUNK)).for_each(update);
-                } else {
-                    update((w, g));
-                }
+                });
                 continue;
             }
             let v = vel.get_or_insert_with(|| Tensor::zeros(grad.shape())).data_mut();

@@ -1,94 +1,30 @@
 //! Elementwise kernels: unary maps, scalar ops and broadcasting binary ops.
 //!
-//! Large buffers are split across rayon threads; small ones stay on the
-//! calling thread, where thread hand-off would cost more than the work.
+//! Large buffers are split across threads by [`parallel`](super::parallel);
+//! small ones stay on the calling thread.
 
+use super::parallel::{self, CHUNK};
 use super::shape::{broadcast_shapes, broadcast_strides, numel};
+use super::unary::sigmoid_f32;
 use super::Tensor;
-use rayon::prelude::*;
 use std::sync::Arc;
 
-/// Below this many elements an elementwise kernel runs on one thread.
-const PARALLEL_MIN: usize = 1 << 16;
-const CHUNK: usize = 1 << 13;
-
+/// `dst[i] = f(src[i])`.
 pub(crate) fn map_slice(src: &[f32], dst: &mut [f32], f: impl Fn(f32) -> f32 + Sync) {
-    if src.len() >= PARALLEL_MIN {
-        dst.par_chunks_mut(CHUNK).zip(src.par_chunks(CHUNK)).for_each(|(d, s)| {
-            for (o, &x) in d.iter_mut().zip(s) {
-                *o = f(x);
-            }
-        });
-    } else {
-        for (o, &x) in dst.iter_mut().zip(src) {
+    parallel::for_each((dst, src), CHUNK, |_, (d, s)| {
+        for (o, &x) in d.iter_mut().zip(s) {
             *o = f(x);
         }
-    }
+    });
 }
 
+/// `dst[i] = f(a[i], b[i])`.
 pub(crate) fn zip_slice(a: &[f32], b: &[f32], dst: &mut [f32], f: impl Fn(f32, f32) -> f32 + Sync) {
-    if a.len() >= PARALLEL_MIN {
-        dst.par_chunks_mut(CHUNK).zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK))).for_each(|(d, (x, y))| {
-            for ((o, &p), &q) in d.iter_mut().zip(x).zip(y) {
-                *o = f(p, q);
-            }
-        });
-    } else {
-        for ((o, &p), &q) in dst.iter_mut().zip(a).zip(b) {
+    parallel::for_each((dst, a, b), CHUNK, |_, (d, x, y)| {
+        for ((o, &p), &q) in d.iter_mut().zip(x).zip(y) {
             *o = f(p, q);
         }
-    }
-}
-
-/// Logistic sigmoid, computed without overflow for large |x|.
-#[inline]
-pub fn sigmoid_f32(x: f32) -> f32 {
-    if x >= 0.0 {
-        1.0 / (1.0 + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (1.0 + e)
-    }
-}
-
-const GELU_C: f32 = 0.797_884_6; // sqrt(2 / pi)
-
-/// tanh by a rational approximation (Eigen's `ptanh` for floats, within a few
-/// ulps of the exact value): branch-free, so loops over it vectorise, unlike libm's.
-///
-/// ```
-/// for x in [-10.0f32, -1.5, -0.3, 0.0, 1e-4, 0.7, 4.0, 20.0] {
-///     assert!((backprop::tensor::fast_tanh(x) - x.tanh()).abs() < 2e-6);
-/// }
-/// ```
-#[inline]
-pub fn fast_tanh(x: f32) -> f32 {
-    let x = x.clamp(-7.905_311, 7.905_311);
-    let x2 = x * x;
-    let mut p = x2 * -2.760_768_5e-16 + 2.000_188e-13;
-    p = x2 * p + -8.604_672e-11;
-    p = x2 * p + 5.122_297e-8;
-    p = x2 * p + 1.485_722_4e-5;
-    p = x2 * p + 6.372_619_3e-4;
-    p = x2 * p + 4.893_524_6e-3;
-    p *= x;
-    let mut q = x2 * 1.198_258_4e-6 + 1.185_347_1e-4;
-    q = x2 * q + 2.268_434_6e-3;
-    q = x2 * q + 4.893_525e-3;
-    p / q
-}
-
-/// GELU, tanh approximation (as in GPT-2): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
-#[inline]
-pub fn gelu_f32(x: f32) -> f32 {
-    0.5 * x * (1.0 + fast_tanh(GELU_C * (x + 0.044715 * x * x * x)))
-}
-
-/// Derivative of [`gelu_f32`].
-#[inline]
-pub fn gelu_deriv_f32(x: f32) -> f32 {
-    let t = fast_tanh(GELU_C * (x + 0.044715 * x * x * x));
-    0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * GELU_C * (1.0 + 3.0 * 0.044715 * x * x)
+    });
 }
 
 impl Tensor {
@@ -106,12 +42,7 @@ impl Tensor {
 
     /// Applies `f` in place (copying first only if the buffer is shared).
     pub fn map_inplace(&mut self, f: impl Fn(f32) -> f32 + Sync) {
-        let d = self.data_mut();
-        if d.len() >= PARALLEL_MIN {
-            d.par_chunks_mut(CHUNK).for_each(|c| c.iter_mut().for_each(|x| *x = f(*x)));
-        } else {
-            d.iter_mut().for_each(|x| *x = f(*x));
-        }
+        parallel::for_each(self.data_mut(), CHUNK, |_, c| c.iter_mut().for_each(|x| *x = f(*x)));
     }
 
     /// Combines two tensors elementwise with NumPy broadcasting.

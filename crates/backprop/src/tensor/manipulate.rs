@@ -137,6 +137,27 @@ impl Tensor {
         Tensor::from_vec(out, &shape)
     }
 
+    /// The adjoint of [`Tensor::index_select`] (the embedding gradient):
+    /// a tensor of `shape` (rows along dim 0) with row `r` of `self` added
+    /// into row `ids[r]`, so a row picked twice gets both contributions.
+    ///
+    /// ```
+    /// let g = backprop::Tensor::from_vec(vec![1.0, 2.0, 3.0], &[3, 1]);
+    /// assert_eq!(g.index_add_rows(&[1, 0, 1], &[2, 1]).data(), &[2.0, 4.0]);
+    /// ```
+    pub fn index_add_rows(&self, ids: &[usize], shape: &[usize]) -> Tensor {
+        let n = numel(shape);
+        let row = n / shape.first().copied().unwrap_or(1).max(1);
+        let mut out = vec![0.0f32; n];
+        for (r, &i) in ids.iter().enumerate() {
+            let src = &self.data()[r * row..(r + 1) * row];
+            for (o, &g) in out[i * row..(i + 1) * row].iter_mut().zip(src) {
+                *o += g;
+            }
+        }
+        Tensor::from_vec(out, shape)
+    }
+
     /// Picks one entry of the last axis per row: `[..., C]` with one id per row gives `[...]`.
     /// The log-probability of each label in cross-entropy.
     ///

@@ -14,18 +14,27 @@
 //! assert_eq!(c.sum_axis(1, false).data(), &[66.0, 75.0]);
 //! ```
 
+mod attention;
 mod elementwise;
+mod loss;
 mod manipulate;
 mod matmul;
+mod norm;
+pub mod parallel;
 mod random;
 mod reduce;
 mod shape;
 mod softmax;
+mod unary;
 
-pub use elementwise::{fast_tanh, gelu_deriv_f32, gelu_f32, sigmoid_f32};
+pub use attention::{causal_attention, causal_attention_backward, causal_softmax, causal_softmax_backward};
+pub use loss::{bce_with_logits, bce_with_logits_backward, cross_entropy, cross_entropy_backward, one_hot};
 pub use matmul::matmul_into;
+pub use norm::{layer_norm, layer_norm_backward, layer_norm_rows};
 pub use random::Rng;
 pub use shape::{broadcast_shapes, numel};
+pub use softmax::{log_softmax_backward, softmax_backward};
+pub use unary::{fast_tanh, gelu_deriv_f32, gelu_f32, sigmoid_f32, unary, unary_backward, UnaryOp};
 
 use std::fmt;
 use std::sync::Arc;

@@ -96,6 +96,30 @@ impl Tensor {
         out
     }
 
+    /// The adjoint of [`Tensor::max_axis`]: `self` is the gradient of the
+    /// maximum (the reduced shape, with or without the kept dim), spread to a
+    /// tensor shaped like `x` with each value at the (first) maximal element
+    /// of its slice along `axis`, zeros elsewhere.
+    ///
+    /// ```
+    /// let x = backprop::Tensor::from_vec(vec![1.0, 5.0, 7.0, 2.0], &[2, 2]);
+    /// let g = backprop::Tensor::from_vec(vec![10.0, 20.0], &[2]);
+    /// assert_eq!(g.scatter_to_argmax(&x, 1).data(), &[0.0, 10.0, 20.0, 0.0]);
+    /// ```
+    pub fn scatter_to_argmax(&self, x: &Tensor, axis: usize) -> Tensor {
+        let (outer, len, inner) = split_at_axis(x.shape(), axis);
+        let winners = x.argmax_axis(axis);
+        let g = self.data();
+        let mut out = vec![0.0f32; x.numel()];
+        for o in 0..outer {
+            for i in 0..inner {
+                let k = winners[o * inner + i];
+                out[(o * len + k) * inner + i] = g[o * inner + i];
+            }
+        }
+        Tensor::from_vec(out, x.shape())
+    }
+
     /// Sum of all elements (accumulated in f64 for accuracy).
     pub fn sum_all(&self) -> f32 {
         self.data().iter().map(|&x| x as f64).sum::<f64>() as f32

@@ -43,3 +43,45 @@ impl Tensor {
         out
     }
 }
+
+/// Softmax's chain rule over the last axis: with `y = softmax(x)` and
+/// `dy = dL/dy`, `dx = y * (dy - sum(dy * y))` per row.
+///
+/// ```
+/// use backprop::{tensor::softmax_backward, Tensor};
+/// let y = Tensor::from_vec(vec![0.5, 0.5], &[1, 2]);
+/// // A gradient equal on every output does not change the softmax: dx = 0.
+/// assert_eq!(softmax_backward(&y, &Tensor::ones(&[1, 2])).data(), &[0.0, 0.0]);
+/// ```
+pub fn softmax_backward(y: &Tensor, dy: &Tensor) -> Tensor {
+    let n = *y.shape().last().unwrap_or(&1);
+    let mut out = dy.clone();
+    for (dx, y) in out.data_mut().chunks_mut(n.max(1)).zip(y.data().chunks(n.max(1))) {
+        let dot: f32 = dx.iter().zip(y).map(|(g, y)| g * y).sum();
+        for (d, &y) in dx.iter_mut().zip(y) {
+            *d = y * (*d - dot);
+        }
+    }
+    out
+}
+
+/// Log-softmax's chain rule over the last axis: with `y = log_softmax(x)`,
+/// `dx = dy - softmax(x) * sum(dy)` per row, where `softmax(x) = e^y`.
+///
+/// ```
+/// use backprop::{tensor::log_softmax_backward, Tensor};
+/// let y = Tensor::from_vec(vec![0.5f32.ln(), 0.5f32.ln()], &[1, 2]);
+/// let dx = log_softmax_backward(&y, &Tensor::from_vec(vec![1.0, 0.0], &[1, 2]));
+/// assert!((dx.data()[0] - 0.5).abs() < 1e-6 && (dx.data()[1] + 0.5).abs() < 1e-6);
+/// ```
+pub fn log_softmax_backward(y: &Tensor, dy: &Tensor) -> Tensor {
+    let n = *y.shape().last().unwrap_or(&1);
+    let mut out = dy.clone();
+    for (dx, y) in out.data_mut().chunks_mut(n.max(1)).zip(y.data().chunks(n.max(1))) {
+        let sum: f32 = dx.iter().sum();
+        for (d, &y) in dx.iter_mut().zip(y) {
+            *d -= y.exp() * sum;
+        }
+    }
+    out
+}

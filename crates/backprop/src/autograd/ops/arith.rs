@@ -1,7 +1,8 @@
 //! Arithmetic with broadcasting: +, -, *, /, and the same with scalars.
 //!
-//! Broadcasting is undone in backward by summing the gradient back to each
-//! input's shape (`sum_to_shape`).
+//! Backward rules return gradients in the broadcast (output) shape; the tape
+//! ([`Graph::backward`](crate::autograd::Graph::backward)) sums each back to
+//! its input's shape.
 
 use crate::autograd::graph::{Backward, BackwardCtx, Var};
 use crate::Tensor;
@@ -14,10 +15,7 @@ impl Backward for AddOp {
     }
     // d(a+b)/da = 1, d(a+b)/db = 1
     fn backward(&self, c: &BackwardCtx<'_>) -> Vec<Option<Tensor>> {
-        vec![
-            c.needs[0].then(|| c.grad.sum_to_shape(c.inputs[0].shape())),
-            c.needs[1].then(|| c.grad.sum_to_shape(c.inputs[1].shape())),
-        ]
+        vec![c.needs[0].then(|| c.grad.clone()), c.needs[1].then(|| c.grad.clone())]
     }
 }
 
@@ -28,10 +26,7 @@ impl Backward for SubOp {
     }
     // d(a-b)/da = 1, d(a-b)/db = -1
     fn backward(&self, c: &BackwardCtx<'_>) -> Vec<Option<Tensor>> {
-        vec![
-            c.needs[0].then(|| c.grad.sum_to_shape(c.inputs[0].shape())),
-            c.needs[1].then(|| c.grad.sum_to_shape(c.inputs[1].shape()).neg()),
-        ]
+        vec![c.needs[0].then(|| c.grad.clone()), c.needs[1].then(|| c.grad.neg())]
     }
 }
 
@@ -43,10 +38,7 @@ impl Backward for MulOp {
     // d(ab)/da = b, d(ab)/db = a
     fn backward(&self, c: &BackwardCtx<'_>) -> Vec<Option<Tensor>> {
         let (a, b) = (c.inputs[0], c.inputs[1]);
-        vec![
-            c.needs[0].then(|| c.grad.mul(b).sum_to_shape(a.shape())),
-            c.needs[1].then(|| c.grad.mul(a).sum_to_shape(b.shape())),
-        ]
+        vec![c.needs[0].then(|| c.grad.mul(b)), c.needs[1].then(|| c.grad.mul(a))]
     }
 }
 
@@ -57,11 +49,8 @@ impl Backward for DivOp {
     }
     // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2 = -out/b
     fn backward(&self, c: &BackwardCtx<'_>) -> Vec<Option<Tensor>> {
-        let (a, b) = (c.inputs[0], c.inputs[1]);
-        vec![
-            c.needs[0].then(|| c.grad.div(b).sum_to_shape(a.shape())),
-            c.needs[1].then(|| c.grad.mul(c.output).div(b).neg().sum_to_shape(b.shape())),
-        ]
+        let b = c.inputs[1];
+        vec![c.needs[0].then(|| c.grad.div(b)), c.needs[1].then(|| c.grad.mul(c.output).div(b).neg())]
     }
 }
 

@@ -10,5 +10,3 @@ mod reduce;
 mod shape;
 mod softmax;
 mod unary;
-
-pub(crate) use norm::layer_norm_rows;

@@ -55,23 +55,7 @@ impl Backward for MaxAxisOp {
         "max_axis"
     }
     fn backward(&self, c: &BackwardCtx<'_>) -> Vec<Option<Tensor>> {
-        let x = c.inputs[0];
-        let shape = x.shape();
-        let (outer, len, inner) = (
-            shape[..self.axis].iter().product::<usize>(),
-            shape[self.axis],
-            shape[self.axis + 1..].iter().product::<usize>(),
-        );
-        let winners = x.argmax_axis(self.axis);
-        let g = c.grad.data();
-        let mut out = vec![0.0f32; x.numel()];
-        for o in 0..outer {
-            for i in 0..inner {
-                let k = winners[o * inner + i];
-                out[(o * len + k) * inner + i] = g[o * inner + i];
-            }
-        }
-        vec![Some(Tensor::from_vec(out, shape))]
+        vec![Some(c.grad.scatter_to_argmax(c.inputs[0], self.axis))]
     }
 }
 

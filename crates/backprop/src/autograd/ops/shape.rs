@@ -93,16 +93,7 @@ impl Backward for IndexSelectOp {
     }
     // Scatter-add: a row picked twice gets both gradients.
     fn backward(&self, c: &BackwardCtx<'_>) -> Vec<Option<Tensor>> {
-        let x = c.inputs[0];
-        let row = x.numel() / x.dim(0).max(1);
-        let mut out = vec![0.0f32; x.numel()];
-        for (r, &i) in self.ids.iter().enumerate() {
-            let src = &c.grad.data()[r * row..(r + 1) * row];
-            for (o, &g) in out[i * row..(i + 1) * row].iter_mut().zip(src) {
-                *o += g;
-            }
-        }
-        vec![Some(Tensor::from_vec(out, x.shape()))]
+        vec![Some(c.grad.index_add_rows(&self.ids, c.inputs[0].shape()))]
     }
 }
 

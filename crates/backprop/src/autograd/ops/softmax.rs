@@ -4,6 +4,7 @@
 //! log-softmax: y = x - log sum e^x, so dx = g - softmax(x) * sum(g).
 
 use crate::autograd::graph::{Backward, BackwardCtx, Var};
+use crate::tensor::{log_softmax_backward, softmax_backward};
 use crate::Tensor;
 
 struct SoftmaxOp;
@@ -12,15 +13,7 @@ impl Backward for SoftmaxOp {
         "softmax"
     }
     fn backward(&self, c: &BackwardCtx<'_>) -> Vec<Option<Tensor>> {
-        let n = *c.output.shape().last().unwrap_or(&1);
-        let mut out = c.grad.clone();
-        for (dx, y) in out.data_mut().chunks_mut(n.max(1)).zip(c.output.data().chunks(n.max(1))) {
-            let dot: f32 = dx.iter().zip(y).map(|(g, y)| g * y).sum();
-            for (d, &y) in dx.iter_mut().zip(y) {
-                *d = y * (*d - dot);
-            }
-        }
-        vec![Some(out)]
+        vec![Some(softmax_backward(c.output, c.grad))]
     }
 }
 
@@ -30,15 +23,7 @@ impl Backward for LogSoftmaxOp {
         "log_softmax"
     }
     fn backward(&self, c: &BackwardCtx<'_>) -> Vec<Option<Tensor>> {
-        let n = *c.output.shape().last().unwrap_or(&1);
-        let mut out = c.grad.clone();
-        for (dx, y) in out.data_mut().chunks_mut(n.max(1)).zip(c.output.data().chunks(n.max(1))) {
-            let sum: f32 = dx.iter().sum();
-            for (d, &y) in dx.iter_mut().zip(y) {
-                *d -= y.exp() * sum;
-            }
-        }
-        vec![Some(out)]
+        vec![Some(log_softmax_backward(c.output, c.grad))]
     }
 }
 

@@ -1,0 +1,181 @@
+//! The one "split the work across threads above a size" helper.
+//!
+//! Every kernel that runs in parallel goes through [`for_each`] or [`map`]:
+//! the work is cut into chunks of a fixed number of units (elements, or rows
+//! with [`Rows`]), the chunks run on rayon's threads when the work holds at
+//! least [`PARALLEL_MIN`] values, and on the calling thread otherwise. Chunk
+//! boundaries do not depend on the thread count, so results (including
+//! per-chunk partial sums) are the same on one thread or many.
+//!
+//! ```
+//! use backprop::tensor::parallel::{self, Rows};
+//! // Row sums of a [3, 2] matrix, one row per chunk.
+//! let x = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
+//! let mut sums = [0.0f32; 3];
+//! parallel::for_each((&mut sums[..], Rows(&x[..], 2)), 1, |_, (s, Rows(row, _))| {
+//!     s[0] = row.iter().sum();
+//! });
+//! assert_eq!(sums, [3.0, 7.0, 11.0]);
+//! ```
+
+/// Work smaller than this many values runs on the calling thread.
+///
+/// How it was chosen: handing chunks to other threads costs a few
+/// microseconds, about what one core spends on 10^4 to 10^5 simple
+/// elementwise operations, so the break-even point lies between 2^14 and
+/// 2^17 values. Before they shared this constant the kernels used 2^16
+/// (elementwise maps, unary backward) and 2^15 (layer norm, causal softmax,
+/// optimizer steps); 2^15 keeps W2's activations (batch 64 x 256 = 2^14
+/// values) on one thread and splits W4's (2^18 values and up), and W2/W4
+/// give the same losses with it. Re-tune with `cargo bench --bench
+/// workloads` on an idle machine.
+pub const PARALLEL_MIN: usize = 1 << 15;
+
+/// Elements per chunk for elementwise kernels: big enough to amortise a
+/// task, small enough to balance load (32 KiB of `f32`, within L1/L2).
+pub const CHUNK: usize = 1 << 13;
+
+/// Work that splits into chunks of whole units: a slice (a unit is one
+/// element), [`Rows`] (a unit is one row), or a tuple of up to four of these
+/// with the same number of units, split together.
+pub trait Split: Send + Sized {
+    /// Number of units.
+    fn units(&self) -> usize;
+    /// Number of values (the largest over a tuple's parts): what decides
+    /// whether to go parallel.
+    fn values(&self) -> usize;
+    /// The first `at` units and the rest.
+    fn split_at(self, at: usize) -> (Self, Self);
+}
+
+/// A slice seen as rows of `.1` values: a unit is one row.
+pub struct Rows<S>(pub S, pub usize);
+
+impl<T: Sync> Split for &[T] {
+    fn units(&self) -> usize {
+        self.len()
+    }
+    fn values(&self) -> usize {
+        self.len()
+    }
+    fn split_at(self, at: usize) -> (Self, Self) {
+        <[T]>::split_at(self, at)
+    }
+}
+
+impl<T: Send> Split for &mut [T] {
+    fn units(&self) -> usize {
+        self.len()
+    }
+    fn values(&self) -> usize {
+        self.len()
+    }
+    fn split_at(self, at: usize) -> (Self, Self) {
+        self.split_at_mut(at)
+    }
+}
+
+impl<S: Split> Split for Rows<S> {
+    fn units(&self) -> usize {
+        self.0.units() / self.1.max(1)
+    }
+    fn values(&self) -> usize {
+        self.0.values()
+    }
+    fn split_at(self, at: usize) -> (Self, Self) {
+        let (a, b) = self.0.split_at(at * self.1);
+        (Rows(a, self.1), Rows(b, self.1))
+    }
+}
+
+macro_rules! split_tuple {
+    ($($name:ident $a:ident $b:ident),*) => {
+        impl<$($name: Split),*> Split for ($($name,)*) {
+            fn units(&self) -> usize {
+                #[allow(non_snake_case)]
+                let ($($name,)*) = self;
+                let mut n = usize::MAX;
+                $(n = n.min($name.units());)*
+                n
+            }
+            fn values(&self) -> usize {
+                #[allow(non_snake_case)]
+                let ($($name,)*) = self;
+                let mut n = 0;
+                $(n = n.max($name.values());)*
+                n
+            }
+            fn split_at(self, at: usize) -> (Self, Self) {
+                #[allow(non_snake_case)]
+                let ($($name,)*) = self;
+                $(let ($a, $b) = $name.split_at(at);)*
+                (($($a,)*), ($($b,)*))
+            }
+        }
+    };
+}
+split_tuple!(A a0 a1, B b0 b1);
+split_tuple!(A a0 a1, B b0 b1, C c0 c1);
+split_tuple!(A a0 a1, B b0 b1, C c0 c1, D d0 d1);
+
+/// Runs `f(index, chunk)` on consecutive chunks of `chunk` units (the last
+/// may be shorter); `index` numbers the chunks from 0. In parallel when the
+/// work holds at least [`PARALLEL_MIN`] values.
+pub fn for_each<S: Split>(work: S, chunk: usize, f: impl Fn(usize, S) + Sync) {
+    map(work, chunk, f);
+}
+
+/// Like [`for_each`] but collects what `f` returns for each chunk, in chunk
+/// order (for per-chunk partial sums that are then added up in a fixed order).
+pub fn map<S: Split, R: Send>(work: S, chunk: usize, f: impl Fn(usize, S) -> R + Sync) -> Vec<R> {
+    let chunk = chunk.max(1);
+    let chunks = work.units().div_ceil(chunk);
+    let threads = rayon::current_num_threads();
+    if work.values() >= PARALLEL_MIN && chunks > 1 && threads > 1 {
+        // A few tasks per thread balance the load; more only add overhead.
+        let per_task = chunks.div_ceil(threads * TASKS_PER_THREAD);
+        split_run(work, 0, chunks, chunk, per_task, &f)
+    } else {
+        run_chunks(work, 0, chunks, chunk, &f)
+    }
+}
+
+/// Tasks per thread when work is split: enough for threads that finish early
+/// to steal from the others.
+const TASKS_PER_THREAD: usize = 4;
+
+/// Runs chunks `first..first + count` of `work` in order on this thread.
+fn run_chunks<S: Split, R>(work: S, first: usize, count: usize, chunk: usize, f: &impl Fn(usize, S) -> R) -> Vec<R> {
+    let mut out = Vec::with_capacity(count);
+    let mut rest = work;
+    for i in first..first + count {
+        let take = chunk.min(rest.units());
+        let (head, tail) = rest.split_at(take);
+        out.push(f(i, head));
+        rest = tail;
+    }
+    out
+}
+
+/// Splits chunks `first..first + count` in halves on rayon's pool until a
+/// task holds at most `per_task` chunks.
+fn split_run<S: Split, R: Send>(
+    work: S,
+    first: usize,
+    count: usize,
+    chunk: usize,
+    per_task: usize,
+    f: &(impl Fn(usize, S) -> R + Sync),
+) -> Vec<R> {
+    if count <= per_task {
+        return run_chunks(work, first, count, chunk, f);
+    }
+    let half = count / 2;
+    let (a, b) = work.split_at(half * chunk);
+    let (mut left, right) = rayon::join(
+        || split_run(a, first, half, chunk, per_task, f),
+        || split_run(b, first + half, count - half, chunk, per_task, f),
+    );
+    left.extend(right);
+    left
+}
