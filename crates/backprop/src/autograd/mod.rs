@@ -21,8 +21,6 @@ mod graph;
 mod ops;
 mod param;
 
-/// Moved to [`crate::tensor::layer_norm_rows`]; re-exported for existing callers.
-pub(crate) use crate::tensor::layer_norm_rows;
 pub use gradcheck::{gradcheck, GradcheckOptions, GradcheckReport};
 pub use gradcheck_params::{gradcheck_params, gradcheck_params_with, ParamCheck, ParamCheckOptions};
 pub use graph::{AsParam, Gradients, Graph, NodeInfo, Var};

@@ -1,7 +1,8 @@
 //! Layer normalisation as a module.
 
 use super::Module;
-use crate::autograd::{layer_norm_rows, Graph, Param, Var};
+use crate::autograd::{Graph, Param, Var};
+use crate::tensor::layer_norm_rows;
 use crate::Tensor;
 
 /// LayerNorm over the last axis with a learned scale (init 1) and, optionally,

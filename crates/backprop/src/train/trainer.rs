@@ -223,8 +223,7 @@ impl<'a> Trainer<'a> {
                     let opt = &mut self.optimizers[phase];
                     opt.set_lr(cfg.schedule.lr_at(done, base_lr[phase]));
                     opt.zero_grad();
-                    let _frozen = &frozen[phase]; // TODO(merge autograd): Graph::new().freeze(...)
-                    let g = Graph::new();
+                    let g = Graph::new().freeze(&frozen[phase]);
                     let loss = step.loss(&g, phase)?;
                     let value = loss.item();
                     if !value.is_finite() {
