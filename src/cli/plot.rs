@@ -66,11 +66,12 @@ pub(crate) fn write_png(chart: &Chart, path: &Path) -> Result<()> {
         let root = BitMapBackend::with_buffer(&mut pixels, SIZE).into_drawing_area();
         draw(&root, chart).map_err(|e| draw_error(path, e))?;
     }
-    image::save_buffer_with_format(path, &pixels, w, h, image::ExtendedColorType::Rgb8, image::ImageFormat::Png)
-        .map_err(|e| match e {
+    image::save_buffer_with_format(path, &pixels, w, h, image::ColorType::Rgb8, image::ImageFormat::Png).map_err(|e| {
+        match e {
             image::ImageError::IoError(io) => Error::io(path, io),
             other => Error::format(path, format!("could not encode the PNG: {other}")),
-        })
+        }
+    })
 }
 
 /// Draws `chart` into an SVG file.

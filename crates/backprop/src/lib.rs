@@ -29,6 +29,8 @@
 //! assert_eq!(out.argmax_axis(1), vec![0, 0, 0, 1]);
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod autograd;
 pub mod checkpoint;
 pub mod data;
