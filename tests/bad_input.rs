@@ -226,6 +226,34 @@ fn diverging_loss_suggests_a_lower_learning_rate() {
     assert!(!dir.join("out/model.safetensors").exists(), "a diverged run must not save a model");
 }
 
+#[test]
+fn a_run_that_fails_keeps_the_history_of_the_previous_run() {
+    let dir = TempDir::new("bad-keep-history");
+    let old = "{\"epoch\":1,\"train_loss\":0.5,\"lr\":0.001,\"seconds\":1.0}\n";
+    dir.write("out/history.jsonl", old.as_bytes());
+    let r = train_flags(&dir, &["--optimizer", "sgd", "--lr", "1e30", "--schedule", "constant", "--hidden", "32"]);
+    assert_clean_failure(&r, &["diverged"]);
+    assert_eq!(fs::read_to_string(dir.join("out/history.jsonl")).unwrap(), old);
+}
+
+#[test]
+fn a_network_too_large_to_allocate_is_refused_before_it_is_built() {
+    let dir = TempDir::new("bad-huge-hidden");
+    let r = train_flags(&dir, &["--hidden", "100000000000"]);
+    assert_clean_failure(&r, &["--hidden", "parameters", "limit"]);
+    let r = train_flags(&dir, &["--hidden", "18446744073709551615,2"]);
+    assert_clean_failure(&r, &["--hidden", "parameters"]);
+}
+
+#[test]
+fn a_final_learning_rate_above_the_peak_is_refused() {
+    let dir = TempDir::new("bad-min-lr");
+    let r = train_flags(&dir, &["--min-lr", "0.5", "--lr", "0.01"]);
+    assert_clean_failure(&r, &["--min-lr", "above the learning rate"]);
+    let r = train_flags(&dir, &["--warmup", "-3"]);
+    assert_clean_failure(&r, &["--warmup", "whole number"]);
+}
+
 // ---------------------------------------------------------------- checkpoints
 
 #[test]
@@ -495,7 +523,7 @@ fn training_into_an_out_path_that_is_a_file() {
         "--threads",
         "2",
     ]);
-    assert_clean_failure(&r, &["taken"]);
+    assert_clean_failure(&r, &["--out", "taken", "not a folder"]);
     assert_eq!(fs::read(&file).unwrap(), b"x");
 }
 

@@ -272,6 +272,12 @@ fn bad_input_to_train_gpt_and_generate_is_one_line() {
         .output()
         .unwrap();
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    // --json: a record per validation, then one summary, every line JSON.
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&ok.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!((lines[0]["epoch"].as_u64(), lines[0]["step"].as_u64()), (Some(1), Some(5)));
+    assert!(lines[1]["val_loss"].is_f64() && lines[1]["model"].is_string(), "{lines:?}");
     let model = out.join("model.safetensors");
     let m = model.to_str().unwrap();
     fails_with(&["generate", "--model", m, "--prompt", "abz"], &["--prompt", "'z'"]);

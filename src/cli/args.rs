@@ -158,6 +158,11 @@ pub(crate) fn positive_usize(s: &str) -> Result<usize, String> {
     }
 }
 
+/// A whole number >= 0.
+pub(crate) fn non_negative_usize(s: &str) -> Result<usize, String> {
+    s.trim().parse::<usize>().map_err(|_| format!("'{s}' is not a whole number >= 0"))
+}
+
 /// Hidden layer sizes given as one flag value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct LayerSizes(pub Vec<usize>);

@@ -102,7 +102,7 @@ pub(super) fn heat_panel(values: &[f32], rows: usize, cols: usize) -> RgbImage {
 /// Values as an enlarged panel, one colour per value.
 pub(super) fn panel(values: &[f32], rows: usize, cols: usize, color: impl Fn(f32) -> [u8; 3]) -> RgbImage {
     let mut img = RgbImage::new(cols as u32 * SCALE, rows as u32 * SCALE);
-    for (y, x, p) in img.enumerate_pixels_mut() {
+    for (x, y, p) in img.enumerate_pixels_mut() {
         let i = (y / SCALE) as usize * cols + (x / SCALE) as usize;
         *p = Rgb(color(values.get(i).copied().unwrap_or(0.0)));
     }
@@ -128,4 +128,19 @@ pub(super) fn save_png(img: &RgbImage, path: &Path) -> Result<()> {
         image::ImageError::IoError(io) => Error::io(path, io),
         other => Error::format(path, format!("could not write the PNG: {other}")),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panels_keep_rows_and_columns() {
+        // 2 rows x 3 columns, lit at row 0, column 2 only.
+        let img = panel(&[0.0, 0.0, 1.0, 0.0, 0.0, 0.0], 2, 3, |v| [(255.0 * v) as u8, 0, 0]);
+        assert_eq!((img.width(), img.height()), (3 * SCALE, 2 * SCALE));
+        let lit: Vec<(u32, u32)> =
+            img.enumerate_pixels().filter(|(_, _, p)| p.0[0] == 255).map(|(x, y, _)| (x / SCALE, y / SCALE)).collect();
+        assert!(!lit.is_empty() && lit.iter().all(|&(x, y)| (x, y) == (2, 0)), "{lit:?}");
+    }
 }

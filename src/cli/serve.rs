@@ -55,7 +55,7 @@ struct Playground {
 pub(crate) fn run(a: ServeArgs) -> Result<()> {
     let playground = load(&a)?;
     let server = Server::http((a.host.as_str(), a.port))
-        .map_err(|e| Error::invalid("--port", format!("cannot listen on {}:{}: {e}", a.host, a.port)))?;
+        .map_err(|e| Error::invalid("--host/--port", format!("cannot listen on {}:{}: {e}", a.host, a.port)))?;
     let addr = match server.server_addr().to_ip() {
         Some(addr) => addr.to_string(),
         None => format!("{}:{}", a.host, a.port),

@@ -1,7 +1,7 @@
 //! `backprop train mnist`: an MLP on an IDX image folder.
 
 use super::args::{fraction, layer_sizes, positive_usize, DataArg, LayerSizes};
-use super::train_args::{LrDefaults, OptimArgs, RunArgs};
+use super::train_args::{check_model_size, LrDefaults, OptimArgs, RunArgs};
 use backprop::data::load_mnist_dir;
 use backprop::loss::Loss;
 use backprop::models::{INPUT_KEY, LOSS_KEY};
@@ -35,6 +35,7 @@ enum TrainTask {
 const MNIST_LR: LrDefaults = LrDefaults { sgd: 0.1, adam: 1e-3, decay_matrices_only: false };
 
 #[derive(Args, Debug)]
+#[command(mut_arg("lr", |a| a.help("Learning rate (default 1e-3 for Adam/AdamW, 0.1 for SGD)")))]
 pub(crate) struct MnistArgs {
     #[command(flatten)]
     data: DataArg,
@@ -101,9 +102,10 @@ fn train_mnist(a: MnistArgs) -> Result<()> {
     if !a.loss.wants_logits() {
         config.output_activation = Activation::Sigmoid;
     }
+    check_model_size(&config, "--hidden")?;
     let model = Mlp::new(config, &mut Rng::new(a.run.seed));
     let steps = train.len().div_ceil(a.batch_size) * a.epochs;
-    let (optimizer, schedule) = a.optim.build(model.parameters(), steps, MNIST_LR);
+    let (optimizer, schedule) = a.optim.build(model.parameters(), steps, MNIST_LR)?;
     let config = TrainConfig {
         epochs: a.epochs,
         batch_size: a.batch_size,
@@ -167,8 +169,9 @@ fn early_stopping_note(records: &[backprop::train::EpochRecord], patience: usize
     };
     if records.len() < epochs {
         format!(
-            "stopped early after epoch {}: validation loss did not improve for {patience} epochs; {kept}",
-            records.len()
+            "stopped early after epoch {}: validation loss did not improve for {patience} epoch{}; {kept}",
+            records.len(),
+            if patience == 1 { "" } else { "s" }
         )
     } else {
         format!("early stopping: ran all {epochs} epochs; {kept}")

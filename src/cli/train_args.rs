@@ -49,6 +49,9 @@ impl RunArgs {
     /// and names the run's files; the folder is made by [`RunFolder::trainer`].
     pub fn start(&self) -> Result<RunFolder> {
         self.threads.apply()?;
+        if self.out.exists() && !self.out.is_dir() {
+            return Err(Error::invalid("--out", format!("{} is a file, not a folder", self.out.display())));
+        }
         let dir = self.out.clone();
         let json = self.output.json;
         Ok(RunFolder { model: dir.join("model.safetensors"), history: dir.join("history.jsonl"), dir, json })
@@ -78,6 +81,29 @@ impl RunFolder {
     }
 }
 
+/// The most trainable scalars a command-line model may have: 2^28 (1 GiB of
+/// weights, about 4 GiB with Adam's moments and the gradients).
+pub(crate) const MAX_PARAMETERS: usize = 1 << 28;
+
+/// Refuses, before anything is allocated, a network too large for this machine
+/// (e.g. `--hidden 100000000000`); `flag` is the flag that sets its size.
+pub(crate) fn check_model_size(config: &backprop::nn::MlpConfig, flag: &str) -> Result<()> {
+    match config.parameter_count() {
+        Some(n) if n <= MAX_PARAMETERS => Ok(()),
+        count => {
+            let sizes: Vec<String> = config.sizes().iter().map(|s| s.to_string()).collect();
+            let what = count.map_or("more than usize::MAX".to_string(), |n| n.to_string());
+            Err(Error::invalid(
+                flag,
+                format!(
+                    "a {} network would have {what} parameters, more than the limit of {MAX_PARAMETERS}",
+                    sizes.join("-")
+                ),
+            ))
+        }
+    }
+}
+
 /// The optimizers the command line offers.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum OptimizerName {
@@ -104,7 +130,7 @@ pub(crate) struct OptimArgs {
     /// Optimizer.
     #[arg(long, value_enum, default_value = "adam")]
     pub optimizer: OptimizerName,
-    /// Learning rate (its default depends on the command and the optimizer; see the command's help).
+    /// Learning rate (the default depends on the optimizer).
     #[arg(long, value_parser = positive_f32)]
     pub lr: Option<f32>,
     /// Momentum for SGD (0 = plain SGD).
@@ -126,7 +152,7 @@ pub(crate) struct OptimArgs {
     #[arg(long, value_enum, default_value = "cosine")]
     pub schedule: ScheduleName,
     /// Linear warmup steps of the cosine schedule.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = super::args::non_negative_usize)]
     pub warmup: usize,
     /// Final learning rate of the cosine schedule.
     #[arg(long, default_value_t = 0.0, value_parser = non_negative_f32)]
@@ -160,8 +186,17 @@ impl OptimArgs {
         params: Vec<(String, Param)>,
         total_steps: usize,
         defaults: LrDefaults,
-    ) -> (Box<dyn Optimizer>, Schedule) {
+    ) -> Result<(Box<dyn Optimizer>, Schedule)> {
         let lr = self.lr(defaults);
+        if self.schedule == ScheduleName::Cosine && self.min_lr > lr {
+            return Err(Error::invalid(
+                "--min-lr",
+                format!(
+                    "{} is above the learning rate {lr}: the cosine schedule decays from --lr down to --min-lr",
+                    self.min_lr
+                ),
+            ));
+        }
         let optimizer: Box<dyn Optimizer> = match self.optimizer {
             OptimizerName::Sgd => {
                 Box::new(Sgd::new(params, lr).momentum(self.momentum, self.nesterov).weight_decay(self.weight_decay))
@@ -180,7 +215,7 @@ impl OptimArgs {
             ScheduleName::Constant => Schedule::Constant,
             ScheduleName::Cosine => Schedule::Cosine { warmup: self.warmup, total: total_steps, min_lr: self.min_lr },
         };
-        (optimizer, schedule)
+        Ok((optimizer, schedule))
     }
 
     /// The clipping norm, if any (0 means none).

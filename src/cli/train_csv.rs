@@ -2,7 +2,7 @@
 
 use super::args::{fraction, layer_sizes, positive_usize, LayerSizes};
 use super::csv_model::{RegressionMeta, Scalers};
-use super::train_args::{LrDefaults, OptimArgs, RunArgs};
+use super::train_args::{check_model_size, LrDefaults, OptimArgs, RunArgs};
 use backprop::data::{read_csv, window_series, CsvTable, RegressionData, Standardizer};
 use backprop::loss::Loss;
 use backprop::nn::{Activation, Init, Mlp, MlpConfig, Module};
@@ -30,7 +30,10 @@ enum RegressionLoss {
 const CSV_LR: LrDefaults = LrDefaults { sgd: 0.1, adam: 1e-2, decay_matrices_only: false };
 
 #[derive(Args, Debug)]
-#[command(mut_arg("out", |a| a.default_value("runs/csv")))]
+#[command(
+    mut_arg("out", |a| a.default_value("runs/csv")),
+    mut_arg("lr", |a| a.help("Learning rate (default 1e-2 for Adam/AdamW, 0.1 for SGD)"))
+)]
 pub(crate) struct CsvArgs {
     /// CSV file with a header row of column names.
     #[arg(long, value_name = "FILE")]
@@ -101,13 +104,15 @@ pub(crate) fn run(a: CsvArgs) -> Result<()> {
     let scalers = Scalers { inputs: Standardizer::fit(&p.train.inputs), targets: Standardizer::fit(&p.train.targets) };
     let train = p.train.standardized(&scalers.inputs, &scalers.targets);
     let valid = p.valid.standardized(&scalers.inputs, &scalers.targets);
-    let model = Mlp::new(model_config(&a, train.input_dim(), train.target_dim()), &mut Rng::new(a.run.seed));
+    let config = model_config(&a, train.input_dim(), train.target_dim());
+    check_model_size(&config, "--hidden")?;
+    let model = Mlp::new(config, &mut Rng::new(a.run.seed));
     let loss = match a.loss {
         RegressionLoss::Mse => Loss::Mse,
         RegressionLoss::L1 => Loss::L1,
     };
     let steps = train.len().div_ceil(a.batch_size) * a.epochs;
-    let (optimizer, schedule) = a.optim.build(model.parameters(), steps, CSV_LR);
+    let (optimizer, schedule) = a.optim.build(model.parameters(), steps, CSV_LR)?;
     let config = TrainConfig {
         epochs: a.epochs,
         batch_size: a.batch_size,

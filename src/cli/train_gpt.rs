@@ -24,7 +24,8 @@ const GPT_LR: LrDefaults = LrDefaults { sgd: 0.1, adam: 1e-3, decay_matrices_onl
     mut_arg("beta2", |a| a.default_value("0.99")),
     mut_arg("warmup", |a| a.default_value("100")),
     mut_arg("min_lr", |a| a.default_value("1e-4")),
-    mut_arg("clip", |a| a.default_value("1.0"))
+    mut_arg("clip", |a| a.default_value("1.0")),
+    mut_arg("lr", |a| a.help("Peak learning rate (default 1e-3 for AdamW/Adam, 0.1 for SGD)"))
 )]
 pub(crate) struct GptArgs {
     /// UTF-8 text to learn (default: the bundled data/tinyshakespeare/input.txt).
@@ -125,7 +126,7 @@ fn train(a: GptArgs) -> Result<()> {
         ..LmConfig::default()
     };
     let mut step = LmStep::new(&model, &data, &lm)?;
-    let (optimizer, schedule) = a.optim.build(model.parameters(), a.iters, GPT_LR);
+    let (optimizer, schedule) = a.optim.build(model.parameters(), a.iters, GPT_LR)?;
     let train_config = TrainConfig { schedule, clip_norm: a.optim.clip_norm(), ..lm.train_config() };
     folder.say(format_args!(
         "training a GPT ({} layers, {} heads, {} channels, context {}) with {} parameters on {} ({} train / {} validation characters, vocabulary {})",
@@ -139,11 +140,18 @@ fn train(a: GptArgs) -> Result<()> {
         data.val.len(),
         data.tokenizer.vocab_size()
     ));
+    let started = std::time::Instant::now();
     let records = folder
         .trainer(optimizer, train_config)?
         .on_epoch(|_| model.save(&folder.model, &data.tokenizer))
         .run(&mut step)?;
-    if !a.run.output.json {
+    if a.run.output.json {
+        let summary = serde_json::json!({
+            "val_loss": records.last().and_then(|r| r.val_loss), "steps": records.last().and_then(|r| r.step),
+            "train_seconds": started.elapsed().as_secs_f32(), "model": folder.model, "history": folder.history,
+        });
+        println!("{summary}");
+    } else {
         let last = records.last().and_then(|r| r.val_loss).unwrap_or(f32::NAN);
         println!("final validation loss {last:.4}; saved {} and {}", folder.model.display(), folder.history.display());
         let prompt = data.tokenizer.encode("\n").unwrap_or_else(|_| vec![0]);

@@ -2,7 +2,7 @@
 //! from an HDF5 file (the cat/non-cat layout) or a folder of class folders.
 
 use super::args::{fraction, layer_sizes, positive_usize, LayerSizes};
-use super::train_args::{LrDefaults, OptimArgs, RunArgs};
+use super::train_args::{check_model_size, LrDefaults, OptimArgs, RunArgs};
 use backprop::data::{load_hdf5_images, load_image_folder, ImageShape, LabelledImages};
 use backprop::loss::Loss;
 use backprop::models::{PixelScale, CLASSES_KEY, INPUT_KEY, LOSS_KEY};
@@ -26,7 +26,11 @@ enum ModelKind {
 const IMAGES_LR: LrDefaults = LrDefaults { sgd: 0.005, adam: 1e-3, decay_matrices_only: false };
 
 #[derive(Args, Debug)]
-#[command(mut_arg("out", |a| a.default_value("runs/images")), mut_arg("schedule", |a| a.default_value("constant")))]
+#[command(
+    mut_arg("out", |a| a.default_value("runs/images")),
+    mut_arg("schedule", |a| a.default_value("constant")),
+    mut_arg("lr", |a| a.help("Learning rate (default 1e-3 for Adam/AdamW, 0.005 for SGD)"))
+)]
 pub(crate) struct ImagesArgs {
     /// Training images: an HDF5 file with PREFIX_x / PREFIX_y datasets (e.g. train_catvnoncat.h5),
     /// or a folder with one subfolder of PNG/JPEG images per class.
@@ -84,9 +88,11 @@ pub(crate) fn run(a: ImagesArgs) -> Result<()> {
     let classes = &full.classes;
     let binary = classes.len() == 2;
     let loss = if binary { Loss::Bce } else { Loss::CrossEntropy };
-    let model = Mlp::new(model_config(&a, full.shape.len(), classes.len()), &mut Rng::new(a.run.seed));
+    let config = model_config(&a, full.shape.len(), classes.len());
+    check_model_size(&config, "--hidden")?;
+    let model = Mlp::new(config, &mut Rng::new(a.run.seed));
     let steps = train.len().div_ceil(a.batch_size) * a.epochs;
-    let (optimizer, schedule) = a.optim.build(model.parameters(), steps, IMAGES_LR);
+    let (optimizer, schedule) = a.optim.build(model.parameters(), steps, IMAGES_LR)?;
     let config = TrainConfig {
         epochs: a.epochs,
         batch_size: a.batch_size,

@@ -54,6 +54,24 @@ impl MlpConfig {
         out
     }
 
+    /// Number of trainable scalars, or `None` when it overflows `usize`
+    /// (sizes from a user or a file are checked with this before anything is
+    /// allocated).
+    ///
+    /// ```
+    /// use backprop::nn::{Activation, MlpConfig};
+    /// let c = MlpConfig::classifier(784, &[30], 10, Activation::Sigmoid);
+    /// assert_eq!(c.parameter_count(), Some(784 * 30 + 30 + 30 * 10 + 10));
+    /// assert_eq!(MlpConfig::classifier(usize::MAX, &[2], 1, Activation::Relu).parameter_count(), None);
+    /// ```
+    pub fn parameter_count(&self) -> Option<usize> {
+        let sizes = self.sizes();
+        sizes.windows(2).try_fold(0usize, |total, pair| {
+            let layer = pair[0].checked_mul(pair[1])?.checked_add(pair[1])?;
+            total.checked_add(layer)
+        })
+    }
+
     /// Layer sizes from input to output, e.g. `[784, 30, 10]`.
     pub fn sizes(&self) -> Vec<usize> {
         let mut s = vec![self.inputs];

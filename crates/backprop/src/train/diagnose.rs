@@ -33,6 +33,9 @@ pub struct Diagnosis {
     pub train_loss_fell: bool,
     /// The lowest training loss and its epoch (for histories without validation).
     pub best_train: (usize, f32),
+    /// For a run counted in steps (a language model's): the step of the best
+    /// validation loss; the verdict then speaks of steps and evaluations.
+    pub best_step: Option<usize>,
 }
 
 impl Diagnosis {
@@ -53,14 +56,18 @@ impl fmt::Display for Diagnosis {
                 self.epochs
             );
         };
-        write!(f, "best validation loss {loss:.4} at epoch {epoch}; ")?;
+        let (unit, at) = match self.best_step {
+            Some(step) => ("evaluation", format!("step {step}")),
+            None => ("epoch", format!("epoch {epoch}")),
+        };
+        write!(f, "best validation loss {loss:.4} at {at}; ")?;
         match self.epochs_since_best {
-            0 => write!(f, "validation loss was still falling at the last epoch: no sign of overfitting"),
-            1 => write!(f, "validation loss rose in the last epoch only: no clear sign of overfitting yet"),
+            0 => write!(f, "validation loss was still falling at the last {unit}: no sign of overfitting"),
+            1 => write!(f, "validation loss rose in the last {unit} only: no clear sign of overfitting yet"),
             n if self.overfitting() => {
-                write!(f, "validation loss rose for the last {n} epochs while training loss fell: overfitting")
+                write!(f, "validation loss rose for the last {n} {unit}s while training loss fell: overfitting")
             }
-            n => write!(f, "neither loss improved in the last {n} epochs: training has stalled, not overfitting"),
+            n => write!(f, "neither loss improved in the last {n} {unit}s: training has stalled, not overfitting"),
         }
     }
 }
@@ -101,6 +108,7 @@ pub fn diagnose(history: &[EpochRecord]) -> Diagnosis {
         epochs_since_best,
         train_loss_fell,
         best_train,
+        best_step: best.and_then(|(i, _, _)| history[i].step),
     }
 }
 
@@ -136,6 +144,20 @@ mod tests {
         let d = diagnose(&no_val);
         assert_eq!((d.best, d.best_train), (None, (2, 0.5)));
         assert!(d.to_string().starts_with("no validation loss"), "{d}");
+    }
+
+    #[test]
+    fn runs_counted_in_steps_are_judged_in_steps() {
+        let at = |epoch: usize, train_loss, val_loss| EpochRecord {
+            step: Some(250 * epoch),
+            ..record(epoch, train_loss, Some(val_loss))
+        };
+        let d = diagnose(&[at(1, 2.0, 1.9), at(2, 1.5, 1.6), at(3, 1.2, 1.7), at(4, 1.0, 1.8)]);
+        assert_eq!((d.best, d.best_step), (Some((2, 1.6)), Some(500)));
+        assert_eq!(
+            d.to_string(),
+            "best validation loss 1.6000 at step 500; validation loss rose for the last 2 evaluations while training loss fell: overfitting"
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use crate::{Error, Result};
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 /// What one epoch measured. Fields that do not apply to the task are absent.
@@ -46,23 +46,35 @@ pub struct EpochRecord {
     pub metrics: BTreeMap<String, f32>,
 }
 
-/// Appends [`EpochRecord`]s to a JSONL file, one line each, as training goes.
+/// Writes [`EpochRecord`]s to a JSONL file, one line each, as training goes.
+///
+/// The file is replaced atomically after each record (see
+/// [`write_atomically`](crate::checkpoint::write_atomically)) and first
+/// written when the first epoch ends: a run that fails before then leaves an
+/// existing history as it was, and a reader never sees a half-written line.
 pub struct HistoryWriter {
     path: PathBuf,
-    file: File,
+    text: String,
 }
 
 impl HistoryWriter {
-    /// Creates (truncates) the history file.
+    /// A writer for `path`; nothing is written until the first [`append`](HistoryWriter::append).
+    ///
+    /// # Errors
+    /// When `path` is an existing folder.
     pub fn create(path: &Path) -> Result<HistoryWriter> {
-        let file = File::create(path).map_err(|e| Error::io(path, e))?;
-        Ok(HistoryWriter { path: path.to_path_buf(), file })
+        if path.is_dir() {
+            return Err(Error::invalid("history", format!("{} is a folder, not a file", path.display())));
+        }
+        Ok(HistoryWriter { path: path.to_path_buf(), text: String::new() })
     }
 
-    /// Writes one record as a line and flushes it.
+    /// Adds one record as a line and rewrites the file with every record so far.
     pub fn append(&mut self, record: &EpochRecord) -> Result<()> {
         let line = serde_json::to_string(record).expect("an EpochRecord always serializes");
-        writeln!(self.file, "{line}").and_then(|_| self.file.flush()).map_err(|e| Error::io(&self.path, e))
+        self.text.push_str(&line);
+        self.text.push('\n');
+        crate::checkpoint::write_atomically(&self.path, self.text.as_bytes())
     }
 }
 
