@@ -158,6 +158,18 @@ pub(crate) fn positive_usize(s: &str) -> Result<usize, String> {
     }
 }
 
+/// The library names the field at fault (`block_size`, `window`); the command
+/// line names the flag that sets it (`--block-size`, `--window`): renames the
+/// error's subject when it is one of `fields`.
+pub(crate) fn name_flags(e: Error, fields: &[&str]) -> Error {
+    match e {
+        Error::InvalidArgument { name, message } if fields.contains(&name.as_str()) => {
+            Error::InvalidArgument { name: format!("--{}", name.replace('_', "-")), message }
+        }
+        other => other,
+    }
+}
+
 /// A whole number >= 0.
 pub(crate) fn non_negative_usize(s: &str) -> Result<usize, String> {
     s.trim().parse::<usize>().map_err(|_| format!("'{s}' is not a whole number >= 0"))

@@ -261,7 +261,7 @@ fn prepare_series(table: &CsvTable, a: &CsvArgs, window: usize) -> Result<Prepar
             ),
         ));
     }
-    let data = window_series(&series, window)?;
+    let data = window_series(&series, window).map_err(|e| super::args::name_flags(e, &["window"]))?;
     // The last samples in time order, at least one when a fraction is asked for (never shuffled).
     let n = data.len();
     let n_valid = match a.val_fraction {

@@ -6,7 +6,7 @@ use backprop::data::TextData;
 use backprop::nn::{Gpt, GptConfig, Module};
 use backprop::tensor::Rng;
 use backprop::train::{LmConfig, LmStep, TrainConfig};
-use backprop::{Error, Result};
+use backprop::Result;
 use clap::Args;
 use std::path::{Path, PathBuf};
 
@@ -81,26 +81,8 @@ fn default_text() -> PathBuf {
 }
 
 pub(crate) fn run(a: GptArgs) -> Result<()> {
-    train(a).map_err(name_flags)
-}
-
-/// The library names configuration fields (`block_size`); the command line names its flags (`--block-size`).
-fn name_flags(e: Error) -> Error {
-    match e {
-        Error::InvalidArgument { name, message } => {
-            let flag = match name.as_str() {
-                "vocab_size" | "block_size" | "layers" | "heads" | "embd" | "dropout" => {
-                    format!("--{}", name.replace('_', "-"))
-                }
-                _ => name,
-            };
-            let message = ["block_size", "embd"].iter().fold(message, |m, field| {
-                m.replace(&format!(" {field} "), &format!(" --{} ", field.replace('_', "-")))
-            });
-            Error::InvalidArgument { name: flag, message }
-        }
-        other => other,
-    }
+    train(a)
+        .map_err(|e| super::args::name_flags(e, &["vocab_size", "block_size", "layers", "heads", "embd", "dropout"]))
 }
 
 fn train(a: GptArgs) -> Result<()> {

@@ -143,7 +143,7 @@ pub fn check_tpr(tpr: f64) -> Result<()> {
     if tpr > 0.0 && tpr <= 1.0 {
         Ok(())
     } else {
-        Err(Error::invalid("--tpr", format!("must be above 0 and at most 1, got {tpr}")))
+        Err(Error::invalid("tpr", format!("must be above 0 and at most 1, got {tpr}")))
     }
 }
 

@@ -7,7 +7,7 @@ use crate::{Error, Result, Tensor};
 /// target `x_{i+w}`, so there are `len - window` samples, in time order.
 ///
 /// # Errors
-/// [`Error::InvalidArgument`] (for `--window`) when the window is 0 or the
+/// [`Error::InvalidArgument`] (for `window`) when the window is 0 or the
 /// series has no value after its first window.
 ///
 /// ```
@@ -20,11 +20,11 @@ use crate::{Error, Result, Tensor};
 /// ```
 pub fn window_series(series: &[f32], window: usize) -> Result<RegressionData> {
     if window == 0 {
-        return Err(Error::invalid("--window", "must be at least 1"));
+        return Err(Error::invalid("window", "must be at least 1"));
     }
     if series.len() <= window {
         return Err(Error::invalid(
-            "--window",
+            "window",
             format!("the series is too short: {} values give no sample after a window of {window}", series.len()),
         ));
     }
