@@ -1,10 +1,10 @@
-//! Matrix products through the `gemm` crate's f32 kernels (`gemm-f32`).
+//! Matrix products through the `gemm` crate.
 //!
 //! Transposed operands are passed to the kernel as strides, so `A^T B` or
 //! `A B^T` (the shapes every backward pass needs) cost no copy.
 
 use super::Tensor;
-use gemm_common::Parallelism;
+use gemm::Parallelism;
 use rayon::prelude::*;
 
 /// Products with fewer multiply-adds than this run on the calling thread:
@@ -99,25 +99,20 @@ fn gemm_kernel(
     // (or transposed row-major) buffers; `dst` is exclusively borrowed so it does
     // not alias the inputs.
     unsafe {
-        // gemm computes dst = alpha dst + beta lhs rhs on column-major views; a
-        // row-major dst is a column-major dst^T, so it is handed
-        // dst^T = b^T a^T, as the `gemm` crate's own front end does for
-        // row-major outputs (gemm-f32 alone spares compiling the f64 and
-        // complex kernels that front end pulls in).
-        gemm_f32::gemm::f32::get_gemm_fn()(
-            n,
+        gemm::gemm(
             m,
+            n,
             k,
             dst.as_mut_ptr(),
-            n as isize,
             1,
+            n as isize,
             accumulate,
-            b.data.as_ptr(),
-            b_rs,
-            b_cs,
             a.data.as_ptr(),
-            a_rs,
             a_cs,
+            a_rs,
+            b.data.as_ptr(),
+            b_cs,
+            b_rs,
             1.0,
             1.0,
             false,
