@@ -129,11 +129,7 @@ impl Module for Linear {
     }
 
     fn parameters(&self) -> Vec<(String, Param)> {
-        let mut p = vec![("weight".to_string(), self.weight.clone())];
-        if let Some(b) = &self.bias {
-            p.push(("bias".to_string(), b.clone()));
-        }
-        p
+        super::weight_and_bias(&self.weight, self.bias.as_ref())
     }
 }
 

@@ -65,6 +65,13 @@ pub trait Module {
     }
 }
 
+/// `weight` and, if there is one, `bias`: the parameters of Linear and LayerNorm.
+pub(crate) fn weight_and_bias(weight: &Param, bias: Option<&Param>) -> Vec<(String, Param)> {
+    let mut p = vec![("weight".to_string(), weight.clone())];
+    p.extend(bias.map(|b| ("bias".to_string(), b.clone())));
+    p
+}
+
 /// Prefixes each name with `prefix.` (parameters, or their shapes).
 pub(crate) fn prefixed<T>(prefix: &str, named: Vec<(String, T)>) -> Vec<(String, T)> {
     named.into_iter().map(|(n, p)| (format!("{prefix}.{n}"), p)).collect()

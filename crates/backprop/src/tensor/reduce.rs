@@ -27,15 +27,21 @@ impl Tensor {
     /// ```
     pub fn sum_axis(&self, axis: usize, keepdim: bool) -> Tensor {
         self.check_axis("sum_axis", axis);
+        self.fold_axis(axis, keepdim, 0.0, |acc, x| acc + x)
+    }
+
+    /// Folds the values along `axis` into `init` with `f`, one output per
+    /// position of the other axes (a kernel shared by the reductions).
+    fn fold_axis(&self, axis: usize, keepdim: bool, init: f32, f: impl Fn(f32, f32) -> f32) -> Tensor {
         let (outer, len, inner) = split_at_axis(&self.shape, axis);
         let src = self.data();
-        let mut out = vec![0.0f32; outer * inner];
+        let mut out = vec![init; outer * inner];
         for o in 0..outer {
             let dst = &mut out[o * inner..(o + 1) * inner];
             for k in 0..len {
                 let row = &src[(o * len + k) * inner..(o * len + k + 1) * inner];
                 for (d, &x) in dst.iter_mut().zip(row) {
-                    *d += x;
+                    *d = f(*d, x);
                 }
             }
         }
@@ -51,20 +57,8 @@ impl Tensor {
     /// Maximum along `axis`.
     pub fn max_axis(&self, axis: usize, keepdim: bool) -> Tensor {
         self.check_axis("max_axis", axis);
-        let (outer, len, inner) = split_at_axis(&self.shape, axis);
-        assert!(len > 0, "max_axis: axis {axis} of shape {:?} is empty", self.shape);
-        let src = self.data();
-        let mut out = vec![f32::NEG_INFINITY; outer * inner];
-        for o in 0..outer {
-            let dst = &mut out[o * inner..(o + 1) * inner];
-            for k in 0..len {
-                let row = &src[(o * len + k) * inner..(o * len + k + 1) * inner];
-                for (d, &x) in dst.iter_mut().zip(row) {
-                    *d = d.max(x);
-                }
-            }
-        }
-        Tensor::from_vec(out, &self.reduced_shape(axis, keepdim))
+        assert!(self.shape[axis] > 0, "max_axis: axis {axis} of shape {:?} is empty", self.shape);
+        self.fold_axis(axis, keepdim, f32::NEG_INFINITY, f32::max)
     }
 
     /// Index of the maximum along `axis` (first one on ties), as `usize`s in row-major order
