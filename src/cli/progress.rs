@@ -6,41 +6,20 @@ use backprop::train::{EpochRecord, Plan, Progress};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 
-/// Where and how per-epoch results are shown.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum OutputMode {
-    /// A progress bar when stderr is a terminal, plain lines otherwise.
-    Auto,
-    /// One JSON object per epoch on stdout.
-    Json,
-}
-
-impl OutputMode {
-    /// `--json` or not.
-    pub fn from_json_flag(json: bool) -> OutputMode {
-        if json {
-            OutputMode::Json
-        } else {
-            OutputMode::Auto
-        }
-    }
-}
-
 /// A [`Progress`] that prints: a bar per epoch on a terminal, then the epoch's line.
 pub(crate) struct Terminal {
     json: bool,
     bar_wanted: bool,
     bar: Option<ProgressBar>,
     plan: Plan,
-    epoch: usize,
 }
 
 impl Terminal {
-    pub fn new(mode: OutputMode) -> Terminal {
-        let json = mode == OutputMode::Json;
+    /// JSON lines when `json`, else a bar per epoch on a terminal and a plain line per epoch.
+    pub fn new(json: bool) -> Terminal {
         let bar_wanted = !json && std::io::stderr().is_terminal();
         let plan = Plan { epochs: 0, max_steps: None, counted_in_steps: false };
-        Terminal { json, bar_wanted, bar: None, plan, epoch: 0 }
+        Terminal { json, bar_wanted, bar: None, plan }
     }
 }
 
@@ -50,7 +29,6 @@ impl Progress for Terminal {
     }
 
     fn epoch_started(&mut self, epoch: usize, steps: usize) {
-        self.epoch = epoch;
         if self.bar_wanted {
             let bar = ProgressBar::new(steps as u64);
             let style = ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})")

@@ -10,7 +10,7 @@
 //! optimizer chosen.
 
 use super::args::{non_negative_f32, positive_f32, JsonArg, ThreadsArg};
-use super::progress::{OutputMode, Terminal};
+use super::progress::Terminal;
 use backprop::optim::{Adam, Optimizer, Schedule, Sgd};
 use backprop::train::{HistoryWriter, TrainConfig, Trainer};
 use backprop::{Error, Param, Result};
@@ -64,7 +64,7 @@ impl RunFolder {
     pub fn trainer<'a>(&self, optimizer: Box<dyn Optimizer + 'a>, config: TrainConfig) -> Result<Trainer<'a>> {
         std::fs::create_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
         Ok(Trainer::new(optimizer, config)
-            .progress(Terminal::new(OutputMode::from_json_flag(self.json)))
+            .progress(Terminal::new(self.json))
             .with_history(HistoryWriter::create(&self.history)?))
     }
 

@@ -289,15 +289,12 @@ impl<'a> Trainer<'a> {
     /// The parameters of every optimizer but the one of `phase`: frozen while it runs.
     fn params_except(&self, phase: usize) -> Vec<Param> {
         let own = self.optimizers[phase].params();
-        let mut out: Vec<Param> = Vec::new();
-        for (_, o) in self.optimizers.iter().enumerate().filter(|(i, _)| *i != phase) {
-            for (_, p) in o.params() {
-                if !own.iter().any(|(_, q)| q.same_as(p)) && !out.iter().any(|q| q.same_as(p)) {
-                    out.push(p.clone());
-                }
-            }
-        }
-        out
+        let others = self.optimizers.iter().enumerate().filter(|(i, _)| *i != phase);
+        others
+            .flat_map(|(_, o)| o.params().iter().map(|(_, p)| p))
+            .filter(|p| !own.iter().any(|(_, q)| q.same_as(p)))
+            .cloned()
+            .collect()
     }
 
     /// Early stopping's bookkeeping after an epoch; true when training should stop.
