@@ -26,7 +26,7 @@
 
 use super::batch_norm::sum_channels;
 use super::im2col::{col2im, im2col, ConvGeometry};
-use super::matmul::matmul_into;
+use super::matmul::{matmul_into, matmul_into_serial};
 use super::parallel::{self, Rows};
 use super::Tensor;
 
@@ -203,11 +203,25 @@ fn expect_shape(op: &str, what: &str, t: &Tensor, shape: &[usize]) {
     assert!(t.shape() == shape, "{op}: {what} has shape {:?}, expected {shape:?}", t.shape());
 }
 
+/// A matrix product as [`matmul_into`] takes it.
+type Product = fn(&mut [f32], &[f32], bool, &[f32], bool, usize, usize, usize, bool);
+
+/// The product for one sample: on the calling thread when the samples alone
+/// keep every thread busy, else free to split across threads itself.
+fn product_for(g: &ConvGeometry) -> Product {
+    if g.batch >= rayon::current_num_threads() {
+        matmul_into_serial
+    } else {
+        matmul_into
+    }
+}
+
 /// `y = conv(x, w)` (+ `bias` per output channel) for every sample: im2col,
 /// then one product per group. `x`: `[N, C, H, W]` data, `y`: `[N, O, OH, OW]`.
 fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeometry, y: &mut [f32]) {
     let (k, og, l) = (g.group_rows(), g.group_out(), g.out_plane());
     let (in_size, out_size) = (g.in_size(), g.out_size());
+    let product = product_for(g);
     parallel::for_each(Rows(y, out_size), 1, |n, Rows(yn, _)| {
         let xn = &x[n * in_size..][..in_size];
         let mut buf = Vec::new();
@@ -220,7 +234,7 @@ fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeometry, y: &mut
         };
         for grp in 0..g.groups {
             let (wg, cg) = (&w[grp * og * k..][..og * k], &col[grp * k * l..][..k * l]);
-            matmul_into(&mut yn[grp * og * l..][..og * l], wg, false, cg, false, og, k, l, false);
+            product(&mut yn[grp * og * l..][..og * l], wg, false, cg, false, og, k, l, false);
         }
         if let Some(b) = bias {
             yn.chunks_exact_mut(l).zip(b).for_each(|(plane, &b)| plane.iter_mut().for_each(|v| *v += b));
@@ -232,12 +246,13 @@ fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeometry, y: &mut
 fn input_grad(dy: &[f32], w: &[f32], g: &ConvGeometry, dx: &mut [f32]) {
     let (k, og, l) = (g.group_rows(), g.group_out(), g.out_plane());
     let (in_size, out_size) = (g.in_size(), g.out_size());
+    let product = product_for(g);
     parallel::for_each(Rows(dx, in_size), 1, |n, Rows(dxn, _)| {
         let dyn_ = &dy[n * out_size..][..out_size];
         let products = |dcol: &mut [f32]| {
             for grp in 0..g.groups {
                 let (wg, dyg) = (&w[grp * og * k..][..og * k], &dyn_[grp * og * l..][..og * l]);
-                matmul_into(&mut dcol[grp * k * l..][..k * l], wg, true, dyg, false, k, og, l, false);
+                product(&mut dcol[grp * k * l..][..k * l], wg, true, dyg, false, k, og, l, false);
             }
         };
         if g.is_pointwise() {
@@ -261,6 +276,7 @@ fn weight_grad(x: &[f32], dy: &[f32], g: &ConvGeometry) -> Vec<f32> {
     let w_size = g.out_channels * k;
     let per_block = g.batch.div_ceil(MAX_WEIGHT_PARTIALS).max(1);
     let work = (Rows(x, in_size), Rows(dy, out_size));
+    let product = product_for(g);
     let partials = parallel::map(work, per_block, |_, (Rows(xs, _), Rows(dys, _))| {
         let mut dw = vec![0.0f32; w_size];
         let mut buf = if g.is_pointwise() { Vec::new() } else { vec![0.0f32; g.col_size()] };
@@ -273,7 +289,7 @@ fn weight_grad(x: &[f32], dy: &[f32], g: &ConvGeometry) -> Vec<f32> {
             };
             for grp in 0..g.groups {
                 let (dyg, cg) = (&dyn_[grp * og * l..][..og * l], &col[grp * k * l..][..k * l]);
-                matmul_into(&mut dw[grp * og * k..][..og * k], dyg, false, cg, true, og, l, k, true);
+                product(&mut dw[grp * og * k..][..og * k], dyg, false, cg, true, og, l, k, true);
             }
         }
         dw
