@@ -399,6 +399,14 @@ fn conv2d_names_both_shapes_when_the_kernel_does_not_fit() {
 }
 
 #[test]
+#[should_panic(expected = "conv2d: the output is too large to exist: input [2, 1, 1, 1], weight [3, 1, 1, 1]")]
+fn conv2d_refuses_a_padding_whose_output_cannot_exist() {
+    let g = Graph::no_grad();
+    let o = Conv2dOptions { padding: [usize::MAX / 8, usize::MAX / 8], ..Default::default() };
+    g.constant(Tensor::zeros(&[2, 1, 1, 1])).conv2d(g.constant(Tensor::zeros(&[3, 1, 1, 1])), None, o);
+}
+
+#[test]
 #[should_panic(expected = "conv_transpose2d: weight for 3 input channels in 1 groups does not fit 2 input channels")]
 fn conv_transpose2d_names_both_shapes_when_channels_differ() {
     let g = Graph::no_grad();

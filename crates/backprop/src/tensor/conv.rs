@@ -142,14 +142,15 @@ pub(crate) fn conv2d_geometry(op: &str, x: &[usize], w: &[usize], opts: &Conv2dO
         fail("input must be [N, C, H, W] and weight [O, C/groups, kh, kw]".into());
     }
     let g = opts.groups;
-    if g == 0 || x[1] % g != 0 || w[0] % g != 0 || w[1] * g != x[1] {
-        fail(format!("weight for {} input channels in {g} groups does not fit {} input channels", w[1] * g, x[1]));
+    if g == 0 || x[1] % g != 0 || w[0] % g != 0 || w[1].checked_mul(g) != Some(x[1]) {
+        let wants = w[1].saturating_mul(g);
+        fail(format!("weight for {wants} input channels in {g} groups does not fit {} input channels", x[1]));
     }
     let out = |a: usize| {
         conv2d_out_size(x[2 + a], w[2 + a], opts.stride[a], opts.padding[a], opts.dilation[a])
             .unwrap_or_else(|| fail(format!("the kernel does not fit the input along axis {}", 2 + a)))
     };
-    ConvGeometry {
+    let g = ConvGeometry {
         batch: x[0],
         in_channels: x[1],
         out_channels: w[0],
@@ -160,7 +161,11 @@ pub(crate) fn conv2d_geometry(op: &str, x: &[usize], w: &[usize], opts: &Conv2dO
         stride: opts.stride,
         padding: opts.padding,
         dilation: opts.dilation,
+    };
+    if !g.sizes_fit() {
+        fail("the output is too large to exist".into());
     }
+    g
 }
 
 /// Checks `x` `[N, C, H, W]` and `w` `[C, O / groups, kh, kw]` for a
@@ -177,14 +182,14 @@ pub(crate) fn conv_transpose2d_geometry(
         fail("input must be [N, C, H, W] and weight [C, O/groups, kh, kw]".into());
     }
     let g = o.groups;
-    if g == 0 || w[0] != x[1] || x[1] % g != 0 {
+    if g == 0 || w[0] != x[1] || x[1] % g != 0 || w[1].checked_mul(g).is_none() {
         fail(format!("weight for {} input channels in {g} groups does not fit {} input channels", w[0], x[1]));
     }
     let out = |a: usize| {
         conv_transpose2d_out_size(x[2 + a], w[2 + a], o.stride[a], o.padding[a], o.output_padding[a], o.dilation[a])
             .unwrap_or_else(|| fail(format!("no valid output size along axis {}", 2 + a)))
     };
-    ConvGeometry {
+    let g = ConvGeometry {
         batch: x[0],
         in_channels: w[1] * g,
         out_channels: w[0],
@@ -195,7 +200,11 @@ pub(crate) fn conv_transpose2d_geometry(
         stride: o.stride,
         padding: o.padding,
         dilation: o.dilation,
+    };
+    if !g.sizes_fit() {
+        fail("the output is too large to exist".into());
     }
+    g
 }
 
 /// Panics naming `op` unless `t` has `shape`.
