@@ -268,3 +268,27 @@ fn evaluation_after_reloading_a_checkpoint_equals_evaluation_before_saving() {
     partial.restore_into(&params_only.parameters()).unwrap();
     assert_ne!(eval(&params_only), before);
 }
+
+#[test]
+fn a_gradient_check_of_a_batch_norm_model_uses_and_keeps_its_running_statistics() {
+    let net = small_cnn(5);
+    // A few training passes make the running statistics differ from a batch's.
+    for seed in 0..3 {
+        let g = Graph::new();
+        net.forward(&g, g.constant(randn(&[4, 2, 6, 6], 40 + seed).mul_scalar(3.0).add_scalar(1.0)));
+    }
+    let before: Vec<Tensor> = net.buffers().iter().map(|(_, b)| b.value()).collect();
+    let x = randn(&[3, 2, 6, 6], 7);
+    let checks = backprop::autograd::gradcheck_params(
+        &net.parameters(),
+        |g| net.forward(g, g.constant(x.clone())).square().sum(),
+        &Default::default(),
+    )
+    .unwrap();
+    for c in &checks {
+        assert!(c.passed, "{}: relative error {:.2e}, absolute {:.2e}", c.name, c.max_rel_error, c.max_abs_error);
+    }
+    for ((name, b), old) in net.buffers().iter().zip(&before) {
+        assert_eq!(b.value().data(), old.data(), "{name} changed during the gradient check");
+    }
+}

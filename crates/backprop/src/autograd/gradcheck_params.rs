@@ -54,8 +54,9 @@ pub struct ParamCheck {
 /// `(L(w + eps) - L(w - eps)) / 2 eps` on a seeded sample of entries.
 ///
 /// `loss` builds the loss on the graph it is given; it is called once on a
-/// recording graph and twice per checked entry on [`Graph::no_grad`] graphs,
-/// so it must not depend on training-only behaviour such as dropout. The
+/// recording graph in evaluation mode ([`Graph::eval`]) and twice per checked
+/// entry on [`Graph::no_grad`] graphs, so both see the same function: dropout
+/// off, batch norm on its running statistics (which stay unchanged). The
 /// step is taken as the difference of the two perturbed `f32` values, and the
 /// difference quotient is computed in `f64`. The parameters end with their
 /// original values and the gradient of `loss` accumulated in them.
@@ -119,7 +120,7 @@ where
     for (_, p) in params {
         p.zero_grad();
     }
-    let g = Graph::new();
+    let g = Graph::new().eval();
     let l = loss(&g);
     let shape = l.shape();
     if shape.iter().product::<usize>() != 1 {

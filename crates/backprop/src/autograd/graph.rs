@@ -122,6 +122,25 @@ impl Graph {
         Self::with_mode(true, false, true)
     }
 
+    /// Switches layers to evaluation behaviour while still recording, as
+    /// PyTorch's `model.eval()` with gradients enabled: dropout is off and
+    /// batch norm normalises with (and does not update) its running
+    /// statistics. What a gradient check of a trained model and fine-tuning
+    /// with frozen statistics need.
+    ///
+    /// ```
+    /// use backprop::{autograd::{Graph, Param}, Tensor};
+    /// let g = Graph::new().eval();
+    /// assert!(g.is_recording() && !g.is_training());
+    /// let w = Param::new(Tensor::scalar(3.0));
+    /// g.backward(g.param(&w) * 2.0);
+    /// assert_eq!(w.grad().unwrap().item(), 2.0);
+    /// ```
+    pub fn eval(mut self) -> Graph {
+        self.training = false;
+        self
+    }
+
     /// Makes the given parameters constants in this graph: backward computes
     /// and stores no gradient for them (nor for paths that reach only them),
     /// while the other parameters get the same gradients as without freezing.
@@ -160,7 +179,9 @@ impl Graph {
         self.params_constant || self.frozen.iter().any(|f| f.same_as(p))
     }
 
-    /// Whether layers should behave as in training (dropout active).
+    /// Whether layers should behave as in training (dropout active, batch
+    /// norm on batch statistics): true for [`Graph::new`] unless
+    /// [`Graph::eval`] was called.
     pub fn is_training(&self) -> bool {
         self.training
     }
