@@ -9,6 +9,7 @@ mod explain;
 mod generate;
 mod gradcheck;
 mod graph;
+mod http;
 mod info;
 mod ood;
 mod plot;

@@ -6,10 +6,12 @@
 //! `POST /predict` with `{"pixels": [...]}` answers the same as JSON;
 //! `GET /health` says the server is up and which model it serves.
 //!
-//! Requests are handled one at a time: this is a local playground, and one
-//! prediction of an MNIST MLP takes about a millisecond.
+//! Each connection has its own thread (one prediction of an MNIST MLP takes
+//! about a millisecond); a client that stalls gets 408 after `--timeout`
+//! seconds and never holds up the others (see `http.rs`).
 
 use super::args::{ModelArg, RejectArg};
+use super::http::{self, Limits, Request, Response};
 use backprop::autograd::Graph;
 use backprop::explain::{normalized_magnitude, saliency};
 use backprop::models::Model;
@@ -17,9 +19,7 @@ use backprop::nn::Mlp;
 use backprop::{Error, Result, Tensor};
 use clap::Args;
 use serde_json::{json, Value};
-use std::io::Read;
-use std::time::Instant;
-use tiny_http::{Header, Method, Request, Response, Server};
+use std::time::{Duration, Instant};
 
 /// The page, inlined in the binary.
 const PAGE: &str = include_str!("../../assets/playground.html");
@@ -27,7 +27,11 @@ const PAGE: &str = include_str!("../../assets/playground.html");
 const MAX_BODY: usize = 1 << 20;
 /// How much of an oversize body is read and thrown away before answering 413,
 /// so the client sees the answer instead of a reset connection.
-const MAX_DRAIN: u64 = 16 << 20;
+const MAX_DRAIN: usize = 16 << 20;
+/// Connections open at once (more get 503).
+const MAX_CONNECTIONS: usize = 512;
+/// The longest `--timeout` accepted, in seconds.
+const MAX_TIMEOUT: f64 = 3600.0;
 
 #[derive(Args, Debug)]
 pub(crate) struct ServeArgs {
@@ -39,6 +43,11 @@ pub(crate) struct ServeArgs {
     /// Address to listen on; the default only accepts connections from this machine.
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
+    /// Seconds a client has to send a request (or to take an answer) before
+    /// it gets 408 Request Timeout and is disconnected; also how long an idle
+    /// connection stays open.
+    #[arg(long, default_value = "10", value_name = "SECONDS")]
+    timeout: f64,
     #[command(flatten)]
     reject: RejectArg,
 }
@@ -54,18 +63,24 @@ struct Playground {
 
 pub(crate) fn run(a: ServeArgs) -> Result<()> {
     let playground = load(&a)?;
-    let server = Server::http((a.host.as_str(), a.port))
-        .map_err(|e| Error::invalid("--host/--port", format!("cannot listen on {}:{}: {e}", a.host, a.port)))?;
-    let addr = match server.server_addr().to_ip() {
-        Some(addr) => addr.to_string(),
-        None => format!("{}:{}", a.host, a.port),
-    };
+    if !(a.timeout > 0.0 && a.timeout <= MAX_TIMEOUT) {
+        return Err(Error::invalid(
+            "--timeout",
+            format!("{} is not a number of seconds above 0 and at most {MAX_TIMEOUT}", a.timeout),
+        ));
+    }
+    let listener = http::listen(&a.host, a.port)?;
+    let addr = listener.local_addr().map_or_else(|_| format!("{}:{}", a.host, a.port), |addr| addr.to_string());
     println!("serving {} on http://{addr}", a.model.model.display());
     use std::io::Write;
     std::io::stdout().flush().ok();
-    for request in server.incoming_requests() {
-        playground.handle(request);
-    }
+    let limits = Limits {
+        timeout: Duration::from_secs_f64(a.timeout),
+        max_body: MAX_BODY,
+        max_drain: MAX_DRAIN,
+        max_connections: MAX_CONNECTIONS,
+    };
+    http::serve_forever(&listener, limits, |request| playground.handle(request));
     Ok(())
 }
 
@@ -89,56 +104,36 @@ fn load(a: &ServeArgs) -> Result<Playground> {
     Ok(Playground { model, name, rows: shape.height, cols: shape.width, reject_below })
 }
 
-/// An answer: status and body; JSON unless it is the page.
-struct Reply {
-    status: u16,
-    body: String,
-    html: bool,
-    allow: Option<&'static str>,
+/// `{"error": ...}` with 405 and the methods allowed.
+fn method_not_allowed(allow: &'static str) -> Response {
+    Response {
+        headers: vec![("Allow", allow.to_string())],
+        ..Response::error(405, format!("method not allowed; use {allow}"))
+    }
 }
 
-impl Reply {
-    fn json(status: u16, value: Value) -> Reply {
-        Reply { status, body: value.to_string(), html: false, allow: None }
-    }
-
-    fn error(status: u16, message: impl Into<String>) -> Reply {
-        Reply::json(status, json!({ "error": message.into() }))
-    }
-
-    fn method_not_allowed(allow: &'static str) -> Reply {
-        Reply { allow: Some(allow), ..Reply::error(405, format!("method not allowed; use {allow}")) }
-    }
+/// A JSON answer.
+fn json_response(status: u16, value: Value) -> Response {
+    Response { status, content_type: "application/json", body: value.to_string(), headers: Vec::new() }
 }
 
 impl Playground {
-    fn handle(&self, mut request: Request) {
-        let path = request.url().split(['?', '#']).next().unwrap_or("/").to_string();
-        let method = request.method().clone();
-        let reply = match (path.as_str(), &method) {
-            ("/" | "/index.html", Method::Get | Method::Head) => {
-                Reply { status: 200, body: PAGE.to_string(), html: true, allow: None }
-            }
-            ("/" | "/index.html", _) => Reply::method_not_allowed("GET"),
-            ("/health", Method::Get | Method::Head) => Reply::json(200, self.health()),
-            ("/health", _) => Reply::method_not_allowed("GET"),
-            ("/predict", Method::Post) => match read_body(&mut request) {
-                Ok(body) => self.predict_body(&body),
-                Err(reply) => reply,
+    fn handle(&self, request: &Request) -> Response {
+        let (get, post) = (matches!(request.method.as_str(), "GET" | "HEAD"), request.method == "POST");
+        match request.path.as_str() {
+            "/" | "/index.html" if get => Response {
+                status: 200,
+                content_type: "text/html; charset=utf-8",
+                body: PAGE.to_string(),
+                headers: Vec::new(),
             },
-            ("/predict", _) => Reply::method_not_allowed("POST"),
-            _ => Reply::error(404, format!("no such page: {path}")),
-        };
-        let content_type = if reply.html { "text/html; charset=utf-8" } else { "application/json" };
-        let mut response = Response::from_string(reply.body)
-            .with_status_code(reply.status)
-            .with_header(header("Content-Type", content_type))
-            .with_header(header("Cache-Control", "no-store"));
-        if let Some(allow) = reply.allow {
-            response = response.with_header(header("Allow", allow));
+            "/" | "/index.html" => method_not_allowed("GET"),
+            "/health" if get => json_response(200, self.health()),
+            "/health" => method_not_allowed("GET"),
+            "/predict" if post => self.predict_body(&request.body),
+            "/predict" => method_not_allowed("POST"),
+            path => Response::error(404, format!("no such page: {path}")),
         }
-        // A client that went away is no reason to stop serving the others.
-        let _ = request.respond(response);
     }
 
     fn health(&self) -> Value {
@@ -153,10 +148,10 @@ impl Playground {
         })
     }
 
-    fn predict_body(&self, body: &[u8]) -> Reply {
+    fn predict_body(&self, body: &[u8]) -> Response {
         match parse_pixels(body, self.rows * self.cols) {
-            Ok(pixels) => Reply::json(200, self.predict(pixels)),
-            Err(message) => Reply::error(400, message),
+            Ok(pixels) => json_response(200, self.predict(pixels)),
+            Err(message) => Response::error(400, message),
         }
     }
 
@@ -192,31 +187,6 @@ impl Playground {
             "ms": start.elapsed().as_secs_f64() * 1000.0,
         })
     }
-}
-
-fn header(name: &str, value: &str) -> Header {
-    Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("static header names and values are valid")
-}
-
-/// Reads at most [`MAX_BODY`] bytes, whatever Content-Length claims.
-fn read_body(request: &mut Request) -> std::result::Result<Vec<u8>, Reply> {
-    let too_large = || Reply::error(413, format!("request body is over {} bytes", MAX_BODY));
-    let declared = request.body_length();
-    let mut body = Vec::new();
-    let reader = request.as_reader();
-    if declared.is_some_and(|n| n > MAX_BODY) {
-        let _ = std::io::copy(&mut reader.take(MAX_DRAIN), &mut std::io::sink());
-        return Err(too_large());
-    }
-    reader
-        .take(MAX_BODY as u64 + 1)
-        .read_to_end(&mut body)
-        .map_err(|e| Reply::error(400, format!("cannot read the request body: {e}")))?;
-    if body.len() > MAX_BODY {
-        let _ = std::io::copy(&mut reader.take(MAX_DRAIN), &mut std::io::sink());
-        return Err(too_large());
-    }
-    Ok(body)
 }
 
 /// `{"pixels": [expected numbers, each finite, from 0 to 1]}`.
