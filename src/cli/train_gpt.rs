@@ -1,7 +1,7 @@
 //! `backprop train gpt`: a character-level GPT on a text file (default: tiny Shakespeare).
 
 use super::args::positive_usize;
-use super::train_args::{LrDefaults, OptimArgs, RunArgs};
+use super::train_args::{FlagDefaults, LrDefaults, OptimArgs, RunArgs};
 use backprop::data::TextData;
 use backprop::nn::{Gpt, GptConfig, Module};
 use backprop::tensor::Rng;
@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 /// `train gpt`'s learning rate: AdamW at 1e-3 (0.1 for SGD), weight decay on matrices only, as nanoGPT.
 const GPT_LR: LrDefaults = LrDefaults { sgd: 0.1, adam: 1e-3, decay_matrices_only: true };
 
+/// nanoGPT's beta2, warmup and final rate for its Shakespeare model.
+const GPT_FLAGS: FlagDefaults = FlagDefaults { beta1: 0.9, beta2: 0.99, warmup: 100, min_lr: 1e-4 };
+
 /// nanoGPT's Shakespeare settings: AdamW with betas (0.9, 0.99) and weight decay 0.1,
 /// 100 warmup steps, cosine decay to 1e-4, gradient clipping at 1.0.
 #[derive(Args, Debug)]
@@ -21,9 +24,9 @@ const GPT_LR: LrDefaults = LrDefaults { sgd: 0.1, adam: 1e-3, decay_matrices_onl
     mut_arg("seed", |a| a.default_value("1337")),
     mut_arg("optimizer", |a| a.default_value("adamw")),
     mut_arg("weight_decay", |a| a.default_value("0.1")),
-    mut_arg("beta2", |a| a.default_value("0.99")),
-    mut_arg("warmup", |a| a.default_value("100")),
-    mut_arg("min_lr", |a| a.default_value("1e-4")),
+    mut_arg("beta2", |a| a.help("Adam's beta2 (decay of the mean of the squared gradients), at least 0 and below 1 (default 0.99)")),
+    mut_arg("warmup", |a| a.help("Linear warmup steps of the cosine schedule, fewer than --iters (default 100; a tenth of --iters when that is 200 or less)")),
+    mut_arg("min_lr", |a| a.help("Final learning rate of the cosine schedule (default 1e-4)")),
     mut_arg("clip", |a| a.default_value("1.0")),
     mut_arg("lr", |a| a.help("Peak learning rate (default 1e-3 for AdamW/Adam, 0.1 for SGD)"))
 )]
@@ -85,7 +88,8 @@ pub(crate) fn run(a: GptArgs) -> Result<()> {
         .map_err(|e| super::args::name_flags(e, &["vocab_size", "block_size", "layers", "heads", "embd", "dropout"]))
 }
 
-fn train(a: GptArgs) -> Result<()> {
+fn train(mut a: GptArgs) -> Result<()> {
+    a.optim.defaults = GPT_FLAGS;
     let folder = a.run.start()?;
     let path = a.text.clone().unwrap_or_else(default_text);
     let data = TextData::load(&path, 0.9)?;
