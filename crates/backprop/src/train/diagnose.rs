@@ -222,8 +222,9 @@ pub fn explain_non_finite_loss(loss: Var<'_>, lr: f32, first_step: bool) -> Stri
         NonFiniteSource::Parameter if first_step => {
             format!("{origin} before the first step: the model starts from non-finite weights; check the checkpoint")
         }
-        NonFiniteSource::Parameter => format!("{origin}: training diverged; {lower_lr}"),
-        NonFiniteSource::Op(_) => format!("{origin} first: training diverged; {lower_lr}"),
+        NonFiniteSource::Parameter | NonFiniteSource::Op(_) => {
+            format!("training diverged ({origin}, the first value that is not finite); {lower_lr}")
+        }
     }
 }
 
