@@ -50,11 +50,11 @@ pub(crate) fn non_finite_warning(model: &dyn Module, what: &str) -> String {
     match bad {
         Some((name, count, len)) => format!(
             "warning: {what}: parameter '{name}' holds {count} non-finite of {len} values, \
-             so the results below are meaningless; retrain the model or restore a good checkpoint"
+             so these results are meaningless; retrain the model or restore a good checkpoint"
         ),
         None => format!(
             "warning: {what}: the model's outputs overflowed f32 (its weights are finite but too large), \
-             so the results below are meaningless"
+             so these results are meaningless"
         ),
     }
 }

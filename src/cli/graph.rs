@@ -3,9 +3,9 @@
 //! training step of a saved MLP (`--model FILE`), as Mermaid or Graphviz DOT.
 
 use backprop::autograd::{Gradients, Graph, Var};
-use backprop::train::first_non_finite;
 use backprop::data::Targets;
 use backprop::tensor::Rng;
+use backprop::train::first_non_finite;
 use backprop::viz::{render, Expr, Format};
 use backprop::{Error, Result, Tensor};
 use clap::{ArgAction, ArgGroup, Args};

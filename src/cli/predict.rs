@@ -50,7 +50,10 @@ pub(crate) fn run(a: PredictArgs) -> Result<()> {
         if let Some(p) = probs.data().iter().find(|p| !p.is_finite()) {
             eprintln!(
                 "{}",
-                super::eval::non_finite_warning(classifier.module, &format!("{}: the probabilities are {p}", path.display()))
+                super::eval::non_finite_warning(
+                    classifier.module,
+                    &format!("{}: the probabilities are {p}", path.display())
+                )
             );
         }
         let top = top_k(probs.data(), 3);
