@@ -223,7 +223,7 @@ pub fn explain_non_finite_loss(loss: Var<'_>, lr: f32, first_step: bool) -> Stri
             format!("{origin} before the first step: the model starts from non-finite weights; check the checkpoint")
         }
         NonFiniteSource::Parameter | NonFiniteSource::Op(_) => {
-            format!("training diverged ({origin}, the first value that is not finite); {lower_lr}")
+            format!("training diverged: {origin}, the first non-finite value in the graph; {lower_lr}")
         }
     }
 }
