@@ -159,3 +159,25 @@ fn a_thread_count_beyond_the_machine_is_refused_at_once() {
     }
     assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
 }
+
+/// A feature column of values at f32's limit (finite, but x - mean overflows
+/// f32) is standardised in f64 to finite values: training runs to the end,
+/// and the model fits the other column.
+#[test]
+fn a_column_at_the_limit_of_f32_is_standardised_to_finite_values() {
+    let dir = TempDir::new("huge-column");
+    let mut csv = String::from("huge,x,y\n");
+    for i in 0..100 {
+        let huge = if i % 7 == 0 { "-3.4e38" } else { "3.4e38" };
+        let x = (i * 37 % 100) as f32 / 100.0;
+        csv.push_str(&format!("{huge},{x},{}\n", 2.0 * x + 1.0));
+    }
+    let file = dir.write("huge.csv", csv.as_bytes());
+    let out = dir.arg("run");
+    let args = ["train", "csv", "--file", file.to_str().unwrap(), "--target", "y", "--model", "linear"];
+    let flags = ["--epochs", "60", "--lr", "0.05", "--out", &out];
+    let r = backprop(&[&args[..], &flags[..]].concat()).expect_success("train csv");
+    let last = r.stdout.lines().find(|l| l.starts_with("final rmse")).unwrap_or_else(|| panic!("{}", r.stdout));
+    let train_rmse: f32 = last.split_whitespace().nth(3).unwrap().trim_end_matches(',').parse().unwrap();
+    assert!(train_rmse < 0.01, "{last}");
+}
