@@ -181,3 +181,13 @@ fn a_column_at_the_limit_of_f32_is_standardised_to_finite_values() {
     let train_rmse: f32 = last.split_whitespace().nth(3).unwrap().trim_end_matches(',').parse().unwrap();
     assert!(train_rmse < 0.01, "{last}");
 }
+
+/// Sizes far beyond the machine are refused before anything is allocated
+/// (they aborted with "memory allocation of 32768000000 bytes failed").
+#[test]
+fn a_gpt_or_a_step_too_large_for_memory_is_refused_naming_the_flag() {
+    let dir = TempDir::new("gpt-huge");
+    assert_clean_failure(&train_gpt(&dir, &["--batch-size", "1000000"]), &["--batch-size", "values", "limit"]);
+    assert_clean_failure(&train_gpt(&dir, &["--embd", "1000000"]), &["--embd", "parameters", "limit"]);
+    assert_clean_failure(&train_gpt(&dir, &["--layers", "100000"]), &["--layers", "parameters", "limit"]);
+}

@@ -1,12 +1,12 @@
 //! `backprop train gpt`: a character-level GPT on a text file (default: tiny Shakespeare).
 
 use super::args::positive_usize;
-use super::train_args::{FlagDefaults, LrDefaults, OptimArgs, RunArgs};
+use super::train_args::{FlagDefaults, LrDefaults, OptimArgs, RunArgs, MAX_PARAMETERS};
 use backprop::data::TextData;
 use backprop::nn::{Gpt, GptConfig, Module};
 use backprop::tensor::Rng;
 use backprop::train::{LmConfig, LmStep, TrainConfig};
-use backprop::Result;
+use backprop::{Error, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
 
@@ -70,6 +70,55 @@ pub(crate) struct GptArgs {
     run: RunArgs,
 }
 
+/// The most values the activations of one training step may hold, all
+/// layers together: 2^32 (16 GiB of f32).
+const MAX_STEP_VALUES: usize = 1 << 32;
+
+/// Refuses, before anything is allocated, a model or a step too large for
+/// this machine (`--embd 1000000`, `--batch-size 1000000`), naming the flag.
+/// A step is estimated at `batch x block` positions, each keeping about
+/// `layers x (16 embd + 2 heads x block) + 2 vocab` values for backward (the
+/// block's activations, attention weights, logits).
+fn check_sizes(config: &GptConfig, batch: usize) -> Result<()> {
+    let too_big = |flag: &str, what: String| Error::invalid(flag, what);
+    let count = config.parameter_shapes().ok().and_then(|shapes| {
+        shapes.iter().try_fold(0usize, |n, (_, s)| n.checked_add(s.iter().try_fold(1usize, |p, &d| p.checked_mul(d))?))
+    });
+    match count {
+        Some(n) if n <= MAX_PARAMETERS => {}
+        n => {
+            let n = n.map_or("more than usize::MAX".to_string(), |n| n.to_string());
+            let flag = if config.layers > config.embd { "--layers" } else { "--embd" };
+            return Err(too_big(
+                flag,
+                format!("the model would have {n} parameters, more than the limit of {MAX_PARAMETERS}"),
+            ));
+        }
+    }
+    let per_position = config
+        .embd
+        .checked_mul(16)
+        .and_then(|c| c.checked_add(config.heads.checked_mul(config.block_size)?.checked_mul(2)?))
+        .and_then(|v| v.checked_mul(config.layers))
+        .and_then(|v| v.checked_add(config.vocab_size.checked_mul(2)?));
+    let values = per_position.and_then(|v| v.checked_mul(batch)?.checked_mul(config.block_size));
+    match values {
+        Some(v) if v <= MAX_STEP_VALUES => Ok(()),
+        v => {
+            let v = v.map_or("more than usize::MAX".to_string(), |v| v.to_string());
+            let flag = if batch >= config.block_size { "--batch-size" } else { "--block-size" };
+            Err(too_big(
+                flag,
+                format!(
+                    "a step of {batch} x {} positions would keep about {v} values for backward, more than the \
+                     limit of {MAX_STEP_VALUES} (16 GiB); use a smaller --batch-size or --block-size",
+                    config.block_size
+                ),
+            ))
+        }
+    }
+}
+
 fn default_text() -> PathBuf {
     let local = PathBuf::from("data/tinyshakespeare/input.txt");
     if local.is_file() {
@@ -103,6 +152,7 @@ fn train(mut a: GptArgs) -> Result<()> {
         bias: a.bias,
         tied: !a.untied,
     };
+    check_sizes(&config, a.batch_size)?;
     let model = Gpt::new(config, &mut Rng::new(a.run.seed))?;
     let lm = LmConfig {
         iters: a.iters,
