@@ -100,8 +100,14 @@ fn train_gpt(dir: &TempDir, flags: &[&str]) -> Run {
         std::fs::write(&text, "to be or not to be, that is the question.\n".repeat(20)).unwrap();
     }
     let (t, o) = (text.to_str().unwrap().to_string(), dir.arg("run"));
-    let base = ["train", "gpt", "--text", &t, "--out", &o, "--layers", "1", "--heads", "1", "--embd", "8"];
-    let args: Vec<&str> = base.iter().copied().chain(flags.iter().copied()).collect();
+    let mut args = vec!["train", "gpt", "--text", &t, "--out", &o];
+    // A tiny model unless `flags` say otherwise.
+    for (flag, value) in [("--layers", "1"), ("--heads", "1"), ("--embd", "8")] {
+        if !flags.contains(&flag) {
+            args.extend([flag, value]);
+        }
+    }
+    args.extend_from_slice(flags);
     backprop(&args)
 }
 
