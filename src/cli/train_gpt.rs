@@ -106,13 +106,20 @@ fn check_sizes(config: &GptConfig, batch: usize) -> Result<()> {
         Some(v) if v <= MAX_STEP_VALUES => Ok(()),
         v => {
             let v = v.map_or("more than usize::MAX".to_string(), |v| v.to_string());
-            let flag = if batch >= config.block_size { "--batch-size" } else { "--block-size" };
+            // Name the size furthest above its default.
+            let ratios = [
+                ("--batch-size", batch as f64 / 12.0),
+                ("--block-size", config.block_size as f64 / 64.0),
+                ("--layers", config.layers as f64 / 4.0),
+                ("--embd", config.embd as f64 / 128.0),
+            ];
+            let flag = ratios.iter().max_by(|a, b| a.1.total_cmp(&b.1)).map_or("--batch-size", |r| r.0);
             Err(too_big(
                 flag,
                 format!(
-                    "a step of {batch} x {} positions would keep about {v} values for backward, more than the \
-                     limit of {MAX_STEP_VALUES} (16 GiB); use a smaller --batch-size or --block-size",
-                    config.block_size
+                    "a step of {batch} x {} positions through {} layers of {} channels would keep about {v} values \
+                     for backward, more than the limit of {MAX_STEP_VALUES} (16 GiB); use a smaller {flag}",
+                    config.block_size, config.layers, config.embd
                 ),
             ))
         }
