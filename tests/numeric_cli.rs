@@ -195,5 +195,7 @@ fn a_gpt_or_a_step_too_large_for_memory_is_refused_naming_the_flag() {
     let dir = TempDir::new("gpt-huge");
     assert_clean_failure(&train_gpt(&dir, &["--batch-size", "1000000"]), &["--batch-size", "values", "limit"]);
     assert_clean_failure(&train_gpt(&dir, &["--embd", "1000000"]), &["--embd", "parameters", "limit"]);
-    assert_clean_failure(&train_gpt(&dir, &["--layers", "100000"]), &["--layers", "parameters", "limit"]);
+    assert_clean_failure(&train_gpt(&dir, &["--layers", "100000"]), &["--layers", "values for backward", "limit"]);
+    let r = train_gpt(&dir, &["--layers", "100000", "--embd", "128"]);
+    assert_clean_failure(&r, &["--layers", "parameters", "limit"]);
 }
