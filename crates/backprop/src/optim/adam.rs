@@ -76,7 +76,7 @@ impl Adam {
         a
     }
 
-    /// Sets the betas.
+    /// Sets the betas, the decay rates of the two moments, each in [0, 1).
     pub fn betas(mut self, beta1: f32, beta2: f32) -> Adam {
         self.beta1 = beta1;
         self.beta2 = beta2;
