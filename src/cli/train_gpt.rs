@@ -74,27 +74,32 @@ pub(crate) struct GptArgs {
 /// layers together: 2^32 (16 GiB of f32).
 const MAX_STEP_VALUES: usize = 1 << 32;
 
-/// Refuses, before anything is allocated, a model or a step too large for
-/// this machine (`--embd 1000000`, `--batch-size 1000000`), naming the flag.
-/// A step is estimated at `batch x block` positions, each keeping about
-/// `layers x (16 embd + 2 heads x block) + 2 vocab` values for backward (the
-/// block's activations, attention weights, logits).
-fn check_sizes(config: &GptConfig, batch: usize) -> Result<()> {
-    let too_big = |flag: &str, what: String| Error::invalid(flag, what);
-    let count = config.parameter_shapes().ok().and_then(|shapes| {
-        shapes.iter().try_fold(0usize, |n, (_, s)| n.checked_add(s.iter().try_fold(1usize, |p, &d| p.checked_mul(d))?))
-    });
+/// Refuses, before it is built, a model too large for this machine
+/// (`--embd 1000000`), naming the flag.
+fn check_parameters(config: &GptConfig) -> Result<()> {
+    // Invalid sizes (heads not dividing embd, ...) get the configuration's own error first.
+    let shapes = config.parameter_shapes()?;
+    let count =
+        shapes.iter().try_fold(0usize, |n, (_, s)| n.checked_add(s.iter().try_fold(1usize, |p, &d| p.checked_mul(d))?));
     match count {
-        Some(n) if n <= MAX_PARAMETERS => {}
+        Some(n) if n <= MAX_PARAMETERS => Ok(()),
         n => {
             let n = n.map_or("more than usize::MAX".to_string(), |n| n.to_string());
             let flag = if config.layers > config.embd { "--layers" } else { "--embd" };
-            return Err(too_big(
+            Err(Error::invalid(
                 flag,
                 format!("the model would have {n} parameters, more than the limit of {MAX_PARAMETERS}"),
-            ));
+            ))
         }
     }
+}
+
+/// Refuses, before its first step, a step too large for this machine
+/// (`--batch-size 1000000`), naming the size furthest above its default. A
+/// step is estimated at `batch x block` positions, each keeping about
+/// `layers x (16 embd + 2 heads x block) + 2 vocab` values for backward (the
+/// blocks' activations, attention weights, logits).
+fn check_step(config: &GptConfig, batch: usize) -> Result<()> {
     let per_position = config
         .embd
         .checked_mul(16)
@@ -106,7 +111,6 @@ fn check_sizes(config: &GptConfig, batch: usize) -> Result<()> {
         Some(v) if v <= MAX_STEP_VALUES => Ok(()),
         v => {
             let v = v.map_or("more than usize::MAX".to_string(), |v| v.to_string());
-            // Name the size furthest above its default.
             let ratios = [
                 ("--batch-size", batch as f64 / 12.0),
                 ("--block-size", config.block_size as f64 / 64.0),
@@ -114,7 +118,7 @@ fn check_sizes(config: &GptConfig, batch: usize) -> Result<()> {
                 ("--embd", config.embd as f64 / 128.0),
             ];
             let flag = ratios.iter().max_by(|a, b| a.1.total_cmp(&b.1)).map_or("--batch-size", |r| r.0);
-            Err(too_big(
+            Err(Error::invalid(
                 flag,
                 format!(
                     "a step of {batch} x {} positions through {} layers of {} channels would keep about {v} values \
@@ -159,7 +163,7 @@ fn train(mut a: GptArgs) -> Result<()> {
         bias: a.bias,
         tied: !a.untied,
     };
-    check_sizes(&config, a.batch_size)?;
+    check_parameters(&config)?;
     let model = Gpt::new(config, &mut Rng::new(a.run.seed))?;
     let lm = LmConfig {
         iters: a.iters,
@@ -169,6 +173,7 @@ fn train(mut a: GptArgs) -> Result<()> {
         ..LmConfig::default()
     };
     let mut step = LmStep::new(&model, &data, &lm)?;
+    check_step(model.config(), a.batch_size)?;
     let (optimizer, schedule) = a.optim.build(model.parameters(), a.iters, GPT_LR)?;
     let train_config = TrainConfig { schedule, clip_norm: a.optim.clip_norm(), ..lm.train_config() };
     folder.say(format_args!(
