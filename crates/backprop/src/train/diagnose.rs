@@ -207,7 +207,7 @@ pub fn first_non_finite(output: Var<'_>) -> Option<NonFinite> {
 /// let loss = x.square().mean();
 /// let why = explain_non_finite_loss(loss, 1e-3, false);
 /// assert!(why.contains("the input (node n0) holds 1 non-finite of 2 values"), "{why}");
-/// assert!(!why.contains("learning rate"), "{why}");
+/// assert!(!why.contains("try a lower learning rate"), "{why}");
 /// ```
 pub fn explain_non_finite_loss(loss: Var<'_>, lr: f32, first_step: bool) -> String {
     let lower_lr = format!("try a lower learning rate (now {lr:e})");
