@@ -65,6 +65,10 @@ fn parse_options() -> Result<Options, String> {
     if !["w1", "w2", "w3", "w4"].contains(&o.workload.as_str()) {
         return Err("name a workload: w1, w2, w3 or w4".into());
     }
+    let cap = backprop::tensor::parallel::max_threads();
+    if o.threads == 0 || o.threads > cap {
+        return Err(format!("--threads must be from 1 to {cap} (4 per core) on this machine, got {}", o.threads));
+    }
     Ok(o)
 }
 

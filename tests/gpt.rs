@@ -111,6 +111,31 @@ fn kv_cache_step_matches_the_full_forward_pass() {
     }
 }
 
+/// Contexts of 1 and 2 positions, one head of one channel, a vocabulary of
+/// one: generation rebuilds its cache every step or two and never panics.
+#[test]
+fn generation_with_the_smallest_contexts_rebuilds_its_cache() {
+    for (block, heads, embd, vocab) in [(1, 1, 1, 1), (1, 2, 4, 5), (2, 1, 1, 3), (3, 1, 4, 2)] {
+        let cfg = GptConfig { block_size: block, heads, embd, layers: 1, ..tiny_config(vocab) };
+        let gpt = Gpt::new(cfg, &mut Rng::new(5)).unwrap();
+        let prompt = vec![0; 4]; // longer than the context
+        let out = gpt.generate(&prompt, 25, 0.8, None, &mut Rng::new(1), |_| {});
+        assert_eq!(out.len(), 29, "block {block}");
+        assert!(out.iter().all(|&t| t < vocab), "block {block}: {out:?}");
+        assert_eq!(gpt.generate(&prompt, 0, 1.0, None, &mut Rng::new(1), |_| {}), prompt);
+        if block == 1 {
+            // With one position each token is drawn from the logits of the one before it alone.
+            let mut rng = Rng::new(9);
+            let drawn = gpt.generate(&[0], 6, 1.0, Some(1), &mut rng, |_| {});
+            for w in drawn.windows(2) {
+                let logits = gpt.logits_last(&[w[0]]);
+                let best = (0..vocab).max_by(|&a, &b| logits[a].total_cmp(&logits[b]).then(b.cmp(&a))).unwrap();
+                assert_eq!(w[1], best, "{drawn:?}");
+            }
+        }
+    }
+}
+
 #[test]
 fn gpt_parameters_are_named_like_nanogpt_and_counted() {
     let cfg = tiny_config(7);
@@ -304,4 +329,29 @@ fn fused_attention_matches_the_composed_ops_and_its_gradients_check() {
     let qkv = x.matmul_t(false, &wq, true);
     let r = gradcheck(&[qkv], |_, v| v[0].causal_attention(b, t, h), &GradcheckOptions::default());
     assert!(r.passed, "{r:?}");
+}
+
+/// `train gpt --block-size 1` trains, prints its sample and saves a model
+/// that `generate` runs with (the cache rebuild once panicked on an empty
+/// range), down to `--tokens 0`.
+#[test]
+fn a_context_of_one_character_trains_and_generates() {
+    let dir = temp_dir("block1");
+    let text = dir.join("t.txt");
+    std::fs::write(&text, "the quick brown fox jumps over the lazy dog.\n".repeat(20)).unwrap();
+    let out = dir.join("run");
+    let (t, o) = (text.to_str().unwrap(), out.to_str().unwrap());
+    let run = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_backprop")).args(args).output().unwrap();
+    let flags = ["--layers", "1", "--heads", "1", "--embd", "4", "--block-size", "1", "--iters", "5"];
+    let train = run(&[&["train", "gpt", "--text", t, "--out", o, "--eval-every", "5"], &flags[..]].concat());
+    let stderr = String::from_utf8_lossy(&train.stderr);
+    assert!(train.status.success() && !stderr.contains("panicked"), "{stderr}");
+    assert!(String::from_utf8_lossy(&train.stdout).contains("sample:"));
+    let m = out.join("model.safetensors");
+    for (tokens, chars) in [("40", 41), ("0", 1)] {
+        let gen = run(&["generate", "--model", m.to_str().unwrap(), "--prompt", "t", "--tokens", tokens]);
+        assert!(gen.status.success(), "{}", String::from_utf8_lossy(&gen.stderr));
+        assert_eq!(String::from_utf8_lossy(&gen.stdout).trim_end_matches('\n').chars().count(), chars);
+    }
+    std::fs::remove_dir_all(&dir).ok();
 }

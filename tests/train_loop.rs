@@ -135,7 +135,8 @@ fn a_non_finite_loss_stops_training_naming_the_step() {
     let e = Trainer::new(Box::new(Sgd::new(vec![("w".into(), w)], 0.5)), config).run(&mut step).unwrap_err();
     assert!(matches!(e, Error::Diverged(_)));
     let text = e.to_string();
-    assert!(text.contains("the loss became NaN at step 5: training diverged; try a lower learning rate"), "{text}");
+    assert!(text.contains("the loss became NaN at step 5: training diverged: op 'mul_scalar'"), "{text}");
+    assert!(text.contains("the first non-finite value in the graph; try a lower learning rate"), "{text}");
 }
 
 #[test]

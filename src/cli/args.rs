@@ -49,9 +49,20 @@ pub(crate) struct ThreadsArg {
 }
 
 impl ThreadsArg {
-    /// Sizes the global thread pool used by every parallel kernel (call once, first).
+    /// Sizes the global thread pool used by every parallel kernel (call once,
+    /// first). Refuses more than [`max_threads`] (4 per core): a count such
+    /// as 100000 would spend minutes starting threads that only queue.
+    ///
+    /// [`max_threads`]: backprop::tensor::parallel::max_threads
     pub fn apply(self) -> Result<()> {
         if let Some(n) = self.threads {
+            let cap = backprop::tensor::parallel::max_threads();
+            if n > cap {
+                return Err(Error::invalid(
+                    "--threads",
+                    format!("{n} is more than this machine can use: at most {cap} (4 per core, {} cores)", cap / 4),
+                ));
+            }
             rayon::ThreadPoolBuilder::new()
                 .num_threads(n)
                 .build_global()
@@ -137,6 +148,12 @@ pub(crate) fn non_negative_f32(s: &str) -> Result<f32, String> {
     } else {
         Err(format!("must be a number >= 0, got {s}"))
     }
+}
+
+/// A momentum or decay rate in [0, 1) (SGD's momentum, Adam's betas): at 1
+/// or above, the running average never forgets and the steps grow without bound.
+pub(crate) fn decay_rate(s: &str) -> Result<f32, String> {
+    fraction(s).map_err(|e| format!("{e} (a running average's decay: 0.9 is usual)"))
 }
 
 /// A fraction in [0, 1).

@@ -3,6 +3,7 @@
 use super::args::{DataArg, ModelArg, ThreadsArg};
 use backprop::data::{load_mnist_dir, Dataset, ImageFolderSplit};
 use backprop::models::{Classifier, LoadedModel};
+use backprop::nn::Module;
 use backprop::train::evaluate;
 use backprop::{Error, Result};
 use clap::Args;
@@ -23,6 +24,9 @@ pub(crate) fn run(a: EvalArgs) -> Result<()> {
     let (loaded, dir, data) = load_model_and_data("eval", &a.model, &a.data)?;
     let classifier = loaded.classifier("eval")?;
     let e = evaluate(classifier.module, &data.test, loaded.loss(), 1000);
+    if !e.loss.is_finite() {
+        eprintln!("{}", non_finite_warning(classifier.module, &format!("the test loss is {}", e.loss)));
+    }
     println!(
         "{}: test accuracy {:.2}% ({} images from {}), loss {:.4}",
         a.model.model.display(),
@@ -32,6 +36,27 @@ pub(crate) fn run(a: EvalArgs) -> Result<()> {
         e.loss
     );
     Ok(())
+}
+
+/// A warning line for a result that is not finite (`what`, e.g. "the test
+/// loss is NaN"), naming the cause: the first parameter holding NaN or inf
+/// (with how many of its values), or else outputs that overflowed.
+pub(crate) fn non_finite_warning(model: &dyn Module, what: &str) -> String {
+    let bad = model.parameters().into_iter().find_map(|(name, p)| {
+        let v = p.value();
+        let count = v.data().iter().filter(|x| !x.is_finite()).count();
+        (count > 0).then(|| (name, count, v.numel()))
+    });
+    match bad {
+        Some((name, count, len)) => format!(
+            "warning: {what}: parameter '{name}' holds {count} non-finite of {len} values, \
+             so these results are meaningless; retrain the model or restore a good checkpoint"
+        ),
+        None => format!(
+            "warning: {what}: the model's outputs overflowed f32 (its weights are finite but too large), \
+             so these results are meaningless"
+        ),
+    }
 }
 
 /// A saved classifier and the IDX folder it is to run on (default: the bundled

@@ -2,9 +2,10 @@
 //! of a scalar expression (`--expr "3*(a+b*c)" --set a=5,b=3,c=2`) or of one
 //! training step of a saved MLP (`--model FILE`), as Mermaid or Graphviz DOT.
 
-use backprop::autograd::Graph;
+use backprop::autograd::{Gradients, Graph, Var};
 use backprop::data::Targets;
 use backprop::tensor::Rng;
+use backprop::train::first_non_finite;
 use backprop::viz::{render, Expr, Format};
 use backprop::{Error, Result, Tensor};
 use clap::{ArgAction, ArgGroup, Args};
@@ -93,7 +94,27 @@ fn draw_expression(src: &str, set: &[Assignments], format: Format) -> Result<Str
         other => other,
     })?;
     let grads = g.backward_keep_all(built.output);
+    warn_non_finite(built.output, &grads, &built.labels);
     Ok(render(built.output, &grads, &built.labels, format))
+}
+
+/// Prints a warning line on stderr for the first node whose value is NaN or
+/// infinite (the op that made it, e.g. a division by 0) and for each leaf or
+/// parameter whose gradient is: the drawing shows the same numbers PyTorch
+/// gives (1/0 = inf, d(x^y)/dy = NaN for x < 0), but they should not pass unnoticed.
+fn warn_non_finite(output: Var<'_>, grads: &Gradients, labels: &BTreeMap<usize, String>) {
+    if let Some(origin) = first_non_finite(output) {
+        let name = labels.get(&origin.id).map(|l| format!(" '{l}'")).unwrap_or_default();
+        eprintln!("warning: {origin}{name}: the first value in the graph that is not finite");
+    }
+    output.graph().visit_nodes(|n| {
+        let Some(grad) = grads.by_id(n.id).filter(|_| n.op.is_none() && n.requires_grad) else { return };
+        if let Some(v) = grad.data().iter().find(|v| !v.is_finite()) {
+            let name = labels.get(&n.id).cloned().unwrap_or_else(|| format!("n{}", n.id));
+            let v = backprop::viz::format_number(*v);
+            eprintln!("warning: dJ/d{name} is {v} (node n{}), not a usable gradient", n.id);
+        }
+    });
 }
 
 /// Most examples in a drawn training step.
@@ -125,6 +146,7 @@ fn draw_training_step(path: &std::path::Path, batch: usize, format: Format) -> R
             labels.insert(n.id, "target".to_string());
         }
     });
+    warn_non_finite(j, &grads, &labels);
     Ok(render(j, &grads, &labels, format))
 }
 

@@ -2,6 +2,7 @@
 
 use super::args::{InvertArg, ModelArg, RejectArg};
 use backprop::autograd::Graph;
+use backprop::tensor::cmp_nan_greatest;
 use backprop::{Error, Result, Tensor};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -46,6 +47,15 @@ pub(crate) fn run(a: PredictArgs) -> Result<()> {
         let g = Graph::no_grad();
         let out = classifier.module.forward(&g, g.constant(Tensor::from_vec(pixels, &[1, rows * cols])));
         let probs = out.value().softmax();
+        if let Some(p) = probs.data().iter().find(|p| !p.is_finite()) {
+            eprintln!(
+                "{}",
+                super::eval::non_finite_warning(
+                    classifier.module,
+                    &format!("{}: the probabilities are {p}", path.display())
+                )
+            );
+        }
         let top = top_k(probs.data(), 3);
         if let Some(threshold) = reject_below.filter(|&t| top[0].1 < t) {
             let (p, t) = super::ood::below_text(top[0].1, threshold);
@@ -68,10 +78,10 @@ pub(crate) fn load_image(path: &Path, rows: usize, cols: usize, invert: bool) ->
     Ok(resized.pixels().map(|p| p.0[0] as f32 / 255.0).map(|v| if invert { 1.0 - v } else { v }).collect())
 }
 
-/// The `k` most probable classes, best first.
+/// The `k` most probable classes, best first (a NaN first, as PyTorch's `topk`).
 fn top_k(probs: &[f32], k: usize) -> Vec<(usize, f32)> {
     let mut order: Vec<(usize, f32)> = probs.iter().copied().enumerate().collect();
-    order.sort_by(|a, b| b.1.total_cmp(&a.1));
+    order.sort_by(|a, b| cmp_nan_greatest(b.1, a.1));
     order.truncate(k);
     order
 }

@@ -30,6 +30,10 @@ pub(crate) fn run(model: &Classifier, images: &[PathBuf]) -> Result<()> {
             let best = probs.argmax_axis(1)[0];
             (best, probs.data()[best])
         };
+        if !p.is_finite() {
+            let what = format!("{}: the probability is {p}", path.display());
+            eprintln!("{}", super::eval::non_finite_warning(model.module, &what));
+        }
         println!("{}: {} {:.1}%", path.display(), classes[class], 100.0 * p);
     }
     Ok(())

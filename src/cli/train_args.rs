@@ -9,7 +9,7 @@
 //! [`LrDefaults`] to [`OptimArgs::build`] where the default depends on the
 //! optimizer chosen.
 
-use super::args::{non_negative_f32, positive_f32, JsonArg, ThreadsArg};
+use super::args::{decay_rate, non_negative_f32, positive_f32, JsonArg, ThreadsArg};
 use super::progress::Terminal;
 use backprop::optim::{Adam, Optimizer, Schedule, Sgd};
 use backprop::train::{HistoryWriter, TrainConfig, Trainer};
@@ -125,6 +125,11 @@ pub(crate) enum ScheduleName {
 }
 
 /// The optimizer, its schedule and gradient clipping.
+///
+/// Flags that only one optimizer or schedule reads are `Option`s, so a flag
+/// given where it does nothing (`--momentum` with Adam, `--warmup` with
+/// `--schedule constant`) is refused instead of silently ignored; their
+/// defaults are in [`FlagDefaults`], which a command may change.
 #[derive(Args, Debug)]
 pub(crate) struct OptimArgs {
     /// Optimizer.
@@ -133,33 +138,53 @@ pub(crate) struct OptimArgs {
     /// Learning rate (the default depends on the optimizer).
     #[arg(long, value_parser = positive_f32)]
     pub lr: Option<f32>,
-    /// Momentum for SGD (0 = plain SGD).
-    #[arg(long, default_value_t = 0.0, value_parser = non_negative_f32)]
-    pub momentum: f32,
-    /// Use Nesterov momentum with SGD.
+    /// Momentum for SGD, at least 0 and below 1 (default 0 = plain SGD).
+    #[arg(long, value_parser = decay_rate)]
+    pub momentum: Option<f32>,
+    /// Use Nesterov momentum with SGD (needs --momentum above 0).
     #[arg(long)]
     pub nesterov: bool,
     /// Weight decay (L2 for SGD/Adam, decoupled for AdamW).
     #[arg(long, default_value_t = 0.0, value_parser = non_negative_f32)]
     pub weight_decay: f32,
-    /// Adam's beta1 (decay of the mean of the gradients).
-    #[arg(long, default_value_t = 0.9, value_parser = super::args::fraction)]
-    pub beta1: f32,
-    /// Adam's beta2 (decay of the mean of the squared gradients).
-    #[arg(long, default_value_t = 0.999, value_parser = super::args::fraction)]
-    pub beta2: f32,
+    /// Adam's beta1 (decay of the mean of the gradients), at least 0 and below 1 (default 0.9).
+    #[arg(long, value_parser = decay_rate)]
+    pub beta1: Option<f32>,
+    /// Adam's beta2 (decay of the mean of the squared gradients), at least 0 and below 1 (default 0.999).
+    #[arg(long, value_parser = decay_rate)]
+    pub beta2: Option<f32>,
     /// Learning-rate schedule.
     #[arg(long, value_enum, default_value = "cosine")]
     pub schedule: ScheduleName,
-    /// Linear warmup steps of the cosine schedule.
-    #[arg(long, default_value_t = 0, value_parser = super::args::non_negative_usize)]
-    pub warmup: usize,
-    /// Final learning rate of the cosine schedule.
-    #[arg(long, default_value_t = 0.0, value_parser = non_negative_f32)]
-    pub min_lr: f32,
+    /// Linear warmup steps of the cosine schedule, fewer than the run's steps (default 0).
+    #[arg(long, value_parser = super::args::non_negative_usize)]
+    pub warmup: Option<usize>,
+    /// Final learning rate of the cosine schedule (default 0).
+    #[arg(long, value_parser = non_negative_f32)]
+    pub min_lr: Option<f32>,
     /// Clip gradients to this global norm (0: no clipping).
     #[arg(long, visible_alias = "grad-clip", value_parser = non_negative_f32)]
     pub clip: Option<f32>,
+    /// What the optional flags above default to in this command (not a flag).
+    #[arg(skip)]
+    pub defaults: FlagDefaults,
+}
+
+/// The defaults of [`OptimArgs`]' optional flags: PyTorch's (betas 0.9 and
+/// 0.999, no momentum) and no warmup or floor, unless a command sets its own
+/// (`train gpt`: nanoGPT's beta2 0.99, 100 warmup steps, min-lr 1e-4).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct FlagDefaults {
+    pub beta1: f32,
+    pub beta2: f32,
+    pub warmup: usize,
+    pub min_lr: f32,
+}
+
+impl Default for FlagDefaults {
+    fn default() -> Self {
+        FlagDefaults { beta1: 0.9, beta2: 0.999, warmup: 0, min_lr: 0.0 }
+    }
 }
 
 /// A command's default learning rates, by optimizer, and whether weight
@@ -181,6 +206,12 @@ impl OptimArgs {
     }
 
     /// The optimizer over `params` and the schedule over a run of `total_steps`.
+    ///
+    /// Refuses flags the chosen optimizer or schedule would ignore, Nesterov
+    /// without momentum (as PyTorch), `--min-lr` above the rate, and a
+    /// `--warmup` as long as the run (the rate would never reach its peak nor
+    /// decay). A command's default warmup that would take half of a short run
+    /// or more is cut to a tenth of the run, with a note on stderr.
     pub fn build(
         &self,
         params: Vec<(String, Param)>,
@@ -188,18 +219,15 @@ impl OptimArgs {
         defaults: LrDefaults,
     ) -> Result<(Box<dyn Optimizer>, Schedule)> {
         let lr = self.lr(defaults);
-        if self.schedule == ScheduleName::Cosine && self.min_lr > lr {
-            return Err(Error::invalid(
-                "--min-lr",
-                format!(
-                    "{} is above the learning rate {lr}: the cosine schedule decays from --lr down to --min-lr",
-                    self.min_lr
-                ),
-            ));
-        }
+        self.check_flags_apply()?;
+        let d = self.defaults;
         let optimizer: Box<dyn Optimizer> = match self.optimizer {
             OptimizerName::Sgd => {
-                Box::new(Sgd::new(params, lr).momentum(self.momentum, self.nesterov).weight_decay(self.weight_decay))
+                let momentum = self.momentum.unwrap_or(0.0);
+                if self.nesterov && momentum == 0.0 {
+                    return Err(Error::invalid("--nesterov", "needs a momentum above 0 (give --momentum, e.g. 0.9)"));
+                }
+                Box::new(Sgd::new(params, lr).momentum(momentum, self.nesterov).weight_decay(self.weight_decay))
             }
             OptimizerName::Adam | OptimizerName::Adamw => {
                 let adam = if self.optimizer == OptimizerName::Adamw {
@@ -207,15 +235,82 @@ impl OptimArgs {
                 } else {
                     Adam::new(params, lr).weight_decay(self.weight_decay)
                 };
-                let adam = adam.betas(self.beta1, self.beta2);
+                let adam = adam.betas(self.beta1.unwrap_or(d.beta1), self.beta2.unwrap_or(d.beta2));
                 Box::new(if defaults.decay_matrices_only { adam.decay_only(|_, shape| shape.len() >= 2) } else { adam })
             }
         };
         let schedule = match self.schedule {
             ScheduleName::Constant => Schedule::Constant,
-            ScheduleName::Cosine => Schedule::Cosine { warmup: self.warmup, total: total_steps, min_lr: self.min_lr },
+            ScheduleName::Cosine => {
+                let min_lr = self.min_lr.unwrap_or(d.min_lr);
+                if min_lr > lr {
+                    return Err(Error::invalid(
+                        "--min-lr",
+                        format!(
+                            "{min_lr} is above the learning rate {lr}: the cosine schedule decays from --lr down to --min-lr"
+                        ),
+                    ));
+                }
+                Schedule::Cosine { warmup: self.warmup_steps(total_steps)?, total: total_steps, min_lr }
+            }
         };
         Ok((optimizer, schedule))
+    }
+
+    /// Errors naming a flag that the chosen optimizer or schedule would ignore.
+    fn check_flags_apply(&self) -> Result<()> {
+        let sgd = self.optimizer == OptimizerName::Sgd;
+        let ignored = |flag: &str, applies: &str| {
+            Err(Error::invalid(flag, format!("applies to {applies} only, so it would be ignored here")))
+        };
+        if !sgd && self.momentum.is_some() {
+            return ignored("--momentum", "--optimizer sgd (Adam keeps its own moments: see --beta1)");
+        }
+        if !sgd && self.nesterov {
+            return ignored("--nesterov", "--optimizer sgd");
+        }
+        if sgd && (self.beta1.is_some() || self.beta2.is_some()) {
+            let flag = if self.beta1.is_some() { "--beta1" } else { "--beta2" };
+            return ignored(flag, "--optimizer adam and adamw (SGD's counterpart is --momentum)");
+        }
+        if self.schedule == ScheduleName::Constant {
+            if self.warmup.is_some() {
+                return ignored("--warmup", "--schedule cosine (--schedule constant keeps one rate throughout)");
+            }
+            if self.min_lr.is_some() {
+                return ignored("--min-lr", "--schedule cosine (--schedule constant keeps one rate throughout)");
+            }
+        }
+        Ok(())
+    }
+
+    /// The cosine schedule's warmup for a run of `total` steps: `--warmup`
+    /// if it is shorter than the run (else an error), or the command's
+    /// default, cut to a tenth of the run (with a note) when it would take half the run or more.
+    fn warmup_steps(&self, total: usize) -> Result<usize> {
+        match self.warmup {
+            Some(w) if w > 0 && w >= total => Err(Error::invalid(
+                "--warmup",
+                format!(
+                    "{w} steps is not shorter than the run ({total} steps): the learning rate would never reach \
+                     its peak nor decay; give fewer (e.g. {}, a tenth of the run)",
+                    total / 10
+                ),
+            )),
+            Some(w) => Ok(w),
+            None => {
+                let w = self.defaults.warmup;
+                if w > 0 && w >= total / 2 {
+                    let fitted = total / 10;
+                    eprintln!(
+                        "note: the default warmup of {w} steps does not fit a run of {total} steps; \
+                         warming up for {fitted} (a tenth of the run) instead (set it with --warmup)"
+                    );
+                    return Ok(fitted);
+                }
+                Ok(w)
+            }
+        }
     }
 
     /// The clipping norm, if any (0 means none).

@@ -1,17 +1,20 @@
 //! `backprop train gpt`: a character-level GPT on a text file (default: tiny Shakespeare).
 
 use super::args::positive_usize;
-use super::train_args::{LrDefaults, OptimArgs, RunArgs};
+use super::train_args::{FlagDefaults, LrDefaults, OptimArgs, RunArgs, MAX_PARAMETERS};
 use backprop::data::TextData;
 use backprop::nn::{Gpt, GptConfig, Module};
 use backprop::tensor::Rng;
 use backprop::train::{LmConfig, LmStep, TrainConfig};
-use backprop::Result;
+use backprop::{Error, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
 
 /// `train gpt`'s learning rate: AdamW at 1e-3 (0.1 for SGD), weight decay on matrices only, as nanoGPT.
 const GPT_LR: LrDefaults = LrDefaults { sgd: 0.1, adam: 1e-3, decay_matrices_only: true };
+
+/// nanoGPT's beta2, warmup and final rate for its Shakespeare model.
+const GPT_FLAGS: FlagDefaults = FlagDefaults { beta1: 0.9, beta2: 0.99, warmup: 100, min_lr: 1e-4 };
 
 /// nanoGPT's Shakespeare settings: AdamW with betas (0.9, 0.99) and weight decay 0.1,
 /// 100 warmup steps, cosine decay to 1e-4, gradient clipping at 1.0.
@@ -21,9 +24,9 @@ const GPT_LR: LrDefaults = LrDefaults { sgd: 0.1, adam: 1e-3, decay_matrices_onl
     mut_arg("seed", |a| a.default_value("1337")),
     mut_arg("optimizer", |a| a.default_value("adamw")),
     mut_arg("weight_decay", |a| a.default_value("0.1")),
-    mut_arg("beta2", |a| a.default_value("0.99")),
-    mut_arg("warmup", |a| a.default_value("100")),
-    mut_arg("min_lr", |a| a.default_value("1e-4")),
+    mut_arg("beta2", |a| a.help("Adam's beta2 (decay of the mean of the squared gradients), at least 0 and below 1 (default 0.99)")),
+    mut_arg("warmup", |a| a.help("Linear warmup steps of the cosine schedule, fewer than --iters (default 100; a tenth of --iters when that is 200 or less)")),
+    mut_arg("min_lr", |a| a.help("Final learning rate of the cosine schedule (default 1e-4)")),
     mut_arg("clip", |a| a.default_value("1.0")),
     mut_arg("lr", |a| a.help("Peak learning rate (default 1e-3 for AdamW/Adam, 0.1 for SGD)"))
 )]
@@ -67,6 +70,66 @@ pub(crate) struct GptArgs {
     run: RunArgs,
 }
 
+/// The most values the activations of one training step may hold, all
+/// layers together: 2^32 (16 GiB of f32).
+const MAX_STEP_VALUES: usize = 1 << 32;
+
+/// Refuses, before it is built, a model too large for this machine
+/// (`--embd 1000000`), naming the flag.
+fn check_parameters(config: &GptConfig) -> Result<()> {
+    // Invalid sizes (heads not dividing embd, ...) get the configuration's own error first.
+    let shapes = config.parameter_shapes()?;
+    let count =
+        shapes.iter().try_fold(0usize, |n, (_, s)| n.checked_add(s.iter().try_fold(1usize, |p, &d| p.checked_mul(d))?));
+    match count {
+        Some(n) if n <= MAX_PARAMETERS => Ok(()),
+        n => {
+            let n = n.map_or("more than usize::MAX".to_string(), |n| n.to_string());
+            let flag = if config.layers > config.embd { "--layers" } else { "--embd" };
+            Err(Error::invalid(
+                flag,
+                format!("the model would have {n} parameters, more than the limit of {MAX_PARAMETERS}"),
+            ))
+        }
+    }
+}
+
+/// Refuses, before its first step, a step too large for this machine
+/// (`--batch-size 1000000`), naming the size furthest above its default. A
+/// step is estimated at `batch x block` positions, each keeping about
+/// `layers x (16 embd + 2 heads x block) + 2 vocab` values for backward (the
+/// blocks' activations, attention weights, logits).
+fn check_step(config: &GptConfig, batch: usize) -> Result<()> {
+    let per_position = config
+        .embd
+        .checked_mul(16)
+        .and_then(|c| c.checked_add(config.heads.checked_mul(config.block_size)?.checked_mul(2)?))
+        .and_then(|v| v.checked_mul(config.layers))
+        .and_then(|v| v.checked_add(config.vocab_size.checked_mul(2)?));
+    let values = per_position.and_then(|v| v.checked_mul(batch)?.checked_mul(config.block_size));
+    match values {
+        Some(v) if v <= MAX_STEP_VALUES => Ok(()),
+        v => {
+            let v = v.map_or("more than usize::MAX".to_string(), |v| v.to_string());
+            let ratios = [
+                ("--batch-size", batch as f64 / 12.0),
+                ("--block-size", config.block_size as f64 / 64.0),
+                ("--layers", config.layers as f64 / 4.0),
+                ("--embd", config.embd as f64 / 128.0),
+            ];
+            let flag = ratios.iter().max_by(|a, b| a.1.total_cmp(&b.1)).map_or("--batch-size", |r| r.0);
+            Err(Error::invalid(
+                flag,
+                format!(
+                    "a step of {batch} x {} positions through {} layers of {} channels would keep about {v} values \
+                     for backward, more than the limit of {MAX_STEP_VALUES} (16 GiB); use a smaller {flag}",
+                    config.block_size, config.layers, config.embd
+                ),
+            ))
+        }
+    }
+}
+
 fn default_text() -> PathBuf {
     let local = PathBuf::from("data/tinyshakespeare/input.txt");
     if local.is_file() {
@@ -85,7 +148,8 @@ pub(crate) fn run(a: GptArgs) -> Result<()> {
         .map_err(|e| super::args::name_flags(e, &["vocab_size", "block_size", "layers", "heads", "embd", "dropout"]))
 }
 
-fn train(a: GptArgs) -> Result<()> {
+fn train(mut a: GptArgs) -> Result<()> {
+    a.optim.defaults = GPT_FLAGS;
     let folder = a.run.start()?;
     let path = a.text.clone().unwrap_or_else(default_text);
     let data = TextData::load(&path, 0.9)?;
@@ -99,6 +163,7 @@ fn train(a: GptArgs) -> Result<()> {
         bias: a.bias,
         tied: !a.untied,
     };
+    check_parameters(&config)?;
     let model = Gpt::new(config, &mut Rng::new(a.run.seed))?;
     let lm = LmConfig {
         iters: a.iters,
@@ -108,6 +173,7 @@ fn train(a: GptArgs) -> Result<()> {
         ..LmConfig::default()
     };
     let mut step = LmStep::new(&model, &data, &lm)?;
+    check_step(model.config(), a.batch_size)?;
     let (optimizer, schedule) = a.optim.build(model.parameters(), a.iters, GPT_LR)?;
     let train_config = TrainConfig { schedule, clip_norm: a.optim.clip_norm(), ..lm.train_config() };
     folder.say(format_args!(

@@ -28,6 +28,7 @@ use crate::autograd::Graph;
 use crate::data::dataset::{check_folder, find_file};
 use crate::data::{batch_indices, load_idx_pair, Dataset};
 use crate::nn::Module;
+use crate::tensor::nan_max;
 use crate::{Error, Result};
 use std::path::Path;
 
@@ -48,9 +49,16 @@ pub fn msp_scores<M: Module + ?Sized>(model: &M, data: &Dataset, batch_size: usi
     scores
 }
 
-/// The largest value of each row of a row-major `[_, cols]` buffer.
+/// The largest value of each row of a row-major `[_, cols]` buffer; NaN
+/// when the row holds one (as PyTorch's `max`), so a broken model's scores
+/// are refused rather than read as -inf.
+///
+/// ```
+/// let m = backprop::ood::max_per_row(&[0.2, 0.8, f32::NAN, 0.5], 2);
+/// assert!(m[0] == 0.8 && m[1].is_nan());
+/// ```
 pub fn max_per_row(values: &[f32], cols: usize) -> Vec<f32> {
-    values.chunks(cols.max(1)).map(|row| row.iter().copied().fold(f32::NEG_INFINITY, f32::max)).collect()
+    values.chunks(cols.max(1)).map(|row| row.iter().copied().fold(f32::NEG_INFINITY, nan_max)).collect()
 }
 
 /// Area under the ROC curve of `in_scores` (positives) against `out_scores`
@@ -61,7 +69,7 @@ pub fn max_per_row(values: &[f32], cols: usize) -> Vec<f32> {
 /// score is placed by binary search.
 ///
 /// # Errors
-/// [`Error::InvalidArgument`] when either list is empty or holds a NaN.
+/// [`Error::InvalidArgument`] when either list is empty or holds a NaN or an infinity.
 ///
 /// ```
 /// use backprop::ood::auroc;
@@ -90,7 +98,7 @@ pub fn auroc(in_scores: &[f32], out_scores: &[f32]) -> Result<f64> {
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] when `tpr` is not in (0, 1], or `in_scores` is
-/// empty or holds a NaN.
+/// empty or holds a NaN or an infinity.
 ///
 /// ```
 /// use backprop::ood::calibrate_threshold;
@@ -116,7 +124,7 @@ pub fn calibrate_threshold(in_scores: &[f32], tpr: f64) -> Result<f32> {
 /// above it (OOD examples that would be accepted).
 ///
 /// # Errors
-/// As [`calibrate_threshold`], and when `out_scores` is empty or holds a NaN.
+/// As [`calibrate_threshold`], and when `out_scores` is empty or holds a NaN or an infinity.
 ///
 /// ```
 /// use backprop::ood::fpr_at_tpr;
@@ -132,7 +140,7 @@ pub fn fpr_at_tpr(in_scores: &[f32], out_scores: &[f32], tpr: f64) -> Result<f64
 /// The fraction of `scores` at or above `threshold`.
 ///
 /// # Errors
-/// [`Error::InvalidArgument`] when `scores` is empty or holds a NaN.
+/// [`Error::InvalidArgument`] when `scores` is empty or holds a NaN or an infinity.
 pub fn fraction_at_or_above(scores: &[f32], threshold: f32) -> Result<f64> {
     check_scores("scores", scores)?;
     Ok(scores.iter().filter(|&&s| s >= threshold).count() as f64 / scores.len() as f64)
@@ -151,8 +159,17 @@ fn check_scores(what: &str, scores: &[f32]) -> Result<()> {
     if scores.is_empty() {
         return Err(Error::invalid(what, "no scores: the data set is empty"));
     }
-    if let Some(i) = scores.iter().position(|s| s.is_nan()) {
-        return Err(Error::invalid(what, format!("score {i} is NaN")));
+    if let Some(i) = scores.iter().position(|s| !s.is_finite()) {
+        let bad = scores.iter().filter(|s| !s.is_finite()).count();
+        return Err(Error::invalid(
+            what,
+            format!(
+                "score {i} is {} ({bad} of {} not finite): the model's outputs are not finite, so no threshold \
+                 can be drawn; check its weights",
+                scores[i],
+                scores.len()
+            ),
+        ));
     }
     Ok(())
 }

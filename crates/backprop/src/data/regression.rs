@@ -62,23 +62,36 @@ impl Standardizer {
         self.mean.is_empty()
     }
 
-    /// `(x - mean) / std`, column by column.
+    /// `(x - mean) / std`, column by column, computed in f64: `x - mean`
+    /// can overflow f32 (3.4e38 - (-1e38)) where the result cannot (the
+    /// population std of finite f32 values is at most half their range, so a
+    /// standardised value is finite and at most sqrt(N) in size).
+    ///
+    /// ```
+    /// use backprop::{data::Standardizer, Tensor};
+    /// let x = Tensor::from_vec(vec![3.4e38, 3.4e38, 3.4e38, -3.4e38], &[4, 1]);
+    /// let z = Standardizer::fit(&x).apply(&x);
+    /// assert!(z.data().iter().all(|v| v.is_finite()), "{z:?}");
+    /// assert!((z.data()[3] + 3f32.sqrt()).abs() < 1e-5);
+    /// ```
     pub fn apply(&self, x: &Tensor) -> Tensor {
         self.map_columns(x, |v, m, s| (v - m) / s)
     }
 
-    /// `z * std + mean`: back to the original units.
+    /// `z * std + mean`: back to the original units (in f64; infinite only
+    /// where the value itself is beyond f32's range).
     pub fn invert(&self, z: &Tensor) -> Tensor {
         self.map_columns(z, |v, m, s| v * s + m)
     }
 
-    fn map_columns(&self, x: &Tensor, f: impl Fn(f32, f32, f32) -> f32) -> Tensor {
+    /// Applies `f(value, mean, std)` in f64 to each column of `x`.
+    fn map_columns(&self, x: &Tensor, f: impl Fn(f64, f64, f64) -> f64) -> Tensor {
         let d = self.len();
         assert_eq!(x.shape().last(), Some(&d), "Standardizer: {d} columns, got a tensor of shape {:?}", x.shape());
         let mut out = x.clone();
         for row in out.data_mut().chunks_mut(d.max(1)) {
             for ((v, &m), &s) in row.iter_mut().zip(&self.mean).zip(&self.std) {
-                *v = f(*v, m, s);
+                *v = f(f64::from(*v), f64::from(m), f64::from(s)) as f32;
             }
         }
         out

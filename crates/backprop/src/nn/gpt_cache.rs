@@ -74,8 +74,9 @@ impl Gpt {
     /// Samples `count` tokens after `prompt` with [`sample_logits`], calling
     /// `emit` with each as it is drawn. Logits are divided by `temperature`;
     /// with `top_k`, only the k most likely tokens can be drawn. When the
-    /// context fills, the cache is rebuilt from the last half block, so every
-    /// step stays cheap.
+    /// context fills, the cache is rebuilt from the last half block (the last
+    /// token alone for a block of 1), so every step stays cheap.
+    /// `count = 0` returns the prompt.
     ///
     /// # Panics
     /// When `prompt` is empty or holds an out-of-vocabulary token.
@@ -102,8 +103,11 @@ impl Gpt {
             emit(next);
             tokens.push(next);
             if cache.len() == block {
+                // Keep the last half block (at least the new token, for a
+                // block of 1): all but `next` go in now, `next` just below.
+                let keep = (block / 2).max(1);
                 cache = self.new_cache();
-                for &t in &tokens[tokens.len() - block / 2..tokens.len() - 1] {
+                for &t in &tokens[tokens.len() - keep..tokens.len() - 1] {
                     self.step(&mut cache, t);
                 }
             }

@@ -11,6 +11,27 @@ use crate::Tensor;
 /// Weight decay is L2 (added to the gradient) for Adam, or decoupled
 /// (`w -= lr * wd * w`, AdamW) when built with [`Adam::adamw`]. A filter can
 /// exempt parameters from decay (GPT training decays only matrices).
+///
+/// As in PyTorch (`state['step']` per parameter), each parameter keeps its
+/// own step count, used in its bias correction: a parameter without a
+/// gradient on a step (frozen, or unused by that loss) is skipped, its step
+/// count and moments unchanged, so its first update is a full first step.
+///
+/// ```
+/// use backprop::{optim::{Adam, Optimizer}, Param, Tensor};
+/// let (a, b) = (Param::new(Tensor::scalar(1.0)), Param::new(Tensor::scalar(1.0)));
+/// let mut opt = Adam::new(vec![("a".into(), a.clone()), ("b".into(), b.clone())], 0.1);
+/// for step in 1..=4 {
+///     opt.zero_grad();
+///     a.lock().grad = Some(Tensor::scalar(1.0));
+///     if step == 4 {
+///         b.lock().grad = Some(Tensor::scalar(1.0)); // b's first gradient
+///     }
+///     opt.step();
+/// }
+/// assert!((b.value().item() - 0.9).abs() < 1e-6); // one bias-corrected step of lr
+/// assert_eq!(opt.steps_of(1), 1);
+/// ```
 pub struct Adam {
     params: Vec<(String, Param)>,
     decays: Vec<bool>,
@@ -20,8 +41,14 @@ pub struct Adam {
     eps: f32,
     weight_decay: f32,
     decoupled: bool,
-    t: i32,
-    moments: Vec<Option<(Tensor, Tensor)>>,
+    state: Vec<Option<AdamState>>,
+}
+
+/// One parameter's state: its step count and the running moments m and v.
+struct AdamState {
+    step: u64,
+    m: Tensor,
+    v: Tensor,
 }
 
 impl Adam {
@@ -37,8 +64,7 @@ impl Adam {
             eps: 1e-8,
             weight_decay: 0.0,
             decoupled: false,
-            t: 0,
-            moments: vec![None; n],
+            state: (0..n).map(|_| None).collect(),
         }
     }
 
@@ -50,7 +76,7 @@ impl Adam {
         a
     }
 
-    /// Sets the betas.
+    /// Sets the betas, the decay rates of the two moments, each in [0, 1).
     pub fn betas(mut self, beta1: f32, beta2: f32) -> Adam {
         self.beta1 = beta1;
         self.beta2 = beta2;
@@ -74,24 +100,36 @@ impl Adam {
         self.decays = self.params.iter().map(|(n, p)| keep(n, &p.shape())).collect();
         self
     }
+
+    /// How many updates parameter `index` (in the order given to the
+    /// optimizer) has received: the steps on which it had a gradient.
+    pub fn steps_of(&self, index: usize) -> u64 {
+        self.state.get(index).and_then(Option::as_ref).map_or(0, |s| s.step)
+    }
 }
 
 impl Optimizer for Adam {
     fn step(&mut self) {
-        self.t += 1;
         let (b1, b2, eps, lr) = (self.beta1, self.beta2, self.eps, self.lr);
-        let bc1 = 1.0 - b1.powi(self.t);
-        let bc2 = 1.0 - b2.powi(self.t);
-        let step_size = lr / bc1;
-        let inv_sqrt_bc2 = 1.0 / bc2.sqrt();
-        for (((_, p), moments), &decays) in self.params.iter().zip(&mut self.moments).zip(&self.decays) {
-            let mut state = p.lock();
-            let state = &mut *state;
-            let Some(grad) = &state.grad else { continue };
-            let (m, v) = moments.get_or_insert_with(|| (Tensor::zeros(grad.shape()), Tensor::zeros(grad.shape())));
+        for (((_, p), slot), &decays) in self.params.iter().zip(&mut self.state).zip(&self.decays) {
+            let mut locked = p.lock();
+            let locked = &mut *locked;
+            let Some(grad) = &locked.grad else { continue };
+            let st = slot.get_or_insert_with(|| AdamState {
+                step: 0,
+                m: Tensor::zeros(grad.shape()),
+                v: Tensor::zeros(grad.shape()),
+            });
+            st.step += 1;
+            // Bias corrections from this parameter's own step count (f64: exact for any count).
+            let t = st.step.min(i32::MAX as u64) as i32;
+            let bc1 = (1.0 - f64::from(b1).powi(t)) as f32;
+            let bc2 = (1.0 - f64::from(b2).powi(t)) as f32;
+            let step_size = lr / bc1;
+            let inv_sqrt_bc2 = 1.0 / bc2.sqrt();
             let wd = if decays { self.weight_decay } else { 0.0 };
             let (l2, shrink) = if self.decoupled { (0.0, 1.0 - lr * wd) } else { (wd, 1.0) };
-            let (w, g, m, v) = (state.value.data_mut(), grad.data(), m.data_mut(), v.data_mut());
+            let (w, g, m, v) = (locked.value.data_mut(), grad.data(), st.m.data_mut(), st.v.data_mut());
             parallel::for_each((w, g, m, v), CHUNK, |_, (w, g, m, v)| {
                 for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
                     let g = g + l2 * *w;

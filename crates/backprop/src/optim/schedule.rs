@@ -21,7 +21,10 @@ pub enum Schedule {
         /// Decay factor.
         gamma: f32,
     },
-    /// Linear warmup for `warmup` steps, then cosine decay to `min_lr` at `total`.
+    /// Linear warmup for `warmup` steps, then cosine decay to `min_lr` at
+    /// `total`. With `warmup >= total` the rate never reaches its peak nor
+    /// decays (the command line refuses such a warmup, or cuts its default
+    /// to a tenth of the run).
     Cosine {
         /// Warmup steps.
         warmup: usize,

@@ -24,7 +24,10 @@ impl Sgd {
         Sgd { params, lr, momentum: 0.0, nesterov: false, weight_decay: 0.0, velocity: vec![None; n] }
     }
 
-    /// Adds momentum `mu` (0.9 is usual); `nesterov` selects Nesterov momentum.
+    /// Adds momentum `mu` (0.9 is usual; in [0, 1), or the velocity grows
+    /// without bound); `nesterov` selects Nesterov momentum. As in PyTorch each
+    /// parameter has its own velocity, left as it is on a step where the
+    /// parameter has no gradient.
     pub fn momentum(mut self, mu: f32, nesterov: bool) -> Sgd {
         self.momentum = mu;
         self.nesterov = nesterov;

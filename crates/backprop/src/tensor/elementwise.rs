@@ -5,7 +5,9 @@
 
 use super::parallel::{self, CHUNK};
 use super::shape::{broadcast_shapes, broadcast_strides, numel};
-use super::unary::sigmoid_f32;
+use super::unary::{nan_max, nan_min, sigmoid_f32, unary, UnaryOp};
+#[cfg(doc)]
+use super::unary::{pow_grad_base, pow_grad_exponent};
 use super::Tensor;
 use std::sync::Arc;
 
@@ -105,13 +107,32 @@ impl Tensor {
     pub fn div(&self, other: &Tensor) -> Tensor {
         self.zip_broadcast(other, "div", |a, b| a / b)
     }
-    /// Elementwise maximum with broadcasting.
+    /// Elementwise maximum with broadcasting; a NaN in either wins (PyTorch's `maximum`).
+    ///
+    /// ```
+    /// use backprop::Tensor;
+    /// let m = Tensor::from_vec(vec![1.0, f32::NAN], &[2]).maximum(&Tensor::from_vec(vec![2.0, 0.0], &[2]));
+    /// assert!(m.data()[0] == 2.0 && m.data()[1].is_nan());
+    /// ```
     pub fn maximum(&self, other: &Tensor) -> Tensor {
-        self.zip_broadcast(other, "maximum", f32::max)
+        self.zip_broadcast(other, "maximum", nan_max)
     }
-    /// Elementwise minimum with broadcasting.
+    /// Elementwise minimum with broadcasting; a NaN in either wins (PyTorch's `minimum`).
     pub fn minimum(&self, other: &Tensor) -> Tensor {
-        self.zip_broadcast(other, "minimum", f32::min)
+        self.zip_broadcast(other, "minimum", nan_min)
+    }
+    /// `self ^ exponent` elementwise with broadcasting, by `powf` (so a
+    /// negative base with an integer exponent is defined: (-2)^2 = 4), as
+    /// PyTorch's `pow`. Gradients: [`pow_grad_base`], [`pow_grad_exponent`].
+    ///
+    /// ```
+    /// use backprop::Tensor;
+    /// let x = Tensor::from_vec(vec![-2.0, 0.0, 4.0], &[3]);
+    /// let y = x.pow(&Tensor::from_vec(vec![2.0, 0.0, 0.5], &[3]));
+    /// assert_eq!(y.data(), &[4.0, 1.0, 2.0]);
+    /// ```
+    pub fn pow(&self, exponent: &Tensor) -> Tensor {
+        self.zip_broadcast(exponent, "pow", f32::powf)
     }
 
     /// `self += other * alpha` in place (same shape), the optimizer's axpy.
@@ -147,9 +168,9 @@ impl Tensor {
     pub fn sigmoid(&self) -> Tensor {
         self.map(sigmoid_f32)
     }
-    /// max(x, 0).
+    /// max(x, 0), NaN kept.
     pub fn relu(&self) -> Tensor {
-        self.map(|x| x.max(0.0))
+        unary(UnaryOp::Relu, self)
     }
     /// Absolute value.
     pub fn abs(&self) -> Tensor {
@@ -157,7 +178,7 @@ impl Tensor {
     }
     /// x^p for a scalar exponent.
     pub fn powf(&self, p: f32) -> Tensor {
-        self.map(|x| x.powf(p))
+        unary(UnaryOp::Pow(p), self)
     }
     /// x + s.
     pub fn add_scalar(&self, s: f32) -> Tensor {
@@ -167,17 +188,26 @@ impl Tensor {
     pub fn mul_scalar(&self, s: f32) -> Tensor {
         self.map(|x| x * s)
     }
-    /// max(x, s).
+    /// max(x, s), NaN kept (PyTorch's `clamp_min`).
     pub fn max_scalar(&self, s: f32) -> Tensor {
-        self.map(|x| x.max(s))
+        unary(UnaryOp::MaxScalar(s), self)
     }
-    /// min(x, s).
+    /// min(x, s), NaN kept (PyTorch's `clamp_max`).
     pub fn min_scalar(&self, s: f32) -> Tensor {
-        self.map(|x| x.min(s))
+        unary(UnaryOp::MinScalar(s), self)
     }
-    /// min(max(x, lo), hi).
+    /// min(max(x, lo), hi), NaN kept; `hi` everywhere when `lo > hi`, as
+    /// PyTorch's `clamp` (never panics, unlike `f32::clamp`).
+    ///
+    /// ```
+    /// let t = backprop::Tensor::from_vec(vec![-1.0, 0.5, 2.0, f32::NAN], &[4]);
+    /// let c = t.clamp(0.0, 1.0);
+    /// assert_eq!(&c.data()[..3], &[0.0, 0.5, 1.0]);
+    /// assert!(c.data()[3].is_nan());
+    /// assert_eq!(t.clamp(3.0, 1.0).data()[..3], [1.0, 1.0, 1.0]);
+    /// ```
     pub fn clamp(&self, lo: f32, hi: f32) -> Tensor {
-        self.map(|x| x.clamp(lo, hi))
+        self.map(|x| nan_min(nan_max(x, lo), hi))
     }
     /// 1.0 where x > s, else 0.0.
     pub fn gt_scalar(&self, s: f32) -> Tensor {

@@ -24,9 +24,10 @@ pub fn cross_entropy(logits: &Tensor, labels: &[usize]) -> f32 {
     let mut total = 0.0f64;
     for (row, &y) in logits.data().chunks(classes).zip(labels) {
         assert!(y < classes, "cross_entropy: label {y} out of range for {classes} classes");
+        // logsumexp(z) - z_y = log sum exp(z - max) - (z_y - max), as log_softmax.
         let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let lse = max + row.iter().map(|&v| (v - max).exp()).sum::<f32>().ln();
-        total += (lse - row[y]) as f64;
+        let log_sum = row.iter().map(|&v| (v - max).exp()).sum::<f32>().ln();
+        total += (log_sum - (row[y] - max)) as f64;
     }
     (total / n.max(1) as f64) as f32
 }

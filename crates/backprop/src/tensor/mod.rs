@@ -54,7 +54,10 @@ pub use pool::{avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward,
 pub use random::Rng;
 pub use shape::{broadcast_shapes, numel};
 pub use softmax::{log_softmax_backward, softmax_backward};
-pub use unary::{fast_tanh, gelu_deriv_f32, gelu_f32, sigmoid_f32, unary, unary_backward, UnaryOp};
+pub use unary::{
+    cmp_nan_greatest, fast_tanh, gelu_deriv_f32, gelu_f32, nan_max, nan_min, pow_grad_base, pow_grad_exponent,
+    sigmoid_f32, unary, unary_backward, UnaryOp,
+};
 
 use std::fmt;
 use std::sync::Arc;

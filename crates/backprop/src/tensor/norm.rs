@@ -1,4 +1,7 @@
 //! Layer normalisation over the last axis, fused: one pass forward, one back.
+//! Each row's mean and variance are taken in f64, in two passes, so rows with
+//! a large mean against a small spread keep their precision (a float64
+//! reference is matched to f32 rounding, tighter than PyTorch's float32 kernel).
 //!
 //! y = (x - mean) / sqrt(var + eps) * gamma + beta (Ba, Kiros & Hinton, 2016).
 //! With xhat the normalised input and g = dy * gamma, the input gradient is
@@ -35,11 +38,14 @@ pub fn layer_norm_rows(
     let rows = x.len() / n.max(1);
     let mut rstd = vec![0.0f32; rows];
     parallel::for_each((Rows(x, n), Rows(out, n), &mut rstd[..]), 1, |_, (Rows(row, _), Rows(o, _), r)| {
-        let mean = row.iter().sum::<f32>() / n as f32;
-        let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n as f32;
-        r[0] = 1.0 / (var + eps).sqrt();
+        // Two passes in f64: a row whose mean is large against its spread
+        // (100.0189, 100.0034, ...) loses its digits to a running f32 sum.
+        let mean = row.iter().map(|&v| f64::from(v)).sum::<f64>() / n as f64;
+        let var = row.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n as f64;
+        let inv = 1.0 / (var + f64::from(eps)).sqrt();
+        r[0] = inv as f32;
         for (((o, &v), &g), &b) in o.iter_mut().zip(row).zip(gamma).zip(beta) {
-            *o = (v - mean) * r[0] * g + b;
+            *o = ((f64::from(v) - mean) * inv) as f32 * g + b;
         }
     });
     rstd

@@ -31,6 +31,20 @@
 /// workloads` on an idle machine.
 pub const PARALLEL_MIN: usize = 1 << 15;
 
+/// The most threads worth asking for on this machine: 4 per core the OS
+/// reports (`std::thread::available_parallelism`, 1 if it cannot tell).
+/// More only queue behind each other, and a huge count (100000) spends
+/// minutes and gigabytes starting threads; callers sizing a pool refuse
+/// counts above it.
+///
+/// ```
+/// let cap = backprop::tensor::parallel::max_threads();
+/// assert!(cap >= 4 && cap % 4 == 0);
+/// ```
+pub fn max_threads() -> usize {
+    4 * std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// Elements per chunk for elementwise kernels: big enough to amortise a
 /// task, small enough to balance load (32 KiB of `f32`, within L1/L2).
 pub const CHUNK: usize = 1 << 13;

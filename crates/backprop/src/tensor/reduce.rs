@@ -1,6 +1,7 @@
 //! Reductions along an axis or over everything, and undoing broadcasts.
 
 use super::shape::{numel, split_at_axis};
+use super::unary::nan_max;
 use super::Tensor;
 
 impl Tensor {
@@ -18,7 +19,7 @@ impl Tensor {
         assert!(axis < self.ndim(), "{op}: axis {axis} out of range for shape {:?}", self.shape);
     }
 
-    /// Sum along `axis`; `keepdim` keeps it as a dimension of size 1.
+    /// Sum along `axis` (accumulated in f64); `keepdim` keeps it as a dimension of size 1.
     ///
     /// ```
     /// let t = backprop::Tensor::from_vec(vec![1.0, 2.0, 3.0, 4.0], &[2, 2]);
@@ -27,17 +28,25 @@ impl Tensor {
     /// ```
     pub fn sum_axis(&self, axis: usize, keepdim: bool) -> Tensor {
         self.check_axis("sum_axis", axis);
-        self.fold_axis(axis, keepdim, 0.0, |acc, x| acc + x)
+        self.fold_axis(axis, keepdim, 0.0f64, |acc, x| acc + f64::from(x), |s| s as f32)
     }
 
     /// Folds the values along `axis` into `init` with `f`, one output per
-    /// position of the other axes (a kernel shared by the reductions).
-    fn fold_axis(&self, axis: usize, keepdim: bool, init: f32, f: impl Fn(f32, f32) -> f32) -> Tensor {
+    /// position of the other axes, finished by `finish` (a kernel shared by
+    /// the reductions; sums accumulate in f64).
+    fn fold_axis<A: Copy>(
+        &self,
+        axis: usize,
+        keepdim: bool,
+        init: A,
+        f: impl Fn(A, f32) -> A,
+        finish: impl Fn(A) -> f32,
+    ) -> Tensor {
         let (outer, len, inner) = split_at_axis(&self.shape, axis);
         let src = self.data();
-        let mut out = vec![init; outer * inner];
+        let mut acc = vec![init; outer * inner];
         for o in 0..outer {
-            let dst = &mut out[o * inner..(o + 1) * inner];
+            let dst = &mut acc[o * inner..(o + 1) * inner];
             for k in 0..len {
                 let row = &src[(o * len + k) * inner..(o * len + k + 1) * inner];
                 for (d, &x) in dst.iter_mut().zip(row) {
@@ -45,28 +54,45 @@ impl Tensor {
                 }
             }
         }
-        Tensor::from_vec(out, &self.reduced_shape(axis, keepdim))
+        Tensor::from_vec(acc.into_iter().map(finish).collect(), &self.reduced_shape(axis, keepdim))
     }
 
-    /// Mean along `axis`.
+    /// Mean along `axis` (accumulated and divided in f64, so a mean of
+    /// values near f32's limit does not overflow).
+    ///
+    /// ```
+    /// let t = backprop::Tensor::from_vec(vec![3e38, 3e38], &[2, 1]);
+    /// assert_eq!(t.mean_axis(0, false).data(), &[3e38]);
+    /// ```
     pub fn mean_axis(&self, axis: usize, keepdim: bool) -> Tensor {
-        let n = self.dim(axis) as f32;
-        self.sum_axis(axis, keepdim).mul_scalar(1.0 / n)
+        self.check_axis("mean_axis", axis);
+        let n = self.dim(axis) as f64;
+        self.fold_axis(axis, keepdim, 0.0f64, |acc, x| acc + f64::from(x), |s| (s / n) as f32)
     }
 
-    /// Maximum along `axis`.
+    /// Maximum along `axis`; a NaN is the maximum of its slice, as in PyTorch's
+    /// `max(dim)` and `amax`.
+    ///
+    /// ```
+    /// let t = backprop::Tensor::from_vec(vec![1.0, f32::NAN, 2.0, 3.0], &[2, 2]);
+    /// let m = t.max_axis(1, false);
+    /// assert!(m.data()[0].is_nan() && m.data()[1] == 3.0);
+    /// ```
     pub fn max_axis(&self, axis: usize, keepdim: bool) -> Tensor {
         self.check_axis("max_axis", axis);
         assert!(self.shape[axis] > 0, "max_axis: axis {axis} of shape {:?} is empty", self.shape);
-        self.fold_axis(axis, keepdim, f32::NEG_INFINITY, f32::max)
+        self.fold_axis(axis, keepdim, f32::NEG_INFINITY, nan_max, |m| m)
     }
 
-    /// Index of the maximum along `axis` (first one on ties), as `usize`s in row-major order
-    /// of the reduced shape.
+    /// Index of the maximum along `axis` (first one on ties; the first NaN, if
+    /// any, as PyTorch's `argmax`), as `usize`s in row-major order of the
+    /// reduced shape.
     ///
     /// ```
     /// let t = backprop::Tensor::from_vec(vec![0.1, 0.7, 0.2, 0.9, 0.05, 0.05], &[2, 3]);
     /// assert_eq!(t.argmax_axis(1), vec![1, 0]);
+    /// let t = backprop::Tensor::from_vec(vec![0.1, 0.7, f32::NAN, f32::NAN], &[1, 4]);
+    /// assert_eq!(t.argmax_axis(1), vec![2]);
     /// ```
     pub fn argmax_axis(&self, axis: usize) -> Vec<usize> {
         self.check_axis("argmax_axis", axis);
@@ -79,7 +105,7 @@ impl Tensor {
                 let mut arg = 0;
                 for k in 0..len {
                     let v = src[(o * len + k) * inner + i];
-                    if v > best || (k == 0) {
+                    if v > best || k == 0 || (v.is_nan() && !best.is_nan()) {
                         best = v;
                         arg = k;
                     }
@@ -119,9 +145,9 @@ impl Tensor {
         self.data().iter().map(|&x| x as f64).sum::<f64>() as f32
     }
 
-    /// Mean of all elements.
+    /// Mean of all elements (accumulated and divided in f64).
     pub fn mean_all(&self) -> f32 {
-        self.sum_all() / self.numel().max(1) as f32
+        (self.data().iter().map(|&x| f64::from(x)).sum::<f64>() / self.numel().max(1) as f64) as f32
     }
 
     /// Sums a broadcast result back down to `shape`: the adjoint of broadcasting,

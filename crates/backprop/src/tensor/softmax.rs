@@ -26,19 +26,24 @@ impl Tensor {
         out
     }
 
-    /// Log-softmax over the last axis: x - max - log(sum(exp(x - max))).
+    /// Log-softmax over the last axis: (x - max) - log(sum(exp(x - max))),
+    /// subtracting the max first as PyTorch does, so large logits keep their
+    /// precision (`[1000, 1000]` gives ln 1/2 to the last digit, where
+    /// `x - (max + log sum)` loses it to the rounding of 1000.69).
     ///
     /// ```
     /// let t = backprop::Tensor::from_vec(vec![0.0, 0.0], &[2]);
     /// assert!((t.log_softmax().data()[0] - (0.5f32).ln()).abs() < 1e-6);
+    /// let t = backprop::Tensor::from_vec(vec![1000.0, 1000.0], &[2]);
+    /// assert_eq!(t.log_softmax().data()[0], (0.5f32).ln());
     /// ```
     pub fn log_softmax(&self) -> Tensor {
         let n = *self.shape.last().expect("log_softmax: needs at least one dimension");
         let mut out = self.clone();
         for row in out.data_mut().chunks_mut(n.max(1)) {
             let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let lse = max + row.iter().map(|&x| (x - max).exp()).sum::<f32>().ln();
-            row.iter_mut().for_each(|x| *x -= lse);
+            let log_sum = row.iter().map(|&x| (x - max).exp()).sum::<f32>().ln();
+            row.iter_mut().for_each(|x| *x = (*x - max) - log_sum);
         }
         out
     }

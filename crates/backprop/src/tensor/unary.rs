@@ -33,7 +33,7 @@ pub enum UnaryOp {
     Sigmoid,
     /// PyTorch's `hardsigmoid`: clamp(x/6 + 1/2, 0, 1); derivative 1/6 inside (-3, 3), else 0.
     HardSigmoid,
-    /// max(x, 0); derivative 1 for x > 0, else 0.
+    /// max(x, 0), NaN kept (PyTorch's `relu`); derivative 0 for x <= 0, else 1.
     Relu,
     /// PyTorch's `leaky_relu`: x for x > 0, else `negative_slope` x; derivative
     /// 1 for x > 0, else `negative_slope`.
@@ -42,11 +42,12 @@ pub enum UnaryOp {
     Gelu,
     /// x^2; derivative 2x.
     Square,
-    /// x^p; derivative p x^(p-1).
+    /// x^p (`powf`: defined for a negative base with an integer exponent);
+    /// derivative p x^(p-1), 0 when p = 0 (see [`pow_grad_base`]).
     Pow(f32),
-    /// max(x, s); derivative 1 where x > s.
+    /// max(x, s), NaN kept (PyTorch's `clamp_min`); derivative 1 where x > s.
     MaxScalar(f32),
-    /// min(x, s); derivative 1 where x < s.
+    /// min(x, s), NaN kept (PyTorch's `clamp_max`); derivative 1 where x < s.
     MinScalar(f32),
 }
 
@@ -82,7 +83,7 @@ impl UnaryOp {
             UnaryOp::Tanh => x.tanh(),
             UnaryOp::Sigmoid => sigmoid_f32(x),
             UnaryOp::HardSigmoid => (x / 6.0 + 0.5).clamp(0.0, 1.0),
-            UnaryOp::Relu => x.max(0.0),
+            UnaryOp::Relu => nan_max(x, 0.0),
             UnaryOp::LeakyRelu(a) => {
                 if x > 0.0 {
                     x
@@ -93,8 +94,8 @@ impl UnaryOp {
             UnaryOp::Gelu => gelu_f32(x),
             UnaryOp::Square => x * x,
             UnaryOp::Pow(p) => x.powf(p),
-            UnaryOp::MaxScalar(s) => x.max(s),
-            UnaryOp::MinScalar(s) => x.min(s),
+            UnaryOp::MaxScalar(s) => nan_max(x, s),
+            UnaryOp::MinScalar(s) => nan_min(x, s),
         }
     }
 
@@ -123,7 +124,14 @@ impl UnaryOp {
                     0.0
                 }
             }
-            UnaryOp::Relu => f32::from(x > 0.0),
+            // PyTorch's threshold_backward: 0 where x <= 0, so a NaN passes the gradient on.
+            UnaryOp::Relu => {
+                if x <= 0.0 {
+                    0.0
+                } else {
+                    1.0
+                }
+            }
             UnaryOp::LeakyRelu(a) => {
                 if x > 0.0 {
                     1.0
@@ -133,7 +141,7 @@ impl UnaryOp {
             }
             UnaryOp::Gelu => gelu_deriv_f32(x),
             UnaryOp::Square => 2.0 * x,
-            UnaryOp::Pow(p) => p * x.powf(p - 1.0),
+            UnaryOp::Pow(p) => pow_grad_base(x, p),
             UnaryOp::MaxScalar(s) => f32::from(x > s),
             UnaryOp::MinScalar(s) => f32::from(x < s),
         }
@@ -247,6 +255,98 @@ fn chain(out: &mut [f32], x: &[f32], y: &[f32], g: &[f32], deriv: impl Fn(f32, f
             *o = g * deriv(x, y);
         }
     });
+}
+
+/// max(a, b) where a NaN in either wins, as PyTorch's `maximum`, `max` and
+/// `clamp_min` (Rust's `f32::max` returns the other operand); `b` on ties.
+///
+/// ```
+/// use backprop::tensor::nan_max;
+/// assert!(nan_max(f32::NAN, 1.0).is_nan() && nan_max(1.0, f32::NAN).is_nan());
+/// assert_eq!(nan_max(-1.0, 2.0), 2.0);
+/// ```
+#[inline(always)]
+pub fn nan_max(a: f32, b: f32) -> f32 {
+    if a > b || a.is_nan() {
+        a
+    } else {
+        b
+    }
+}
+
+/// min(a, b) where a NaN in either wins, as PyTorch's `minimum` and `clamp_max`.
+///
+/// ```
+/// assert!(backprop::tensor::nan_min(1.0, f32::NAN).is_nan());
+/// assert_eq!(backprop::tensor::nan_min(-1.0, 2.0), -1.0);
+/// ```
+#[inline(always)]
+pub fn nan_min(a: f32, b: f32) -> f32 {
+    if a < b || a.is_nan() {
+        a
+    } else {
+        b
+    }
+}
+
+/// Orders numbers with every NaN (whatever its sign bit) above +inf, as
+/// PyTorch's `sort` and `topk` do, so a descending sort puts NaN first; other
+/// values by `total_cmp`. (`f32::total_cmp` alone sorts a NaN with its sign
+/// bit set, what x86 makes of 0/0 or inf - inf, below -inf.)
+///
+/// ```
+/// use backprop::tensor::cmp_nan_greatest;
+/// let mut v = [0.5f32, -f32::NAN, 2.0, f32::NEG_INFINITY];
+/// v.sort_by(|a, b| cmp_nan_greatest(*b, *a)); // descending
+/// assert!(v[0].is_nan() && v[1..] == [2.0, 0.5, f32::NEG_INFINITY]);
+/// ```
+pub fn cmp_nan_greatest(a: f32, b: f32) -> std::cmp::Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Greater,
+        (false, true) => std::cmp::Ordering::Less,
+        (false, false) => a.total_cmp(&b),
+    }
+}
+
+/// d(x^p)/dx = p x^(p-1), and 0 where p = 0 (x^0 = 1 everywhere), as PyTorch's
+/// `pow_backward_self`: so at x = 0 it is 0 for p > 1, inf for 0 < p < 1, and
+/// for a negative x it is defined when p is an integer.
+///
+/// ```
+/// use backprop::tensor::pow_grad_base;
+/// assert_eq!(pow_grad_base(-2.0, 2.0), -4.0);
+/// assert_eq!(pow_grad_base(0.0, 2.0), 0.0);
+/// assert_eq!(pow_grad_base(0.0, 0.0), 0.0);
+/// assert_eq!(pow_grad_base(0.0, 0.5), f32::INFINITY);
+/// ```
+#[inline(always)]
+pub fn pow_grad_base(x: f32, p: f32) -> f32 {
+    if p == 0.0 {
+        0.0
+    } else {
+        p * x.powf(p - 1.0)
+    }
+}
+
+/// d(x^p)/dp = x^p ln x, and 0 where x = 0 and p >= 0, as PyTorch's
+/// `pow_backward_exponent` (which masks that case: 0^p is constant 0 or 1
+/// there); NaN for x < 0, where ln x is undefined.
+///
+/// ```
+/// use backprop::tensor::pow_grad_exponent;
+/// assert!((pow_grad_exponent(2.0, 3.0) - 8.0 * 2f32.ln()).abs() < 1e-6);
+/// assert_eq!(pow_grad_exponent(0.0, 2.0), 0.0);
+/// assert_eq!(pow_grad_exponent(0.0, -1.0), f32::NEG_INFINITY);
+/// assert!(pow_grad_exponent(-2.0, 2.0).is_nan());
+/// ```
+#[inline(always)]
+pub fn pow_grad_exponent(x: f32, p: f32) -> f32 {
+    if x == 0.0 && p >= 0.0 {
+        0.0
+    } else {
+        x.powf(p) * x.ln()
+    }
 }
 
 /// Logistic sigmoid, computed without overflow for large |x|.

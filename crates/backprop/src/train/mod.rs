@@ -15,7 +15,7 @@ mod step;
 mod supervised;
 mod trainer;
 
-pub use diagnose::{diagnose, Diagnosis};
+pub use diagnose::{diagnose, explain_non_finite_loss, first_non_finite, Diagnosis, NonFinite, NonFiniteSource};
 pub use early_stopping::EarlyStopping;
 pub use history::{read_history, EpochRecord, HistoryWriter};
 pub use lm::{estimate_loss, train_lm, LmConfig, LmStep};

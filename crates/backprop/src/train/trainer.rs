@@ -234,10 +234,8 @@ impl<'a> Trainer<'a> {
                         } else {
                             format!("epoch {epoch}, batch {}", s + 1)
                         };
-                        return Err(Error::Diverged(format!(
-                            "{name} became {value} at {at}: training diverged; try a lower learning rate (now {:e})",
-                            opt.lr()
-                        )));
+                        let why = super::explain_non_finite_loss(loss, opt.lr(), done == 0);
+                        return Err(Error::Diverged(format!("{name} became {value} at {at}: {why}")));
                     }
                     g.backward(loss);
                     drop(g);

@@ -98,7 +98,13 @@ impl Func {
             Func::Exp => x.exp(),
             Func::Log => x.ln(),
             Func::Sigmoid => 1.0 / (1.0 + (-x).exp()),
-            Func::Relu => x.max(0.0),
+            Func::Relu => {
+                if x < 0.0 {
+                    0.0
+                } else {
+                    x
+                }
+            }
             Func::Tanh => x.tanh(),
         }
     }
@@ -187,8 +193,10 @@ impl Expr {
     /// Records the expression on `g`: each variable becomes a leaf
     /// (`Graph::leaf`) holding its value from `values`, each number a
     /// constant; parts without variables are folded into one constant first.
-    /// `x ^ c` with a constant exponent uses `powf`, any other power
-    /// `exp(b * log(a))`.
+    /// `x ^ c` with a constant exponent uses [`Var::powf`], any other power
+    /// [`Var::pow`] (never `exp(b ln a)`, undefined for a <= 0): values and
+    /// gradients follow PyTorch's `pow`, so `(-2)^y` at y = 2 is 4 with
+    /// d/dx = -4 and d/dy NaN, and `x^y` at x = 0, y = 2 has both gradients 0.
     ///
     /// Errors when a variable has no value in `values`.
     ///
@@ -200,6 +208,13 @@ impl Expr {
     /// assert_eq!(e.output.item(), 10.0);
     /// assert_eq!(grads.wrt(e.leaves[0].1).unwrap().item(), 6.0);
     /// assert!(Expr::parse("y")?.build(&g, &[("x", 3.0)]).is_err());
+    ///
+    /// let g = Graph::new();
+    /// let e = Expr::parse("x^y")?.build(&g, &[("x", 0.0), ("y", 2.0)])?;
+    /// let grads = g.backward(e.output);
+    /// assert_eq!(e.output.item(), 0.0);
+    /// assert_eq!(grads.wrt(e.leaves[0].1).unwrap().item(), 0.0);
+    /// assert_eq!(grads.wrt(e.leaves[1].1).unwrap().item(), 0.0);
     /// # Ok::<(), backprop::Error>(())
     /// ```
     pub fn build<'g>(&self, g: &'g Graph, values: &[(&str, f32)]) -> Result<BuiltExpr<'g>> {
@@ -457,12 +472,6 @@ impl<'g> Builder<'g, '_> {
             (BinOp::Pow, Value::Node(base), Value::Const(p)) => {
                 self.labelled(base.powf(p as f32), format!("^{}", format_number(p as f32)))
             }
-            (BinOp::Pow, Value::Const(a), Value::Node(e)) => {
-                // a^e = exp(e ln a), with ln a folded into a constant.
-                let ln_a = self.g.constant(Tensor::scalar(a.ln() as f32));
-                self.labels.insert(ln_a.id(), format!("ln {}", format_number(a as f32)));
-                Value::Node((e * ln_a).exp())
-            }
             (op, l, r) => {
                 let (a, b) = (self.node(l), self.node(r));
                 Value::Node(match op {
@@ -470,7 +479,7 @@ impl<'g> Builder<'g, '_> {
                     BinOp::Sub => a - b,
                     BinOp::Mul => a * b,
                     BinOp::Div => a / b,
-                    BinOp::Pow => (b * a.log()).exp(),
+                    BinOp::Pow => a.pow(b),
                 })
             }
         }

@@ -1,10 +1,11 @@
-//! Arithmetic with broadcasting: +, -, *, /, and the same with scalars.
+//! Arithmetic with broadcasting: +, -, *, /, powers, and the same with scalars.
 //!
 //! Backward rules return gradients in the broadcast (output) shape; the tape
 //! ([`Graph::backward`](crate::autograd::Graph::backward)) sums each back to
 //! its input's shape.
 
 use crate::autograd::graph::{Backward, BackwardCtx, Var};
+use crate::tensor::{pow_grad_base, pow_grad_exponent};
 use crate::Tensor;
 use std::ops;
 
@@ -51,6 +52,22 @@ impl Backward for DivOp {
     fn backward(&self, c: &BackwardCtx<'_>) -> Vec<Option<Tensor>> {
         let b = c.inputs[1];
         vec![c.needs[0].then(|| c.grad.div(b)), c.needs[1].then(|| c.grad.mul(c.output).div(b).neg())]
+    }
+}
+
+struct PowOp;
+impl Backward for PowOp {
+    fn name(&self) -> &'static str {
+        "pow"
+    }
+    // d(x^y)/dx = y x^(y-1) (0 where y = 0); d(x^y)/dy = x^y ln x (0 where x = 0 and y >= 0),
+    // PyTorch's pow_backward_self and pow_backward_exponent.
+    fn backward(&self, c: &BackwardCtx<'_>) -> Vec<Option<Tensor>> {
+        let (x, y) = (c.inputs[0], c.inputs[1]);
+        vec![
+            c.needs[0].then(|| x.zip_broadcast(y, "pow", pow_grad_base).mul(c.grad)),
+            c.needs[1].then(|| x.zip_broadcast(y, "pow", pow_grad_exponent).mul(c.grad)),
+        ]
     }
 }
 
@@ -117,6 +134,27 @@ impl<'g> Var<'g> {
     pub(crate) fn div_var(self, other: Var<'g>) -> Var<'g> {
         let v = self.value().div(&other.value());
         self.derive(v, &[other], DivOp)
+    }
+    /// `self ^ exponent` elementwise with broadcasting, as PyTorch's `pow`:
+    /// the value by `powf` (defined for a negative base with an integer
+    /// exponent), the gradients by [`pow_grad_base`] and [`pow_grad_exponent`]
+    /// (so d/dexponent is NaN where the base is negative, and both are 0 at a
+    /// base of 0 with an exponent above 1). For a constant exponent use
+    /// [`Var::powf`].
+    ///
+    /// ```
+    /// use backprop::{Graph, Tensor};
+    /// let g = Graph::new();
+    /// let (x, y) = (g.leaf(Tensor::scalar(-2.0)), g.leaf(Tensor::scalar(2.0)));
+    /// let z = x.pow(y);
+    /// let grads = g.backward(z);
+    /// assert_eq!(z.item(), 4.0);
+    /// assert_eq!(grads.wrt(x).unwrap().item(), -4.0);
+    /// assert!(grads.wrt(y).unwrap().item().is_nan()); // ln(-2) is undefined
+    /// ```
+    pub fn pow(self, exponent: Var<'g>) -> Var<'g> {
+        let v = self.value().pow(&exponent.value());
+        self.derive(v, &[exponent], PowOp)
     }
     /// x + s.
     pub fn add_scalar(self, s: f32) -> Var<'g> {
