@@ -106,7 +106,7 @@ impl RejectArg {
     pub fn threshold(self, loaded: &LoadedModel) -> Result<Option<f32>> {
         match self.reject_below {
             Some(p) => Ok(Some(p)),
-            None => super::ood::stored_threshold(&loaded.checkpoint),
+            None => loaded.reject_below(),
         }
     }
 }

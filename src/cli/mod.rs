@@ -3,7 +3,6 @@
 mod args;
 mod attack;
 mod calibrate;
-mod csv_model;
 mod eval;
 mod explain;
 mod generate;

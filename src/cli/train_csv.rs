@@ -1,10 +1,10 @@
 //! `backprop train csv`: regression on a CSV table, or on a time series with `--window`.
 
 use super::args::{fraction, layer_sizes, positive_usize, LayerSizes};
-use super::csv_model::{RegressionMeta, Scalers};
 use super::train_args::{check_model_size, LrDefaults, OptimArgs, RunArgs};
 use backprop::data::{read_csv, window_series, CsvTable, RegressionData, Standardizer};
 use backprop::loss::Loss;
+use backprop::models::{RegressionMeta, Scalers};
 use backprop::nn::{Activation, Init, Mlp, MlpConfig, Module};
 use backprop::tensor::Rng;
 use backprop::train::TrainConfig;

@@ -26,6 +26,11 @@
 //! # std::fs::remove_dir_all(&dir).ok();
 //! ```
 
+mod metadata;
+mod regression;
+
+pub use regression::{RegressionMeta, Scalers, FEATURES_KEY, STANDARDIZER_KEY, TARGETS_KEY, WINDOW_KEY};
+
 use crate::checkpoint::{Checkpoint, KIND_KEY};
 use crate::data::{CharTokenizer, ImageShape};
 use crate::loss::Loss;
@@ -115,16 +120,26 @@ pub struct LoadedModel {
 
 /// Reads the checkpoint at `path` and rebuilds the model it holds.
 ///
-/// Errors name the file: missing, not safetensors, no or an unknown
-/// [`KIND_KEY`], a configuration the tensors do not match.
+/// Errors name the file: missing, not safetensors, a non-finite weight, no
+/// or an unknown [`KIND_KEY`], a configuration the tensors do not match,
+/// metadata that does not fit the model (see [`LoadedModel::from_checkpoint`]).
 pub fn load(path: &Path) -> Result<LoadedModel> {
     LoadedModel::from_checkpoint(Checkpoint::load(path)?)
 }
 
 impl LoadedModel {
-    /// Rebuilds the model of an already read checkpoint.
+    /// Rebuilds the model of an already read checkpoint and checks its
+    /// metadata against it: the loss name; for a classifier the image shape,
+    /// the class names, the pixel scale and the rejection threshold; for a
+    /// regression model its [`RegressionMeta`] (column counts and the
+    /// standardisations).
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] naming the file and what does not fit.
     pub fn from_checkpoint(checkpoint: Checkpoint) -> Result<LoadedModel> {
-        Ok(LoadedModel { model: Model::from_checkpoint(&checkpoint)?, checkpoint })
+        let loaded = LoadedModel { model: Model::from_checkpoint(&checkpoint)?, checkpoint };
+        loaded.check_metadata()?;
+        Ok(loaded)
     }
 
     /// The file it was read from.
@@ -391,6 +406,14 @@ pub struct Regressor<'a> {
     pub outputs: usize,
     /// The checkpoint, whose metadata describes the columns and scaling.
     pub checkpoint: &'a Checkpoint,
+}
+
+impl Regressor<'_> {
+    /// The column names, window and standardisations stored beside the
+    /// weights, checked against the model (see [`RegressionMeta::from_checkpoint`]).
+    pub fn meta(&self) -> Result<RegressionMeta> {
+        RegressionMeta::from_checkpoint(self.checkpoint, self.inputs, self.outputs)
+    }
 }
 
 impl std::fmt::Debug for Regressor<'_> {
