@@ -9,6 +9,7 @@ mod generate;
 mod gradcheck;
 mod graph;
 mod info;
+mod input_args;
 mod ood;
 mod plot;
 mod predict;

@@ -62,6 +62,8 @@ pub(crate) struct MnistArgs {
     #[arg(long, value_name = "PATIENCE", value_parser = positive_usize)]
     early_stopping: Option<usize>,
     #[command(flatten)]
+    init: super::input_args::InitArg,
+    #[command(flatten)]
     optim: OptimArgs,
     #[command(flatten)]
     run: RunArgs,
@@ -104,6 +106,9 @@ fn train_mnist(a: MnistArgs) -> Result<()> {
     }
     check_model_size(&config, "--hidden")?;
     let model = Mlp::new(config, &mut Rng::new(a.run.seed));
+    if let Some(note) = a.init.apply(&model, a.hidden.0.len()) {
+        eprintln!("{note}");
+    }
     let steps = train.len().div_ceil(a.batch_size) * a.epochs;
     let (optimizer, schedule) = a.optim.build(model.parameters(), steps, MNIST_LR)?;
     let config = TrainConfig {
