@@ -38,7 +38,11 @@ pub(crate) fn run(a: EvalArgs) -> Result<()> {
 /// need not be there) of the IDX folder it is to run on (default: the bundled
 /// data), checked to fit the model. `user` names the command, for the error
 /// when the model is no classifier.
-pub(crate) fn load_model_and_data(user: &str, model: &ModelArg, data: &DataArg) -> Result<(LoadedModel, PathBuf, Dataset)> {
+pub(crate) fn load_model_and_data(
+    user: &str,
+    model: &ModelArg,
+    data: &DataArg,
+) -> Result<(LoadedModel, PathBuf, Dataset)> {
     let loaded = model.load()?;
     loaded.classifier(user)?;
     let dir = data.dir();

@@ -35,6 +35,9 @@ pub(crate) fn run(model: &ModelArg, a: &CsvPredictArgs) -> Result<()> {
     let regressor = loaded.regressor("predict --csv")?;
     let meta = regressor.meta()?;
     let table = read_csv(csv)?;
+    if let Some(note) = table.renamed_note() {
+        eprintln!("note: {note}");
+    }
     let (inputs, first_row) = match meta.window {
         Some(w) => series_inputs(&table, &meta, w)?,
         None => (feature_inputs(&table, &meta)?, 0),

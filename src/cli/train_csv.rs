@@ -100,8 +100,8 @@ pub(crate) fn run(a: CsvArgs) -> Result<()> {
     check_flags(&a)?;
     let normalize = a.normalize.no_pixels()?.normalize;
     let table = read_csv(&a.file)?;
-    if let Some(note) = renamed_note(&table) {
-        eprintln!("{note}");
+    if let Some(note) = table.renamed_note() {
+        eprintln!("note: {note}");
     }
     let p = match a.window {
         Some(w) => prepare_series(&table, &a, w)?,
@@ -216,25 +216,6 @@ fn check_flags(a: &CsvArgs) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// `note: FILE: 2 repeated column names renamed as pandas does: cli -> cli.1 (column 3), ...`
-fn renamed_note(table: &CsvTable) -> Option<String> {
-    const SHOWN: usize = 6;
-    let renamed = &table.renamed;
-    if renamed.is_empty() {
-        return None;
-    }
-    let list: Vec<String> =
-        renamed.iter().take(SHOWN).map(|(col, old, new)| format!("{old} -> {new} (column {col})")).collect();
-    let more = if renamed.len() > SHOWN { format!(" and {} more", renamed.len() - SHOWN) } else { String::new() };
-    Some(format!(
-        "note: {}: {} repeated column name{} renamed as pandas does (columns numbered from 0): {}{more}",
-        table.path.display(),
-        renamed.len(),
-        if renamed.len() == 1 { "" } else { "s" },
-        list.join(", ")
-    ))
 }
 
 /// A table: features and targets by column, a seeded random validation split.

@@ -104,6 +104,27 @@ impl CsvTable {
         Ok(CsvTable { path, headers, rows, lines, renamed })
     }
 
+    /// What [`CsvTable::renamed`] holds, in one line for a note (`None` when
+    /// nothing was renamed): `FILE: 2 repeated column names renamed as pandas
+    /// does (columns numbered from 0): cli -> cli.1 (column 3), ...`, the
+    /// first six renamings listed.
+    pub fn renamed_note(&self) -> Option<String> {
+        const SHOWN: usize = 6;
+        let n = self.renamed.len();
+        if n == 0 {
+            return None;
+        }
+        let list: Vec<String> =
+            self.renamed.iter().take(SHOWN).map(|(col, old, new)| format!("{old} -> {new} (column {col})")).collect();
+        let more = if n > SHOWN { format!(" and {} more", n - SHOWN) } else { String::new() };
+        Some(format!(
+            "{}: {n} repeated column name{} renamed as pandas does (columns numbered from 0): {}{more}",
+            self.path.display(),
+            if n == 1 { "" } else { "s" },
+            list.join(", ")
+        ))
+    }
+
     /// The index of the column `spec` names: a header name (after renaming
     /// repeated names), or else a column number counted from 0 (`0` is the
     /// first column, as in pandas' `iloc`).

@@ -276,9 +276,9 @@ pub fn classes_from_labels(labels: &[usize], min: usize) -> Result<usize, String
     let limit = MAX_CLASSES.min(labels.len().max(FEW_CLASSES));
     if max >= limit {
         return Err(format!(
-            "label {max} at index {index} is not a class number: labels count classes from 0, and {} examples \
-             can have at most {limit} classes (at most the number of examples or {FEW_CLASSES}, and never more \
-             than {MAX_CLASSES})",
+            "label {max} at index {index} is not a plausible class number: it would make {} classes for {} \
+             examples (the limit is the larger of the example count and {FEW_CLASSES}, at most {MAX_CLASSES})",
+            max as u128 + 1,
             labels.len()
         ));
     }
@@ -472,7 +472,7 @@ mod tests {
     fn class_counts_are_bounded_by_the_examples() {
         assert_eq!(classes_from_labels(&[0, 255], 10), Ok(256));
         let e = classes_from_labels(&[0, 256], 10).unwrap_err();
-        assert!(e.contains("label 256 at index 1") && e.contains("at most 256 classes"), "{e}");
+        assert!(e.contains("label 256 at index 1") && e.contains("257 classes for 2 examples"), "{e}");
         let many: Vec<usize> = (0..1000).collect();
         assert_eq!(classes_from_labels(&many, 2), Ok(1000));
         let huge: Vec<usize> = (0..70_000).collect();

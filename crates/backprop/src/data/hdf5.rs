@@ -150,8 +150,13 @@ fn image_layout(name: &str, dims: &[u64]) -> Result<(usize, ImageShape), String>
             ))
         }
     };
-    if n == 0 || height == 0 || width == 0 {
-        return Err(format!("dataset {name} has shape {dims:?}: no images"));
+    if n == 0 {
+        return Err(format!("dataset {name} has shape {dims:?}: 0 images"));
+    }
+    for (side, what) in [(height, "height"), (width, "width")] {
+        if side == 0 {
+            return Err(format!("dataset {name} has shape {dims:?}: images of {what} 0"));
+        }
     }
     if [height, width, channels].iter().try_fold(n, |acc, &d| acc.checked_mul(d)).is_none() {
         return Err(format!("dataset {name} has shape {dims:?}: too large (corrupt?)"));
