@@ -131,7 +131,7 @@ fn follow_links(path: &Path) -> Result<PathBuf> {
             _ => return Ok(current),
         }
     }
-    let e = std::io::Error::new(std::io::ErrorKind::Other, format!("more than {MAX_LINKS} symbolic links in a chain"));
+    let e = std::io::Error::other(format!("more than {MAX_LINKS} symbolic links in a chain"));
     Err(Error::io(path, e))
 }
 

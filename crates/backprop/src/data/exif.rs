@@ -101,13 +101,13 @@ fn tiff_orientation(tiff: &[u8]) -> Option<u8> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
 
     /// A TIFF block whose IFD0 holds one other tag and the orientation.
-    pub(crate) fn tiff(value: u16, little: bool) -> Vec<u8> {
-        let (w16, w32): (fn(u16) -> [u8; 2], fn(u32) -> [u8; 4]) =
-            if little { (u16::to_le_bytes, u32::to_le_bytes) } else { (u16::to_be_bytes, u32::to_be_bytes) };
+    fn tiff(value: u16, little: bool) -> Vec<u8> {
+        let w16 = |v: u16| if little { v.to_le_bytes() } else { v.to_be_bytes() };
+        let w32 = |v: u32| if little { v.to_le_bytes() } else { v.to_be_bytes() };
         let mut t = if little { b"II*\0".to_vec() } else { b"MM\0*".to_vec() };
         t.extend(w32(8));
         t.extend(w16(2));
@@ -123,7 +123,7 @@ pub(crate) mod tests {
     }
 
     /// `jpeg` with an `APP1` EXIF segment holding `tiff` inserted after its SOI marker.
-    pub(crate) fn with_jpeg_exif(jpeg: &[u8], tiff: &[u8]) -> Vec<u8> {
+    fn with_jpeg_exif(jpeg: &[u8], tiff: &[u8]) -> Vec<u8> {
         let mut payload = b"Exif\0\0".to_vec();
         payload.extend_from_slice(tiff);
         let mut out = jpeg[..2].to_vec();
