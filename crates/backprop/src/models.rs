@@ -440,6 +440,7 @@ impl std::fmt::Debug for LanguageModel<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::Standardizer;
     use crate::nn::{Activation, GptConfig, MlpConfig};
     use crate::tensor::Rng;
     use std::collections::BTreeMap;
@@ -452,8 +453,10 @@ mod tests {
     fn roles_fit_or_say_why_in_one_line() {
         let path = temp("roles");
         let mlp = Mlp::new(MlpConfig::classifier(4, &[], 1, Activation::Relu), &mut Rng::new(0));
-        let meta: BTreeMap<String, String> = [(TASK_KEY.to_string(), "regression".to_string())].into();
-        mlp.save(&path, &meta).unwrap();
+        let scalers = Scalers { inputs: Standardizer::identity(4), targets: Standardizer::identity(1) };
+        let features = ["a", "b", "c", "d"].map(String::from).to_vec();
+        let meta = RegressionMeta { features, targets: vec!["y".into()], window: None, scalers };
+        mlp.save(&path, &meta.to_metadata()).unwrap();
         let loaded = load(&path).unwrap();
         assert_eq!(loaded.regressor("predict").unwrap().inputs, 4);
         let e = loaded.classifier("eval").unwrap_err().to_string();
