@@ -146,6 +146,31 @@ fn eval_attack_and_gradcheck_accept_a_folder_with_only_the_test_files() {
         .expect_success("gradcheck on the test files only");
 }
 
+#[test]
+fn train_mnist_accepts_a_folder_with_only_the_training_files() {
+    let dir = TempDir::new("hostile-train-only");
+    let data = dir.join("data");
+    common::write_band_dataset(&data, 10, 200, 50);
+    for name in ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"] {
+        fs::remove_file(data.join(name)).unwrap();
+    }
+    let out = dir.arg("out");
+    let run = backprop(&["train", "mnist", "--data", arg(&data), "--out", &out, "--hidden", "16", "--epochs", "3"])
+        .expect_success("train mnist without test files");
+    assert!(run.stdout.contains("(180 train, 20 validation, 0 test images)"), "{}", run.stdout);
+    assert!(run.stdout.contains("validation accuracy") && run.stdout.contains("(20 images)"), "{}", run.stdout);
+    let json = backprop(&["train", "mnist", "--data", arg(&data), "--out", &out, "--epochs", "1", "--json"]);
+    let summary: serde_json::Value = serde_json::from_str(json.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["validation_examples"], 20, "{summary}");
+    // Nothing left to evaluate on: refused before training.
+    let run = backprop(&["train", "mnist", "--data", arg(&data), "--out", &out, "--val-fraction", "0"]);
+    assert_clean_failure(&run, &["--val-fraction", "no t10k- test files"]);
+    // One test file without the other is still a missing file.
+    fs::write(data.join("t10k-images-idx3-ubyte"), idx_bytes(&[1, 10, 10], &[0; 100])).unwrap();
+    let run = backprop(&["train", "mnist", "--data", arg(&data), "--out", &out]);
+    assert_clean_failure(&run, &["t10k-labels-idx1-ubyte", "not found"]);
+}
+
 /// Trains a linear CSV model on y = 2 a - b and returns the checkpoint.
 fn csv_model(dir: &TempDir) -> PathBuf {
     let mut text = String::from("a,b,y\n");

@@ -388,6 +388,23 @@ pub fn load_mnist_dir(dir: &Path) -> Result<ImageFolderSplit> {
     Ok(ImageFolderSplit { train, test })
 }
 
+/// Like [`load_mnist_dir`] for a folder that may hold no test files (what
+/// `train mnist` reads): the training split, and the test split when the
+/// folder holds a `t10k-*` file (then both test files must be there).
+///
+/// # Errors
+/// As [`load_mnist_dir`].
+pub fn load_mnist_dir_optional_test(dir: &Path) -> Result<(Dataset, Option<Dataset>)> {
+    check_folder(dir)?;
+    if MNIST_FILES[2..].iter().any(|&names| find_file(dir, names).is_ok()) {
+        let split = load_mnist_dir(dir)?;
+        return Ok((split.train, Some(split.test)));
+    }
+    let images = find_file(dir, MNIST_FILES[0])?;
+    let labels = find_file(dir, MNIST_FILES[1])?;
+    Ok((load_idx_pair(&images, &labels)?, None))
+}
+
 /// Loads the test split (`t10k-images-idx3-ubyte[.gz]` and
 /// `t10k-labels-idx1-ubyte[.gz]`, or the dotted spellings) of an MNIST-style
 /// folder; the training files need not be there. What `eval`, `ood` and
