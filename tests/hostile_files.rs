@@ -87,6 +87,8 @@ fn hdf5_labels_that_are_no_class_numbers_are_refused() {
     let dir = TempDir::new("hostile-h5-width-0");
     let run = backprop(&["train", "images", "--data", &fixture("width_0.h5"), "--out", &dir.arg("out")]);
     assert_clean_failure(&run, &["width_0.h5", "train_set_x", "width 0"]);
+    let run = backprop(&["train", "images", "--data", &fixture("classes_twice.h5"), "--out", &dir.arg("out")]);
+    assert_clean_failure(&run, &["classes_twice.h5", "list_classes names 'cat' twice (entries 0 and 1)"]);
 }
 
 #[test]

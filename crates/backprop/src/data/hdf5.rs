@@ -103,7 +103,7 @@ pub fn load_hdf5_images(path: &Path) -> Result<LabelledImages> {
     LabelledImages::new(data, classes, shape)
 }
 
-/// The class names of `list_classes`: between 2 and [`MAX_CLASSES`] strings.
+/// The class names of `list_classes`: between 2 and [`MAX_CLASSES`] distinct strings.
 fn class_names(d: &hdf5_reader::Dataset) -> Result<Vec<String>, String> {
     let count = d.shape().iter().try_fold(1u64, |acc, &v| acc.checked_mul(v)).unwrap_or(u64::MAX);
     if !(2..=MAX_CLASSES as u64).contains(&count) {
@@ -113,7 +113,15 @@ fn class_names(d: &hdf5_reader::Dataset) -> Result<Vec<String>, String> {
     if names.len() as u64 != count {
         return Err(format!("list_classes declares {count} names but holds {}", names.len()));
     }
-    Ok(names.into_iter().map(|s| s.trim_matches(|c: char| c == '\0' || c.is_whitespace()).to_string()).collect())
+    let names: Vec<String> =
+        names.into_iter().map(|s| s.trim_matches(|c: char| c == '\0' || c.is_whitespace()).to_string()).collect();
+    if let Some((i, name)) = names.iter().enumerate().find(|(i, n)| names[..*i].contains(n)) {
+        return Err(format!(
+            "list_classes names '{name}' twice (entries {} and {i})",
+            names[..i].iter().position(|n| n == name).unwrap_or(0)
+        ));
+    }
+    Ok(names)
 }
 
 /// The one prefix `P` with datasets `P_x` and `P_y`.

@@ -30,6 +30,8 @@ const MAX_DIMS: usize = 4;
 /// The most bytes one compressed byte of deflate data can inflate to (the
 /// format's limit is 1032:1); bounds what a gzip file may declare.
 const MAX_DEFLATE_RATIO: u64 = 1032;
+/// How a gzip decoding error begins.
+const CORRUPT_GZIP: &str = "corrupt or truncated gzip stream";
 /// Bytes reserved at a time while inflating, so memory follows the data that
 /// actually arrives rather than the size the header claims.
 const CHUNK: usize = 1 << 22;
@@ -75,8 +77,10 @@ pub fn read_idx(path: &Path) -> Result<IdxArray> {
     let start = reader.fill_buf().map_err(|e| Error::io(path, e))?;
     if start.starts_with(&GZIP_MAGIC) {
         let bound = len.saturating_mul(MAX_DEFLATE_RATIO);
-        read_from(MultiGzDecoder::new(reader), Stored::Gzip { compressed: len, bound })
-            .map_err(|m| Error::format(path, format!("{m} (in the gzip-decompressed data)")))
+        read_from(MultiGzDecoder::new(reader), Stored::Gzip { compressed: len, bound }).map_err(|m| {
+            let corrupt = m.starts_with(CORRUPT_GZIP);
+            Error::format(path, if corrupt { m } else { format!("{m} (in the gzip-decompressed data)") })
+        })
     } else {
         read_from(reader, Stored::Raw { len }).map_err(|m| Error::format(path, m))
     }
@@ -95,7 +99,7 @@ enum Stored {
 /// file, an I/O error.
 fn stream_error(stored: Stored, got: u64, e: &std::io::Error) -> String {
     match stored {
-        Stored::Gzip { .. } => format!("corrupt or truncated gzip stream (after {got} decompressed bytes): {e}"),
+        Stored::Gzip { .. } => format!("{CORRUPT_GZIP} (after {got} decompressed bytes): {e}"),
         Stored::Raw { .. } => format!("read error after {got} bytes: {e}"),
     }
 }
