@@ -298,3 +298,12 @@ fn normalize_none_learns_the_coefficients_in_the_data_units() {
     let run = train_on(&dir, GOOD, &["--target", "y", "--normalize", "unit"]);
     assert_clean_failure(&run, &["--normalize", "unit divides pixels by 255"]);
 }
+
+#[test]
+fn a_line_break_inside_a_column_name_keeps_the_error_on_one_line() {
+    // Found by the fuzz harness (fuzz/): a quoted header name holding a line break was
+    // printed as is, so the error spanned two lines.
+    let dir = TempDir::new("regression-name-with-newline");
+    let run = train_on(&dir, "\"a\nb\",y\nfive,1\n2,3\n", &["--target", "y", "--features", "a\nb"]);
+    assert_clean_failure(&run, &["data.csv", r"column 'a\nb'", "'five' is not a number"]);
+}
