@@ -233,3 +233,140 @@ fn predict_rejects_a_file_that_is_not_an_image() {
     let run = backprop(&["predict", "--model", &model, text.to_str().unwrap()]);
     assert_clean_failure(&run, &["words.png", "not a readable PNG or JPEG image"]);
 }
+
+// ---------------------------------------------------------------- what a picture means
+
+/// A 20x10 (width x height) picture: left half black, right half white.
+fn halves() -> image::RgbImage {
+    image::RgbImage::from_fn(20, 10, |x, _| if x < 10 { Rgb([0, 0, 0]) } else { Rgb([255, 255, 255]) })
+}
+
+/// `jpeg` with an APP1 EXIF segment whose IFD0 holds only Orientation = `value` (little-endian TIFF).
+fn with_orientation(jpeg: &[u8], value: u16) -> Vec<u8> {
+    let mut tiff = b"II*\0".to_vec();
+    tiff.extend(8u32.to_le_bytes());
+    tiff.extend(1u16.to_le_bytes());
+    tiff.extend([0x12, 0x01, 3, 0]); // tag 0x0112, type SHORT
+    tiff.extend(1u32.to_le_bytes());
+    tiff.extend(value.to_le_bytes());
+    tiff.extend([0, 0, 0, 0, 0, 0]);
+    let mut payload = b"Exif\0\0".to_vec();
+    payload.extend(tiff);
+    let mut out = jpeg[..2].to_vec();
+    out.extend([0xff, 0xe1]);
+    out.extend(((payload.len() + 2) as u16).to_be_bytes());
+    out.extend(payload);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+#[test]
+fn exif_orientation_turns_a_phone_photo_upright() {
+    use backprop::data::{load_image_file, ImageShape};
+    let dir = TempDir::new("images-exif");
+    let mut jpeg = std::io::Cursor::new(Vec::new());
+    halves().write_to(&mut jpeg, image::ImageFormat::Jpeg).unwrap();
+    let grey = |w, h| ImageShape { height: h, width: w, channels: 1 };
+    let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
+    // Stored 20 wide, 10 high; orientation 6 means "turn 90 degrees clockwise":
+    // seen upright it is 10 wide, 20 high, the black half on top.
+    let turned = dir.write("turned.jpg", &with_orientation(jpeg.get_ref(), 6));
+    let pixels = load_image_file(&turned, grey(10, 20)).unwrap();
+    let (top, bottom) = pixels.split_at(100);
+    assert!(mean(top) < 0.1 && mean(bottom) > 0.9, "top {} bottom {}", mean(top), mean(bottom));
+    // Orientation 8 (counter-clockwise): the black half at the bottom; 3 (upside down): black on the right.
+    let pixels = load_image_file(&dir.write("ccw.jpg", &with_orientation(jpeg.get_ref(), 8)), grey(10, 20)).unwrap();
+    assert!(mean(&pixels[..100]) > 0.9 && mean(&pixels[100..]) < 0.1);
+    let pixels = load_image_file(&dir.write("180.jpg", &with_orientation(jpeg.get_ref(), 3)), grey(20, 10)).unwrap();
+    assert!(pixels[0] > 0.9 && pixels[19] < 0.1, "{} {}", pixels[0], pixels[19]);
+    // Without the tag nothing turns.
+    let plain = load_image_file(&dir.write("plain.jpg", jpeg.get_ref()), grey(20, 10)).unwrap();
+    assert!(plain[0] < 0.1 && plain[19] > 0.9);
+}
+
+#[test]
+fn transparent_backgrounds_are_white_so_black_ink_stays_visible() {
+    use backprop::data::{load_image_file, ImageShape};
+    let dir = TempDir::new("images-alpha");
+    // What drawing apps export: black ink (opaque) on a fully transparent (black) background,
+    // with a half-transparent edge.
+    let ink = image::RgbaImage::from_fn(4, 4, |x, _| match x {
+        0 => image::Rgba([0, 0, 0, 255]),
+        1 => image::Rgba([0, 0, 0, 128]),
+        _ => image::Rgba([0, 0, 0, 0]),
+    });
+    let png = dir.join("ink.png");
+    ink.save(&png).unwrap();
+    let grey = load_image_file(&png, ImageShape { height: 4, width: 4, channels: 1 }).unwrap();
+    assert_eq!(&grey[..4], &[0.0, 127.0 / 255.0, 1.0, 1.0]);
+    let rgb = load_image_file(&png, ImageShape { height: 4, width: 4, channels: 3 }).unwrap();
+    assert_eq!(&rgb[6..12], &[1.0; 6]);
+    // `predict --invert` on a digit model sees the drawing exactly as the same ink on
+    // opaque white paper (before, the transparent background was black: a blank image).
+    let root = TempDir::new("images-alpha-model");
+    let model = common::train_tiny_10x10(&root);
+    let drawn = dir.join("drawn.png");
+    image::RgbaImage::from_fn(10, 10, |_, y| image::Rgba([0, 0, 0, if y == 4 { 255 } else { 0 }]))
+        .save(&drawn)
+        .unwrap();
+    let paper = dir.join("paper.png");
+    image::GrayImage::from_fn(10, 10, |_, y| image::Luma([if y == 4 { 0 } else { 255 }])).save(&paper).unwrap();
+    let blank = dir.join("blank.png");
+    image::GrayImage::new(10, 10).save(&blank).unwrap();
+    let answer = |png: &Path| {
+        let run = backprop(&["predict", "--model", model.to_str().unwrap(), "--invert", png.to_str().unwrap()])
+            .expect_success("predict");
+        run.stdout.split_once(": ").unwrap().1.to_string()
+    };
+    assert_eq!(answer(&drawn), answer(&paper));
+    let inverted_blank = answer(&blank); // all black, inverted: all white
+    assert_ne!(answer(&drawn), inverted_blank);
+}
+
+#[test]
+fn the_course_logistic_regression_reaches_its_training_accuracy() {
+    // Pixels / 255 without standardisation, weights and bias 0, full-batch gradient
+    // descent with learning rate 0.005 for 2000 iterations (Deep Learning course, week 2).
+    let dir = TempDir::new("images-course");
+    let out = dir.arg("run");
+    let (train_h5, test_h5) = (fixture("catvnoncat_train.h5"), fixture("catvnoncat_test.h5"));
+    let course = [
+        "--normalize",
+        "unit",
+        "--init",
+        "zeros",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "0.005",
+        "--schedule",
+        "constant",
+        "--batch-size",
+        "60",
+        "--val-fraction",
+        "0",
+        "--epochs",
+        "2000",
+        "--json",
+    ];
+    let run = train(&[&["--data", &train_h5, "--test", &test_h5, "--out", &out], &course[..]].concat())
+        .expect_success("the course's setup");
+    let records: Vec<serde_json::Value> = run
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|v: &serde_json::Value| v.get("epoch").is_some())
+        .collect();
+    assert_eq!(records.len(), 2000);
+    // Zero weights predict 0.5 for every image: the first loss is ln 2.
+    let first = records[0]["train_loss"].as_f64().unwrap();
+    assert!((first - std::f64::consts::LN_2).abs() < 1e-3, "first loss {first}");
+    let train_accuracy = records[1999]["train_accuracy"].as_f64().unwrap();
+    assert!(train_accuracy >= 0.99, "train accuracy {train_accuracy}");
+    let summary: serde_json::Value = serde_json::from_str(run.stdout.lines().last().unwrap()).unwrap();
+    assert!(summary["accuracy"].as_f64().unwrap() >= 0.9, "{summary}");
+    // The checkpoint stores the scaling (pixels / 255), and predict applies it.
+    let info = backprop(&["info", &dir.arg("run/model.safetensors")]).expect_success("info");
+    assert!(info.stdout.contains(r#"backprop.normalize: {"mean":0.0,"std":1.0}"#), "{}", info.stdout);
+    predict_both(&dir, &dir.join("run/model.safetensors"));
+}

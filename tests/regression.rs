@@ -154,11 +154,14 @@ fn sigmoid_and_relu_networks_beat_a_linear_model_on_a_piecewise_linear_series() 
 
 // ---------------------------------------------------------------- bad input
 
-/// Writes `csv` and runs `train csv` on it with `flags` (a one-epoch linear model).
+/// Writes `csv` and runs `train csv` on it with `flags` (one epoch unless `flags` say).
 fn train_on(dir: &TempDir, csv: &str, flags: &[&str]) -> Run {
     let file = dir.write("data.csv", csv.as_bytes());
     let out = dir.arg("out");
-    let mut args = vec!["train", "csv", "--file", file.to_str().unwrap(), "--out", &out, "--epochs", "1"];
+    let mut args = vec!["train", "csv", "--file", file.to_str().unwrap(), "--out", &out];
+    if !flags.contains(&"--epochs") {
+        args.extend_from_slice(&["--epochs", "1"]);
+    }
     args.extend_from_slice(flags);
     backprop(&args)
 }
@@ -233,4 +236,74 @@ fn predict_csv_without_a_feature_column() {
     let tiny = common::train_tiny_10x10(&dir);
     let run = backprop(&["predict", "--model", tiny.to_str().unwrap(), "--csv", new.to_str().unwrap()]);
     assert_clean_failure(&run, &["not a regression model"]);
+}
+
+// ---------------------------------------------------------------- columns and scaling
+
+#[test]
+fn repeated_column_names_are_renamed_as_pandas_does_and_columns_take_numbers() {
+    // Survey data repeats the same columns for each day; the last column is the target.
+    let mut csv = String::from("cli,ili,tested_positive,cli,ili,tested_positive\n");
+    let mut u = Uniform(7);
+    for _ in 0..200 {
+        let v: Vec<f64> = (0..5).map(|_| u.next(0.0, 1.0)).collect();
+        let y = v[0] + 2.0 * v[3] - v[4] + 0.5 * v[2];
+        writeln!(csv, "{:.6},{:.6},{:.6},{:.6},{:.6},{y:.6}", v[0], v[1], v[2], v[3], v[4]).unwrap();
+    }
+    let dir = TempDir::new("regression-repeated-names");
+    let run = train_on(&dir, &csv, &["--target", "5", "--model", "linear", "--epochs", "200", "--drop", "ili"])
+        .expect_success("repeated names");
+    let note = "3 repeated column names renamed as pandas does (columns numbered from 0): cli -> cli.1 (column 3), \
+                ili -> ili.1 (column 4), tested_positive -> tested_positive.1 (column 5)";
+    assert!(run.stderr.contains(note), "{}", run.stderr);
+    assert!(run.stdout.contains("cli, tested_positive, cli.1, ili.1 -> tested_positive.1"), "{}", run.stdout);
+    let model = dir.arg("out/model.safetensors");
+    let new = dir.write("new.csv", b"cli,ili,tested_positive,cli,ili,tested_positive\n1,0,0,0,0,\n0,0,0,1,0,\n");
+    let pred = backprop(&["predict", "--model", &model, "--csv", new.to_str().unwrap()]).expect_success("predict");
+    assert!(pred.stderr.contains("new.csv: 3 repeated column names renamed"), "{}", pred.stderr);
+    let header = pred.stdout.lines().next().unwrap();
+    // The table is written back with the names it was read with, as pandas' to_csv does.
+    assert_eq!(header, "cli,ili,tested_positive,cli.1,ili.1,tested_positive.1,predicted_tested_positive.1");
+    let p: Vec<f64> = column(&pred.stdout, "predicted_tested_positive.1").iter().map(|v| v.parse().unwrap()).collect();
+    assert!((p[0] - 1.0).abs() < 0.02 && (p[1] - 2.0).abs() < 0.02, "{p:?}");
+    // Names and numbers mixed; the same column twice, a number out of range, a target as a
+    // feature: one error line after the note.
+    let fails = |flags: &[&str], words: &[&str]| {
+        let mut run = train_on(&dir, &csv, flags);
+        let (note, error) = run.stderr.split_once('\n').unwrap();
+        assert!(note.starts_with("note: ") && note.contains("renamed"), "{}", run.stderr);
+        run.stderr = error.to_string();
+        assert_clean_failure(&run, words);
+    };
+    fails(
+        &["--target", "tested_positive.1", "--features", "0,cli.1,cli"],
+        &["--features", "'0' and 'cli' are the same column ('cli')"],
+    );
+    fails(&["--target", "6"], &["data.csv", "no column number 6", "6 columns, numbered 0 to 5"]);
+    fails(&["--target", "tested_positive.1", "--features", "5"], &["--features", "'tested_positive.1' is the target"]);
+}
+
+#[test]
+fn normalize_none_learns_the_coefficients_in_the_data_units() {
+    let dir = TempDir::new("regression-normalize-none");
+    // Plain gradient descent on the raw columns, from zero weights.
+    let flags = ["--target", "y", "--drop", "id", "--model", "linear", "--normalize", "none", "--init", "zeros"];
+    let sgd = ["--optimizer", "sgd", "--lr", "0.05", "--schedule", "constant", "--epochs", "100"];
+    train_on(&dir, &linear_csv(1000), &[&flags[..], &sgd[..]].concat()).expect_success("--normalize none");
+    let ckpt = backprop::checkpoint::Checkpoint::load(&dir.join("out/model.safetensors")).unwrap();
+    let (w, b) = (ckpt.tensors["layers.0.weight"].data().to_vec(), ckpt.tensors["layers.0.bias"].data()[0]);
+    println!("y = {} x1 + {} x2 + {b}", w[0], w[1]);
+    assert!((w[0] - 3.0).abs() < 1e-4 && (w[1] + 2.0).abs() < 1e-4 && (b - 0.5).abs() < 1e-4, "{w:?} {b}");
+    assert!(ckpt.metadata["backprop.standardizer"].contains(r#""std":[1.0,1.0]"#));
+    let run = train_on(&dir, GOOD, &["--target", "y", "--normalize", "unit"]);
+    assert_clean_failure(&run, &["--normalize", "unit divides pixels by 255"]);
+}
+
+#[test]
+fn a_line_break_inside_a_column_name_keeps_the_error_on_one_line() {
+    // Found by the fuzz harness (fuzz/): a quoted header name holding a line break was
+    // printed as is, so the error spanned two lines.
+    let dir = TempDir::new("regression-name-with-newline");
+    let run = train_on(&dir, "\"a\nb\",y\nfive,1\n2,3\n", &["--target", "y", "--features", "a\nb"]);
+    assert_clean_failure(&run, &["data.csv", r"column 'a\nb'", "'five' is not a number"]);
 }

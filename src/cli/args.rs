@@ -75,7 +75,8 @@ impl ThreadsArg {
 /// `--data DIR`: an IDX data folder, by default the bundled MNIST subset.
 #[derive(Args, Debug, Clone, Default)]
 pub(crate) struct DataArg {
-    /// IDX data folder (train-/t10k- images and labels, .gz or raw); default: the bundled data/mnist-10k.
+    /// IDX data folder (train-/t10k- images and labels, .gz or raw; eval, attack and gradcheck read only
+    /// the t10k- test files); default: the bundled data/mnist-10k.
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
 }
@@ -117,7 +118,7 @@ impl RejectArg {
     pub fn threshold(self, loaded: &LoadedModel) -> Result<Option<f32>> {
         match self.reject_below {
             Some(p) => Ok(Some(p)),
-            None => super::ood::stored_threshold(&loaded.checkpoint),
+            None => loaded.reject_below(),
         }
     }
 }

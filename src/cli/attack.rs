@@ -68,7 +68,7 @@ pub(crate) fn run(a: AttackArgs) -> Result<()> {
     let (loaded, dir, data) = super::eval::load_model_and_data("attack", &a.model, &a.data)?;
     let classifier = loaded.classifier("attack")?;
     let model = classifier.module;
-    let n = a.limit.map_or(data.test.len(), |l| l.min(data.test.len()));
+    let n = a.limit.map_or(data.len(), |l| l.min(data.len()));
     if n == 0 {
         return Err(Error::format(&dir, "the test split holds no images"));
     }
@@ -78,7 +78,7 @@ pub(crate) fn run(a: AttackArgs) -> Result<()> {
     let mut spare = Vec::new(); // examples to save when too few attacks succeed
     for start in (0..n).step_by(BATCH) {
         let ids: Vec<usize> = (start..(start + BATCH).min(n)).collect();
-        let (x, labels) = data.test.batch(&ids);
+        let (x, labels) = data.batch(&ids);
         let adv = match a.method {
             Method::Fgsm => fgsm(model, &x, &labels, a.eps)?,
             Method::Pgd => pgd(model, &x, &labels, a.eps, a.steps, step_size)?,

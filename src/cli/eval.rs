@@ -1,7 +1,7 @@
 //! `backprop eval`: accuracy of a saved model on a data folder's test split.
 
 use super::args::{DataArg, ModelArg, ThreadsArg};
-use backprop::data::{load_mnist_dir, Dataset, ImageFolderSplit};
+use backprop::data::{load_mnist_test, Dataset};
 use backprop::models::{Classifier, LoadedModel};
 use backprop::nn::Module;
 use backprop::train::evaluate;
@@ -23,7 +23,7 @@ pub(crate) fn run(a: EvalArgs) -> Result<()> {
     a.threads.apply()?;
     let (loaded, dir, data) = load_model_and_data("eval", &a.model, &a.data)?;
     let classifier = loaded.classifier("eval")?;
-    let e = evaluate(classifier.module, &data.test, loaded.loss(), 1000);
+    let e = evaluate(classifier.module, &data, loaded.loss(), 1000);
     if !e.loss.is_finite() {
         eprintln!("{}", non_finite_warning(classifier.module, &format!("the test loss is {}", e.loss)));
     }
@@ -31,7 +31,7 @@ pub(crate) fn run(a: EvalArgs) -> Result<()> {
         "{}: test accuracy {:.2}% ({} images from {}), loss {:.4}",
         a.model.model.display(),
         100.0 * e.accuracy.unwrap_or(0.0),
-        data.test.len(),
+        data.len(),
         dir.display(),
         e.loss
     );
@@ -59,20 +59,21 @@ pub(crate) fn non_finite_warning(model: &dyn Module, what: &str) -> String {
     }
 }
 
-/// A saved classifier and the IDX folder it is to run on (default: the bundled
-/// data), with the folder's test split checked to fit the model. `user` names
-/// the command, for the error when the model is no classifier.
+/// A saved classifier and the test split (`t10k-*` files; the `train-*` files
+/// need not be there) of the IDX folder it is to run on (default: the bundled
+/// data), checked to fit the model. `user` names the command, for the error
+/// when the model is no classifier.
 pub(crate) fn load_model_and_data(
     user: &str,
     model: &ModelArg,
     data: &DataArg,
-) -> Result<(LoadedModel, PathBuf, ImageFolderSplit)> {
+) -> Result<(LoadedModel, PathBuf, Dataset)> {
     let loaded = model.load()?;
     loaded.classifier(user)?;
     let dir = data.dir();
-    let split = load_mnist_dir(&dir)?;
-    check_fits(&loaded.classifier(user)?, &split.test, &dir)?;
-    Ok((loaded, dir, split))
+    let test = load_mnist_test(&dir)?;
+    check_fits(&loaded.classifier(user)?, &test, &dir)?;
+    Ok((loaded, dir, test))
 }
 
 /// Errors unless the examples of `data` (read from `dir`) have the model's input size.

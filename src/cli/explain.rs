@@ -122,12 +122,12 @@ pub(super) fn side_by_side(panels: &[RgbImage]) -> RgbImage {
     out
 }
 
-/// Writes a PNG, naming the file on failure.
+/// Writes a PNG atomically (through a symbolic link to its target), naming the file on failure.
 pub(super) fn save_png(img: &RgbImage, path: &Path) -> Result<()> {
-    img.save_with_format(path, image::ImageFormat::Png).map_err(|e| match e {
-        image::ImageError::IoError(io) => Error::io(path, io),
-        other => Error::format(path, format!("could not write the PNG: {other}")),
-    })
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut bytes, image::ImageFormat::Png)
+        .map_err(|e| Error::format(path, format!("could not encode the PNG: {e}")))?;
+    backprop::checkpoint::write_atomically(path, bytes.get_ref())
 }
 
 #[cfg(test)]

@@ -43,12 +43,12 @@ pub(crate) fn run(a: GradcheckArgs) -> Result<()> {
     let classifier = loaded.classifier("gradcheck")?;
     let model = classifier.module;
     let architecture = classifier.mlp.map_or_else(|| loaded.description(), super::train::describe);
-    if data.test.is_empty() {
+    if data.is_empty() {
         return Err(Error::format(&dir, "the test set is empty"));
     }
     let loss = loaded.loss();
-    let ids: Vec<usize> = (0..a.batch.min(data.test.len())).collect();
-    let (x, labels) = data.test.batch(&ids);
+    let ids: Vec<usize> = (0..a.batch.min(data.len())).collect();
+    let (x, labels) = data.batch(&ids);
     let targets = Targets::Classes(labels.clone());
     let opts =
         ParamCheckOptions { eps: a.eps, samples: a.samples, atol: a.atol as f64, rtol: a.rtol as f64, seed: a.seed };

@@ -3,7 +3,6 @@
 mod args;
 mod attack;
 mod calibrate;
-mod csv_model;
 mod eval;
 mod explain;
 mod generate;
@@ -11,6 +10,7 @@ mod gradcheck;
 mod graph;
 mod http;
 mod info;
+mod input_args;
 mod ood;
 mod plot;
 mod predict;

@@ -3,9 +3,8 @@
 //! e.g. an MNIST model against Fashion-MNIST.
 
 use super::args::{JsonArg, ModelArg, ThreadsArg, TprArg};
-use backprop::checkpoint::Checkpoint;
 use backprop::models::{Classifier, LoadedModel};
-use backprop::ood::{auroc, calibrate_threshold, fraction_at_or_above, load_test_split, msp_scores, REJECT_KEY};
+use backprop::ood::{auroc, calibrate_threshold, fraction_at_or_above, load_test_split, msp_scores};
 use backprop::{Error, Result};
 use clap::Args;
 use std::path::PathBuf;
@@ -87,14 +86,6 @@ pub(crate) fn scoring_classifier<'a>(loaded: &'a LoadedModel, user: &str) -> Res
         });
     }
     Ok(model)
-}
-
-/// The rejection threshold stored by `backprop calibrate`, if any.
-pub(crate) fn stored_threshold(ckpt: &Checkpoint) -> Result<Option<f32>> {
-    let Some(s) = ckpt.metadata.get(REJECT_KEY) else { return Ok(None) };
-    probability(s)
-        .map(Some)
-        .map_err(|m| Error::Checkpoint { path: ckpt.path.clone(), message: format!("bad {REJECT_KEY}: {m}") })
 }
 
 /// `--tpr`: a number above 0 and at most 1.

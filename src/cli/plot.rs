@@ -66,12 +66,8 @@ pub(crate) fn write_png(chart: &Chart, path: &Path) -> Result<()> {
         let root = BitMapBackend::with_buffer(&mut pixels, SIZE).into_drawing_area();
         draw(&root, chart).map_err(|e| draw_error(path, e))?;
     }
-    image::save_buffer_with_format(path, &pixels, w, h, image::ColorType::Rgb8, image::ImageFormat::Png).map_err(|e| {
-        match e {
-            image::ImageError::IoError(io) => Error::io(path, io),
-            other => Error::format(path, format!("could not encode the PNG: {other}")),
-        }
-    })
+    let img = image::RgbImage::from_raw(w, h, pixels).expect("the buffer holds w x h RGB pixels");
+    super::explain::save_png(&img, path)
 }
 
 /// Draws `chart` into an SVG file.
@@ -82,7 +78,7 @@ pub(crate) fn write_svg(chart: &Chart, path: &Path) -> Result<()> {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
         draw(&root, chart).map_err(|e| draw_error(path, e))?;
     }
-    std::fs::write(path, svg).map_err(|e| Error::io(path, e))
+    backprop::checkpoint::write_atomically(path, svg.as_bytes())
 }
 
 fn draw_error<E: std::error::Error + Send + Sync>(path: &Path, e: DrawingAreaErrorKind<E>) -> Error {

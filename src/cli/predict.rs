@@ -3,6 +3,7 @@
 use super::args::{InvertArg, ModelArg, RejectArg};
 use backprop::autograd::Graph;
 use backprop::tensor::cmp_nan_greatest;
+use backprop::data::{load_image_file, ImageShape};
 use backprop::{Error, Result, Tensor};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -68,14 +69,12 @@ pub(crate) fn run(a: PredictArgs) -> Result<()> {
     Ok(())
 }
 
-/// Reads an image as grayscale `rows x cols`, scaled to [0, 1], light-on-dark like MNIST.
+/// Reads an image as grayscale `rows x cols` in [0, 1] (upright, transparency
+/// on white: [`load_image_file`]), inverted when asked (dark ink on light
+/// paper becomes light-on-dark like MNIST).
 pub(crate) fn load_image(path: &Path, rows: usize, cols: usize, invert: bool) -> Result<Vec<f32>> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let img = image::load_from_memory(&bytes)
-        .map_err(|e| Error::format(path, format!("not a readable PNG or JPEG image: {e}")))?;
-    let gray = img.to_luma8();
-    let resized = image::imageops::resize(&gray, cols as u32, rows as u32, image::imageops::FilterType::Triangle);
-    Ok(resized.pixels().map(|p| p.0[0] as f32 / 255.0).map(|v| if invert { 1.0 - v } else { v }).collect())
+    let pixels = load_image_file(path, ImageShape { height: rows, width: cols, channels: 1 })?;
+    Ok(pixels.into_iter().map(|v| if invert { 1.0 - v } else { v }).collect())
 }
 
 /// The `k` most probable classes, best first (a NaN first, as PyTorch's `topk`).

@@ -6,9 +6,9 @@
 //! `N` rows) and one more row holds the forecast for the step after the end.
 
 use super::args::ModelArg;
-use super::csv_model::RegressionMeta;
 use backprop::autograd::Graph;
 use backprop::data::{quote_field, read_csv, series_windows, CsvTable};
+use backprop::models::RegressionMeta;
 use backprop::nn::Module;
 use backprop::{Error, Result, Tensor};
 use clap::Args;
@@ -33,8 +33,11 @@ pub(crate) fn run(model: &ModelArg, a: &CsvPredictArgs) -> Result<()> {
     let csv = a.csv.as_deref().expect("dispatched only with --csv");
     let loaded = model.load()?;
     let regressor = loaded.regressor("predict --csv")?;
-    let meta = RegressionMeta::from_regressor(&regressor)?;
+    let meta = regressor.meta()?;
     let table = read_csv(csv)?;
+    if let Some(note) = table.renamed_note() {
+        eprintln!("note: {note}");
+    }
     let (inputs, first_row) = match meta.window {
         Some(w) => series_inputs(&table, &meta, w)?,
         None => (feature_inputs(&table, &meta)?, 0),
@@ -42,7 +45,7 @@ pub(crate) fn run(model: &ModelArg, a: &CsvPredictArgs) -> Result<()> {
     let predictions = predict(regressor.module, &meta, &inputs);
     let text = render(&table, &meta, &predictions, first_row);
     match &a.output {
-        Some(path) => std::fs::write(path, text).map_err(|e| Error::io(path, e)),
+        Some(path) => backprop::checkpoint::write_atomically(path, text.as_bytes()),
         None => std::io::stdout().lock().write_all(text.as_bytes()).map_err(|e| Error::io("<standard output>", e)),
     }
 }

@@ -2,7 +2,7 @@
 
 use super::args::{fraction, layer_sizes, positive_usize, DataArg, LayerSizes};
 use super::train_args::{check_model_size, LrDefaults, OptimArgs, RunArgs};
-use backprop::data::load_mnist_dir;
+use backprop::data::load_mnist_dir_optional_test;
 use backprop::loss::Loss;
 use backprop::models::{INPUT_KEY, LOSS_KEY};
 use backprop::nn::{Activation, Mlp, MlpConfig, Module};
@@ -62,6 +62,8 @@ pub(crate) struct MnistArgs {
     #[arg(long, value_name = "PATIENCE", value_parser = positive_usize)]
     early_stopping: Option<usize>,
     #[command(flatten)]
+    init: super::input_args::InitArg,
+    #[command(flatten)]
     optim: OptimArgs,
     #[command(flatten)]
     run: RunArgs,
@@ -96,14 +98,27 @@ fn train_mnist(a: MnistArgs) -> Result<()> {
         return Err(Error::invalid("--early-stopping", "it needs a validation set, but --val-fraction is 0"));
     }
     let dir = a.data.dir();
-    let data = load_mnist_dir(&dir)?;
-    let (train, val) = data.train.split_validation(a.val_fraction, a.run.seed);
+    // Without t10k- files (as train images without --test) the validation split is the test.
+    let (train_set, test_set) = load_mnist_dir_optional_test(&dir)?;
+    if test_set.is_none() && a.val_fraction == 0.0 {
+        let message =
+            format!("{} has no t10k- test files and --val-fraction is 0: nothing to evaluate on", dir.display());
+        return Err(Error::invalid("--val-fraction", message));
+    }
+    let (train, val) = train_set.split_validation(a.val_fraction, a.run.seed);
+    let (eval_name, eval_set) = match &test_set {
+        Some(test) => ("test", test),
+        None => ("validation", &val),
+    };
     let mut config = MlpConfig::classifier(train.input_dim(), &a.hidden.0, train.num_classes, a.activation);
     if !a.loss.wants_logits() {
         config.output_activation = Activation::Sigmoid;
     }
     check_model_size(&config, "--hidden")?;
     let model = Mlp::new(config, &mut Rng::new(a.run.seed));
+    if let Some(note) = a.init.apply(&model, a.hidden.0.len()) {
+        eprintln!("{note}");
+    }
     let steps = train.len().div_ceil(a.batch_size) * a.epochs;
     let (optimizer, schedule) = a.optim.build(model.parameters(), steps, MNIST_LR)?;
     let config = TrainConfig {
@@ -121,7 +136,7 @@ fn train_mnist(a: MnistArgs) -> Result<()> {
         dir.display(),
         train.len(),
         val.len(),
-        data.test.len(),
+        test_set.as_ref().map_or(0, |t| t.len()),
         model.num_parameters()
     ));
     let mut meta = BTreeMap::new();
@@ -138,22 +153,24 @@ fn train_mnist(a: MnistArgs) -> Result<()> {
     let records = trainer.fit(&model, &train, Some(&val))?;
     drop(trainer);
     let train_seconds = started.elapsed().as_secs_f32();
-    let test = evaluate(&model, &data.test, a.loss, 1000);
+    let test = evaluate(&model, eval_set, a.loss, 1000);
     model.save(&folder.model, &meta)?;
     if let Some(patience) = a.early_stopping {
         folder.say(early_stopping_note(&records, patience, a.epochs));
     }
     if a.run.output.json {
-        let summary = serde_json::json!({
-            "test_accuracy": test.accuracy, "test_loss": test.loss, "test_examples": data.test.len(),
+        let mut summary = serde_json::json!({
             "train_seconds": train_seconds, "model": folder.model, "history": folder.history,
         });
+        summary[format!("{eval_name}_accuracy")] = test.accuracy.into();
+        summary[format!("{eval_name}_loss")] = test.loss.into();
+        summary[format!("{eval_name}_examples")] = eval_set.len().into();
         println!("{summary}");
     }
     folder.say(format_args!(
-        "test accuracy {:.2}% ({} images), test loss {:.4}; trained in {:.1}s",
+        "{eval_name} accuracy {:.2}% ({} images), {eval_name} loss {:.4}; trained in {:.1}s",
         100.0 * test.accuracy.unwrap_or(0.0),
-        data.test.len(),
+        eval_set.len(),
         test.loss,
         train_seconds
     ));

@@ -1,10 +1,11 @@
 //! `backprop train csv`: regression on a CSV table, or on a time series with `--window`.
 
 use super::args::{fraction, layer_sizes, positive_usize, LayerSizes};
-use super::csv_model::{RegressionMeta, Scalers};
+use super::input_args::{InitArg, Normalize, NormalizeArg};
 use super::train_args::{check_model_size, LrDefaults, OptimArgs, RunArgs};
 use backprop::data::{read_csv, window_series, CsvTable, RegressionData, Standardizer};
 use backprop::loss::Loss;
+use backprop::models::{RegressionMeta, Scalers};
 use backprop::nn::{Activation, Init, Mlp, MlpConfig, Module};
 use backprop::tensor::Rng;
 use backprop::train::TrainConfig;
@@ -38,13 +39,15 @@ pub(crate) struct CsvArgs {
     /// CSV file with a header row of column names.
     #[arg(long, value_name = "FILE")]
     file: PathBuf,
-    /// Column(s) to predict, comma-separated.
+    /// Column(s) to predict, comma-separated: header names, or column numbers counted from 0
+    /// (0 = the first column, as pandas' iloc; a header name wins over a number). A repeated
+    /// header name is renamed as pandas does: the second 'cli' is 'cli.1'.
     #[arg(long, value_name = "COL", value_delimiter = ',', required = true)]
     target: Vec<String>,
-    /// Input columns (default: every other numeric column).
+    /// Input columns, by name or number from 0 as --target (default: every other numeric column).
     #[arg(long, value_name = "COLS", value_delimiter = ',')]
     features: Option<Vec<String>>,
-    /// Columns to leave out of the default features (ids, names, ...).
+    /// Columns to leave out of the default features (ids, names, ...), by name or number from 0.
     #[arg(long, value_name = "COLS", value_delimiter = ',')]
     drop: Vec<String>,
     /// linear (y = b + w.x) or mlp (hidden layers with --activation).
@@ -72,6 +75,10 @@ pub(crate) struct CsvArgs {
     #[arg(long, value_name = "N", value_parser = positive_usize)]
     window: Option<usize>,
     #[command(flatten)]
+    normalize: NormalizeArg,
+    #[command(flatten)]
+    init: InitArg,
+    #[command(flatten)]
     optim: OptimArgs,
     #[command(flatten)]
     run: RunArgs,
@@ -82,6 +89,8 @@ struct Prepared {
     train: RegressionData,
     valid: RegressionData,
     features: Vec<String>,
+    /// The target columns' names (as in the header, after renaming repeats).
+    targets: Vec<String>,
     /// How the inputs are described in the first line.
     inputs_text: String,
 }
@@ -89,7 +98,11 @@ struct Prepared {
 pub(crate) fn run(a: CsvArgs) -> Result<()> {
     let folder = a.run.start()?;
     check_flags(&a)?;
+    let normalize = a.normalize.no_pixels()?.normalize;
     let table = read_csv(&a.file)?;
+    if let Some(note) = table.renamed_note() {
+        eprintln!("note: {note}");
+    }
     let p = match a.window {
         Some(w) => prepare_series(&table, &a, w)?,
         None => prepare_table(&table, &a)?,
@@ -101,12 +114,23 @@ pub(crate) fn run(a: CsvArgs) -> Result<()> {
         ));
     }
     // Standardisation statistics come from the training split alone.
-    let scalers = Scalers { inputs: Standardizer::fit(&p.train.inputs), targets: Standardizer::fit(&p.train.targets) };
+    let scalers = match normalize {
+        Normalize::Standard => {
+            Scalers { inputs: Standardizer::fit(&p.train.inputs), targets: Standardizer::fit(&p.train.targets) }
+        }
+        _ => Scalers {
+            inputs: Standardizer::identity(p.train.input_dim()),
+            targets: Standardizer::identity(p.train.target_dim()),
+        },
+    };
     let train = p.train.standardized(&scalers.inputs, &scalers.targets);
     let valid = p.valid.standardized(&scalers.inputs, &scalers.targets);
     let config = model_config(&a, train.input_dim(), train.target_dim());
     check_model_size(&config, "--hidden")?;
     let model = Mlp::new(config, &mut Rng::new(a.run.seed));
+    if let Some(note) = a.init.apply(&model, model.config().hidden.len()) {
+        eprintln!("{note}");
+    }
     let loss = match a.loss {
         RegressionLoss::Mse => Loss::Mse,
         RegressionLoss::L1 => Loss::L1,
@@ -127,7 +151,7 @@ pub(crate) fn run(a: CsvArgs) -> Result<()> {
         describe(&model),
         a.file.display(),
         p.inputs_text,
-        a.target.join(", "),
+        p.targets.join(", "),
         train.len(),
         valid.len(),
         model.num_parameters()
@@ -135,7 +159,7 @@ pub(crate) fn run(a: CsvArgs) -> Result<()> {
     let started = std::time::Instant::now();
     let records = folder.trainer(optimizer, config)?.fit(&model, &train, Some(&valid))?;
     let seconds = started.elapsed().as_secs_f32();
-    let meta = RegressionMeta { features: p.features, targets: a.target.clone(), window: a.window, scalers };
+    let meta = RegressionMeta { features: p.features, targets: p.targets, window: a.window, scalers };
     let mut metadata = meta.to_metadata();
     metadata.insert(backprop::models::LOSS_KEY.into(), loss.to_string());
     model.save(&folder.model, &metadata)?;
@@ -196,11 +220,11 @@ fn check_flags(a: &CsvArgs) -> Result<()> {
 
 /// A table: features and targets by column, a seeded random validation split.
 fn prepare_table(table: &CsvTable, a: &CsvArgs) -> Result<Prepared> {
-    let targets = columns(table, &a.target, "the --target column")?;
-    let dropped = columns(table, &a.drop, "a --drop column")?;
+    let targets = columns(table, &a.target, "--target")?;
+    let dropped = columns(table, &a.drop, "--drop")?;
     let features = match &a.features {
         Some(names) => {
-            let cols = columns(table, names, "a --features column")?;
+            let cols = columns(table, names, "--features")?;
             if let Some(c) = cols.iter().find(|c| targets.contains(c)) {
                 let name = &table.headers[*c];
                 return Err(Error::invalid(
@@ -222,8 +246,9 @@ fn prepare_table(table: &CsvTable, a: &CsvArgs) -> Result<Prepared> {
     let y = Tensor::from_vec(table.numeric_matrix(&targets)?, &[n, targets.len()]);
     let x = Tensor::from_vec(table.numeric_matrix(&features)?, &[n, features.len()]);
     let (train, valid) = RegressionData::new(x, y)?.split_validation(a.val_fraction, a.run.seed);
-    let names: Vec<String> = features.iter().map(|&c| table.headers[c].clone()).collect();
-    Ok(Prepared { train, valid, inputs_text: names.join(", "), features: names })
+    let names = |cols: &[usize]| cols.iter().map(|&c| table.headers[c].clone()).collect::<Vec<String>>();
+    let (features, targets) = (names(&features), names(&targets));
+    Ok(Prepared { train, valid, inputs_text: features.join(", "), features, targets })
 }
 
 /// Every column that is not a target, not dropped and numeric; a note for each text column skipped.
@@ -246,9 +271,9 @@ fn default_features(table: &CsvTable, targets: &[usize], dropped: &[usize]) -> V
 
 /// A time series: windows of the one target column, the last part held out in time order.
 fn prepare_series(table: &CsvTable, a: &CsvArgs, window: usize) -> Result<Prepared> {
-    let name = &a.target[0];
-    let col = table.column_index(name, "the --target column")?;
-    columns(table, &a.drop, "a --drop column")?;
+    let col = columns(table, &a.target, "--target")?[0];
+    let name = &table.headers[col];
+    columns(table, &a.drop, "--drop")?;
     let series = table.numeric_column(col)?;
     let needed = window + if a.val_fraction > 0.0 { 2 } else { 1 };
     if series.len() < needed {
@@ -271,12 +296,20 @@ fn prepare_series(table: &CsvTable, a: &CsvArgs, window: usize) -> Result<Prepar
     let ids: Vec<usize> = (0..n).collect();
     let (train, valid) = (data.subset(&ids[..n - n_valid]), data.subset(&ids[n - n_valid..]));
     let inputs_text = format!("the previous {window} values of {name} (validation: the last {} in time)", valid.len());
-    Ok(Prepared { train, valid, features: Vec::new(), inputs_text })
+    Ok(Prepared { train, valid, features: Vec::new(), targets: vec![name.clone()], inputs_text })
 }
 
-/// The column index of each name; the error names the file, the column and `what` it was for.
-fn columns(table: &CsvTable, names: &[String], what: &str) -> Result<Vec<usize>> {
-    names.iter().map(|n| table.column_index(n.trim(), what)).collect()
+/// The column index of each name or number given to `flag`; the error names the
+/// file and the column, or the two specs that name the same column.
+fn columns(table: &CsvTable, specs: &[String], flag: &str) -> Result<Vec<usize>> {
+    let what = format!("a {flag} column");
+    let cols = specs.iter().map(|s| table.column(s, &what)).collect::<Result<Vec<usize>>>()?;
+    if let Some(i) = (0..cols.len()).find(|&i| cols[..i].contains(&cols[i])) {
+        let j = cols.iter().position(|&c| c == cols[i]).expect("found above");
+        let message = format!("'{}' and '{}' are the same column ('{}')", specs[j], specs[i], table.headers[cols[i]]);
+        return Err(Error::invalid(flag, message));
+    }
+    Ok(cols)
 }
 
 fn model_config(a: &CsvArgs, inputs: usize, outputs: usize) -> MlpConfig {

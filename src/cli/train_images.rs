@@ -2,6 +2,7 @@
 //! from an HDF5 file (the cat/non-cat layout) or a folder of class folders.
 
 use super::args::{fraction, layer_sizes, positive_usize, LayerSizes};
+use super::input_args::{InitArg, Normalize, NormalizeArg};
 use super::train_args::{check_model_size, LrDefaults, OptimArgs, RunArgs};
 use backprop::data::{load_hdf5_images, load_image_folder, ImageShape, LabelledImages};
 use backprop::loss::Loss;
@@ -61,6 +62,10 @@ pub(crate) struct ImagesArgs {
     #[arg(long, default_value_t = 0.1, value_parser = fraction)]
     val_fraction: f32,
     #[command(flatten)]
+    normalize: NormalizeArg,
+    #[command(flatten)]
+    init: InitArg,
+    #[command(flatten)]
     optim: OptimArgs,
     #[command(flatten)]
     run: RunArgs,
@@ -79,7 +84,11 @@ pub(crate) fn run(a: ImagesArgs) -> Result<()> {
         let message = format!("{} leaves no training images ({} in all)", a.val_fraction, full.data.len());
         return Err(Error::invalid("--val-fraction", message));
     }
-    let norm = PixelScale::fit(&train);
+    let norm = match a.normalize.normalize {
+        Normalize::None => PixelScale { mean: 0.0, std: 1.0 / 255.0 },
+        Normalize::Unit => PixelScale { mean: 0.0, std: 1.0 },
+        Normalize::Standard => PixelScale::fit(&train),
+    };
     let (train, val) = (norm.apply(train), norm.apply(val));
     let test = test.map(|mut t| {
         t.data = norm.apply(t.data);
@@ -91,6 +100,9 @@ pub(crate) fn run(a: ImagesArgs) -> Result<()> {
     let config = model_config(&a, full.shape.len(), classes.len());
     check_model_size(&config, "--hidden")?;
     let model = Mlp::new(config, &mut Rng::new(a.run.seed));
+    if let Some(note) = a.init.apply(&model, model.config().hidden.len()) {
+        eprintln!("{note}");
+    }
     let steps = train.len().div_ceil(a.batch_size) * a.epochs;
     let (optimizer, schedule) = a.optim.build(model.parameters(), steps, IMAGES_LR)?;
     let config = TrainConfig {
@@ -205,7 +217,7 @@ fn model_config(a: &ImagesArgs, inputs: usize, classes: usize) -> MlpConfig {
     }
 }
 
-/// What `predict` needs: the image size and channels, the class names, the loss.
+/// What `predict` needs: the image size and channels, the class names, the loss, the pixel scale.
 fn metadata(images: &LabelledImages, loss: Loss, norm: PixelScale) -> BTreeMap<String, String> {
     let s = images.shape;
     let input = serde_json::json!({ "image": [s.height, s.width], "channels": s.channels });

@@ -3,7 +3,12 @@
 //!
 //! Saving is atomic: the bytes go to a temporary file in the same folder,
 //! which is then renamed over the target, so an interrupted save never
-//! leaves a half-written checkpoint in place of a good one.
+//! leaves a half-written checkpoint in place of a good one; a symbolic link
+//! is followed, so its target is rewritten and the link stays
+//! ([`write_atomically`]).
+//!
+//! Loading refuses a file whose tensors hold NaN or infinite values, naming
+//! the tensor: no command computes with such weights.
 
 use crate::autograd::Param;
 use crate::{Error, Result, Tensor};
@@ -61,20 +66,44 @@ pub fn save(path: &Path, params: &[(String, Param)], metadata: &BTreeMap<String,
     write_atomically(path, &buffer)
 }
 
-/// Writes `bytes` to a temporary sibling of `path`, syncs it, then renames it over `path`.
+/// Writes `bytes` to `path` atomically: to a temporary file in the same
+/// folder, synced, then renamed over the target, so a reader never sees a
+/// half-written file and a failed write leaves the old file as it was.
+///
+/// A symbolic link is followed (through any chain of links, relative or
+/// absolute): the file it points to is replaced and the link stays a link.
+/// An existing target keeps its permissions. The one writer of every file
+/// backprop produces (checkpoints, histories, plots, predictions).
+///
+/// # Errors
+/// [`Error::Io`] naming the path when the folder cannot be made, the
+/// temporary file cannot be written or renamed, or a link cannot be read
+/// (or loops); [`Error::InvalidArgument`] when the path names no file.
+///
+/// ```
+/// let dir = std::env::temp_dir().join(format!("bp-doc-atomic-{}", std::process::id()));
+/// let path = dir.join("out.txt");
+/// backprop::checkpoint::write_atomically(&path, b"hello").unwrap();
+/// assert_eq!(std::fs::read(&path).unwrap(), b"hello");
+/// # std::fs::remove_dir_all(&dir).ok();
+/// ```
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+    let target = follow_links(path)?;
+    if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| Error::invalid("checkpoint path", format!("{} names no file", path.display())))?;
-    let tmp = path.with_file_name(format!(".{}.{}.tmp", file_name.to_string_lossy(), std::process::id()));
+    let file_name =
+        target.file_name().ok_or_else(|| Error::invalid("output path", format!("{} names no file", path.display())))?;
+    let tmp = target.with_file_name(format!(".{}.{}.tmp", file_name.to_string_lossy(), std::process::id()));
+    let permissions = std::fs::metadata(&target).ok().map(|m| m.permissions());
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
+        if let Some(p) = permissions {
+            f.set_permissions(p)?;
+        }
         f.sync_all()?;
-        std::fs::rename(&tmp, path)
+        std::fs::rename(&tmp, &target)
     })();
     result.map_err(|e| {
         std::fs::remove_file(&tmp).ok();
@@ -82,8 +111,38 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
+/// The most symbolic links followed in a chain (Linux's limit is 40).
+const MAX_LINKS: usize = 40;
+
+/// `path` with every symbolic link at its end resolved (a relative link is
+/// relative to the folder holding it); `path` itself when it is no link or
+/// does not exist.
+fn follow_links(path: &Path) -> Result<PathBuf> {
+    let mut current = path.to_path_buf();
+    for _ in 0..MAX_LINKS {
+        match std::fs::symlink_metadata(&current) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let target = std::fs::read_link(&current).map_err(|e| Error::io(&current, e))?;
+                current = match current.parent() {
+                    Some(dir) if target.is_relative() => dir.join(target),
+                    _ => target,
+                };
+            }
+            _ => return Ok(current),
+        }
+    }
+    let e = std::io::Error::other(format!("more than {MAX_LINKS} symbolic links in a chain"));
+    Err(Error::io(path, e))
+}
+
 impl Checkpoint {
     /// Reads a safetensors file; only `f32` tensors are accepted.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the file cannot be read; [`Error::Format`] naming
+    /// the file when it is not valid safetensors or a tensor has another
+    /// dtype; [`Error::Checkpoint`] naming the tensor, the index and the
+    /// count when a tensor holds NaN or infinite values.
     pub fn load(path: &Path) -> Result<Checkpoint> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         let st = SafeTensors::deserialize(&bytes)
@@ -101,6 +160,18 @@ impl Checkpoint {
             }
             let data: Vec<f32> =
                 view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+            if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+                let count = data.iter().filter(|v| !v.is_finite()).count();
+                return Err(Error::Checkpoint {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "tensor '{name}' holds {} at index {i} ({count} non-finite of {} values); the weights are \
+                         unusable (a diverged run or a corrupt file)",
+                        data[i],
+                        data.len()
+                    ),
+                });
+            }
             tensors.insert(
                 name,
                 Tensor::try_from_vec(data, view.shape()).map_err(|e| Error::format(path, e.to_string()))?,

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A file could not be opened, read or written.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {}", one_line(&path.display().to_string()), one_line(&source.to_string()))]
     Io {
         /// The file involved.
         path: PathBuf,
@@ -24,7 +24,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// A file was read but its content is not what its format requires.
-    #[error("{}: {message}", path.display())]
+    #[error("{}: {}", one_line(&path.display().to_string()), one_line(message))]
     Format {
         /// The file involved.
         path: PathBuf,
@@ -32,7 +32,7 @@ pub enum Error {
         message: String,
     },
     /// A user-supplied value (flag, option, config) is out of range or malformed.
-    #[error("invalid value for {name}: {message}")]
+    #[error("invalid value for {}: {}", one_line(name), one_line(message))]
     InvalidArgument {
         /// The flag or parameter name.
         name: String,
@@ -40,7 +40,7 @@ pub enum Error {
         message: String,
     },
     /// Shapes that must agree do not.
-    #[error("shape mismatch in {op}: {message}")]
+    #[error("shape mismatch in {op}: {}", one_line(message))]
     Shape {
         /// The operation that detected it.
         op: String,
@@ -48,10 +48,10 @@ pub enum Error {
         message: String,
     },
     /// Training diverged: the loss became NaN or infinite.
-    #[error("{0}")]
+    #[error("{}", one_line(.0))]
     Diverged(String),
     /// A checkpoint does not fit the model or is missing information.
-    #[error("checkpoint {}: {message}", path.display())]
+    #[error("checkpoint {}: {}", one_line(&path.display().to_string()), one_line(message))]
     Checkpoint {
         /// The checkpoint file.
         path: PathBuf,
@@ -75,6 +75,21 @@ impl Error {
     pub fn invalid(name: impl Into<String>, message: impl Into<String>) -> Self {
         Error::InvalidArgument { name: name.into(), message: message.into() }
     }
+}
+
+/// `text` with its control characters escaped (a line break becomes `\n`),
+/// so an error stays one line whatever a file put in a name or a cell.
+///
+/// ```
+/// let e = backprop::Error::format("t.csv", "column 'a\nb': bad");
+/// assert_eq!(e.to_string(), "t.csv: column 'a\\nb': bad");
+/// ```
+fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let escaped = text.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() });
+    std::borrow::Cow::Owned(escaped.collect())
 }
 
 /// The crate's result type.

@@ -26,6 +26,11 @@
 //! # std::fs::remove_dir_all(&dir).ok();
 //! ```
 
+mod metadata;
+mod regression;
+
+pub use regression::{RegressionMeta, Scalers, FEATURES_KEY, STANDARDIZER_KEY, TARGETS_KEY, WINDOW_KEY};
+
 use crate::checkpoint::{Checkpoint, KIND_KEY};
 use crate::data::{CharTokenizer, ImageShape};
 use crate::loss::Loss;
@@ -115,16 +120,26 @@ pub struct LoadedModel {
 
 /// Reads the checkpoint at `path` and rebuilds the model it holds.
 ///
-/// Errors name the file: missing, not safetensors, no or an unknown
-/// [`KIND_KEY`], a configuration the tensors do not match.
+/// Errors name the file: missing, not safetensors, a non-finite weight, no
+/// or an unknown [`KIND_KEY`], a configuration the tensors do not match,
+/// metadata that does not fit the model (see [`LoadedModel::from_checkpoint`]).
 pub fn load(path: &Path) -> Result<LoadedModel> {
     LoadedModel::from_checkpoint(Checkpoint::load(path)?)
 }
 
 impl LoadedModel {
-    /// Rebuilds the model of an already read checkpoint.
+    /// Rebuilds the model of an already read checkpoint and checks its
+    /// metadata against it: the loss name; for a classifier the image shape,
+    /// the class names, the pixel scale and the rejection threshold; for a
+    /// regression model its [`RegressionMeta`] (column counts and the
+    /// standardisations).
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] naming the file and what does not fit.
     pub fn from_checkpoint(checkpoint: Checkpoint) -> Result<LoadedModel> {
-        Ok(LoadedModel { model: Model::from_checkpoint(&checkpoint)?, checkpoint })
+        let loaded = LoadedModel { model: Model::from_checkpoint(&checkpoint)?, checkpoint };
+        loaded.check_metadata()?;
+        Ok(loaded)
     }
 
     /// The file it was read from.
@@ -393,6 +408,14 @@ pub struct Regressor<'a> {
     pub checkpoint: &'a Checkpoint,
 }
 
+impl Regressor<'_> {
+    /// The column names, window and standardisations stored beside the
+    /// weights, checked against the model (see [`RegressionMeta::from_checkpoint`]).
+    pub fn meta(&self) -> Result<RegressionMeta> {
+        RegressionMeta::from_checkpoint(self.checkpoint, self.inputs, self.outputs)
+    }
+}
+
 impl std::fmt::Debug for Regressor<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Regressor").field("inputs", &self.inputs).field("outputs", &self.outputs).finish()
@@ -417,6 +440,7 @@ impl std::fmt::Debug for LanguageModel<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::Standardizer;
     use crate::nn::{Activation, GptConfig, MlpConfig};
     use crate::tensor::Rng;
     use std::collections::BTreeMap;
@@ -429,8 +453,10 @@ mod tests {
     fn roles_fit_or_say_why_in_one_line() {
         let path = temp("roles");
         let mlp = Mlp::new(MlpConfig::classifier(4, &[], 1, Activation::Relu), &mut Rng::new(0));
-        let meta: BTreeMap<String, String> = [(TASK_KEY.to_string(), "regression".to_string())].into();
-        mlp.save(&path, &meta).unwrap();
+        let scalers = Scalers { inputs: Standardizer::identity(4), targets: Standardizer::identity(1) };
+        let features = ["a", "b", "c", "d"].map(String::from).to_vec();
+        let meta = RegressionMeta { features, targets: vec!["y".into()], window: None, scalers };
+        mlp.save(&path, &meta.to_metadata()).unwrap();
         let loaded = load(&path).unwrap();
         assert_eq!(loaded.regressor("predict").unwrap().inputs, 4);
         let e = loaded.classifier("eval").unwrap_err().to_string();

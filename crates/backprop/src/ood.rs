@@ -25,12 +25,10 @@
 //! ```
 
 use crate::autograd::Graph;
-use crate::data::dataset::{check_folder, find_file};
-use crate::data::{batch_indices, load_idx_pair, Dataset};
+use crate::data::{batch_indices, Dataset};
 use crate::nn::Module;
 use crate::tensor::nan_max;
 use crate::{Error, Result};
-use std::path::Path;
 
 /// Checkpoint metadata key holding the rejection threshold that
 /// `backprop calibrate` stores and `backprop predict` applies.
@@ -174,23 +172,9 @@ fn check_scores(what: &str, scores: &[f32]) -> Result<()> {
     Ok(())
 }
 
-/// The names tried for the test images and labels of an MNIST-style folder.
-const TEST_FILES: [[&str; 2]; 2] =
-    [["t10k-images-idx3-ubyte", "t10k-images.idx3-ubyte"], ["t10k-labels-idx1-ubyte", "t10k-labels.idx1-ubyte"]];
-
-/// Loads the test split (`t10k-images-idx3-ubyte[.gz]` and
-/// `t10k-labels-idx1-ubyte[.gz]`, or the dotted spellings) of an MNIST-style
-/// folder; the training files need not be there.
-///
-/// # Errors
-/// [`Error::Io`] (not found) when the folder or a file is missing, naming
-/// the names tried; [`Error::Format`] when `dir` is not a folder; any error
-/// of [`load_idx_pair`].
-pub fn load_test_split(dir: &Path) -> Result<Dataset> {
-    check_folder(dir)?;
-    let [images, labels] = TEST_FILES.map(|names| find_file(dir, names));
-    load_idx_pair(&images?, &labels?)
-}
+/// Loads the test split (`t10k-*` files) of an MNIST-style folder, train
+/// files or not: [`load_mnist_test`](crate::data::load_mnist_test).
+pub use crate::data::load_mnist_test as load_test_split;
 
 #[cfg(test)]
 mod tests {

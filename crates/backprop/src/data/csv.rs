@@ -5,6 +5,12 @@
 //! and `""` for a quote), lines end in `\n` or `\r\n`, a UTF-8 byte-order mark
 //! is skipped, and empty lines at the end of the file are ignored. Every error
 //! names the file, the line (1-based, the header is line 1) and the column.
+//!
+//! Repeated column names are renamed as pandas' `read_csv` does: the second
+//! `cli` becomes `cli.1`, the fifth `cli.4` (skipping names already taken),
+//! and [`CsvTable::renamed`] lists what was renamed so a caller can say so.
+//! Columns are named by header name or by number counted from 0, as pandas'
+//! `iloc` does ([`CsvTable::column`]).
 
 use crate::{Error, Result};
 use std::borrow::Cow;
@@ -31,6 +37,8 @@ pub struct CsvTable {
     pub rows: Vec<Vec<String>>,
     /// The 1-based line on which each row starts.
     pub lines: Vec<usize>,
+    /// Repeated header names that were renamed: `(column, name in the file, new name)`.
+    pub renamed: Vec<(usize, String, String)>,
 }
 
 /// Reads and parses a CSV file; see [`CsvTable::parse`].
@@ -51,8 +59,16 @@ impl CsvTable {
     ///
     /// # Errors
     /// [`Error::Format`] naming the file and line for an empty file, a header
-    /// without data rows, a duplicated column name, a row with another number
-    /// of fields than the header, or a malformed quoted field.
+    /// without data rows, a row with another number of fields than the
+    /// header, or a malformed quoted field.
+    ///
+    /// ```
+    /// use backprop::data::CsvTable;
+    /// let t = CsvTable::parse("cli,ili,cli,cli.1,cli\n1,2,3,4,5\n", "survey.csv")?;
+    /// assert_eq!(t.headers, ["cli", "ili", "cli.1", "cli.1.1", "cli.2"]);
+    /// assert_eq!(t.renamed[0], (2, "cli".to_string(), "cli.1".to_string()));
+    /// # Ok::<(), backprop::Error>(())
+    /// ```
     pub fn parse(text: &str, path: impl Into<PathBuf>) -> Result<CsvTable> {
         let path = path.into();
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -64,15 +80,7 @@ impl CsvTable {
             return Err(Error::format(&path, "the file is empty (expected a header row of column names)"));
         }
         let (_, header) = records.remove(0);
-        let headers: Vec<String> = header.iter().map(|h| h.trim().to_string()).collect();
-        for (i, name) in headers.iter().enumerate() {
-            if let Some(j) = headers[..i].iter().position(|h| h == name) {
-                return Err(Error::format(
-                    &path,
-                    format!("line 1: column name '{name}' appears twice (columns {} and {})", j + 1, i + 1),
-                ));
-            }
-        }
+        let (headers, renamed) = dedup_names(header.iter().map(|h| h.trim().to_string()).collect());
         if records.is_empty() {
             return Err(Error::format(&path, "the file has a header row but no data rows"));
         }
@@ -93,10 +101,66 @@ impl CsvTable {
             rows.push(fields);
             lines.push(line);
         }
-        Ok(CsvTable { path, headers, rows, lines })
+        Ok(CsvTable { path, headers, rows, lines, renamed })
     }
 
-    /// The index of the column called `name`.
+    /// What [`CsvTable::renamed`] holds, in one line for a note (`None` when
+    /// nothing was renamed): `FILE: 2 repeated column names renamed as pandas
+    /// does (columns numbered from 0): cli -> cli.1 (column 3), ...`, the
+    /// first six renamings listed.
+    pub fn renamed_note(&self) -> Option<String> {
+        const SHOWN: usize = 6;
+        let n = self.renamed.len();
+        if n == 0 {
+            return None;
+        }
+        let list: Vec<String> =
+            self.renamed.iter().take(SHOWN).map(|(col, old, new)| format!("{old} -> {new} (column {col})")).collect();
+        let more = if n > SHOWN { format!(" and {} more", n - SHOWN) } else { String::new() };
+        Some(format!(
+            "{}: {n} repeated column name{} renamed as pandas does (columns numbered from 0): {}{more}",
+            self.path.display(),
+            if n == 1 { "" } else { "s" },
+            list.join(", ")
+        ))
+    }
+
+    /// The index of the column `spec` names: a header name (after renaming
+    /// repeated names), or else a column number counted from 0 (`0` is the
+    /// first column, as in pandas' `iloc`).
+    ///
+    /// # Errors
+    /// [`Error::Format`] naming the file, the column asked for, what it was
+    /// wanted for (`what`, e.g. `"the --target column"`) and the columns there are.
+    ///
+    /// ```
+    /// use backprop::data::CsvTable;
+    /// let t = CsvTable::parse("a,b,a\n1,2,3\n", "t.csv")?;
+    /// assert_eq!(t.column("a.1", "a feature")?, 2);
+    /// assert_eq!(t.column("1", "a feature")?, 1);
+    /// assert!(t.column("3", "a feature").unwrap_err().to_string().contains("3 columns, numbered 0 to 2"));
+    /// # Ok::<(), backprop::Error>(())
+    /// ```
+    pub fn column(&self, spec: &str, what: &str) -> Result<usize> {
+        let spec = spec.trim();
+        if let Some(i) = self.headers.iter().position(|h| h == spec) {
+            return Ok(i);
+        }
+        match spec.parse::<usize>() {
+            Ok(i) if i < self.headers.len() => Ok(i),
+            Ok(i) => Err(Error::format(
+                &self.path,
+                format!(
+                    "no column number {i} ({what}): the file has {} columns, numbered 0 to {}",
+                    self.headers.len(),
+                    self.headers.len() - 1
+                ),
+            )),
+            Err(_) => self.column_index(spec, what),
+        }
+    }
+
+    /// The index of the column called `name` (by name only; see [`CsvTable::column`]).
     ///
     /// # Errors
     /// [`Error::Format`] naming the file, the missing column, what it was
@@ -179,6 +243,30 @@ pub fn quote_field(field: &str) -> Cow<'_, str> {
     } else {
         Cow::Borrowed(field)
     }
+}
+
+/// Renames repeated names as pandas does (`a`, `a` -> `a`, `a.1`; a name
+/// already taken is skipped: `a`, `a`, `a.1` -> `a`, `a.1`, `a.1.1`);
+/// returns the names and the renamings `(column, old, new)`.
+fn dedup_names(names: Vec<String>) -> (Vec<String>, Vec<(usize, String, String)>) {
+    let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut renamed = Vec::new();
+    let mut out = Vec::with_capacity(names.len());
+    for (i, original) in names.into_iter().enumerate() {
+        let mut name = original.clone();
+        let mut count = counts.get(&name).copied().unwrap_or(0);
+        while count > 0 {
+            counts.insert(name.clone(), count + 1);
+            name = format!("{name}.{count}");
+            count = counts.get(&name).copied().unwrap_or(0);
+        }
+        counts.insert(name.clone(), count + 1);
+        if name != original {
+            renamed.push((i, original, name.clone()));
+        }
+        out.push(name);
+    }
+    (out, renamed)
 }
 
 /// Splits text into records of fields, each with the line it starts on.
@@ -270,10 +358,35 @@ mod tests {
         assert!(err("a,b\n1,2\n3\n").contains("line 3: ragged row: 1 field but the header has 2 columns"));
         assert!(err("a,b\n1,\"2\n").contains("line 2: a quoted field is never closed"));
         assert!(err("a,b\n1,\"2\"x\n").contains("line 2: unexpected text"));
-        assert!(err("a,a\n1,2\n").contains("appears twice"));
+        assert!(err("a\n1\n\"2\n").contains("line 3: a quoted field is never closed"));
         let t = CsvTable::parse("a,b\n1,2\n3,\n", "t.csv").unwrap();
         assert!(t.numeric_column(1).unwrap_err().to_string().contains("line 3, column 'b': missing value"));
         assert!(t.column_index("z", "the --target column").unwrap_err().to_string().contains("'z'"));
+    }
+
+    #[test]
+    fn repeated_names_are_renamed_as_pandas_does() {
+        let names = |v: &[&str]| dedup_names(v.iter().map(|s| s.to_string()).collect());
+        let survey: Vec<&str> = ["cli", "ili", "tested_positive"].repeat(5);
+        let (headers, renamed) = names(&survey);
+        assert_eq!(&headers[..4], ["cli", "ili", "tested_positive", "cli.1"]);
+        assert_eq!(headers[14], "tested_positive.4");
+        assert_eq!(renamed.len(), 12);
+        assert_eq!(renamed[0], (3, "cli".into(), "cli.1".into()));
+        // pandas' dedup_names: ['a', 'a', 'a.1'] -> ['a', 'a.1', 'a.1.1'], ['a.1', 'a', 'a'] -> ['a.1', 'a', 'a.1.1'].
+        assert_eq!(names(&["a", "a", "a.1"]).0, ["a", "a.1", "a.1.1"]);
+        assert_eq!(names(&["a.1", "a", "a"]).0, ["a.1", "a", "a.1.1"]);
+        assert!(names(&["x", "y"]).1.is_empty());
+    }
+
+    #[test]
+    fn columns_by_name_or_number() {
+        let t = CsvTable::parse("3,b\n1,2\n", "t.csv").unwrap();
+        assert_eq!(t.column("3", "x").unwrap(), 0, "a header name wins over a number");
+        assert_eq!(t.column(" 1 ", "x").unwrap(), 1);
+        assert!(t.column("7", "the --target column").unwrap_err().to_string().contains("no column number 7"));
+        let e = t.column("zz", "the --target column").unwrap_err().to_string();
+        assert!(e.contains("no column named 'zz' (the --target column); the columns are: 3, b"), "{e}");
     }
 
     #[test]

@@ -179,11 +179,12 @@ fn shape_error(message: String) -> Error {
 /// The images must be unsigned bytes, 3-D `[N, rows, cols]` (then
 /// [`Dataset::image_shape`] is set) or 2-D `[N, D]`; the labels 1-D `[N]`.
 /// Pixels are scaled to `[0, 1]` (`x / 255`). The number of classes is the
-/// largest label plus one, but at least 10.
+/// largest label plus one, but at least 10 (see [`classes_from_labels`]).
 ///
 /// # Errors
-/// Any error of [`read_idx`]; [`Error::Format`] when the
-/// dimensions are not as above or the two files hold different counts (the
+/// Any error of [`read_idx`]; [`Error::Format`] naming the file when the
+/// dimensions are not as above, the set is empty (`0 images`) or its images
+/// have a zero side (`width 0`), or the two files hold different counts (the
 /// message names both files and both counts).
 ///
 /// ```no_run
@@ -199,8 +200,8 @@ fn shape_error(message: String) -> Error {
 /// ```
 pub fn load_idx_pair(images: &Path, labels: &Path) -> Result<Dataset> {
     let image_array = read_idx(images)?;
-    let label_array = read_idx(labels)?;
     let (n, dim, image_shape) = image_layout(&image_array.dims).map_err(|m| Error::format(images, m))?;
+    let label_array = read_idx(labels)?;
     let labels_vec = label_values(label_array).map_err(|m| Error::format(labels, m))?;
     if labels_vec.len() != n {
         return Err(Error::format(
@@ -212,7 +213,7 @@ pub fn load_idx_pair(images: &Path, labels: &Path) -> Result<Dataset> {
             ),
         ));
     }
-    let num_classes = labels_vec.iter().max().map_or(0, |&m| m + 1).max(MIN_CLASSES);
+    let num_classes = classes_from_labels(&labels_vec, MIN_CLASSES).map_err(|m| Error::format(labels, m))?;
     let pixels = image_array.data.iter().map(|&b| f32::from(b) / 255.0).collect();
     let inputs = Tensor::try_from_vec(pixels, &[n, dim])?;
     let dataset = Dataset::new(inputs, labels_vec, num_classes)?;
@@ -222,16 +223,100 @@ pub fn load_idx_pair(images: &Path, labels: &Path) -> Result<Dataset> {
     }
 }
 
-/// `(N, D, image shape)` of an image array's dimensions.
-fn image_layout(dims: &[usize]) -> Result<(usize, usize, Option<[usize; 2]>), String> {
-    match *dims {
-        [n, rows, cols] => Ok((n, rows * cols, Some([rows, cols]))),
-        [n, d] => Ok((n, d, None)),
-        _ => Err(format!(
-            "expected 3-D images [N, rows, cols] or 2-D inputs [N, D], found {} dimensions {dims:?}",
-            dims.len()
+/// The most input values an in-memory data set may hold: 2^30 `f32`
+/// (4 GiB), e.g. 1.3 million 28x28 images or 87,000 64x64 RGB ones.
+pub const MAX_DATASET_VALUES: usize = 1 << 30;
+
+/// Refuses, before anything is allocated, `n` examples of `dim` values each
+/// when that is more than [`MAX_DATASET_VALUES`].
+///
+/// ```
+/// use backprop::data::check_dataset_size;
+/// assert!(check_dataset_size(60_000, 784).is_ok());
+/// assert!(check_dataset_size(1 << 20, 1 << 20).unwrap_err().contains("limit"));
+/// ```
+pub fn check_dataset_size(n: usize, dim: usize) -> Result<(), String> {
+    match n.checked_mul(dim) {
+        Some(total) if total <= MAX_DATASET_VALUES => Ok(()),
+        total => Err(format!(
+            "{n} examples of {dim} values each make {} values, more than the limit of {MAX_DATASET_VALUES} \
+             (4 GiB as f32)",
+            total.map_or("more than usize::MAX".to_string(), |t| t.to_string())
         )),
     }
+}
+
+/// The most classes a data set may have: 2^16.
+pub const MAX_CLASSES: usize = 1 << 16;
+
+/// Class counts up to this are accepted even with fewer examples (a small
+/// test file need not hold every class of a byte-labelled set).
+const FEW_CLASSES: usize = 256;
+
+/// The number of classes that labels numbered from 0 stand for when a file
+/// names no classes: the largest label plus one, and at least `min`.
+///
+/// A label is refused (the message names its index and value) when it would
+/// make more than [`MAX_CLASSES`] classes, or more classes than both the
+/// number of examples and 256: such a label is corrupt, not a class number,
+/// and would otherwise build a model with an output per imagined class.
+///
+/// ```
+/// use backprop::data::classes_from_labels;
+/// assert_eq!(classes_from_labels(&[0, 3, 1], 2), Ok(4));
+/// assert_eq!(classes_from_labels(&[1, 0], 10), Ok(10));
+/// assert_eq!(classes_from_labels(&[], 2), Ok(2));
+/// let e = classes_from_labels(&[0, 1_000_000], 2).unwrap_err();
+/// assert!(e.contains("label 1000000 at index 1"), "{e}");
+/// ```
+pub fn classes_from_labels(labels: &[usize], min: usize) -> Result<usize, String> {
+    let Some((index, &max)) = labels.iter().enumerate().max_by_key(|&(_, &l)| l) else {
+        return Ok(min);
+    };
+    let limit = MAX_CLASSES.min(labels.len().max(FEW_CLASSES));
+    if max >= limit {
+        return Err(format!(
+            "label {max} at index {index} is not a plausible class number: it would make {} classes for {} \
+             examples (the limit is the larger of the example count and {FEW_CLASSES}, at most {MAX_CLASSES})",
+            max as u128 + 1,
+            labels.len()
+        ));
+    }
+    Ok((max + 1).max(min))
+}
+
+/// `(N, D, image shape)` of an image array's dimensions; refuses an empty set
+/// or images with a zero side.
+fn image_layout(dims: &[usize]) -> Result<(usize, usize, Option<[usize; 2]>), String> {
+    let (n, dim, shape) = match *dims {
+        [n, rows, cols] => {
+            for (side, name) in [(rows, "height"), (cols, "width")] {
+                if side == 0 {
+                    return Err(format!(
+                        "images of {name} 0 (dimensions {dims:?}); an image needs at least 1x1 pixels"
+                    ));
+                }
+            }
+            (n, rows * cols, Some([rows, cols]))
+        }
+        [n, d] => {
+            if d == 0 {
+                return Err(format!("inputs of 0 values each (dimensions {dims:?}); an example needs at least one"));
+            }
+            (n, d, None)
+        }
+        _ => {
+            return Err(format!(
+                "expected 3-D images [N, rows, cols] or 2-D inputs [N, D], found {} dimensions {dims:?}",
+                dims.len()
+            ))
+        }
+    };
+    if n == 0 {
+        return Err(format!("0 images (dimensions {dims:?}); a data set needs at least one"));
+    }
+    check_dataset_size(n, dim)?;
+    Ok((n, dim, shape))
 }
 
 /// The labels of a 1-D label array.
@@ -283,9 +368,9 @@ pub fn load_mnist_dir(dir: &Path) -> Result<ImageFolderSplit> {
     let train_images = find_file(dir, MNIST_FILES[0])?;
     let train_labels = find_file(dir, MNIST_FILES[1])?;
     let test_images = find_file(dir, MNIST_FILES[2])?;
-    let test_labels = find_file(dir, MNIST_FILES[3])?;
+    find_file(dir, MNIST_FILES[3])?;
     let mut train = load_idx_pair(&train_images, &train_labels)?;
-    let mut test = load_idx_pair(&test_images, &test_labels)?;
+    let mut test = load_mnist_test(dir)?;
     if train.input_dim() != test.input_dim() {
         return Err(Error::format(
             &test_images,
@@ -303,8 +388,47 @@ pub fn load_mnist_dir(dir: &Path) -> Result<ImageFolderSplit> {
     Ok(ImageFolderSplit { train, test })
 }
 
+/// Like [`load_mnist_dir`] for a folder that may hold no test files (what
+/// `train mnist` reads): the training split, and the test split when the
+/// folder holds a `t10k-*` file (then both test files must be there).
+///
+/// # Errors
+/// As [`load_mnist_dir`].
+pub fn load_mnist_dir_optional_test(dir: &Path) -> Result<(Dataset, Option<Dataset>)> {
+    check_folder(dir)?;
+    if MNIST_FILES[2..].iter().any(|&names| find_file(dir, names).is_ok()) {
+        let split = load_mnist_dir(dir)?;
+        return Ok((split.train, Some(split.test)));
+    }
+    let images = find_file(dir, MNIST_FILES[0])?;
+    let labels = find_file(dir, MNIST_FILES[1])?;
+    Ok((load_idx_pair(&images, &labels)?, None))
+}
+
+/// Loads the test split (`t10k-images-idx3-ubyte[.gz]` and
+/// `t10k-labels-idx1-ubyte[.gz]`, or the dotted spellings) of an MNIST-style
+/// folder; the training files need not be there. What `eval`, `ood` and
+/// `attack` read.
+///
+/// # Errors
+/// [`Error::Io`] (not found) when the folder or a file is missing, naming
+/// the names tried; [`Error::Format`] when `dir` is not a folder; any error
+/// of [`load_idx_pair`].
+///
+/// ```no_run
+/// let test = backprop::data::load_mnist_test(std::path::Path::new("data/fashion-mnist-1k"))?;
+/// assert_eq!(test.len(), 1000);
+/// # Ok::<(), backprop::Error>(())
+/// ```
+pub fn load_mnist_test(dir: &Path) -> Result<Dataset> {
+    check_folder(dir)?;
+    let images = find_file(dir, MNIST_FILES[2])?;
+    let labels = find_file(dir, MNIST_FILES[3])?;
+    load_idx_pair(&images, &labels)
+}
+
 /// Fails unless `dir` is an existing folder.
-pub(crate) fn check_folder(dir: &Path) -> Result<()> {
+fn check_folder(dir: &Path) -> Result<()> {
     if dir.is_dir() {
         Ok(())
     } else if dir.exists() {
@@ -315,7 +439,7 @@ pub(crate) fn check_folder(dir: &Path) -> Result<()> {
 }
 
 /// The path of one of the four files in `dir`, under whichever accepted name exists.
-pub(crate) fn find_file(dir: &Path, [name, dotted]: [&str; 2]) -> Result<PathBuf> {
+fn find_file(dir: &Path, [name, dotted]: [&str; 2]) -> Result<PathBuf> {
     let tried = [name.to_string(), format!("{name}.gz"), dotted.to_string(), format!("{dotted}.gz")];
     tried
         .iter()
@@ -362,6 +486,18 @@ mod tests {
     }
 
     #[test]
+    fn class_counts_are_bounded_by_the_examples() {
+        assert_eq!(classes_from_labels(&[0, 255], 10), Ok(256));
+        let e = classes_from_labels(&[0, 256], 10).unwrap_err();
+        assert!(e.contains("label 256 at index 1") && e.contains("257 classes for 2 examples"), "{e}");
+        let many: Vec<usize> = (0..1000).collect();
+        assert_eq!(classes_from_labels(&many, 2), Ok(1000));
+        let huge: Vec<usize> = (0..70_000).collect();
+        assert!(classes_from_labels(&huge, 2).unwrap_err().contains("65536"));
+        assert!(classes_from_labels(&[1 << 62, 0], 2).is_err());
+    }
+
+    #[test]
     fn split_edges() {
         let data = toy(4);
         let (train, valid) = data.split_validation(0.0, 1);
@@ -378,6 +514,10 @@ mod tests {
         assert_eq!(image_layout(&[5, 2, 3]), Ok((5, 6, Some([2, 3]))));
         assert_eq!(image_layout(&[5, 7]), Ok((5, 7, None)));
         assert!(image_layout(&[5]).is_err());
+        assert!(image_layout(&[0, 65535, 65535]).unwrap_err().starts_with("0 images"));
+        assert!(image_layout(&[3, 8, 0]).unwrap_err().starts_with("images of width 0"));
+        assert!(image_layout(&[3, 0, 8]).unwrap_err().starts_with("images of height 0"));
+        assert!(image_layout(&[3, 0]).unwrap_err().contains("0 values"));
         assert!(toy(2).with_image_shape([1, 3]).is_err());
     }
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use hdf5_reader::{ByteOrder, Datatype, Hdf5File, OpenOptions};
 
-use super::{Dataset, ImageShape, LabelledImages};
+use super::{check_dataset_size, classes_from_labels, Dataset, ImageShape, LabelledImages, MAX_CLASSES};
 use crate::{Error, Result, Tensor};
 
 /// Bytes a gzip stream can expand to per compressed byte (deflate's limit is
@@ -23,15 +23,17 @@ const MAX_EXPANSION: usize = 1100;
 ///   (channels 1 or 3) or `[N, height, width]` (grey), scaled to `[0, 1]`;
 /// - `PREFIX_y`: integer (or whole-valued float) labels `[N]`, `[1, N]` or `[N, 1]`;
 /// - `list_classes`: the class names as strings (`[b'non-cat', b'cat']`);
-///   without it the classes are named `0`, `1`, ... (at least two).
+///   without it the classes are named `0`, `1`, ... (at least two; the
+///   labels must be class numbers, see [`classes_from_labels`]).
 ///
 /// Contiguous, compact and chunked (gzip/shuffle-filtered) datasets are read.
 ///
 /// # Errors
 /// [`Error::Io`] when the file cannot be read; [`Error::Format`] naming the
 /// file when it is not HDF5, has no (or more than one) `*_x`/`*_y` pair, the
-/// datasets have other types or shapes, the counts differ, or a label has no
-/// class name.
+/// datasets have other types or shapes, hold no image or an image with a
+/// zero side, declare more bytes than they hold, the counts differ, a label
+/// has no class name or (without `list_classes`) is no plausible class number.
 ///
 /// ```no_run
 /// let train = backprop::data::load_hdf5_images("datasets/train_catvnoncat.h5".as_ref())?;
@@ -62,7 +64,7 @@ pub fn load_hdf5_images(path: &Path) -> Result<LabelledImages> {
         return Err(fail(format!("dataset {x_name} holds {:?}; expected unsigned 8-bit pixels", x.dtype())));
     }
     check_budget(&x_name, n.saturating_mul(shape.len()), budget).map_err(&fail)?;
-    let pixels = x.read_raw_bytes().map_err(|e| fail(read_error(&x_name, &e)))?;
+    check_dataset_size(n, shape.len()).map_err(|m| fail(format!("dataset {x_name}: {m}")))?;
 
     let (y_name, y) = get("_y");
     let label_count = label_count(&y_name, y.shape()).map_err(&fail)?;
@@ -72,14 +74,13 @@ pub fn load_hdf5_images(path: &Path) -> Result<LabelledImages> {
         )));
     }
     let labels = read_labels(&y_name, y, budget).map_err(&fail)?;
-
+    if labels.len() != n {
+        return Err(fail(format!("dataset {y_name} declares {n} labels but holds {}", labels.len())));
+    }
     let classes = match datasets.iter().zip(&names).find(|(_, name)| *name == "list_classes") {
-        Some((d, _)) => {
-            let names = d.read_strings().map_err(|e| fail(format!("cannot read list_classes as strings: {e}")))?;
-            names.into_iter().map(|s| s.trim_matches(|c: char| c == '\0' || c.is_whitespace()).to_string()).collect()
-        }
+        Some((d, _)) => class_names(d).map_err(&fail)?,
         None => {
-            let count = labels.iter().max().map_or(0, |&m| m + 1).max(2);
+            let count = classes_from_labels(&labels, 2).map_err(|m| fail(format!("{y_name}: {m}")))?;
             (0..count).map(|c| c.to_string()).collect::<Vec<_>>()
         }
     };
@@ -89,12 +90,38 @@ pub fn load_hdf5_images(path: &Path) -> Result<LabelledImages> {
             classes.len()
         )));
     }
-    if classes.len() < 2 {
-        return Err(fail(format!("list_classes names {} class(es); a classifier needs at least 2", classes.len())));
+    let pixels = x.read_raw_bytes().map_err(|e| fail(read_error(&x_name, &e)))?;
+    if pixels.len() != n * shape.len() {
+        return Err(fail(format!(
+            "dataset {x_name} declares {n} images of {shape} ({} bytes) but holds {} bytes",
+            n * shape.len(),
+            pixels.len()
+        )));
     }
     let inputs = Tensor::try_from_vec(pixels.iter().map(|&b| f32::from(b) / 255.0).collect(), &[n, shape.len()])?;
     let data = Dataset::new(inputs, labels, classes.len())?;
     LabelledImages::new(data, classes, shape)
+}
+
+/// The class names of `list_classes`: between 2 and [`MAX_CLASSES`] distinct strings.
+fn class_names(d: &hdf5_reader::Dataset) -> Result<Vec<String>, String> {
+    let count = d.shape().iter().try_fold(1u64, |acc, &v| acc.checked_mul(v)).unwrap_or(u64::MAX);
+    if !(2..=MAX_CLASSES as u64).contains(&count) {
+        return Err(format!("list_classes names {count} class(es); a classifier needs from 2 to {MAX_CLASSES}"));
+    }
+    let names = d.read_strings().map_err(|e| format!("cannot read list_classes as strings: {e}"))?;
+    if names.len() as u64 != count {
+        return Err(format!("list_classes declares {count} names but holds {}", names.len()));
+    }
+    let names: Vec<String> =
+        names.into_iter().map(|s| s.trim_matches(|c: char| c == '\0' || c.is_whitespace()).to_string()).collect();
+    if let Some((i, name)) = names.iter().enumerate().find(|(i, n)| names[..*i].contains(n)) {
+        return Err(format!(
+            "list_classes names '{name}' twice (entries {} and {i})",
+            names[..i].iter().position(|n| n == name).unwrap_or(0)
+        ));
+    }
+    Ok(names)
 }
 
 /// The one prefix `P` with datasets `P_x` and `P_y`.
@@ -131,8 +158,13 @@ fn image_layout(name: &str, dims: &[u64]) -> Result<(usize, ImageShape), String>
             ))
         }
     };
-    if n == 0 || height == 0 || width == 0 {
-        return Err(format!("dataset {name} has shape {dims:?}: no images"));
+    if n == 0 {
+        return Err(format!("dataset {name} has shape {dims:?}: 0 images"));
+    }
+    for (side, what) in [(height, "height"), (width, "width")] {
+        if side == 0 {
+            return Err(format!("dataset {name} has shape {dims:?}: images of {what} 0"));
+        }
     }
     if [height, width, channels].iter().try_fold(n, |acc, &d| acc.checked_mul(d)).is_none() {
         return Err(format!("dataset {name} has shape {dims:?}: too large (corrupt?)"));
@@ -167,7 +199,8 @@ fn read_labels(name: &str, y: &hdf5_reader::Dataset, budget: usize) -> Result<Ve
     if !(1..=8).contains(&size) {
         return Err(format!("dataset {name} has {size}-byte integers; expected at most 8 bytes"));
     }
-    check_budget(name, (y.shape().iter().product::<u64>() as usize).saturating_mul(size), budget)?;
+    let count = y.shape().iter().try_fold(1u64, |acc, &v| acc.checked_mul(v)).unwrap_or(u64::MAX);
+    check_budget(name, usize::try_from(count).unwrap_or(usize::MAX).saturating_mul(size), budget)?;
     let raw = y.read_raw_bytes().map_err(|e| read_error(name, &e))?;
     let mut labels = Vec::with_capacity(raw.len() / size);
     for (i, bytes) in raw.chunks_exact(size).enumerate() {

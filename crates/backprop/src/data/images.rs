@@ -9,9 +9,10 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use image::DynamicImage;
 use rayon::prelude::*;
 
-use super::Dataset;
+use super::{check_dataset_size, Dataset, MAX_CLASSES};
 use crate::{Error, Result, Tensor};
 
 /// The size of every image of a set: `height x width`, `channels` values per
@@ -125,10 +126,16 @@ impl LabelledImages {
 /// with a triangle filter, aspect ratio not kept), grey or RGB as
 /// `shape.channels` says, scaled to `[0, 1]`, channels interleaved.
 ///
+/// The picture is taken as it is meant to be seen: turned upright by its
+/// EXIF orientation (a phone photo taken sideways), and with any alpha
+/// channel composited onto white (black ink on a transparent background, as
+/// drawing apps export it, becomes black on white). See [`decode_image`].
+///
 /// # Errors
 /// [`Error::Io`] when the file cannot be read; [`Error::Format`] naming the
-/// file when it is not a PNG or JPEG image; [`Error::InvalidArgument`] for
-/// a shape with a zero side or other than 1 or 3 channels.
+/// file when it is not a PNG or JPEG image (or too large to decode);
+/// [`Error::InvalidArgument`] for a shape with a zero side or other than 1
+/// or 3 channels.
 ///
 /// ```no_run
 /// use backprop::data::{load_image_file, ImageShape};
@@ -138,17 +145,62 @@ impl LabelledImages {
 /// ```
 pub fn load_image_file(path: &Path, shape: ImageShape) -> Result<Vec<f32>> {
     check_shape(shape)?;
-    let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
-    let img = image::load_from_memory(&bytes)
-        .map_err(|e| Error::format(path, format!("not a readable PNG or JPEG image: {e}")))?;
+    let img = decode_image(path)?;
     let (w, h) = (shape.width as u32, shape.height as u32);
     let filter = image::imageops::FilterType::Triangle;
     let values: Vec<u8> = if shape.channels == 1 {
-        image::imageops::resize(&img.to_luma8(), w, h, filter).into_raw()
+        image::imageops::resize(&DynamicImage::ImageRgb8(img).to_luma8(), w, h, filter).into_raw()
     } else {
-        image::imageops::resize(&img.to_rgb8(), w, h, filter).into_raw()
+        image::imageops::resize(&img, w, h, filter).into_raw()
     };
     Ok(values.into_iter().map(|v| f32::from(v) / 255.0).collect())
+}
+
+/// The most pixels (width x height) a decoded image may have: 2^26, e.g.
+/// 8192 x 8192 (a 48-megapixel phone photo fits); more is refused before decoding.
+pub const MAX_IMAGE_PIXELS: u64 = 1 << 26;
+
+/// Decodes a PNG or JPEG file into upright RGB pixels: the EXIF orientation
+/// applied, an alpha channel composited onto white
+/// (`c' = a c + (1 - a) 255`, with `a` the opacity in `[0, 1]`).
+///
+/// # Errors
+/// [`Error::Io`] when the file cannot be read; [`Error::Format`] naming the
+/// file when it is not a readable PNG or JPEG image or declares more than
+/// [`MAX_IMAGE_PIXELS`] pixels.
+pub fn decode_image(path: &Path) -> Result<image::RgbImage> {
+    let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
+    let not_readable = |e: image::ImageError| Error::format(path, format!("not a readable PNG or JPEG image: {e}"));
+    let mut reader =
+        image::io::Reader::new(io::Cursor::new(&bytes[..])).with_guessed_format().map_err(|e| Error::io(path, e))?;
+    let (w, h) = reader.into_dimensions().map_err(not_readable)?;
+    if u64::from(w) * u64::from(h) > MAX_IMAGE_PIXELS {
+        return Err(Error::format(path, format!("a {w}x{h} image is too large (at most {MAX_IMAGE_PIXELS} pixels)")));
+    }
+    reader =
+        image::io::Reader::new(io::Cursor::new(&bytes[..])).with_guessed_format().map_err(|e| Error::io(path, e))?;
+    let img = reader.decode().map_err(not_readable)?;
+    let img = match super::exif::orientation(&bytes) {
+        Some(2) => img.fliph(),
+        Some(3) => img.rotate180(),
+        Some(4) => img.flipv(),
+        Some(5) => img.rotate90().fliph(),
+        Some(6) => img.rotate90(),
+        Some(7) => img.rotate270().fliph(),
+        Some(8) => img.rotate270(),
+        _ => img,
+    };
+    if !img.color().has_alpha() {
+        return Ok(img.to_rgb8());
+    }
+    let rgba = img.into_rgba8();
+    let mut rgb = image::RgbImage::new(rgba.width(), rgba.height());
+    for (out, px) in rgb.pixels_mut().zip(rgba.pixels()) {
+        let [r, g, b, a] = px.0.map(u32::from);
+        // a c + (1 - a) 255 in units of 1/255, rounded.
+        out.0 = [r, g, b].map(|c| ((a * c + (255 - a) * 255 + 127) / 255) as u8);
+    }
+    Ok(rgb)
 }
 
 fn check_shape(shape: ImageShape) -> Result<()> {
@@ -207,6 +259,12 @@ pub fn load_image_folder(dir: &Path, shape: ImageShape) -> Result<LabelledImages
         }
         _ => {}
     }
+    if folders.len() > MAX_CLASSES {
+        return Err(Error::format(
+            dir,
+            format!("has {} class folders, more than the limit of {MAX_CLASSES} classes", folders.len()),
+        ));
+    }
     let mut files = Vec::new();
     for (label, folder) in folders.iter().enumerate() {
         let images = image_files(folder)?;
@@ -215,6 +273,7 @@ pub fn load_image_folder(dir: &Path, shape: ImageShape) -> Result<LabelledImages
         }
         files.extend(images.into_iter().map(|f| (f, label)));
     }
+    check_dataset_size(files.len(), shape.len()).map_err(|m| Error::format(dir, format!("{m} at {shape}")))?;
     let decoded: Vec<Result<Vec<f32>>> = files.par_iter().map(|(f, _)| load_image_file(f, shape)).collect();
     let mut pixels = Vec::with_capacity(files.len() * shape.len());
     for image in decoded {

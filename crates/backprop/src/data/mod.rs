@@ -36,6 +36,7 @@
 pub mod batches;
 pub mod csv;
 pub mod dataset;
+mod exif;
 pub mod hdf5;
 pub mod idx;
 pub mod images;
@@ -46,10 +47,13 @@ pub mod text;
 
 pub use batches::{batch_indices, validation_split_indices};
 pub use csv::{parse_number, quote_field, read_csv, CsvTable};
-pub use dataset::{load_idx_pair, load_mnist_dir, Dataset, ImageFolderSplit};
+pub use dataset::{
+    check_dataset_size, classes_from_labels, load_idx_pair, load_mnist_dir, load_mnist_dir_optional_test,
+    load_mnist_test, Dataset, ImageFolderSplit, MAX_CLASSES, MAX_DATASET_VALUES,
+};
 pub use hdf5::load_hdf5_images;
 pub use idx::{read_idx, IdxArray};
-pub use images::{load_image_file, load_image_folder, ImageShape, LabelledImages};
+pub use images::{decode_image, load_image_file, load_image_folder, ImageShape, LabelledImages, MAX_IMAGE_PIXELS};
 pub use regression::{RegressionData, Standardizer};
 pub use series::{series_windows, window_series};
 pub use supervised::{Supervised, Targets};

@@ -62,6 +62,38 @@ impl Standardizer {
         self.mean.is_empty()
     }
 
+    /// Checks a standardisation read from a file for `columns` columns: one
+    /// mean and one standard deviation per column, every mean finite, every
+    /// standard deviation finite and above 0 (else `apply` would divide by 0
+    /// or spread NaN). `names` names the columns in the message, when given.
+    ///
+    /// ```
+    /// use backprop::data::Standardizer;
+    /// let s = Standardizer { mean: vec![0.0, 1.0], std: vec![1.0, 0.0] };
+    /// let e = s.check(2, &["a".into(), "b".into()]).unwrap_err();
+    /// assert_eq!(e, "column 'b': standard deviation 0 (it must be finite and above 0)");
+    /// assert!(Standardizer::identity(3).check(2, &[]).unwrap_err().contains("3 means"));
+    /// ```
+    pub fn check(&self, columns: usize, names: &[String]) -> std::result::Result<(), String> {
+        if self.mean.len() != columns || self.std.len() != columns {
+            return Err(format!(
+                "{} means and {} standard deviations for {columns} columns",
+                self.mean.len(),
+                self.std.len()
+            ));
+        }
+        let name = |i: usize| names.get(i).map_or(format!("column {i}"), |n| format!("column '{n}'"));
+        for (i, (&m, &s)) in self.mean.iter().zip(&self.std).enumerate() {
+            if !m.is_finite() {
+                return Err(format!("{}: mean {m} (it must be finite)", name(i)));
+            }
+            if !(s.is_finite() && s > 0.0) {
+                return Err(format!("{}: standard deviation {s} (it must be finite and above 0)", name(i)));
+            }
+        }
+        Ok(())
+    }
+
     /// `(x - mean) / std`, column by column, computed in f64: `x - mean`
     /// can overflow f32 (3.4e38 - (-1e38)) where the result cannot (the
     /// population std of finite f32 values is at most half their range, so a
