@@ -1,4 +1,4 @@
-//! `backprop gradcheck`: checks a saved MLP's autodiff gradients against
+//! `backprop gradcheck`: checks a saved classifier's autodiff gradients against
 //! finite differences on a batch of test examples, tensor by tensor.
 
 use super::args::{non_negative_f32, positive_f32, positive_usize, DataArg, ModelArg, ThreadsArg};
@@ -42,7 +42,11 @@ pub(crate) fn run(a: GradcheckArgs) -> Result<()> {
     let (loaded, dir, data) = super::eval::load_model_and_data("gradcheck", &a.model, &a.data)?;
     let classifier = loaded.classifier("gradcheck")?;
     let model = classifier.module;
-    let architecture = classifier.mlp.map_or_else(|| loaded.description(), super::train::describe);
+    let architecture = match (classifier.mlp, classifier.cnn) {
+        (Some(mlp), _) => super::train::describe(mlp),
+        (_, Some(cnn)) => cnn.describe(),
+        _ => loaded.description(),
+    };
     if data.test.is_empty() {
         return Err(Error::format(&dir, "the test set is empty"));
     }

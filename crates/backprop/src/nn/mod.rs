@@ -17,8 +17,10 @@
 //! ```
 
 mod activation;
+mod arch;
 mod attention;
 mod block;
+mod cnn;
 mod dropout;
 mod embedding;
 mod gpt;
@@ -30,8 +32,10 @@ mod sampling;
 mod sequential;
 
 pub use activation::Activation;
+pub use arch::{Arch, FeatureShape, LayerSpec, MAX_NUMBER, PRESETS};
 pub use attention::{CausalSelfAttention, LayerCache};
 pub use block::{Block, FeedForward};
+pub use cnn::{Cnn, CnnConfig};
 pub use dropout::Dropout;
 pub use embedding::Embedding;
 pub use gpt::{Gpt, GptConfig};
