@@ -6,7 +6,7 @@ use super::train_args::{check_model_size, LrDefaults, OptimArgs, RunArgs};
 use backprop::data::load_mnist_dir;
 use backprop::loss::Loss;
 use backprop::models::{INPUT_KEY, LOSS_KEY};
-use backprop::nn::{Activation, Mlp, MlpConfig, Module};
+use backprop::nn::{Activation, Mlp, MlpConfig};
 use backprop::tensor::Rng;
 use backprop::train::{evaluate, TrainConfig};
 use backprop::{Error, Result};
@@ -160,8 +160,8 @@ fn train_mnist(a: MnistArgs) -> Result<()> {
     }
     meta.insert(LOSS_KEY.into(), a.loss.to_string());
     let started = std::time::Instant::now();
-    let mut trainer = folder.trainer(optimizer, config)?;
     let saved_best = std::cell::Cell::new(false);
+    let mut trainer = folder.trainer(optimizer, config)?;
     if let Some(patience) = a.early_stopping {
         // Save whenever validation loss improves; training ends with the best weights restored.
         trainer = trainer.early_stopping(patience).on_improvement(|_| {

@@ -7,7 +7,7 @@ use super::train_args::{check_model_size, LrDefaults, OptimArgs, RunArgs};
 use backprop::data::{load_hdf5_images, load_image_folder, Augment, Augmented, ImageShape, LabelledImages};
 use backprop::loss::Loss;
 use backprop::models::{PixelScale, CLASSES_KEY, INPUT_KEY, LOSS_KEY};
-use backprop::nn::{Activation, Mlp, MlpConfig, Module};
+use backprop::nn::{Activation, Mlp, MlpConfig};
 use backprop::tensor::Rng;
 use backprop::train::{evaluate, Evaluation, TrainConfig};
 use backprop::{Error, Result};

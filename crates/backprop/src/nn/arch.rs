@@ -685,8 +685,8 @@ mod tests {
             ("c8k3-gap-c4k1", "layer 2 (c4k1): a convolution needs a feature map, but its input is a vector of 8 features"),
             ("c6k3g4", "layer 0 (c6k3g4): 4 groups do not divide both 1 input and 6 output channels"),
             ("mp29", "layer 0 (mp29): a 29x29 window does not fit the 1x28x28 input (padding 0)"),
-            ("mp2p2", "padding 2 is more than half the 2x2 window"),
-            ("ct4k3s2o2", "output padding 2 must be smaller than the stride (2) or the dilation (1)"),
+            ("mp2p2", "layer 0 (mp2p2): padding 2 is more than half the 2x2 window"),
+            ("ct4k3s2o2", "layer 0 (ct4k3s2o2): output padding 2 must be smaller than the stride (2) or the dilation (1)"),
             ("fc10-mp2", "layer 2 (mp2): pooling needs a feature map, but its input is a vector of 10 features"),
         ];
         for (text, want) in misfits {

@@ -262,7 +262,7 @@ impl Cnn {
         let mut ends = Vec::new();
         for (i, spec) in specs.iter().enumerate() {
             if matches!(spec, LayerSpec::Conv { .. } | LayerSpec::ConvTranspose { .. }) {
-                let follows = |s: &&LayerSpec| {
+                let follows = |s: &&&LayerSpec| {
                     matches!(s, LayerSpec::BatchNorm | LayerSpec::Activation(_) | LayerSpec::LeakyRelu(_))
                 };
                 ends.push(i + specs[i + 1..].iter().take_while(follows).count());
