@@ -3,6 +3,10 @@
 //! [`FeedForward`], [`Block`], [`Gpt`]), each with a per-position method for
 //! cached generation; and [`sample_logits`] / [`sample_categorical`].
 //!
+//! Convolutional networks are written as one line, an architecture string
+//! ([`Arch`]: `c32k5p2-bn-relu-mp2-fc10`), checked against the input shape and
+//! built as a [`Cnn`] from a [`CnnConfig`].
+//!
 //! A module maps a batch to a batch inside a [`Graph`] and names its
 //! parameters the way PyTorch does (`layers.0.weight`), so checkpoints are
 //! ordinary safetensors files.
@@ -19,8 +23,10 @@
 mod activation;
 mod arch;
 mod attention;
+mod batch_norm;
 mod block;
 mod cnn;
+mod conv;
 mod dropout;
 mod embedding;
 mod gpt;
@@ -28,14 +34,17 @@ mod gpt_cache;
 mod linear;
 mod mlp;
 mod norm;
+mod pool;
 mod sampling;
 mod sequential;
 
 pub use activation::Activation;
 pub use arch::{Arch, FeatureShape, LayerSpec, MAX_NUMBER, PRESETS};
 pub use attention::{CausalSelfAttention, LayerCache};
+pub use batch_norm::{BatchNorm, BatchNorm1d, BatchNorm2d};
 pub use block::{Block, FeedForward};
 pub use cnn::{Cnn, CnnConfig};
+pub use conv::{Conv2d, ConvTranspose2d};
 pub use dropout::Dropout;
 pub use embedding::Embedding;
 pub use gpt::{Gpt, GptConfig};
@@ -43,18 +52,39 @@ pub use gpt_cache::KvCache;
 pub use linear::{Init, Linear};
 pub use mlp::{Mlp, MlpConfig};
 pub use norm::LayerNorm;
+pub use pool::{AvgPool2d, Flatten, GlobalAvgPool2d, LeakyRelu, MaxPool2d};
 pub use sampling::{sample_categorical, sample_logits};
 pub use sequential::Sequential;
 
 use crate::autograd::{Graph, Param, Var};
 
-/// A layer or model: a forward pass over a batch and named parameters.
+/// A layer or model: a forward pass over a batch, named parameters and
+/// named buffers.
 pub trait Module {
-    /// Applies the module to a batch.
+    /// Applies the module to a batch. Layers that behave differently in
+    /// training and evaluation (dropout, batch norm) ask
+    /// [`Graph::is_training`].
     fn forward<'g>(&self, g: &'g Graph, x: Var<'g>) -> Var<'g>;
 
     /// Every trainable parameter with its dotted name, in a fixed order.
     fn parameters(&self) -> Vec<(String, Param)>;
+
+    /// Non-trainable state with its dotted name (PyTorch's buffers, such as
+    /// batch norm's `running_mean`): saved and restored with the model but
+    /// never given to an optimizer. None by default.
+    fn buffers(&self) -> Vec<(String, Param)> {
+        Vec::new()
+    }
+
+    /// Everything a checkpoint saves and restores: the parameters, then the
+    /// buffers (PyTorch's `state_dict` names). Pass it to
+    /// [`checkpoint::save`](crate::checkpoint::save) and
+    /// [`Checkpoint::restore_into`](crate::checkpoint::Checkpoint::restore_into).
+    fn state_dict(&self) -> Vec<(String, Param)> {
+        let mut all = self.parameters();
+        all.extend(self.buffers());
+        all
+    }
 
     /// Total number of trainable scalars.
     fn num_parameters(&self) -> usize {

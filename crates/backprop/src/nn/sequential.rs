@@ -3,7 +3,7 @@
 use super::{prefixed, Module};
 use crate::autograd::{Graph, Param, Var};
 
-/// Modules applied one after another; parameters are named
+/// Modules applied one after another; parameters and buffers are named
 /// `layers.{index}.{name}` as in PyTorch's `nn.Sequential` under a `layers` field.
 ///
 /// ```
@@ -62,5 +62,9 @@ impl Module for Sequential {
 
     fn parameters(&self) -> Vec<(String, Param)> {
         self.layers.iter().enumerate().flat_map(|(i, l)| prefixed(&format!("layers.{i}"), l.parameters())).collect()
+    }
+
+    fn buffers(&self) -> Vec<(String, Param)> {
+        self.layers.iter().enumerate().flat_map(|(i, l)| prefixed(&format!("layers.{i}"), l.buffers())).collect()
     }
 }

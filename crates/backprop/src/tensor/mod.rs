@@ -15,12 +15,16 @@
 //! ```
 
 mod attention;
+mod batch_norm;
+mod conv;
 mod elementwise;
+mod im2col;
 mod loss;
 mod manipulate;
 mod matmul;
 mod norm;
 pub mod parallel;
+mod pool;
 mod random;
 mod reduce;
 mod shape;
@@ -28,9 +32,16 @@ mod softmax;
 mod unary;
 
 pub use attention::{causal_attention, causal_attention_backward, causal_softmax, causal_softmax_backward};
+pub use batch_norm::{batch_norm, batch_norm_backward, batch_norm_stats, sum_channels};
+pub use conv::{
+    conv2d, conv2d_input_grad, conv2d_out_size, conv2d_weight_grad, conv_bias_grad, conv_transpose2d,
+    conv_transpose2d_input_grad, conv_transpose2d_out_size, conv_transpose2d_weight_grad, Conv2dOptions,
+    ConvTranspose2dOptions,
+};
 pub use loss::{bce_with_logits, bce_with_logits_backward, cross_entropy, cross_entropy_backward, one_hot};
 pub use matmul::matmul_into;
 pub use norm::{layer_norm, layer_norm_backward, layer_norm_rows};
+pub use pool::{avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward, pool2d_out_size};
 pub use random::Rng;
 pub use shape::{broadcast_shapes, numel};
 pub use softmax::{log_softmax_backward, softmax_backward};

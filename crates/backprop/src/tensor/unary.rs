@@ -35,6 +35,9 @@ pub enum UnaryOp {
     HardSigmoid,
     /// max(x, 0); derivative 1 for x > 0, else 0.
     Relu,
+    /// PyTorch's `leaky_relu`: x for x > 0, else `negative_slope` x; derivative
+    /// 1 for x > 0, else `negative_slope`.
+    LeakyRelu(f32),
     /// GELU, tanh approximation (GPT-2's), with the branch-free [`fast_tanh`].
     Gelu,
     /// x^2; derivative 2x.
@@ -59,6 +62,7 @@ impl UnaryOp {
             UnaryOp::Sigmoid => "sigmoid",
             UnaryOp::HardSigmoid => "hard_sigmoid",
             UnaryOp::Relu => "relu",
+            UnaryOp::LeakyRelu(_) => "leaky_relu",
             UnaryOp::Gelu => "gelu",
             UnaryOp::Square => "square",
             UnaryOp::Pow(_) => "pow",
@@ -79,6 +83,13 @@ impl UnaryOp {
             UnaryOp::Sigmoid => sigmoid_f32(x),
             UnaryOp::HardSigmoid => (x / 6.0 + 0.5).clamp(0.0, 1.0),
             UnaryOp::Relu => x.max(0.0),
+            UnaryOp::LeakyRelu(a) => {
+                if x > 0.0 {
+                    x
+                } else {
+                    a * x
+                }
+            }
             UnaryOp::Gelu => gelu_f32(x),
             UnaryOp::Square => x * x,
             UnaryOp::Pow(p) => x.powf(p),
@@ -113,6 +124,13 @@ impl UnaryOp {
                 }
             }
             UnaryOp::Relu => f32::from(x > 0.0),
+            UnaryOp::LeakyRelu(a) => {
+                if x > 0.0 {
+                    1.0
+                } else {
+                    a
+                }
+            }
             UnaryOp::Gelu => gelu_deriv_f32(x),
             UnaryOp::Square => 2.0 * x,
             UnaryOp::Pow(p) => p * x.powf(p - 1.0),
@@ -157,6 +175,10 @@ macro_rules! specialise {
             }
             UnaryOp::Relu => {
                 let $k = UnaryOp::Relu;
+                $body
+            }
+            UnaryOp::LeakyRelu(a) => {
+                let $k = UnaryOp::LeakyRelu(a);
                 $body
             }
             UnaryOp::Gelu => {

@@ -3,9 +3,12 @@
 
 mod arith;
 mod attention;
+mod batch_norm;
+mod conv;
 mod dropout;
 mod matmul;
 mod norm;
+mod pool;
 mod reduce;
 mod shape;
 mod softmax;

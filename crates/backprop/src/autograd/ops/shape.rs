@@ -103,6 +103,22 @@ impl<'g> Var<'g> {
         let v = self.value().reshape(shape);
         self.derive(v, &[], ReshapeOp)
     }
+    /// `[N, ...] -> [N, product of the rest]` (PyTorch's `nn.Flatten`): a
+    /// reshape, e.g. from convolution features to a linear layer's input.
+    ///
+    /// # Panics
+    /// When the value has no dimensions.
+    ///
+    /// ```
+    /// use backprop::{Graph, Tensor};
+    /// let g = Graph::no_grad();
+    /// assert_eq!(g.constant(Tensor::zeros(&[2, 3, 4, 5])).flatten().shape(), vec![2, 60]);
+    /// ```
+    pub fn flatten(self) -> Var<'g> {
+        let s = self.shape();
+        assert!(!s.is_empty(), "flatten: needs at least one dimension (the batch), got a scalar");
+        self.reshape(&[s[0], s[1..].iter().product()])
+    }
     /// Reorders dimensions (output dim i is input dim `dims[i]`).
     pub fn permute(self, dims: &[usize]) -> Var<'g> {
         let v = self.value().permute(dims);

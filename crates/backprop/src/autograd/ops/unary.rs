@@ -66,6 +66,18 @@ impl<'g> Var<'g> {
     pub fn relu(self) -> Var<'g> {
         self.unary(UnaryOp::Relu)
     }
+    /// Leaky ReLU (PyTorch's `leaky_relu`): x for x > 0, else
+    /// `negative_slope` x; derivative 1 for x > 0, else `negative_slope`.
+    ///
+    /// ```
+    /// use backprop::{Graph, Tensor};
+    /// let g = Graph::no_grad();
+    /// let x = g.constant(Tensor::from_vec(vec![-2.0, 3.0], &[2]));
+    /// assert_eq!(x.leaky_relu(0.1).value().data(), &[-0.2, 3.0]);
+    /// ```
+    pub fn leaky_relu(self, negative_slope: f32) -> Var<'g> {
+        self.unary(UnaryOp::LeakyRelu(negative_slope))
+    }
     /// GELU, tanh approximation (as in GPT-2):
     /// 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
     pub fn gelu(self) -> Var<'g> {

@@ -1,0 +1,402 @@
+//! 2-d convolution and transposed convolution on NCHW tensors, lowered to GEMM.
+//!
+//! Convolution (PyTorch's `conv2d`, cross-correlation as in every framework):
+//! with `x` `[N, C, H, W]`, weight `w` `[O, C / groups, kh, kw]` and bias `b` `[O]`,
+//!
+//! `y[n, o, i, j] = b[o] + sum_{c in group(o), ki, kj} w[o, c, ki, kj] x[n, c, i sh + ki dh - ph, j sw + kj dw - pw]`
+//!
+//! (zero outside the input), of shape `[N, O, OH, OW]` with
+//! `OH = floor((H + 2 ph - dh (kh - 1) - 1) / sh) + 1` ([`conv2d_out_size`]).
+//! Per sample and group this is one matrix product `y = W col` of the
+//! weight `[O/g, C/g kh kw]` and the `im2col` matrix of the input (see
+//! `tensor::im2col`). Its gradients are products too:
+//! `dW = sum_n dy_n col_n^T`, `dcol = W^T dy` folded back with `col2im` into
+//! `dx`, and `db = sum over n, i, j of dy`.
+//!
+//! A transposed convolution (PyTorch's `conv_transpose2d`, weight
+//! `[C, O / groups, kh, kw]`) is the input-gradient of the convolution with the
+//! same weight, stride, padding and dilation, so it runs through the same code:
+//! its forward is [`conv2d_input_grad`], its input-gradient is [`conv2d`], and
+//! its weight-gradient is [`conv2d_weight_grad`] with the roles of input and
+//! output swapped.
+//!
+//! Samples run in parallel (one im2col buffer per task); weight gradients
+//! are summed per fixed block of samples and the blocks added in order, so
+//! results do not depend on the thread count.
+
+use super::batch_norm::sum_channels;
+use super::im2col::{col2im, im2col, ConvGeometry};
+use super::matmul::matmul_into;
+use super::parallel::{self, Rows};
+use super::Tensor;
+
+/// Stride, padding, dilation and groups of a 2-d convolution (PyTorch's
+/// `nn.Conv2d` arguments; `[height, width]` pairs).
+///
+/// ```
+/// use backprop::tensor::Conv2dOptions;
+/// let same = Conv2dOptions { padding: [2, 2], ..Conv2dOptions::default() };
+/// assert_eq!((same.stride, same.dilation, same.groups), ([1, 1], [1, 1], 1));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Conv2dOptions {
+    /// Step between windows (>= 1).
+    pub stride: [usize; 2],
+    /// Implicit zeros added on each side of the input.
+    pub padding: [usize; 2],
+    /// Spacing between kernel taps (>= 1; 1 is a dense kernel).
+    pub dilation: [usize; 2],
+    /// Channel groups (>= 1): input and output channels split into this many
+    /// blocks, output block g seeing only input block g.
+    pub groups: usize,
+}
+
+impl Default for Conv2dOptions {
+    /// Stride 1, padding 0, dilation 1, one group.
+    fn default() -> Self {
+        Conv2dOptions { stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: 1 }
+    }
+}
+
+/// Options of a 2-d transposed convolution (PyTorch's `nn.ConvTranspose2d`):
+/// `output_padding` adds rows/columns at the bottom/right of the output, to
+/// pick among the output sizes that a strided convolution maps to one size;
+/// it must be smaller than the stride or the dilation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ConvTranspose2dOptions {
+    /// Step between windows of the matching convolution (>= 1).
+    pub stride: [usize; 2],
+    /// Padding of the matching convolution: removed from each side of the output.
+    pub padding: [usize; 2],
+    /// Extra size on one side of the output.
+    pub output_padding: [usize; 2],
+    /// Spacing between kernel taps (>= 1).
+    pub dilation: [usize; 2],
+    /// Channel groups (>= 1).
+    pub groups: usize,
+}
+
+impl Default for ConvTranspose2dOptions {
+    /// Stride 1, padding 0, output padding 0, dilation 1, one group.
+    fn default() -> Self {
+        ConvTranspose2dOptions { stride: [1, 1], padding: [0, 0], output_padding: [0, 0], dilation: [1, 1], groups: 1 }
+    }
+}
+
+/// Output size of a convolution along one axis (PyTorch's formula):
+/// `floor((input + 2 padding - dilation (kernel - 1) - 1) / stride) + 1`.
+/// `None` when the (dilated) kernel does not fit the padded input, or when
+/// `kernel`, `stride` or `dilation` is 0.
+///
+/// ```
+/// use backprop::tensor::conv2d_out_size;
+/// assert_eq!(conv2d_out_size(28, 5, 1, 2, 1), Some(28));
+/// assert_eq!(conv2d_out_size(7, 3, 2, 0, 2), Some(2));
+/// assert_eq!(conv2d_out_size(4, 5, 1, 0, 1), None);
+/// ```
+pub fn conv2d_out_size(input: usize, kernel: usize, stride: usize, padding: usize, dilation: usize) -> Option<usize> {
+    if kernel == 0 || stride == 0 || dilation == 0 {
+        return None;
+    }
+    let span = dilation.checked_mul(kernel - 1)?.checked_add(1)?;
+    let padded = input.checked_add(padding.checked_mul(2)?)?;
+    (padded >= span).then(|| (padded - span) / stride + 1)
+}
+
+/// Output size of a transposed convolution along one axis (PyTorch's formula):
+/// `(input - 1) stride - 2 padding + dilation (kernel - 1) + output_padding + 1`.
+/// `None` when that is not positive, when `input`, `kernel`, `stride` or
+/// `dilation` is 0, or when `output_padding` is not smaller than the stride
+/// or the dilation (PyTorch rejects it).
+///
+/// ```
+/// use backprop::tensor::conv_transpose2d_out_size;
+/// assert_eq!(conv_transpose2d_out_size(7, 4, 2, 1, 0, 1), Some(14));
+/// assert_eq!(conv_transpose2d_out_size(7, 3, 2, 1, 1, 1), Some(14));
+/// assert_eq!(conv_transpose2d_out_size(1, 1, 1, 1, 0, 1), None);
+/// ```
+pub fn conv_transpose2d_out_size(
+    input: usize,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+    output_padding: usize,
+    dilation: usize,
+) -> Option<usize> {
+    if input == 0 || kernel == 0 || stride == 0 || dilation == 0 || output_padding >= stride.max(dilation) {
+        return None;
+    }
+    let full = (input - 1)
+        .checked_mul(stride)?
+        .checked_add(dilation.checked_mul(kernel - 1)?)?
+        .checked_add(output_padding + 1)?;
+    let cut = padding.checked_mul(2)?;
+    (full > cut).then(|| full - cut)
+}
+
+/// Checks `x` `[N, C, H, W]` and `w` `[O, C / groups, kh, kw]` for a
+/// convolution with `opts`; panics naming `op` and both shapes otherwise.
+pub(crate) fn conv2d_geometry(op: &str, x: &[usize], w: &[usize], opts: &Conv2dOptions) -> ConvGeometry {
+    let fail = |why: String| -> ! { panic!("{op}: {why}: input {x:?}, weight {w:?}, {opts:?}") };
+    if x.len() != 4 || w.len() != 4 {
+        fail("input must be [N, C, H, W] and weight [O, C/groups, kh, kw]".into());
+    }
+    let g = opts.groups;
+    if g == 0 || x[1] % g != 0 || w[0] % g != 0 || w[1] * g != x[1] {
+        fail(format!("weight for {} input channels in {g} groups does not fit {} input channels", w[1] * g, x[1]));
+    }
+    let out = |a: usize| {
+        conv2d_out_size(x[2 + a], w[2 + a], opts.stride[a], opts.padding[a], opts.dilation[a])
+            .unwrap_or_else(|| fail(format!("the kernel does not fit the input along axis {}", 2 + a)))
+    };
+    ConvGeometry {
+        batch: x[0],
+        in_channels: x[1],
+        out_channels: w[0],
+        groups: g,
+        in_hw: [x[2], x[3]],
+        out_hw: [out(0), out(1)],
+        kernel: [w[2], w[3]],
+        stride: opts.stride,
+        padding: opts.padding,
+        dilation: opts.dilation,
+    }
+}
+
+/// Checks `x` `[N, C, H, W]` and `w` `[C, O / groups, kh, kw]` for a
+/// transposed convolution and returns the geometry of the matching
+/// convolution (whose input is the transposed convolution's output).
+pub(crate) fn conv_transpose2d_geometry(
+    op: &str,
+    x: &[usize],
+    w: &[usize],
+    o: &ConvTranspose2dOptions,
+) -> ConvGeometry {
+    let fail = |why: String| -> ! { panic!("{op}: {why}: input {x:?}, weight {w:?}, {o:?}") };
+    if x.len() != 4 || w.len() != 4 {
+        fail("input must be [N, C, H, W] and weight [C, O/groups, kh, kw]".into());
+    }
+    let g = o.groups;
+    if g == 0 || w[0] != x[1] || x[1] % g != 0 {
+        fail(format!("weight for {} input channels in {g} groups does not fit {} input channels", w[0], x[1]));
+    }
+    let out = |a: usize| {
+        conv_transpose2d_out_size(x[2 + a], w[2 + a], o.stride[a], o.padding[a], o.output_padding[a], o.dilation[a])
+            .unwrap_or_else(|| fail(format!("no valid output size along axis {}", 2 + a)))
+    };
+    ConvGeometry {
+        batch: x[0],
+        in_channels: w[1] * g,
+        out_channels: w[0],
+        groups: g,
+        in_hw: [out(0), out(1)],
+        out_hw: [x[2], x[3]],
+        kernel: [w[2], w[3]],
+        stride: o.stride,
+        padding: o.padding,
+        dilation: o.dilation,
+    }
+}
+
+/// Panics naming `op` unless `t` has `shape`.
+fn expect_shape(op: &str, what: &str, t: &Tensor, shape: &[usize]) {
+    assert!(t.shape() == shape, "{op}: {what} has shape {:?}, expected {shape:?}", t.shape());
+}
+
+/// `y = conv(x, w)` (+ `bias` per output channel) for every sample: im2col,
+/// then one product per group. `x`: `[N, C, H, W]` data, `y`: `[N, O, OH, OW]`.
+fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeometry, y: &mut [f32]) {
+    let (k, og, l) = (g.group_rows(), g.group_out(), g.out_plane());
+    let (in_size, out_size) = (g.in_size(), g.out_size());
+    parallel::for_each(Rows(y, out_size), 1, |n, Rows(yn, _)| {
+        let xn = &x[n * in_size..][..in_size];
+        let mut buf = Vec::new();
+        let col = if g.is_pointwise() {
+            xn
+        } else {
+            buf.resize(g.col_size(), 0.0);
+            im2col(xn, g, &mut buf);
+            &buf
+        };
+        for grp in 0..g.groups {
+            let (wg, cg) = (&w[grp * og * k..][..og * k], &col[grp * k * l..][..k * l]);
+            matmul_into(&mut yn[grp * og * l..][..og * l], wg, false, cg, false, og, k, l, false);
+        }
+        if let Some(b) = bias {
+            yn.chunks_exact_mut(l).zip(b).for_each(|(plane, &b)| plane.iter_mut().for_each(|v| *v += b));
+        }
+    });
+}
+
+/// `dx = col2im(W^T dy)` for every sample: the input-gradient of [`forward`].
+fn input_grad(dy: &[f32], w: &[f32], g: &ConvGeometry, dx: &mut [f32]) {
+    let (k, og, l) = (g.group_rows(), g.group_out(), g.out_plane());
+    let (in_size, out_size) = (g.in_size(), g.out_size());
+    parallel::for_each(Rows(dx, in_size), 1, |n, Rows(dxn, _)| {
+        let dyn_ = &dy[n * out_size..][..out_size];
+        let products = |dcol: &mut [f32]| {
+            for grp in 0..g.groups {
+                let (wg, dyg) = (&w[grp * og * k..][..og * k], &dyn_[grp * og * l..][..og * l]);
+                matmul_into(&mut dcol[grp * k * l..][..k * l], wg, true, dyg, false, k, og, l, false);
+            }
+        };
+        if g.is_pointwise() {
+            products(dxn);
+        } else {
+            let mut dcol = vec![0.0f32; g.col_size()];
+            products(&mut dcol);
+            col2im(&dcol, g, dxn);
+        }
+    });
+}
+
+/// Upper bound on the per-block partial weight gradients summed at the end.
+const MAX_WEIGHT_PARTIALS: usize = 32;
+
+/// `dW = sum_n dy_n col_n^T` per group: the weight-gradient of [`forward`],
+/// `[O, C/g, kh, kw]` flattened.
+fn weight_grad(x: &[f32], dy: &[f32], g: &ConvGeometry) -> Vec<f32> {
+    let (k, og, l) = (g.group_rows(), g.group_out(), g.out_plane());
+    let (in_size, out_size) = (g.in_size(), g.out_size());
+    let w_size = g.out_channels * k;
+    let per_block = g.batch.div_ceil(MAX_WEIGHT_PARTIALS).max(1);
+    let work = (Rows(x, in_size), Rows(dy, out_size));
+    let partials = parallel::map(work, per_block, |_, (Rows(xs, _), Rows(dys, _))| {
+        let mut dw = vec![0.0f32; w_size];
+        let mut buf = if g.is_pointwise() { Vec::new() } else { vec![0.0f32; g.col_size()] };
+        for (xn, dyn_) in xs.chunks_exact(in_size).zip(dys.chunks_exact(out_size)) {
+            let col = if g.is_pointwise() {
+                xn
+            } else {
+                im2col(xn, g, &mut buf);
+                &buf
+            };
+            for grp in 0..g.groups {
+                let (dyg, cg) = (&dyn_[grp * og * l..][..og * l], &col[grp * k * l..][..k * l]);
+                matmul_into(&mut dw[grp * og * k..][..og * k], dyg, false, cg, true, og, l, k, true);
+            }
+        }
+        dw
+    });
+    let mut parts = partials.into_iter();
+    let mut dw = parts.next().unwrap_or_else(|| vec![0.0; w_size]);
+    for p in parts {
+        dw.iter_mut().zip(&p).for_each(|(a, b)| *a += b);
+    }
+    dw
+}
+
+/// 2-d convolution of `x` `[N, C, H, W]` with `w` `[O, C / groups, kh, kw]`
+/// and optional `bias` `[O]`; the result is `[N, O, OH, OW]` (formula in the
+/// module docs; PyTorch's `torch.nn.functional.conv2d`).
+///
+/// # Panics
+/// When the shapes do not fit each other or the options; the message names
+/// the op and both shapes.
+///
+/// ```
+/// use backprop::{tensor::{conv2d, Conv2dOptions}, Tensor};
+/// let x = Tensor::from_vec((1..=9).map(|v| v as f32).collect(), &[1, 1, 3, 3]);
+/// let w = Tensor::ones(&[1, 1, 2, 2]);
+/// let y = conv2d(&x, &w, None, Conv2dOptions::default());
+/// assert_eq!(y.shape(), &[1, 1, 2, 2]);
+/// assert_eq!(y.data(), &[12.0, 16.0, 24.0, 28.0]);
+/// ```
+pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, opts: Conv2dOptions) -> Tensor {
+    let g = conv2d_geometry("conv2d", x.shape(), w.shape(), &opts);
+    if let Some(b) = bias {
+        expect_shape("conv2d", "bias", b, &[g.out_channels]);
+    }
+    let mut y = vec![0.0f32; g.batch * g.out_size()];
+    forward(x.data(), w.data(), bias.map(Tensor::data), &g, &mut y);
+    Tensor::from_vec(y, &[g.batch, g.out_channels, g.out_hw[0], g.out_hw[1]])
+}
+
+/// The gradient of [`conv2d`] with respect to its input, of shape `x_shape`,
+/// from `dy = dL/dy` and the weight.
+///
+/// # Panics
+/// When `dy` does not have the convolution's output shape, or as [`conv2d`].
+pub fn conv2d_input_grad(dy: &Tensor, w: &Tensor, x_shape: &[usize], opts: Conv2dOptions) -> Tensor {
+    let g = conv2d_geometry("conv2d backward", x_shape, w.shape(), &opts);
+    expect_shape("conv2d backward", "dy", dy, &[g.batch, g.out_channels, g.out_hw[0], g.out_hw[1]]);
+    let mut dx = vec![0.0f32; g.batch * g.in_size()];
+    input_grad(dy.data(), w.data(), &g, &mut dx);
+    Tensor::from_vec(dx, x_shape)
+}
+
+/// The gradient of [`conv2d`] with respect to its weight, of shape `w_shape`,
+/// from the input `x` and `dy = dL/dy`.
+///
+/// # Panics
+/// When `dy` does not have the convolution's output shape, or as [`conv2d`].
+pub fn conv2d_weight_grad(x: &Tensor, dy: &Tensor, w_shape: &[usize], opts: Conv2dOptions) -> Tensor {
+    let g = conv2d_geometry("conv2d backward", x.shape(), w_shape, &opts);
+    expect_shape("conv2d backward", "dy", dy, &[g.batch, g.out_channels, g.out_hw[0], g.out_hw[1]]);
+    Tensor::from_vec(weight_grad(x.data(), dy.data(), &g), w_shape)
+}
+
+/// The gradient of a per-channel bias added to an `[N, C, ...]` output:
+/// `dy` summed over everything but the channel axis, `[C]`.
+pub fn conv_bias_grad(dy: &Tensor) -> Tensor {
+    sum_channels(dy)
+}
+
+/// 2-d transposed convolution of `x` `[N, C, H, W]` with `w`
+/// `[C, O / groups, kh, kw]` and optional `bias` `[O]`: the result is
+/// `[N, O, OH, OW]` with `OH` from [`conv_transpose2d_out_size`] (PyTorch's
+/// `torch.nn.functional.conv_transpose2d`). Each input value scatters a copy
+/// of its kernel, scaled, onto the output; computed as the input-gradient of
+/// [`conv2d`].
+///
+/// # Panics
+/// When the shapes do not fit each other or the options; the message names
+/// the op and both shapes.
+///
+/// ```
+/// use backprop::{tensor::{conv_transpose2d, ConvTranspose2dOptions}, Tensor};
+/// let x = Tensor::from_vec(vec![1.0, 2.0], &[1, 1, 1, 2]);
+/// let w = Tensor::ones(&[1, 1, 2, 2]);
+/// let opts = ConvTranspose2dOptions { stride: [2, 2], ..Default::default() };
+/// let y = conv_transpose2d(&x, &w, None, opts);
+/// assert_eq!(y.shape(), &[1, 1, 2, 4]);
+/// assert_eq!(y.data(), &[1.0, 1.0, 2.0, 2.0, 1.0, 1.0, 2.0, 2.0]);
+/// ```
+pub fn conv_transpose2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, opts: ConvTranspose2dOptions) -> Tensor {
+    let g = conv_transpose2d_geometry("conv_transpose2d", x.shape(), w.shape(), &opts);
+    let mut y = vec![0.0f32; g.batch * g.in_size()];
+    input_grad(x.data(), w.data(), &g, &mut y);
+    let (o, plane) = (g.in_channels, g.in_hw[0] * g.in_hw[1]);
+    if let Some(b) = bias {
+        expect_shape("conv_transpose2d", "bias", b, &[o]);
+        parallel::for_each(Rows(&mut y[..], plane), o, |_, Rows(planes, _)| {
+            planes.chunks_exact_mut(plane).zip(b.data()).for_each(|(p, &b)| p.iter_mut().for_each(|v| *v += b));
+        });
+    }
+    Tensor::from_vec(y, &[g.batch, o, g.in_hw[0], g.in_hw[1]])
+}
+
+/// The gradient of [`conv_transpose2d`] with respect to its input `[N, C, H, W]`
+/// (shape `x_shape`), from `dy = dL/dy` and the weight: the convolution of `dy`
+/// with the same weight and options.
+pub fn conv_transpose2d_input_grad(dy: &Tensor, w: &Tensor, x_shape: &[usize], opts: ConvTranspose2dOptions) -> Tensor {
+    let g = conv_transpose2d_geometry("conv_transpose2d backward", x_shape, w.shape(), &opts);
+    expect_shape("conv_transpose2d backward", "dy", dy, &[g.batch, g.in_channels, g.in_hw[0], g.in_hw[1]]);
+    let mut dx = vec![0.0f32; g.batch * g.out_size()];
+    forward(dy.data(), w.data(), None, &g, &mut dx);
+    Tensor::from_vec(dx, x_shape)
+}
+
+/// The gradient of [`conv_transpose2d`] with respect to its weight (shape
+/// `w_shape`, `[C, O / groups, kh, kw]`), from its input `x` and `dy = dL/dy`:
+/// the convolution's weight-gradient with `dy` as input and `x` as output.
+pub fn conv_transpose2d_weight_grad(
+    x: &Tensor,
+    dy: &Tensor,
+    w_shape: &[usize],
+    opts: ConvTranspose2dOptions,
+) -> Tensor {
+    let g = conv_transpose2d_geometry("conv_transpose2d backward", x.shape(), w_shape, &opts);
+    expect_shape("conv_transpose2d backward", "dy", dy, &[g.batch, g.in_channels, g.in_hw[0], g.in_hw[1]]);
+    Tensor::from_vec(weight_grad(dy.data(), x.data(), &g), w_shape)
+}
