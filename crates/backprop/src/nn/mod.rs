@@ -1,15 +1,22 @@
 //! Layers: the [`Module`] trait, [`Linear`], activations and the MLP builder;
-//! the transformer pieces ([`Embedding`], [`LayerNorm`], [`CausalSelfAttention`],
-//! [`FeedForward`], [`Block`], [`Gpt`]), each with a per-position method for
-//! cached generation; and [`sample_logits`] / [`sample_categorical`].
+//! the convolutional pieces ([`Conv2d`], [`ConvTranspose2d`], [`BatchNorm1d`],
+//! [`BatchNorm2d`], [`MaxPool2d`], [`AvgPool2d`], [`GlobalAvgPool2d`],
+//! [`Flatten`], [`LeakyRelu`]); the transformer pieces ([`Embedding`],
+//! [`LayerNorm`], [`CausalSelfAttention`], [`FeedForward`], [`Block`],
+//! [`Gpt`]), each with a per-position method for cached generation; and
+//! [`sample_logits`] / [`sample_categorical`].
 //!
 //! Convolutional networks are written as one line, an architecture string
 //! ([`Arch`]: `c32k5p2-bn-relu-mp2-fc10`), checked against the input shape and
 //! built as a [`Cnn`] from a [`CnnConfig`].
 //!
 //! A module maps a batch to a batch inside a [`Graph`] and names its
-//! parameters the way PyTorch does (`layers.0.weight`), so checkpoints are
-//! ordinary safetensors files.
+//! parameters and buffers the way PyTorch does (`layers.0.weight`,
+//! `layers.1.running_mean`), so checkpoints are ordinary safetensors files:
+//! save and restore [`Module::state_dict`] (parameters and buffers); give
+//! [`Module::parameters`] to an optimizer. Layers that behave differently in
+//! training (dropout, batch norm) follow [`Graph::is_training`]: a
+//! [`Graph::new`] trains, [`Graph::no_grad`] and [`Graph::inputs_only`] evaluate.
 //!
 //! ```
 //! use backprop::{nn::{Activation, Mlp, MlpConfig, Module}, tensor::Rng, Graph, Tensor};
@@ -18,6 +25,27 @@
 //! let out = mlp.forward(&g, g.constant(Tensor::zeros(&[5, 784])));
 //! assert_eq!(out.shape(), vec![5, 10]);
 //! assert_eq!(mlp.parameters()[0].0, "layers.0.weight");
+//! ```
+//!
+//! A small CNN, trained one step and then evaluated with its running statistics:
+//!
+//! ```
+//! use backprop::nn::{BatchNorm2d, Conv2d, Flatten, Init, Linear, MaxPool2d, Module, Sequential};
+//! use backprop::{loss, tensor::{Conv2dOptions, Rng}, Graph, Tensor};
+//! let mut rng = Rng::new(0);
+//! let same = Conv2dOptions { padding: [1, 1], ..Default::default() };
+//! let cnn = Sequential::new()
+//!     .push(Conv2d::new(1, 8, [3, 3], same, true, &mut rng)) // [N, 8, 28, 28]
+//!     .push(BatchNorm2d::new(8))
+//!     .push(backprop::nn::Activation::Relu)
+//!     .push(MaxPool2d::new([2, 2], [2, 2], [0, 0]))           // [N, 8, 14, 14]
+//!     .push(Flatten)                                          // [N, 1568]
+//!     .push(Linear::new(8 * 14 * 14, 10, true, Init::PytorchDefault, &mut rng));
+//! let g = Graph::new();
+//! let logits = cnn.forward(&g, g.constant(Tensor::randn(&[4, 1, 28, 28], 0.0, 1.0, &mut rng)));
+//! g.backward(loss::cross_entropy(logits, &[3, 1, 4, 1]));
+//! assert_eq!(cnn.buffers()[0].0, "layers.1.running_mean");
+//! assert_eq!(cnn.state_dict().len(), cnn.parameters().len() + 3);
 //! ```
 
 mod activation;

@@ -26,7 +26,7 @@
 
 use super::batch_norm::sum_channels;
 use super::im2col::{col2im, im2col, ConvGeometry};
-use super::matmul::matmul_into;
+use super::matmul::{matmul_into, matmul_into_serial};
 use super::parallel::{self, Rows};
 use super::Tensor;
 
@@ -142,14 +142,15 @@ pub(crate) fn conv2d_geometry(op: &str, x: &[usize], w: &[usize], opts: &Conv2dO
         fail("input must be [N, C, H, W] and weight [O, C/groups, kh, kw]".into());
     }
     let g = opts.groups;
-    if g == 0 || x[1] % g != 0 || w[0] % g != 0 || w[1] * g != x[1] {
-        fail(format!("weight for {} input channels in {g} groups does not fit {} input channels", w[1] * g, x[1]));
+    if g == 0 || x[1] % g != 0 || w[0] % g != 0 || w[1].checked_mul(g) != Some(x[1]) {
+        let wants = w[1].saturating_mul(g);
+        fail(format!("weight for {wants} input channels in {g} groups does not fit {} input channels", x[1]));
     }
     let out = |a: usize| {
         conv2d_out_size(x[2 + a], w[2 + a], opts.stride[a], opts.padding[a], opts.dilation[a])
             .unwrap_or_else(|| fail(format!("the kernel does not fit the input along axis {}", 2 + a)))
     };
-    ConvGeometry {
+    let g = ConvGeometry {
         batch: x[0],
         in_channels: x[1],
         out_channels: w[0],
@@ -160,7 +161,11 @@ pub(crate) fn conv2d_geometry(op: &str, x: &[usize], w: &[usize], opts: &Conv2dO
         stride: opts.stride,
         padding: opts.padding,
         dilation: opts.dilation,
+    };
+    if !g.sizes_fit() {
+        fail("the output is too large to exist".into());
     }
+    g
 }
 
 /// Checks `x` `[N, C, H, W]` and `w` `[C, O / groups, kh, kw]` for a
@@ -177,14 +182,14 @@ pub(crate) fn conv_transpose2d_geometry(
         fail("input must be [N, C, H, W] and weight [C, O/groups, kh, kw]".into());
     }
     let g = o.groups;
-    if g == 0 || w[0] != x[1] || x[1] % g != 0 {
+    if g == 0 || w[0] != x[1] || x[1] % g != 0 || w[1].checked_mul(g).is_none() {
         fail(format!("weight for {} input channels in {g} groups does not fit {} input channels", w[0], x[1]));
     }
     let out = |a: usize| {
         conv_transpose2d_out_size(x[2 + a], w[2 + a], o.stride[a], o.padding[a], o.output_padding[a], o.dilation[a])
             .unwrap_or_else(|| fail(format!("no valid output size along axis {}", 2 + a)))
     };
-    ConvGeometry {
+    let g = ConvGeometry {
         batch: x[0],
         in_channels: w[1] * g,
         out_channels: w[0],
@@ -195,7 +200,11 @@ pub(crate) fn conv_transpose2d_geometry(
         stride: o.stride,
         padding: o.padding,
         dilation: o.dilation,
+    };
+    if !g.sizes_fit() {
+        fail("the output is too large to exist".into());
     }
+    g
 }
 
 /// Panics naming `op` unless `t` has `shape`.
@@ -203,11 +212,25 @@ fn expect_shape(op: &str, what: &str, t: &Tensor, shape: &[usize]) {
     assert!(t.shape() == shape, "{op}: {what} has shape {:?}, expected {shape:?}", t.shape());
 }
 
+/// A matrix product as [`matmul_into`] takes it.
+type Product = fn(&mut [f32], &[f32], bool, &[f32], bool, usize, usize, usize, bool);
+
+/// The product for one sample: on the calling thread when the samples alone
+/// keep every thread busy, else free to split across threads itself.
+fn product_for(g: &ConvGeometry) -> Product {
+    if g.batch >= rayon::current_num_threads() {
+        matmul_into_serial
+    } else {
+        matmul_into
+    }
+}
+
 /// `y = conv(x, w)` (+ `bias` per output channel) for every sample: im2col,
 /// then one product per group. `x`: `[N, C, H, W]` data, `y`: `[N, O, OH, OW]`.
 fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeometry, y: &mut [f32]) {
     let (k, og, l) = (g.group_rows(), g.group_out(), g.out_plane());
     let (in_size, out_size) = (g.in_size(), g.out_size());
+    let product = product_for(g);
     parallel::for_each(Rows(y, out_size), 1, |n, Rows(yn, _)| {
         let xn = &x[n * in_size..][..in_size];
         let mut buf = Vec::new();
@@ -220,7 +243,7 @@ fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeometry, y: &mut
         };
         for grp in 0..g.groups {
             let (wg, cg) = (&w[grp * og * k..][..og * k], &col[grp * k * l..][..k * l]);
-            matmul_into(&mut yn[grp * og * l..][..og * l], wg, false, cg, false, og, k, l, false);
+            product(&mut yn[grp * og * l..][..og * l], wg, false, cg, false, og, k, l, false);
         }
         if let Some(b) = bias {
             yn.chunks_exact_mut(l).zip(b).for_each(|(plane, &b)| plane.iter_mut().for_each(|v| *v += b));
@@ -232,12 +255,13 @@ fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeometry, y: &mut
 fn input_grad(dy: &[f32], w: &[f32], g: &ConvGeometry, dx: &mut [f32]) {
     let (k, og, l) = (g.group_rows(), g.group_out(), g.out_plane());
     let (in_size, out_size) = (g.in_size(), g.out_size());
+    let product = product_for(g);
     parallel::for_each(Rows(dx, in_size), 1, |n, Rows(dxn, _)| {
         let dyn_ = &dy[n * out_size..][..out_size];
         let products = |dcol: &mut [f32]| {
             for grp in 0..g.groups {
                 let (wg, dyg) = (&w[grp * og * k..][..og * k], &dyn_[grp * og * l..][..og * l]);
-                matmul_into(&mut dcol[grp * k * l..][..k * l], wg, true, dyg, false, k, og, l, false);
+                product(&mut dcol[grp * k * l..][..k * l], wg, true, dyg, false, k, og, l, false);
             }
         };
         if g.is_pointwise() {
@@ -261,6 +285,7 @@ fn weight_grad(x: &[f32], dy: &[f32], g: &ConvGeometry) -> Vec<f32> {
     let w_size = g.out_channels * k;
     let per_block = g.batch.div_ceil(MAX_WEIGHT_PARTIALS).max(1);
     let work = (Rows(x, in_size), Rows(dy, out_size));
+    let product = product_for(g);
     let partials = parallel::map(work, per_block, |_, (Rows(xs, _), Rows(dys, _))| {
         let mut dw = vec![0.0f32; w_size];
         let mut buf = if g.is_pointwise() { Vec::new() } else { vec![0.0f32; g.col_size()] };
@@ -273,7 +298,7 @@ fn weight_grad(x: &[f32], dy: &[f32], g: &ConvGeometry) -> Vec<f32> {
             };
             for grp in 0..g.groups {
                 let (dyg, cg) = (&dyn_[grp * og * l..][..og * l], &col[grp * k * l..][..k * l]);
-                matmul_into(&mut dw[grp * og * k..][..og * k], dyg, false, cg, true, og, l, k, true);
+                product(&mut dw[grp * og * k..][..og * k], dyg, false, cg, true, og, l, k, true);
             }
         }
         dw

@@ -72,6 +72,19 @@ impl ConvGeometry {
         self.kernel == [1, 1] && self.stride == [1, 1] && self.padding == [0, 0] && self.in_hw == self.out_hw
     }
 
+    /// Whether every buffer the kernels allocate (inputs, outputs and one
+    /// `col` matrix, over the whole batch) has a size that fits in `usize`:
+    /// sizes derived from hostile options must not wrap around.
+    pub fn sizes_fit(&self) -> bool {
+        let total = |dims: &[usize]| dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        let [h, w] = self.in_hw;
+        let [oh, ow] = self.out_hw;
+        let [kh, kw] = self.kernel;
+        total(&[self.batch, self.in_channels, h, w]).is_some()
+            && total(&[self.batch, self.out_channels, oh, ow]).is_some()
+            && total(&[self.in_channels, kh, kw, oh, ow]).is_some()
+    }
+
     /// Values in the `col` matrix of one sample.
     pub fn col_size(&self) -> usize {
         self.in_channels * self.kernel[0] * self.kernel[1] * self.out_plane()

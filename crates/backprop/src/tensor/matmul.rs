@@ -65,8 +65,40 @@ pub fn matmul_into(
     n: usize,
     accumulate: bool,
 ) {
+    product_into(dst, a, ta, b, tb, m, k, n, accumulate, parallelism(m, n, k));
+}
+
+/// [`matmul_into`] on the calling thread only, for kernels that already run
+/// one product per task on every thread (a convolution over a batch).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn matmul_into_serial(
+    dst: &mut [f32],
+    a: &[f32],
+    ta: bool,
+    b: &[f32],
+    tb: bool,
+    m: usize,
+    k: usize,
+    n: usize,
+    accumulate: bool,
+) {
+    product_into(dst, a, ta, b, tb, m, k, n, accumulate, Parallelism::None);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn product_into(
+    dst: &mut [f32],
+    a: &[f32],
+    ta: bool,
+    b: &[f32],
+    tb: bool,
+    m: usize,
+    k: usize,
+    n: usize,
+    accumulate: bool,
+    par: Parallelism,
+) {
     assert!(a.len() >= m * k && b.len() >= k * n && dst.len() >= m * n, "matmul_into: buffers too small");
-    let par = parallelism(m, n, k);
     let a = Operand { data: a, stored_cols: if ta { m } else { k }, transposed: ta };
     let b = Operand { data: b, stored_cols: if tb { k } else { n }, transposed: tb };
     gemm_kernel(dst, a, b, m, k, n, accumulate, par);

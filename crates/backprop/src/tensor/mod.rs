@@ -5,6 +5,15 @@
 //! when the buffer is shared. Every operation here is a plain kernel; the
 //! autodiff tape in [`crate::autograd`] builds on them.
 //!
+//! Besides elementwise maps, reductions, softmax and matrix products (the
+//! `gemm` crate through [`matmul_into`]), the kernels include layer norm,
+//! causal attention, and for convolutional networks on NCHW tensors:
+//! [`conv2d`] and [`conv_transpose2d`] with their gradients (im2col + GEMM,
+//! samples in parallel; one transposed convolution is the other's gradient),
+//! [`max_pool2d`], [`avg_pool2d`], and batch normalisation ([`batch_norm`],
+//! with statistics from [`batch_norm_stats`] accumulated in two passes in f64).
+//! Each public kernel's docs give its shapes, formula and source.
+//!
 //! ```
 //! use backprop::Tensor;
 //! let a = Tensor::from_vec(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3]);
