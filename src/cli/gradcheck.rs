@@ -41,10 +41,16 @@ pub(crate) fn run(a: GradcheckArgs) -> Result<()> {
     a.threads.apply()?;
     let (loaded, dir, data) = super::eval::load_model_and_data("gradcheck", &a.model, &a.data)?;
     let classifier = loaded.classifier("gradcheck")?;
-    let model = classifier.module;
+    // Both sides run in training mode (batch norm with batch statistics), so
+    // dropout, random there, is switched off in a copy of a CNN.
+    let twin = classifier.cnn.map(|cnn| cnn.without_dropout());
+    let model: &dyn backprop::nn::Module = match &twin {
+        Some(cnn) => cnn,
+        None => classifier.module,
+    };
     let architecture = match (classifier.mlp, classifier.cnn) {
         (Some(mlp), _) => super::train::describe(mlp),
-        (_, Some(cnn)) => cnn.describe(),
+        (_, Some(cnn)) => format!("{}, training mode with dropout off", cnn.describe()),
         _ => loaded.description(),
     };
     if data.test.is_empty() {
@@ -56,9 +62,9 @@ pub(crate) fn run(a: GradcheckArgs) -> Result<()> {
     let targets = Targets::Classes(labels.clone());
     let opts =
         ParamCheckOptions { eps: a.eps, samples: a.samples, atol: a.atol as f64, rtol: a.rtol as f64, seed: a.seed };
-    // Finite differences: the f32 forward pass, then the loss in f64.
+    // Finite differences: the f32 forward pass in training mode, as the gradient's, then the loss in f64.
     let eval = || {
-        let g = Graph::no_grad();
+        let g = Graph::new();
         loss_f64(loss, &model.forward(&g, g.constant(x.clone())).value(), &labels)
     };
     let checks = gradcheck_params_with(

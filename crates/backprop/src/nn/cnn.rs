@@ -271,6 +271,27 @@ impl Cnn {
         ends
     }
 
+    /// A copy of the network (parameter and buffer values copied, not
+    /// shared) whose dropout layers drop nothing: its training-mode forward
+    /// pass is a deterministic function of the parameters, which is what a
+    /// gradient check by finite differences needs.
+    pub fn without_dropout(&self) -> Cnn {
+        let mut before = self.config.input_shape();
+        let mut layers: Vec<Box<dyn Module + Send + Sync>> = Vec::with_capacity(self.layers.len());
+        for (spec, after) in self.arch.layers().zip(&self.shapes) {
+            layers.push(match spec {
+                LayerSpec::Dropout(_) => Box::new(Dropout::new(0.0, 0)),
+                _ => build_layer(spec, before, &mut Rng::new(0)),
+            });
+            before = *after;
+        }
+        let twin = Cnn { config: self.config.clone(), arch: self.arch.clone(), shapes: self.shapes.clone(), layers };
+        for ((_, copy), (_, original)) in twin.state_dict().iter().zip(self.state_dict()) {
+            copy.set_value(original.value());
+        }
+        twin
+    }
+
     /// Saves parameters, buffers and configuration; `extra` metadata is stored alongside.
     pub fn save(&self, path: &Path, extra: &BTreeMap<String, String>) -> Result<()> {
         let mut meta = extra.clone();
