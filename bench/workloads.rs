@@ -11,7 +11,9 @@ use backprop::data::{load_mnist_dir, TextData};
 use backprop::loss::Loss;
 use backprop::nn::{Activation, Cnn, CnnConfig, Gpt, GptConfig, Init, Mlp, MlpConfig, Module};
 use backprop::optim::{Adam, Optimizer, Sgd};
-use backprop::tensor::{conv2d, conv2d_input_grad, conv2d_weight_grad, conv_bias_grad, matmul_into, Conv2dOptions, Rng};
+use backprop::tensor::{
+    conv2d, conv2d_input_grad, conv2d_weight_grad, conv_bias_grad, matmul_into, Conv2dOptions, Rng,
+};
 use backprop::train::{evaluate, train_lm, LmConfig, TrainConfig, Trainer};
 use backprop::Tensor;
 use std::path::PathBuf;

@@ -72,7 +72,8 @@ fn batch_norm_statistics_survive_save_and_load() {
     let (cnn, x) = trained_cnn();
     let buffers = cnn.buffers();
     let names: Vec<&str> = buffers.iter().map(|(n, _)| n.as_str()).collect();
-    for want in ["layers.1.running_mean", "layers.1.running_var", "layers.1.num_batches_tracked", "layers.6.running_mean"]
+    for want in
+        ["layers.1.running_mean", "layers.1.running_var", "layers.1.num_batches_tracked", "layers.6.running_mean"]
     {
         assert!(names.contains(&want), "{want} not in {names:?}");
     }
@@ -110,8 +111,14 @@ fn bad_configurations_in_checkpoints_are_refused_before_building() {
     };
     let cases = [
         // A network of 2^28 weights in an empty file: refused from its size alone.
-        (r#"{"arch":"c65536k16-gap-fc10","input":[16,64,64]}"#, "needs 269156362 parameters but the file holds 0 values"),
-        (r#"{"arch":"c8k9-fc10","input":[1,4,4]}"#, "layer 0 (c8k9): a 9x9 kernel (dilation 1) does not fit the 1x4x4 input"),
+        (
+            r#"{"arch":"c65536k16-gap-fc10","input":[16,64,64]}"#,
+            "needs 269156362 parameters but the file holds 0 values",
+        ),
+        (
+            r#"{"arch":"c8k9-fc10","input":[1,4,4]}"#,
+            "layer 0 (c8k9): a 9x9 kernel (dilation 1) does not fit the 1x4x4 input",
+        ),
         (r#"{"arch":"c8k3-fc10","input":[1,0,4]}"#, "is not an image shape"),
         (r#"{"arch":"c8k3-relu","input":[1,8,8]}"#, "ends in feature maps, not class scores"),
         (r#"{"arch":"c8k3-oops","input":[1,8,8]}"#, "layer 1 (oops): unknown layer"),

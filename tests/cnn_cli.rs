@@ -68,7 +68,9 @@ fn every_model_command_takes_a_cnn_checkpoint() {
     let predict = backprop(&["predict", "--model", model, png]).expect_success("predict");
     assert!(predict.stdout.starts_with(&format!("{png}: {label} (top 3: {label} ")), "{}", predict.stdout);
 
-    for (method, file) in [("saliency", "digit0_saliency.png"), ("ig", "digit0_ig.png"), ("gradcam", "digit0_gradcam.png")] {
+    for (method, file) in
+        [("saliency", "digit0_saliency.png"), ("ig", "digit0_ig.png"), ("gradcam", "digit0_gradcam.png")]
+    {
         let out = dir.arg("maps");
         let run = backprop(&["explain", "--model", model, "--method", method, "--steps", "8", "--out", &out, png])
             .expect_success("explain");
@@ -276,7 +278,8 @@ fn grad_cam_marks_the_square_a_hand_built_network_looks_at() {
 /// connection: the status and the JSON body.
 fn http(port: u16, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let head = format!("{method} {path} HTTP/1.0\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n", body.len());
+    let head =
+        format!("{method} {path} HTTP/1.0\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n", body.len());
     s.write_all(head.as_bytes()).unwrap();
     s.write_all(body.as_bytes()).unwrap();
     let mut raw = String::new();
@@ -307,7 +310,14 @@ fn serve_shows_each_convolution_blocks_feature_maps() {
     let maps = health["feature_maps"].as_array().unwrap();
     let shapes: Vec<(u64, u64, u64, u64)> = maps
         .iter()
-        .map(|m| (m["layer"].as_u64().unwrap(), m["channels"].as_u64().unwrap(), m["height"].as_u64().unwrap(), m["width"].as_u64().unwrap()))
+        .map(|m| {
+            (
+                m["layer"].as_u64().unwrap(),
+                m["channels"].as_u64().unwrap(),
+                m["height"].as_u64().unwrap(),
+                m["width"].as_u64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(shapes, [(2, 6, 28, 28), (6, 16, 10, 10)]);
     assert_eq!(maps[0]["name"], "c6k5p2-bn-relu");
@@ -329,7 +339,8 @@ fn serve_shows_each_convolution_blocks_feature_maps() {
         // A digit lights up some of every layer's maps, each scaled to its own maximum.
         assert!(planes.iter().any(|p| p.as_array().unwrap().iter().any(|v| v.as_f64() == Some(1.0))));
     }
-    let sizes: Vec<usize> = out["activations"].as_array().unwrap().iter().map(|a| a.as_array().unwrap().len()).collect();
+    let sizes: Vec<usize> =
+        out["activations"].as_array().unwrap().iter().map(|a| a.as_array().unwrap().len()).collect();
     assert_eq!(sizes, [120, 84]);
 
     // The page in headless Chromium (where installed): it draws a stroke, predicts and paints

@@ -157,10 +157,8 @@ fn pixel_magnitude(attributions: &Tensor, shape: ImageShape) -> Tensor {
 /// The input image as an enlarged panel, grey or in colour.
 fn image_panel(pixels: &[f32], shape: ImageShape) -> RgbImage {
     if shape.channels == 3 {
-        let rgb: Vec<[u8; 3]> = pixels
-            .chunks(3)
-            .map(|p| [0, 1, 2].map(|c| (p[c].clamp(0.0, 1.0) * 255.0).round() as u8))
-            .collect();
+        let rgb: Vec<[u8; 3]> =
+            pixels.chunks(3).map(|p| [0, 1, 2].map(|c| (p[c].clamp(0.0, 1.0) * 255.0).round() as u8)).collect();
         let index: Vec<f32> = (0..rgb.len()).map(|i| i as f32).collect();
         return panel(&index, shape.height, shape.width, |i| rgb[i as usize]);
     }

@@ -33,7 +33,8 @@ pub(crate) fn build_cnn(arch: &str, input: [usize; 3], outputs: usize, batch_siz
     let config = CnnConfig::classifier(arch, input, outputs).map_err(|e| super::args::name_flags(e, &["arch"]))?;
     let (params, values) = config.sizes().map_err(|e| super::args::name_flags(e, &["arch"]))?;
     if params > MAX_PARAMETERS {
-        let message = format!("{} would have {params} parameters, more than the limit of {MAX_PARAMETERS}", config.arch);
+        let message =
+            format!("{} would have {params} parameters, more than the limit of {MAX_PARAMETERS}", config.arch);
         return Err(Error::invalid("--arch", message));
     }
     match values.checked_mul(batch_size) {

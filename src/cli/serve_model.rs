@@ -80,7 +80,9 @@ impl ServedModel {
         let input = g.constant(x.clone());
         let (outputs, hidden, maps): (Vec<Var>, Vec<usize>, Vec<usize>) = match &self.loaded.model {
             // forward_all: the input, then each Linear and its activation: hidden activations at 2, 4, ...
-            Model::Mlp(mlp) => (mlp.forward_all(&g, input), (0..mlp.config().hidden.len()).map(|i| 1 + 2 * i).collect(), vec![]),
+            Model::Mlp(mlp) => {
+                (mlp.forward_all(&g, input), (0..mlp.config().hidden.len()).map(|i| 1 + 2 * i).collect(), vec![])
+            }
             // forward_all: the input, then layer i's output at i + 1.
             Model::Cnn(cnn) => (cnn.forward_all(&g, input), hidden_layers(cnn), cnn.feature_layers()),
             _ => (vec![self.loaded.model.module().forward(&g, input)], vec![], vec![]),

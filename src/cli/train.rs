@@ -214,10 +214,9 @@ fn check_model_flags(a: &MnistArgs) -> Result<MnistModel> {
         MnistModel::Cnn if a.activation.is_some() => {
             Err(Error::invalid("--activation", "applies to an MLP; a CNN's activations are part of --arch"))
         }
-        MnistModel::Cnn if a.loss != Loss::CrossEntropy => Err(Error::invalid(
-            "--loss",
-            format!("a CNN is trained with cross-entropy on its logits, not {}", a.loss),
-        )),
+        MnistModel::Cnn if a.loss != Loss::CrossEntropy => {
+            Err(Error::invalid("--loss", format!("a CNN is trained with cross-entropy on its logits, not {}", a.loss)))
+        }
         _ => Ok(kind),
     }
 }

@@ -33,4 +33,3 @@ pub fn two_squares() -> Tensor {
         .collect();
     Tensor::from_vec(pixels, &[1, 144])
 }
-

@@ -143,7 +143,8 @@ mod tests {
     #[test]
     fn batches_are_reproducible_from_the_seed_and_vary_between_calls() {
         let shape = ImageShape { height: 4, width: 4, channels: 1 };
-        let data = Dataset::new(Tensor::from_vec((0..32).map(|v| v as f32).collect(), &[2, 16]), vec![0, 1], 2).unwrap();
+        let data =
+            Dataset::new(Tensor::from_vec((0..32).map(|v| v as f32).collect(), &[2, 16]), vec![0, 1], 2).unwrap();
         let a = Augmented::new(&data, shape, Augment::photos(shape), 5).unwrap();
         let b = Augmented::new(&data, shape, Augment::photos(shape), 5).unwrap();
         let first: Vec<Tensor> = (0..6).map(|_| a.batch(&[0, 1]).0).collect();

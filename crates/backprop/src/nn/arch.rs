@@ -332,7 +332,11 @@ fn preset_names() -> String {
 
 /// Reads `<number>(<letter><number>)*` after a layer's prefix: the leading
 /// number and the options, each letter one of `allowed` and given at most once.
-fn fields(rest: &str, what: &str, allowed: &[(char, &str)]) -> std::result::Result<(usize, Vec<(char, usize)>), String> {
+fn fields(
+    rest: &str,
+    what: &str,
+    allowed: &[(char, &str)],
+) -> std::result::Result<(usize, Vec<(char, usize)>), String> {
     let expected = || {
         let opts: Vec<String> = allowed.iter().map(|(c, name)| format!("{c}<{name}>")).collect();
         format!("expected {what} then any of {}", opts.join(", "))
@@ -411,8 +415,14 @@ fn parse_layer(token: &str) -> std::result::Result<LayerSpec, String> {
             }
         }
         _ if t.starts_with("ct") => {
-            let allowed =
-                [('k', "kernel"), ('s', "stride"), ('p', "padding"), ('o', "output padding"), ('d', "dilation"), ('g', "groups")];
+            let allowed = [
+                ('k', "kernel"),
+                ('s', "stride"),
+                ('p', "padding"),
+                ('o', "output padding"),
+                ('d', "dilation"),
+                ('g', "groups"),
+            ];
             let (out, o) = fields(&t[2..], "output channels", &allowed)?;
             LayerSpec::ConvTranspose {
                 out: positive(out, "output channels")?,
@@ -486,7 +496,7 @@ impl fmt::Display for LayerSpec {
             ),
             LayerSpec::BatchNorm => f.write_str("bn"),
             LayerSpec::Activation(a) => write!(f, "{a}"),
-            LayerSpec::LeakyRelu(slope) if slope == 0.01 => f.write_str("lrelu"),
+            LayerSpec::LeakyRelu(0.01) => f.write_str("lrelu"),
             LayerSpec::LeakyRelu(slope) => write!(f, "lrelu{slope}"),
             LayerSpec::MaxPool { kernel, stride, padding } => {
                 write!(f, "mp{kernel}{}{}", unless('s', stride, kernel), unless('p', padding, 0))
@@ -679,14 +689,29 @@ mod tests {
         let arch = Arch::parse("c32k5p2-bn-relu-mp2-c64k5p2-relu-mp2-fc128-relu-fc10").unwrap();
         let shapes = arch.shapes(MNIST).unwrap();
         let text: Vec<String> = shapes.iter().map(|s| s.to_string()).collect();
-        assert_eq!(text, ["32x28x28", "32x28x28", "32x28x28", "32x14x14", "64x14x14", "64x14x14", "64x7x7", "3136", "128", "128", "10"]);
+        assert_eq!(
+            text,
+            [
+                "32x28x28", "32x28x28", "32x28x28", "32x14x14", "64x14x14", "64x14x14", "64x7x7", "3136", "128", "128",
+                "10"
+            ]
+        );
         let misfits = [
-            ("c8k5-mp2-mp2-mp2-c16k5", "layer 4 (c16k5): a 5x5 kernel (dilation 1) does not fit the 8x3x3 input (padding 0)"),
-            ("c8k3-gap-c4k1", "layer 2 (c4k1): a convolution needs a feature map, but its input is a vector of 8 features"),
+            (
+                "c8k5-mp2-mp2-mp2-c16k5",
+                "layer 4 (c16k5): a 5x5 kernel (dilation 1) does not fit the 8x3x3 input (padding 0)",
+            ),
+            (
+                "c8k3-gap-c4k1",
+                "layer 2 (c4k1): a convolution needs a feature map, but its input is a vector of 8 features",
+            ),
             ("c6k3g4", "layer 0 (c6k3g4): 4 groups do not divide both 1 input and 6 output channels"),
             ("mp29", "layer 0 (mp29): a 29x29 window does not fit the 1x28x28 input (padding 0)"),
             ("mp2p2", "layer 0 (mp2p2): padding 2 is more than half the 2x2 window"),
-            ("ct4k3s2o2", "layer 0 (ct4k3s2o2): output padding 2 must be smaller than the stride (2) or the dilation (1)"),
+            (
+                "ct4k3s2o2",
+                "layer 0 (ct4k3s2o2): output padding 2 must be smaller than the stride (2) or the dilation (1)",
+            ),
             ("fc10-mp2", "layer 2 (mp2): pooling needs a feature map, but its input is a vector of 10 features"),
         ];
         for (text, want) in misfits {

@@ -4,8 +4,8 @@
 
 use super::arch::{preset, Arch, FeatureShape, LayerSpec};
 use super::{
-    prefixed, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, ConvTranspose2d, Dropout, Flatten, GlobalAvgPool2d,
-    Init, LeakyRelu, Linear, MaxPool2d, Module,
+    prefixed, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, ConvTranspose2d, Dropout, Flatten, GlobalAvgPool2d, Init,
+    LeakyRelu, Linear, MaxPool2d, Module,
 };
 use crate::autograd::{Graph, Param, Var};
 use crate::checkpoint::{Checkpoint, CONFIG_KEY, KIND_KEY};
@@ -318,7 +318,10 @@ impl Cnn {
         let (params, _) = config.sizes().map_err(|e| fail(format!("bad CNN configuration: {e}")))?;
         let stored: usize = ckpt.tensors.values().map(|t| t.numel()).sum();
         if params > stored {
-            let message = format!("the architecture {} needs {params} parameters but the file holds {stored} values", config.arch);
+            let message = format!(
+                "the architecture {} needs {params} parameters but the file holds {stored} values",
+                config.arch
+            );
             return Err(fail(message));
         }
         let cnn = Cnn::new(config, &mut Rng::new(0)).map_err(|e| fail(e.to_string()))?;
@@ -332,8 +335,7 @@ fn build_layer(spec: &LayerSpec, input: FeatureShape, rng: &mut Rng) -> Box<dyn 
     let c = input.channels();
     match *spec {
         LayerSpec::Conv { out, kernel, stride, padding, dilation, groups } => {
-            let options =
-                Conv2dOptions { stride: [stride; 2], padding: [padding; 2], dilation: [dilation; 2], groups };
+            let options = Conv2dOptions { stride: [stride; 2], padding: [padding; 2], dilation: [dilation; 2], groups };
             Box::new(Conv2d::new(c, out, [kernel; 2], options, true, rng))
         }
         LayerSpec::ConvTranspose { out, kernel, stride, padding, output_padding, dilation, groups } => {
@@ -352,8 +354,12 @@ fn build_layer(spec: &LayerSpec, input: FeatureShape, rng: &mut Rng) -> Box<dyn 
         },
         LayerSpec::Activation(a) => Box::new(a),
         LayerSpec::LeakyRelu(slope) => Box::new(LeakyRelu::new(slope)),
-        LayerSpec::MaxPool { kernel, stride, padding } => Box::new(MaxPool2d::new([kernel; 2], [stride; 2], [padding; 2])),
-        LayerSpec::AvgPool { kernel, stride, padding } => Box::new(AvgPool2d::new([kernel; 2], [stride; 2], [padding; 2])),
+        LayerSpec::MaxPool { kernel, stride, padding } => {
+            Box::new(MaxPool2d::new([kernel; 2], [stride; 2], [padding; 2]))
+        }
+        LayerSpec::AvgPool { kernel, stride, padding } => {
+            Box::new(AvgPool2d::new([kernel; 2], [stride; 2], [padding; 2]))
+        }
         LayerSpec::GlobalAvgPool => Box::new(GlobalAvgPool2d),
         LayerSpec::Flatten => Box::new(Flatten),
         LayerSpec::Linear(n) => Box::new(Linear::new(c, n, true, Init::PytorchDefault, rng)),
