@@ -59,6 +59,7 @@ mod dropout;
 mod embedding;
 mod gpt;
 mod gpt_cache;
+mod layer_spec;
 mod linear;
 mod mlp;
 mod norm;
