@@ -106,6 +106,8 @@ fn every_model_command_takes_a_cnn_checkpoint() {
         "layers.1.running_mean",
         "layers.1.num_batches_tracked",
         "backprop.reject_below",
+        "layers.1.running_var           [6]                    6  (buffer)",
+        "total: 62158 parameters and 456 buffer values (30 tensors)",
     ] {
         assert!(info.stdout.contains(want), "info lacks {want:?}:\n{}", info.stdout);
     }

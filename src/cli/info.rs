@@ -43,14 +43,27 @@ pub(crate) fn run(a: InfoArgs) -> Result<()> {
             println!("{k}: {v}");
         }
     }
+    // Buffers (batch norm's running statistics) are stored like parameters but not trained.
+    let buffers: Vec<String> =
+        model.as_ref().map_or_else(Vec::new, |m| m.module().buffers().into_iter().map(|(n, _)| n).collect());
     println!("parameters:");
     let width = ckpt.tensors.keys().map(String::len).max().unwrap_or(0);
-    let mut total = 0;
+    let (mut total, mut buffered) = (0, 0);
     for (name, t) in &ckpt.tensors {
-        println!("  {name:<width$}  {:<12}  {:>10}", format!("{:?}", t.shape()), t.numel());
-        total += t.numel();
+        let note = if buffers.contains(name) { "  (buffer)" } else { "" };
+        println!("  {name:<width$}  {:<12}  {:>10}{note}", format!("{:?}", t.shape()), t.numel());
+        if note.is_empty() {
+            total += t.numel();
+        } else {
+            buffered += t.numel();
+        }
     }
-    println!("total: {total} parameters ({} tensors)", ckpt.tensors.len());
+    let tensors = ckpt.tensors.len();
+    if buffers.is_empty() {
+        println!("total: {total} parameters ({tensors} tensors)");
+    } else {
+        println!("total: {total} parameters and {buffered} buffer values ({tensors} tensors)");
+    }
     Ok(())
 }
 

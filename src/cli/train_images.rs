@@ -97,16 +97,7 @@ pub(crate) fn run(a: ImagesArgs) -> Result<()> {
     let classes = &full.classes;
     let binary = classes.len() == 2;
     let loss = if binary { Loss::Bce } else { Loss::CrossEntropy };
-    let model = if a.model == ModelKind::Cnn {
-        let s = full.shape;
-        let outputs = if binary { 1 } else { classes.len() };
-        let arch = a.arch.arch.as_deref().unwrap_or("vgg-small");
-        Network::Cnn(build_cnn(arch, [s.channels, s.height, s.width], outputs, a.batch_size, a.run.seed)?)
-    } else {
-        let config = model_config(&a, full.shape.len(), classes.len());
-        check_model_size(&config, "--hidden")?;
-        Network::Mlp(Mlp::new(config, &mut Rng::new(a.run.seed)))
-    };
+    let model = build_network(&a, full.shape, classes.len())?;
     let module = model.module();
     let steps = train.len().div_ceil(a.batch_size) * a.epochs;
     let (optimizer, schedule) = a.optim.build(module.parameters(), steps, IMAGES_LR)?;
@@ -221,17 +212,26 @@ fn load_test(path: &Path, train: &LabelledImages) -> Result<LabelledImages> {
     test.relabel(&train.classes, path)
 }
 
-/// One logit for two classes (sigmoid + binary cross-entropy), else one per class (softmax).
-fn model_config(a: &ImagesArgs, inputs: usize, classes: usize) -> MlpConfig {
+/// The network `--model` asks for: one logit for two classes (sigmoid + binary
+/// cross-entropy), else one per class (softmax).
+fn build_network(a: &ImagesArgs, shape: ImageShape, classes: usize) -> Result<Network> {
     let outputs = if classes == 2 { 1 } else { classes };
-    match a.model {
-        // No hidden layer, so no hidden activation; Xavier initialisation.
-        ModelKind::Logistic => MlpConfig::classifier(inputs, &[], outputs, Activation::Identity),
-        ModelKind::Mlp | ModelKind::Cnn => {
-            let hidden = a.hidden.as_ref().map_or_else(|| vec![20, 7, 5], |h| h.0.clone());
-            MlpConfig::classifier(inputs, &hidden, outputs, a.activation.unwrap_or(Activation::Relu))
+    let (hidden, activation) = match a.model {
+        ModelKind::Cnn => {
+            let arch = a.arch.arch.as_deref().unwrap_or("vgg-small");
+            let input = [shape.channels, shape.height, shape.width];
+            return Ok(Network::Cnn(build_cnn(arch, input, outputs, a.batch_size, a.run.seed)?));
         }
-    }
+        // No hidden layer, so no hidden activation; Xavier initialisation.
+        ModelKind::Logistic => (Vec::new(), Activation::Identity),
+        ModelKind::Mlp => (
+            a.hidden.as_ref().map_or_else(|| vec![20, 7, 5], |h| h.0.clone()),
+            a.activation.unwrap_or(Activation::Relu),
+        ),
+    };
+    let config = MlpConfig::classifier(shape.len(), &hidden, outputs, activation);
+    check_model_size(&config, "--hidden")?;
+    Ok(Network::Mlp(Mlp::new(config, &mut Rng::new(a.run.seed))))
 }
 
 /// What `predict` needs: the image size and channels, the class names, the loss.
