@@ -1,58 +1,5 @@
-//! Architecture strings: a convolutional network written as one short line,
-//! `c32k5p2-bn-relu-mp2-c64k5p2-bn-relu-mp2-fc128-relu-fc10`, parsed into
-//! [`LayerSpec`]s, checked against an input shape ([`Arch::shapes`]) and built
-//! by [`Cnn`](super::Cnn).
-//!
-//! # Grammar
-//!
-//! Layers are separated by `-`, read left to right (case does not matter):
-//!
-//! | token | layer | PyTorch |
-//! | --- | --- | --- |
-//! | `c<out>k<k>[s<stride>][p<pad>][d<dilation>][g<groups>]` | 2-d convolution, `k x k` kernel, with bias | `nn.Conv2d(in, out, k, stride, pad, dilation, groups)` |
-//! | `ct<out>k<k>[s<stride>][p<pad>][o<output_pad>][d<dilation>][g<groups>]` | transposed convolution, with bias | `nn.ConvTranspose2d(...)` |
-//! | `bn` | batch norm: 2-d after a convolution or pooling, 1-d after `fc`/`gap`/`flatten` | `nn.BatchNorm2d(c)` / `nn.BatchNorm1d(n)` |
-//! | `relu`, `sigmoid`, `tanh`, `gelu` | activation | `nn.ReLU()`, ... (`nn.GELU(approximate="tanh")`) |
-//! | `lrelu[<slope>]` | leaky ReLU, slope 0.01 unless given (`lrelu0.2`) | `nn.LeakyReLU(slope)` |
-//! | `mp<k>[s<stride>][p<pad>]` | max pooling, stride `k` unless given | `nn.MaxPool2d(k, stride, pad)` |
-//! | `ap<k>[s<stride>][p<pad>]` | average pooling (padding counts as zeros) | `nn.AvgPool2d(k, stride, pad)` |
-//! | `gap` | global average pooling: `[C, H, W]` to `C` features | `nn.AdaptiveAvgPool2d(1)` + `nn.Flatten()` as one module, e.g. `nn.Sequential(...)` |
-//! | `flatten` | `[C, H, W]` to `C*H*W` features | `nn.Flatten()` |
-//! | `fc<n>` | fully connected layer with `n` outputs | `nn.Linear(in, n)` |
-//! | `drop<p>` | dropout with probability `p` in [0, 1) (`drop0.5`) | `nn.Dropout(p)` |
-//!
-//! Options of a convolution or pooling may come in any order, each once;
-//! unset ones take PyTorch's defaults (stride 1, padding 0, dilation 1,
-//! groups 1; a pooling's stride is its kernel size). Every number is at most
-//! [`MAX_NUMBER`].
-//!
-//! A `flatten` is inserted before the first `fc` that follows a feature map
-//! (so `c8k3-fc10` is `c8k3-flatten-fc10`); it takes a place in the layer
-//! list, as `nn.Flatten()` does in PyTorch's `nn.Sequential`, so the layer
-//! indices — and parameter names, `layers.<i>.weight` — are those of the same
-//! `nn.Sequential` in PyTorch.
-//!
-//! A whole string may instead name a preset ([`PRESETS`]): `lenet5` or
-//! `vgg-small`. Presets, like any string that does not end with an `fc`,
-//! get the classifier's output layer `fc<classes>` appended by
-//! [`CnnConfig::classifier`](super::CnnConfig::classifier); a string that
-//! ends with `fc<n>` must have `n` equal to the outputs the task needs.
-//!
-//! ```
-//! use backprop::nn::{Arch, FeatureShape};
-//! let arch = Arch::parse("c6k5p2-relu-mp2-c16k5-relu-mp2-fc120-relu-fc10")?;
-//! assert_eq!(arch.to_string(), "c6k5p2-relu-mp2-c16k5-relu-mp2-flatten-fc120-relu-fc10");
-//! let shapes = arch.shapes(FeatureShape::Map { channels: 1, height: 28, width: 28 })?;
-//! assert_eq!(shapes[3].to_string(), "16x10x10");
-//! assert_eq!(shapes.last().unwrap().to_string(), "10");
-//! // A kernel larger than the feature map: one line naming the layer and both shapes.
-//! let e = Arch::parse("c8k5-mp2-mp2-c16k9")?.shapes(FeatureShape::Map { channels: 1, height: 28, width: 28 });
-//! assert_eq!(
-//!     e.unwrap_err().to_string(),
-//!     "invalid value for arch: layer 3 (c16k9): a 9x9 kernel (dilation 1) does not fit the 8x6x6 input (padding 0)"
-//! );
-//! # Ok::<(), backprop::Error>(())
-//! ```
+//! Architecture strings: a convolutional network written as one short line
+//! (`c32k5p2-bn-relu-mp2-fc10`); the grammar is documented on [`Arch`].
 
 use super::layer_spec::parse_layer;
 pub use super::layer_spec::LayerSpec;
@@ -134,8 +81,61 @@ impl fmt::Display for FeatureShape {
     }
 }
 
-/// A parsed architecture: its layers in order, each with the text it came
-/// from (for messages). See the [module documentation](self) for the grammar.
+/// A parsed architecture string: a convolutional network written as one short line,
+/// `c32k5p2-bn-relu-mp2-c64k5p2-bn-relu-mp2-fc128-relu-fc10`, parsed into
+/// [`LayerSpec`]s, checked against an input shape ([`Arch::shapes`]) and built
+/// by [`Cnn`](super::Cnn). Each layer keeps the text it came from, for messages.
+///
+/// # Grammar
+///
+/// Layers are separated by `-`, read left to right (case does not matter):
+///
+/// | token | layer | PyTorch |
+/// | --- | --- | --- |
+/// | `c<out>k<k>[s<stride>][p<pad>][d<dilation>][g<groups>]` | 2-d convolution, `k x k` kernel, with bias | `nn.Conv2d(in, out, k, stride, pad, dilation, groups)` |
+/// | `ct<out>k<k>[s<stride>][p<pad>][o<output_pad>][d<dilation>][g<groups>]` | transposed convolution, with bias | `nn.ConvTranspose2d(...)` |
+/// | `bn` | batch norm: 2-d after a convolution or pooling, 1-d after `fc`/`gap`/`flatten` | `nn.BatchNorm2d(c)` / `nn.BatchNorm1d(n)` |
+/// | `relu`, `sigmoid`, `tanh`, `gelu` | activation | `nn.ReLU()`, ... (`nn.GELU(approximate="tanh")`) |
+/// | `lrelu[<slope>]` | leaky ReLU, slope 0.01 unless given (`lrelu0.2`) | `nn.LeakyReLU(slope)` |
+/// | `mp<k>[s<stride>][p<pad>]` | max pooling, stride `k` unless given | `nn.MaxPool2d(k, stride, pad)` |
+/// | `ap<k>[s<stride>][p<pad>]` | average pooling (padding counts as zeros) | `nn.AvgPool2d(k, stride, pad)` |
+/// | `gap` | global average pooling: `[C, H, W]` to `C` features | `nn.AdaptiveAvgPool2d(1)` + `nn.Flatten()` as one module, e.g. `nn.Sequential(...)` |
+/// | `flatten` | `[C, H, W]` to `C*H*W` features | `nn.Flatten()` |
+/// | `fc<n>` | fully connected layer with `n` outputs | `nn.Linear(in, n)` |
+/// | `drop<p>` | dropout with probability `p` in [0, 1) (`drop0.5`) | `nn.Dropout(p)` |
+///
+/// Options of a convolution or pooling may come in any order, each once;
+/// unset ones take PyTorch's defaults (stride 1, padding 0, dilation 1,
+/// groups 1; a pooling's stride is its kernel size). Every number is at most
+/// [`MAX_NUMBER`].
+///
+/// A `flatten` is inserted before the first `fc` that follows a feature map
+/// (so `c8k3-fc10` is `c8k3-flatten-fc10`); it takes a place in the layer
+/// list, as `nn.Flatten()` does in PyTorch's `nn.Sequential`, so the layer
+/// indices — and parameter names, `layers.<i>.weight` — are those of the same
+/// `nn.Sequential` in PyTorch.
+///
+/// A whole string may instead name a preset ([`PRESETS`]): `lenet5` or
+/// `vgg-small`. Presets, like any string that does not end with an `fc`,
+/// get the classifier's output layer `fc<classes>` appended by
+/// [`CnnConfig::classifier`](super::CnnConfig::classifier); a string that
+/// ends with `fc<n>` must have `n` equal to the outputs the task needs.
+///
+/// ```
+/// use backprop::nn::{Arch, FeatureShape};
+/// let arch = Arch::parse("c6k5p2-relu-mp2-c16k5-relu-mp2-fc120-relu-fc10")?;
+/// assert_eq!(arch.to_string(), "c6k5p2-relu-mp2-c16k5-relu-mp2-flatten-fc120-relu-fc10");
+/// let shapes = arch.shapes(FeatureShape::Map { channels: 1, height: 28, width: 28 })?;
+/// assert_eq!(shapes[3].to_string(), "16x10x10");
+/// assert_eq!(shapes.last().unwrap().to_string(), "10");
+/// // A kernel larger than the feature map: one line naming the layer and both shapes.
+/// let e = Arch::parse("c8k5-mp2-mp2-c16k9")?.shapes(FeatureShape::Map { channels: 1, height: 28, width: 28 });
+/// assert_eq!(
+///     e.unwrap_err().to_string(),
+///     "invalid value for arch: layer 3 (c16k9): a 9x9 kernel (dilation 1) does not fit the 8x6x6 input (padding 0)"
+/// );
+/// # Ok::<(), backprop::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Arch {
     layers: Vec<(LayerSpec, String)>,
