@@ -367,3 +367,28 @@ fn serve_shows_each_convolution_blocks_feature_maps() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn early_stopping_keeps_the_best_epochs_batch_norm_statistics_too() {
+    // A noisy run (constant, high learning rate) that stops two epochs after its best one: the
+    // weights *and* running statistics of the best epoch are kept, so the accuracy printed at
+    // the end is the saved checkpoint's.
+    let dir = TempDir::new("cnn-early-stopping");
+    let out = dir.arg("run");
+    let args = ["train", "mnist", "--arch", "c4k5s2-bn-relu-mp2-fc32-bn-relu", "--data", &mnist_arg()];
+    let flags = ["--epochs", "6", "--early-stopping", "2", "--lr", "0.03", "--schedule", "constant"];
+    let run = backprop(&[&args[..], &flags, &["--out", &out, "--threads", "2"]].concat()).expect_success("train");
+    assert!(
+        run.stdout.contains("stopped early after epoch 5") && run.stdout.contains("kept epoch 3"),
+        "{}",
+        run.stdout
+    );
+    let eval = backprop(&["eval", "--model", &dir.arg("run/model.safetensors"), "--data", &mnist_arg()])
+        .expect_success("eval");
+    let loss = |text: &str, label: &str| {
+        let start = text.find(label).unwrap() + label.len();
+        text[start..].split(|c: char| !(c.is_ascii_digit() || c == '.')).next().unwrap().to_string()
+    };
+    assert_eq!(percent_after(&eval.stdout, "test accuracy"), percent_after(&run.stdout, "test accuracy"));
+    assert_eq!(loss(&eval.stdout, "loss "), loss(&run.stdout, "test loss "), "{}\n{}", run.stdout, eval.stdout);
+}
