@@ -45,6 +45,9 @@ WORKLOADS = {
     "w2": "MLP 784-256-128-10, ReLU, cross-entropy, Adam lr 1e-3, batch 64",
     "w3": "f32 square matmul",
     "w4": "baby GPT: 4 layers, 4 heads, 128 channels, block 64, batch 12, AdamW, tiny Shakespeare",
+    "w5": "CNN conv(1->32,5x5,pad 2)-ReLU-maxpool 2-conv(32->64,5x5,pad 2)-ReLU-maxpool 2-linear(3136->128)-ReLU-"
+          "linear(128->10), cross-entropy, Adam lr 1e-3, batch 64",
+    "w5conv": "conv2d forward + backward (input, weight, bias gradients) alone at three shapes, GFLOP/s",
 }
 GPT_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch_gpt.py")
 TORCH_MISSING = 3  # exit status of torch_reference.py when `import torch` fails
@@ -59,9 +62,10 @@ def parse_args():
     p.add_argument("--threads", type=int, default=2, help="threads for both frameworks (default 2)")
     p.add_argument("--data", default=None,
                    help="Fashion-MNIST directory (default: first existing of %s)" % ", ".join(DEFAULT_DATA_DIRS))
-    p.add_argument("--workloads", default="w1,w2,w3", help="comma-separated subset of w1,w2,w3,w4 (w4 takes minutes)")
+    p.add_argument("--workloads", default="w1,w2,w3",
+                   help="comma-separated subset of w1,w2,w3,w4,w5,w5conv (w4 and w5 take minutes)")
     p.add_argument("--iters", type=int, default=2000, help="training steps for w4 (default 2000)")
-    p.add_argument("--epochs", type=int, default=1, help="training epochs for w1/w2 (default 1)")
+    p.add_argument("--epochs", type=int, default=1, help="training epochs for w1/w2/w5 (default 1)")
     p.add_argument("--repeat", type=int, default=1,
                    help="run each backprop/PyTorch pair this many times; the table shows each side's best run")
     args = p.parse_args()
@@ -75,7 +79,7 @@ def parse_args():
         args.data = os.path.abspath(args.data)  # the commands run from the repo root
     else:
         args.data = next((os.path.normpath(d) for d in DEFAULT_DATA_DIRS if os.path.isdir(d)), None)
-    if args.data is None and any(w in ("w1", "w2") for w in args.workloads):
+    if args.data is None and any(w in ("w1", "w2", "w5") for w in args.workloads):
         p.error("Fashion-MNIST not found; `apt-get install dataset-fashion-mnist` or pass --data DIR")
     return args
 
@@ -106,6 +110,8 @@ def run_json(cmd, label):
 def workload_args(workload, args):
     if workload == "w4":
         return ["w4", "--threads", str(args.threads), "--iters", str(args.iters)]
+    if workload == "w5conv":
+        return ["w5conv", "--threads", str(args.threads)]
     extra = [workload, "--threads", str(args.threads), "--epochs", str(args.epochs)]
     if args.data:
         extra += ["--data", args.data]
@@ -133,7 +139,7 @@ def fmt_ratio(num, den):
 
 
 def find(records, framework, workload, size=None):
-    """The best matching record: most GFLOP/s for w3, fewest seconds otherwise (None if none)."""
+    """The best matching record: most GFLOP/s for w3/w5conv, fewest seconds otherwise (None if none)."""
     matches = [r for r in records
                if r.get("framework") == framework and r.get("workload") == workload and r.get("size") == size]
     if not matches:
@@ -157,6 +163,14 @@ def make_table(records, args, torch_note, busy):
                 rows.append("| w3 matmul %dx%d | %s | %s | %s | - |" % (n, n, fmt_gflops(b), fmt_gflops(t), ratio))
             if not sizes:
                 rows.append("| w3 matmul | n/a | n/a | n/a | - |")
+        elif w == "w5conv":
+            names = sorted({r["size"] for r in records if r.get("workload") == "w5conv" and "size" in r})
+            for n in names:
+                b, t = find(records, "backprop", w, n), find(records, "pytorch", w, n)
+                ratio = fmt_ratio(b and b["gflops"], t and t["gflops"])
+                rows.append("| w5conv conv2d %s fwd+bwd | %s | %s | %s | - |" % (n, fmt_gflops(b), fmt_gflops(t), ratio))
+            if not names:
+                rows.append("| w5conv conv2d | n/a | n/a | n/a | - |")
         elif w == "w4":
             b, t = find(records, "backprop", w), find(records, "pytorch", w)
             ms = lambda r: "%.1f ms/step" % r["ms_per_iter"] if r else "n/a"  # noqa: E731
@@ -181,8 +195,8 @@ def make_table(records, args, torch_note, busy):
     ]
     footer = [
         "",
-        "Speed-up: PyTorch seconds / backprop seconds for w1 and w2 (training time only, "
-        "evaluation excluded); backprop GFLOP/s / PyTorch GFLOP/s for w3. Above 1x means backprop is faster.",
+        "Speed-up: PyTorch seconds / backprop seconds for w1, w2 and w5 (training time only, "
+        "evaluation excluded); backprop GFLOP/s / PyTorch GFLOP/s for w3 and w5conv. Above 1x means backprop is faster.",
     ]
     if args.repeat > 1:
         footer += ["Each side's best of %d alternating runs; all runs are in latest.jsonl." % args.repeat]

@@ -4,6 +4,8 @@
     python3 bench/torch_reference.py w1 [--threads 2] [--data DIR] [--seed 0] [--epochs 1]
     python3 bench/torch_reference.py w2 --epochs 5
     python3 bench/torch_reference.py w3 [--sizes 128,256,512,1024] [--min-seconds 0.5]
+    python3 bench/torch_reference.py w5 [--threads 2] [--data DIR] [--epochs 1]
+    python3 bench/torch_reference.py w5conv [--min-seconds 0.5]
 
 Workloads:
   w1  Nielsen's network.py: 784-30-10, sigmoid on both layers, quadratic cost
@@ -12,6 +14,11 @@ Workloads:
   w2  Modern MLP: 784-256-128-10 ReLU, softmax cross-entropy, Adam lr 1e-3,
       batch 64.
   w3  f32 square matmul, torch.mm(a, b, out=c), GFLOP/s per size.
+  w5  CNN: conv(1->32, 5x5, pad 2)-ReLU-maxpool 2-conv(32->64, 5x5, pad 2)-ReLU-
+      maxpool 2-linear(3136->128)-ReLU-linear(128->10), cross-entropy, Adam lr
+      1e-3, batch 64 (images [N, 1, 28, 28]).
+  w5conv  one conv2d forward and backward (input, weight and bias gradients)
+      alone at three shapes, GFLOP/s (3 x 2 N OC OH OW IC KH KW per call).
 
 Output: progress goes to stderr; stdout gets only JSON lines, one per run
 (one per size for w3), in the format shared with the Rust harness
@@ -48,7 +55,7 @@ INSTALL_HINT = (
     "PyTorch is not installed: run `pip install torch` (or the smaller CPU-only "
     "wheel: `pip install torch --index-url https://download.pytorch.org/whl/cpu`)"
 )
-WORKLOADS = ("w1", "w2", "w3")
+WORKLOADS = ("w1", "w2", "w3", "w5", "w5conv")
 
 
 def default_data_dir():
@@ -180,6 +187,62 @@ def run_w2(torch, args, data):
                           xtr, ytr, xte, yte), 64
 
 
+def run_w5(torch, args, data):
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    xtr, ytr, xte, yte = data
+    torch.manual_seed(args.seed)
+    model = nn.Sequential(
+        nn.Conv2d(1, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10),
+    )
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    images = lambda x: x.reshape(-1, 1, 28, 28)  # noqa: E731
+    return train_and_eval(torch, model, optimizer, F.cross_entropy, 64, args.epochs,
+                          images(xtr), ytr, images(xte), yte), 64
+
+
+# The conv2d shapes of w5conv: (name, batch, in channels, side, out channels, kernel, padding).
+CONV_SHAPES = [
+    ("64x1x28x28 k5 -> 32", 64, 1, 28, 32, 5, 2),
+    ("64x32x14x14 k5 -> 64", 64, 32, 14, 64, 5, 2),
+    ("32x64x16x16 k3 -> 128", 32, 64, 16, 128, 3, 1),
+]
+
+
+def run_w5conv(torch, args, common):
+    import torch.nn.functional as F
+
+    torch.manual_seed(args.seed)
+    for name, n, c, side, oc, k, p in CONV_SHAPES:
+        x = torch.randn(n, c, side, side, requires_grad=True)
+        w = (0.1 * torch.randn(oc, c, k, k)).requires_grad_()
+        b = (0.1 * torch.randn(oc)).requires_grad_()
+        flops = 3.0 * 2.0 * n * oc * side * side * c * k * k
+
+        def run():
+            x.grad = w.grad = b.grad = None
+            y = F.conv2d(x, w, b, padding=p)
+            y.backward(y.detach())
+
+        calls, t0 = 0, time.perf_counter()
+        while calls < 2 or time.perf_counter() - t0 < 0.2:
+            run()
+            calls += 1
+        reps, t0 = 0, time.perf_counter()
+        while True:
+            run()
+            reps += 1
+            seconds = time.perf_counter() - t0
+            if seconds >= max(args.min_seconds, 0.5) and reps >= 3:
+                break
+        gflops = flops * reps / seconds / 1e9
+        log("w5conv %s: %d reps in %.3f s = %.1f GFLOP/s" % (name, reps, seconds, gflops))
+        emit(dict(common, size=name, reps=reps, seconds=round(seconds, 6), gflops=round(gflops, 3)))
+
+
 def run_w3(torch, args, common):
     torch.manual_seed(args.seed)
     for n in [int(s) for s in args.sizes.split(",") if s.strip()]:
@@ -232,8 +295,8 @@ def main(argv=None):
         "machine": platform.machine(),
     }
 
-    if args.workload == "w3":
-        run_w3(torch, args, common)
+    if args.workload in ("w3", "w5conv"):
+        (run_w3 if args.workload == "w3" else run_w5conv)(torch, args, common)
         return 0
 
     data_dir = args.data or default_data_dir()
@@ -246,7 +309,7 @@ def main(argv=None):
     log("%s: loaded %d train / %d test images from %s; training %d epoch(s) on %d thread(s)"
         % (args.workload, data[0].shape[0], data[2].shape[0], data_dir, args.epochs, args.threads))
 
-    run = run_w1 if args.workload == "w1" else run_w2
+    run = {"w1": run_w1, "w2": run_w2, "w5": run_w5}[args.workload]
     (seconds, final_loss, accuracy), batch = run(torch, args, data)
     log("%s: %.3f s, final loss %.5f, test accuracy %.4f" % (args.workload, seconds, final_loss, accuracy))
     emit(dict(common, epochs=args.epochs, batch_size=batch, seconds=round(seconds, 6),

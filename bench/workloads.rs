@@ -1,7 +1,7 @@
 //! backprop's side of the benchmarks; `python3 bench/run.py` runs it next to
 //! the same workloads in PyTorch (bench/torch_reference.py) and prints ratios.
 //!
-//! `cargo bench --bench workloads -- w1|w2|w3|w4 [--threads N] [--data DIR] [--epochs N] [--seed S] [--sizes 128,256] [--iters 2000]`
+//! `cargo bench --bench workloads -- w1|w2|w3|w4|w5|w5conv [--threads N] [--data DIR] [--epochs N] [--seed S] [--sizes 128,256] [--iters 2000]`
 //!
 //! Prints one JSON line per result, in the format of torch_reference.py:
 //! `{"framework":"backprop","workload":"w1","threads":2,"epochs":1,"seconds":0.4,"test_accuracy":0.8,"final_loss":0.05}`.
@@ -9,9 +9,11 @@
 
 use backprop::data::{load_mnist_dir, TextData};
 use backprop::loss::Loss;
-use backprop::nn::{Activation, Gpt, GptConfig, Init, Mlp, MlpConfig, Module};
+use backprop::nn::{Activation, Cnn, CnnConfig, Gpt, GptConfig, Init, Mlp, MlpConfig, Module};
 use backprop::optim::{Adam, Optimizer, Sgd};
-use backprop::tensor::{matmul_into, Rng};
+use backprop::tensor::{
+    conv2d, conv2d_input_grad, conv2d_weight_grad, conv_bias_grad, matmul_into, Conv2dOptions, Rng,
+};
 use backprop::train::{evaluate, train_lm, LmConfig, TrainConfig, Trainer};
 use backprop::Tensor;
 use std::path::PathBuf;
@@ -62,8 +64,8 @@ fn parse_options() -> Result<Options, String> {
             other => return Err(format!("unknown argument {other}")),
         }
     }
-    if !["w1", "w2", "w3", "w4"].contains(&o.workload.as_str()) {
-        return Err("name a workload: w1, w2, w3 or w4".into());
+    if !["w1", "w2", "w3", "w4", "w5", "w5conv"].contains(&o.workload.as_str()) {
+        return Err("name a workload: w1, w2, w3, w4, w5 or w5conv".into());
     }
     let cap = backprop::tensor::parallel::max_threads();
     if o.threads == 0 || o.threads > cap {
@@ -94,6 +96,10 @@ fn main() {
             Ok(())
         }
         "w4" => baby_gpt(&o),
+        "w5conv" => {
+            conv_gflops(&o);
+            Ok(())
+        }
         _ => train_workload(&o),
     };
     if let Err(e) = result {
@@ -102,8 +108,13 @@ fn main() {
     }
 }
 
-/// W1 (network.py: 784-30-10 sigmoid, quadratic cost, SGD 3.0, batch 10) or
-/// W2 (784-256-128-10 ReLU, cross-entropy, Adam 1e-3, batch 64).
+/// The W5 network: conv(1->32, 5x5, pad 2)-ReLU-maxpool 2-conv(32->64, 5x5, pad 2)-ReLU-maxpool 2-
+/// linear(3136->128)-ReLU-linear(128->10), as `nn.Sequential` in bench/torch_reference.py.
+const W5_ARCH: &str = "c32k5p2-relu-mp2-c64k5p2-relu-mp2-fc128-relu-fc10";
+
+/// W1 (network.py: 784-30-10 sigmoid, quadratic cost, SGD 3.0, batch 10),
+/// W2 (784-256-128-10 ReLU, cross-entropy, Adam 1e-3, batch 64) or
+/// W5 (the CNN of [`W5_ARCH`], cross-entropy, Adam 1e-3, batch 64).
 fn train_workload(o: &Options) -> backprop::Result<()> {
     let dir = o.data.clone().or_else(default_data_dir).ok_or_else(|| {
         backprop::Error::invalid(
@@ -116,19 +127,23 @@ fn train_workload(o: &Options) -> backprop::Result<()> {
         "w1" => (vec![30], Activation::Sigmoid, Activation::Sigmoid, Loss::Quadratic, 10),
         _ => (vec![256, 128], Activation::Relu, Activation::Identity, Loss::CrossEntropy, 64),
     };
-    // PyTorch's default Linear initialisation, as in the reference script.
-    let config =
-        MlpConfig { inputs: 784, hidden, outputs: 10, activation, output_activation, init: Init::PytorchDefault };
-    let model = Mlp::new(config, &mut Rng::new(o.seed));
+    // PyTorch's default initialisation, as in the reference script.
+    let model: Box<dyn Module> = if o.workload == "w5" {
+        Box::new(Cnn::new(CnnConfig::classifier(W5_ARCH, [1, 28, 28], 10)?, &mut Rng::new(o.seed))?)
+    } else {
+        let config =
+            MlpConfig { inputs: 784, hidden, outputs: 10, activation, output_activation, init: Init::PytorchDefault };
+        Box::new(Mlp::new(config, &mut Rng::new(o.seed)))
+    };
     let optimizer: Box<dyn Optimizer> = match o.workload.as_str() {
         "w1" => Box::new(Sgd::new(model.parameters(), 3.0)),
         _ => Box::new(Adam::new(model.parameters(), 1e-3)),
     };
     let cfg = TrainConfig { epochs: o.epochs, batch_size, seed: o.seed, loss, ..Default::default() };
     let started = Instant::now();
-    let history = Trainer::new(optimizer, cfg).fit(&model, &data.train, None)?;
+    let history = Trainer::new(optimizer, cfg).fit(model.as_ref(), &data.train, None)?;
     let seconds = started.elapsed().as_secs_f64();
-    let test = evaluate(&model, &data.test, loss, 1000);
+    let test = evaluate(model.as_ref(), &data.test, loss, 1000);
     let accuracy = test.accuracy.unwrap_or(0.0);
     let final_loss = history.last().map(|r| r.train_loss).unwrap_or(f32::NAN);
     eprintln!("{}: {seconds:.3} s, final loss {final_loss:.5}, test accuracy {:.4}", o.workload, accuracy);
@@ -194,6 +209,55 @@ fn matmul_gflops(o: &Options) {
         eprintln!("w3 n={n}: {reps} reps in {seconds:.3} s = {gflops:.1} GFLOP/s");
         println!(
             "{{\"framework\":\"backprop\",\"workload\":\"w3\",\"threads\":{},\"size\":{n},\"reps\":{reps},\"seconds\":{seconds:.6},\"gflops\":{gflops:.3}}}",
+            o.threads
+        );
+    }
+}
+
+/// W5conv: one convolution's forward and backward (input, weight and bias
+/// gradients) alone, at three shapes: the two convolutions of W5 and a
+/// VGG-style 3x3 layer. GFLOP/s counts 2 N OC OH OW IC KH KW for the forward
+/// pass and twice that for the backward pass (bias terms left out).
+fn conv_gflops(o: &Options) {
+    // (name, batch, in channels, side, out channels, kernel, padding)
+    let shapes = [
+        ("64x1x28x28 k5 -> 32", 64, 1, 28, 32, 5, 2),
+        ("64x32x14x14 k5 -> 64", 64, 32, 14, 64, 5, 2),
+        ("32x64x16x16 k3 -> 128", 32, 64, 16, 128, 3, 1),
+    ];
+    let mut rng = Rng::new(o.seed);
+    for (name, n, c, side, oc, k, p) in shapes {
+        let opts = Conv2dOptions { padding: [p, p], ..Default::default() };
+        let x = Tensor::randn(&[n, c, side, side], 0.0, 1.0, &mut rng);
+        let w = Tensor::randn(&[oc, c, k, k], 0.0, 0.1, &mut rng);
+        let b = Tensor::randn(&[oc], 0.0, 0.1, &mut rng);
+        let flops = 3.0 * 2.0 * (n * oc * side * side * c * k * k) as f64;
+        let run = || {
+            let y = conv2d(&x, &w, Some(&b), opts);
+            let dy = y.clone();
+            let dx = conv2d_input_grad(&dy, &w, x.shape(), opts);
+            let dw = conv2d_weight_grad(&x, &dy, w.shape(), opts);
+            let db = conv_bias_grad(&dy);
+            std::hint::black_box((dx, dw, db));
+        };
+        let (mut calls, t0) = (0, Instant::now());
+        while calls < 2 || t0.elapsed().as_secs_f64() < 0.2 {
+            run();
+            calls += 1;
+        }
+        let (mut reps, t0) = (0u64, Instant::now());
+        let seconds = loop {
+            run();
+            reps += 1;
+            let s = t0.elapsed().as_secs_f64();
+            if s >= o.min_seconds.max(0.5) && reps >= 3 {
+                break s;
+            }
+        };
+        let gflops = flops * reps as f64 / seconds / 1e9;
+        eprintln!("w5conv {name}: {reps} reps in {seconds:.3} s = {gflops:.1} GFLOP/s");
+        println!(
+            "{{\"framework\":\"backprop\",\"workload\":\"w5conv\",\"threads\":{},\"size\":\"{name}\",\"reps\":{reps},\"seconds\":{seconds:.6},\"gflops\":{gflops:.3}}}",
             o.threads
         );
     }

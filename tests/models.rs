@@ -74,11 +74,11 @@ fn generate_refuses_an_mlp_in_one_line() {
 #[test]
 fn a_kind_this_version_cannot_read_is_named() {
     let dir = TempDir::new("models-unknown");
-    let path = dir.join("cnn.safetensors");
-    let meta = [(backprop::checkpoint::KIND_KEY.to_string(), "cnn".to_string())].into();
+    let path = dir.join("rnn.safetensors");
+    let meta = [(backprop::checkpoint::KIND_KEY.to_string(), "rnn".to_string())].into();
     backprop::checkpoint::save(&path, &[], &meta).unwrap();
     let run = backprop(&["eval", "--model", path.to_str().unwrap()]);
-    assert_clean_failure(&run, &["cnn.safetensors", "kind 'cnn'", "mlp, gpt"]);
+    assert_clean_failure(&run, &["rnn.safetensors", "kind 'rnn'", "mlp, cnn, gpt"]);
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! `backprop gradcheck`: checks a saved MLP's autodiff gradients against
+//! `backprop gradcheck`: checks a saved classifier's autodiff gradients against
 //! finite differences on a batch of test examples, tensor by tensor.
 
 use super::args::{non_negative_f32, positive_f32, positive_usize, DataArg, ModelArg, ThreadsArg};
@@ -41,8 +41,14 @@ pub(crate) fn run(a: GradcheckArgs) -> Result<()> {
     a.threads.apply()?;
     let (loaded, dir, data) = super::eval::load_model_and_data("gradcheck", &a.model, &a.data)?;
     let classifier = loaded.classifier("gradcheck")?;
+    // The check runs in evaluation mode (Graph::eval): dropout off, batch norm
+    // on its running statistics, the same function on both sides.
     let model = classifier.module;
-    let architecture = classifier.mlp.map_or_else(|| loaded.description(), super::train::describe);
+    let architecture = match (classifier.mlp, classifier.cnn) {
+        (Some(mlp), _) => super::train::describe(mlp),
+        (_, Some(cnn)) => format!("{}, in evaluation mode", cnn.describe()),
+        _ => loaded.description(),
+    };
     if data.is_empty() {
         return Err(Error::format(&dir, "the test set is empty"));
     }
@@ -52,9 +58,9 @@ pub(crate) fn run(a: GradcheckArgs) -> Result<()> {
     let targets = Targets::Classes(labels.clone());
     let opts =
         ParamCheckOptions { eps: a.eps, samples: a.samples, atol: a.atol as f64, rtol: a.rtol as f64, seed: a.seed };
-    // Finite differences: the f32 forward pass, then the loss in f64.
+    // Finite differences: the f32 forward pass in training mode, as the gradient's, then the loss in f64.
     let eval = || {
-        let g = Graph::no_grad();
+        let g = Graph::new();
         loss_f64(loss, &model.forward(&g, g.constant(x.clone())).value(), &labels)
     };
     let checks = gradcheck_params_with(

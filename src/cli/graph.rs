@@ -1,6 +1,6 @@
 //! `backprop graph`: draws a computation graph with its values and gradients,
 //! of a scalar expression (`--expr "3*(a+b*c)" --set a=5,b=3,c=2`) or of one
-//! training step of a saved MLP (`--model FILE`), as Mermaid or Graphviz DOT.
+//! training step of a saved classifier, MLP or CNN (`--model FILE`), as Mermaid or Graphviz DOT.
 
 use backprop::autograd::{Gradients, Graph, Var};
 use backprop::data::Targets;
@@ -120,7 +120,7 @@ fn warn_non_finite(output: Var<'_>, grads: &Gradients, labels: &BTreeMap<usize, 
 /// Most examples in a drawn training step.
 const MAX_BATCH: usize = 1024;
 
-/// One training step of a saved MLP on `batch` seeded pixel-like inputs in
+/// One training step of a saved classifier on `batch` seeded pixel-like inputs in
 /// [0, 1), all labelled 0: forward, loss, backward.
 fn draw_training_step(path: &std::path::Path, batch: usize, format: Format) -> Result<String> {
     if batch > MAX_BATCH {

@@ -2,6 +2,7 @@
 
 use backprop::checkpoint::{Checkpoint, CONFIG_KEY, KIND_KEY};
 use backprop::models::{LoadedModel, Model, KINDS};
+use backprop::nn::Cnn;
 use backprop::Result;
 use clap::Args;
 use std::path::PathBuf;
@@ -32,6 +33,8 @@ pub(crate) fn run(a: InfoArgs) -> Result<()> {
         let c = model.config();
         println!("architecture: {}", super::train::describe(model));
         println!("output activation: {}, init: {:?}", c.output_activation, c.init);
+    } else if let Some(Model::Cnn(cnn)) = &model {
+        print_cnn(cnn)?;
     } else if let Some(cfg) = ckpt.metadata.get(CONFIG_KEY) {
         println!("config: {cfg}");
     }
@@ -40,13 +43,44 @@ pub(crate) fn run(a: InfoArgs) -> Result<()> {
             println!("{k}: {v}");
         }
     }
+    // Buffers (batch norm's running statistics) are stored like parameters but not trained.
+    let buffers: Vec<String> =
+        model.as_ref().map_or_else(Vec::new, |m| m.module().buffers().into_iter().map(|(n, _)| n).collect());
     println!("parameters:");
     let width = ckpt.tensors.keys().map(String::len).max().unwrap_or(0);
-    let mut total = 0;
+    let (mut total, mut buffered) = (0, 0);
     for (name, t) in &ckpt.tensors {
-        println!("  {name:<width$}  {:<12}  {:>10}", format!("{:?}", t.shape()), t.numel());
-        total += t.numel();
+        let note = if buffers.contains(name) { "  (buffer)" } else { "" };
+        println!("  {name:<width$}  {:<12}  {:>10}{note}", format!("{:?}", t.shape()), t.numel());
+        if note.is_empty() {
+            total += t.numel();
+        } else {
+            buffered += t.numel();
+        }
     }
-    println!("total: {total} parameters ({} tensors)", ckpt.tensors.len());
+    let tensors = ckpt.tensors.len();
+    if buffers.is_empty() {
+        println!("total: {total} parameters ({tensors} tensors)");
+    } else {
+        println!("total: {total} parameters and {buffered} buffer values ({tensors} tensors)");
+    }
+    Ok(())
+}
+
+/// A CNN's architecture, its layers with their output shapes, and the
+/// equivalent PyTorch modules (whose `state_dict` the file loads into).
+fn print_cnn(cnn: &Cnn) -> Result<()> {
+    let [c, h, w] = cnn.config().input;
+    println!("architecture: {}", cnn.describe());
+    println!("input: {c}x{h}x{w} (channels x height x width)");
+    let input = cnn.config().input_shape();
+    let pytorch = cnn.arch().pytorch(input)?;
+    let modules: Vec<&str> = pytorch.lines().skip(1).map(|l| l.trim().trim_end_matches(',')).collect();
+    let texts: Vec<String> = cnn.arch().layers().map(|l| l.to_string()).collect();
+    let width = texts.iter().map(String::len).max().unwrap_or(0);
+    println!("layers (output shape per example; PyTorch module under a `layers` nn.Sequential):");
+    for (i, (text, shape)) in texts.iter().zip(cnn.shapes()).enumerate() {
+        println!("  {i:>3}  {text:<width$}  {:<10}  {}", shape.to_string(), modules.get(i).unwrap_or(&""));
+    }
     Ok(())
 }

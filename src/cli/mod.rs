@@ -11,6 +11,7 @@ mod graph;
 mod http;
 mod info;
 mod input_args;
+mod network;
 mod ood;
 mod plot;
 mod predict;
@@ -19,6 +20,7 @@ mod predict_images;
 mod progress;
 mod report;
 mod serve;
+mod serve_model;
 mod train;
 mod train_args;
 mod train_csv;
@@ -49,19 +51,19 @@ enum Command {
     Info(info::InfoArgs),
     /// Plot a run's history (loss and accuracy per epoch) as PNG and SVG; judge overfitting.
     Report(report::ReportArgs),
-    /// Draw a computation graph (an expression, or one training step of a saved MLP) with values and gradients.
+    /// Draw a computation graph (an expression, or one training step of a saved classifier) with values and gradients.
     Graph(graph::GraphArgs),
-    /// Check a saved MLP's gradients against finite differences on test examples.
+    /// Check a saved classifier's gradients against finite differences on test examples.
     Gradcheck(gradcheck::GradcheckArgs),
-    /// Heat maps of the pixels that decide a saved MLP's prediction (saliency or integrated gradients).
+    /// Heat maps of the pixels that decide a saved classifier's prediction (saliency, integrated gradients, Grad-CAM).
     Explain(explain::ExplainArgs),
-    /// Accuracy of a saved MLP under adversarial attack (FGSM or PGD) on a data folder's test split.
+    /// Accuracy of a saved classifier under adversarial attack (FGSM or PGD) on a data folder's test split.
     Attack(attack::AttackArgs),
     /// Measure how well the max softmax probability tells in- from out-of-distribution test images (AUROC, FPR at 95% TPR).
     Ood(ood::OodArgs),
     /// Pick and store in the checkpoint the max-probability threshold below which `predict` says "unknown".
     Calibrate(calibrate::CalibrateArgs),
-    /// Serve a digit playground in the browser (draw, predict, saliency, activations) and a JSON API.
+    /// Serve a digit playground in the browser (draw, predict, saliency, activations, CNN feature maps) and a JSON API.
     Serve(serve::ServeArgs),
 }
 

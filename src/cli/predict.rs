@@ -24,7 +24,8 @@ pub(crate) struct PredictArgs {
 }
 
 pub(crate) fn run(a: PredictArgs) -> Result<()> {
-    let reject_unsupported = || Error::invalid("--reject-below", "applies to MLP image classifiers only");
+    let reject_unsupported =
+        || Error::invalid("--reject-below", "applies to grayscale digit classifiers only (MLP or CNN)");
     if a.table.csv.is_some() {
         if a.reject.reject_below.is_some() {
             return Err(reject_unsupported());

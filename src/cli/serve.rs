@@ -2,7 +2,8 @@
 //!
 //! `GET /` is one self-contained page (no network access needed: HTML, CSS and
 //! JS inline) where you draw a digit and see, after each stroke, the top-3
-//! classes, the saliency map and every hidden layer's activations.
+//! classes, the saliency map, every hidden layer's activations and, for a
+//! CNN, each convolution block's feature maps (see `serve_model.rs`).
 //! `POST /predict` with `{"pixels": [...]}` answers the same as JSON;
 //! `GET /health` says the server is up and which model it serves.
 //!
@@ -12,10 +13,8 @@
 
 use super::args::{ModelArg, RejectArg};
 use super::http::{self, Limits, Request, Response};
-use backprop::autograd::Graph;
-use backprop::explain::{normalized_magnitude, saliency};
-use backprop::models::Model;
-use backprop::nn::Mlp;
+use super::serve_model::ServedModel;
+use backprop::tensor::cmp_nan_greatest;
 use backprop::{Error, Result, Tensor};
 use clap::Args;
 use serde_json::{json, Value};
@@ -54,10 +53,8 @@ pub(crate) struct ServeArgs {
 
 /// The model being served and what the page needs to know about it.
 struct Playground {
-    model: Mlp,
+    model: ServedModel,
     name: String,
-    rows: usize,
-    cols: usize,
     reject_below: Option<f32>,
 }
 
@@ -84,24 +81,12 @@ pub(crate) fn run(a: ServeArgs) -> Result<()> {
     Ok(())
 }
 
-/// Loads the checkpoint; only grayscale image MLPs (`train mnist`) are served.
+/// Loads the checkpoint; only grayscale image classifiers (`train mnist`, MLP or CNN) are served.
 fn load(a: &ServeArgs) -> Result<Playground> {
-    let loaded = a.model.load()?;
-    let need = "a grayscale digit MLP of `train mnist`";
-    let (shape, reject_below) = {
-        let classifier = loaded.classifier("serve").map_err(|_| loaded.mismatch("serve", need))?;
-        if classifier.mlp.is_none() || classifier.has_channels() {
-            return Err(loaded.mismatch("serve", need));
-        }
-        let classifier = classifier.require_outputs()?;
-        (classifier.image_shape()?, a.reject.threshold(&loaded)?)
-    };
-    // The playground shows the hidden layers' activations: it keeps the MLP itself.
-    let Model::Mlp(model) = loaded.model else {
-        return Err(Error::Checkpoint { path: a.model.model.clone(), message: format!("is not {need}") });
-    };
+    let model = ServedModel::new(a.model.load()?)?;
+    let reject_below = a.reject.threshold(model.loaded())?;
     let name = a.model.model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    Ok(Playground { model, name, rows: shape.height, cols: shape.width, reject_below })
+    Ok(Playground { model, name, reject_below })
 }
 
 /// `{"error": ...}` with 405 and the methods allowed.
@@ -137,44 +122,37 @@ impl Playground {
     }
 
     fn health(&self) -> Value {
-        json!({
+        let mut health = json!({
             "status": "ok",
             "model": self.name,
-            "input": [self.rows, self.cols],
-            "hidden": self.model.config().hidden,
-            "classes": self.model.config().outputs,
-            "activation": self.model.config().activation,
+            "input": [self.model.rows, self.model.cols],
             "threshold": self.reject_below,
-        })
+        });
+        if let (Some(h), Value::Object(network)) = (health.as_object_mut(), self.model.describe()) {
+            h.extend(network);
+        }
+        health
     }
 
     fn predict_body(&self, body: &[u8]) -> Response {
-        match parse_pixels(body, self.rows * self.cols) {
+        match parse_pixels(body, self.model.rows * self.model.cols) {
             Ok(pixels) => json_response(200, self.predict(pixels)),
             Err(message) => Response::error(400, message),
         }
     }
 
-    /// Top-3 classes, rejection, saliency of the top class and every hidden layer's activations.
+    /// Top-3 classes, rejection, saliency of the top class, every hidden layer's
+    /// activations and (CNN) the feature maps.
     fn predict(&self, pixels: Vec<f32>) -> Value {
         let start = Instant::now();
-        let config = self.model.config();
-        let x = Tensor::from_vec(pixels, &[1, config.inputs]);
-        let g = Graph::no_grad();
-        let outputs = self.model.forward_all(&g, g.constant(x.clone()));
-        // forward_all: the input, then each Linear and its activation; the
-        // hidden activations are at 2, 4, ...
-        let activations: Vec<Vec<f32>> =
-            (0..config.hidden.len()).map(|i| outputs[2 + 2 * i].value().data().to_vec()).collect();
-        let probs = outputs.last().expect("forward_all returns the input at least").value().softmax();
+        let x = Tensor::from_vec(pixels, &[1, self.model.rows * self.model.cols]);
+        let shown = self.model.show(&x);
+        let probs = shown.probabilities;
         let mut order: Vec<(usize, f32)> = probs.data().iter().copied().enumerate().collect();
-        order.sort_by(|a, b| b.1.total_cmp(&a.1));
+        order.sort_by(|a, b| cmp_nan_greatest(b.1, a.1));
         let best = order[0];
         let unknown = self.reject_below.is_some_and(|t| best.1 < t);
-        let heat = match saliency(&self.model, &x, best.0) {
-            Ok(s) => normalized_magnitude(&s).data().to_vec(),
-            Err(_) => vec![0.0; config.inputs],
-        };
+        let heat = self.model.saliency(&x, best.0);
         let top: Vec<Value> =
             order.iter().take(3).map(|&(class, p)| json!({ "class": class, "probability": p })).collect();
         json!({
@@ -183,7 +161,8 @@ impl Playground {
             "threshold": self.reject_below,
             "probabilities": probs.data(),
             "saliency": heat,
-            "activations": activations,
+            "activations": shown.activations,
+            "feature_maps": shown.feature_maps,
             "ms": start.elapsed().as_secs_f64() * 1000.0,
         })
     }

@@ -1,15 +1,16 @@
-//! `backprop train mnist`: an MLP on an IDX image folder.
+//! `backprop train mnist`: an MLP or a CNN on an IDX image folder.
 
 use super::args::{fraction, layer_sizes, positive_usize, DataArg, LayerSizes};
+use super::network::{build_cnn, ArchArg, Network};
 use super::train_args::{check_model_size, LrDefaults, OptimArgs, RunArgs};
 use backprop::data::load_mnist_dir_optional_test;
 use backprop::loss::Loss;
 use backprop::models::{INPUT_KEY, LOSS_KEY};
-use backprop::nn::{Activation, Mlp, MlpConfig, Module};
+use backprop::nn::{Activation, Mlp, MlpConfig};
 use backprop::tensor::Rng;
 use backprop::train::{evaluate, TrainConfig};
 use backprop::{Error, Result};
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -21,7 +22,7 @@ pub(crate) struct TrainArgs {
 
 #[derive(Subcommand, Debug)]
 enum TrainTask {
-    /// An MLP classifier on MNIST-style IDX images (default: the bundled data/mnist-10k).
+    /// An MLP or CNN classifier on MNIST-style IDX images (default: the bundled data/mnist-10k).
     Mnist(MnistArgs),
     /// Regression on a CSV table (or a time series with --window).
     Csv(super::train_csv::CsvArgs),
@@ -34,17 +35,31 @@ enum TrainTask {
 /// The learning rates `train mnist` starts from: Adam's usual 1e-3; SGD's 0.1.
 const MNIST_LR: LrDefaults = LrDefaults { sgd: 0.1, adam: 1e-3, decay_matrices_only: false };
 
+/// The networks `train mnist` trains.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum MnistModel {
+    /// A multi-layer perceptron (--hidden, --activation).
+    Mlp,
+    /// A convolutional network (--arch).
+    Cnn,
+}
+
 #[derive(Args, Debug)]
 #[command(mut_arg("lr", |a| a.help("Learning rate (default 1e-3 for Adam/AdamW, 0.1 for SGD)")))]
 pub(crate) struct MnistArgs {
     #[command(flatten)]
     data: DataArg,
-    /// Hidden layer sizes, comma-separated.
-    #[arg(long, default_value = "256,128", value_parser = layer_sizes, value_name = "SIZES")]
-    hidden: LayerSizes,
-    /// Activation of the hidden layers: sigmoid, hard-sigmoid, relu, tanh, gelu.
-    #[arg(long, default_value = "relu")]
-    activation: Activation,
+    /// The network: mlp, or cnn (default: cnn when --arch is given, else mlp).
+    #[arg(long, value_enum)]
+    model: Option<MnistModel>,
+    #[command(flatten)]
+    arch: ArchArg,
+    /// Hidden layer sizes of the MLP, comma-separated (default 256,128).
+    #[arg(long, value_parser = layer_sizes, value_name = "SIZES")]
+    hidden: Option<LayerSizes>,
+    /// Activation of the MLP's hidden layers: sigmoid, hard-sigmoid, relu, tanh, gelu (default relu).
+    #[arg(long)]
+    activation: Option<Activation>,
     /// Loss: cross-entropy, mse, quadratic or l1 (the last three compare sigmoid outputs to one-hot labels).
     #[arg(long, default_value = "cross-entropy")]
     loss: Loss,
@@ -97,6 +112,7 @@ fn train_mnist(a: MnistArgs) -> Result<()> {
     if a.early_stopping.is_some() && a.val_fraction == 0.0 {
         return Err(Error::invalid("--early-stopping", "it needs a validation set, but --val-fraction is 0"));
     }
+    let kind = check_model_flags(&a)?;
     let dir = a.data.dir();
     // Without t10k- files (as train images without --test) the validation split is the test.
     let (train_set, test_set) = load_mnist_dir_optional_test(&dir)?;
@@ -110,17 +126,31 @@ fn train_mnist(a: MnistArgs) -> Result<()> {
         Some(test) => ("test", test),
         None => ("validation", &val),
     };
-    let mut config = MlpConfig::classifier(train.input_dim(), &a.hidden.0, train.num_classes, a.activation);
-    if !a.loss.wants_logits() {
-        config.output_activation = Activation::Sigmoid;
-    }
-    check_model_size(&config, "--hidden")?;
-    let model = Mlp::new(config, &mut Rng::new(a.run.seed));
-    if let Some(note) = a.init.apply(&model, a.hidden.0.len()) {
+    let (model, hidden_layers) = match kind {
+        MnistModel::Mlp => {
+            let hidden = a.hidden.as_ref().map_or_else(|| vec![256, 128], |h| h.0.clone());
+            let activation = a.activation.unwrap_or(Activation::Relu);
+            let mut config = MlpConfig::classifier(train.input_dim(), &hidden, train.num_classes, activation);
+            if !a.loss.wants_logits() {
+                config.output_activation = Activation::Sigmoid;
+            }
+            check_model_size(&config, "--hidden")?;
+            (Network::Mlp(Mlp::new(config, &mut Rng::new(a.run.seed))), hidden.len())
+        }
+        MnistModel::Cnn => {
+            let Some([rows, cols]) = train.image_shape else {
+                return Err(Error::format(&dir, "holds vectors, not images: a CNN needs rows x columns images"));
+            };
+            let arch = a.arch.arch.as_deref().unwrap_or("lenet5");
+            (Network::Cnn(build_cnn(arch, [1, rows, cols], train.num_classes, a.batch_size, a.run.seed)?), 1)
+        }
+    };
+    let module = model.module();
+    if let Some(note) = a.init.apply(module, hidden_layers) {
         eprintln!("{note}");
     }
     let steps = train.len().div_ceil(a.batch_size) * a.epochs;
-    let (optimizer, schedule) = a.optim.build(model.parameters(), steps, MNIST_LR)?;
+    let (optimizer, schedule) = a.optim.build(module.parameters(), steps, MNIST_LR)?;
     let config = TrainConfig {
         epochs: a.epochs,
         batch_size: a.batch_size,
@@ -132,12 +162,12 @@ fn train_mnist(a: MnistArgs) -> Result<()> {
     };
     folder.say(format_args!(
         "training {} on {} ({} train, {} validation, {} test images); {} parameters",
-        describe(&model),
+        describe_network(&model),
         dir.display(),
         train.len(),
         val.len(),
         test_set.as_ref().map_or(0, |t| t.len()),
-        model.num_parameters()
+        module.num_parameters()
     ));
     let mut meta = BTreeMap::new();
     if let Some([rows, cols]) = train.image_shape {
@@ -145,16 +175,26 @@ fn train_mnist(a: MnistArgs) -> Result<()> {
     }
     meta.insert(LOSS_KEY.into(), a.loss.to_string());
     let started = std::time::Instant::now();
+    let saved_best = std::cell::Cell::new(false);
     let mut trainer = folder.trainer(optimizer, config)?;
     if let Some(patience) = a.early_stopping {
         // Save whenever validation loss improves; training ends with the best weights restored.
-        trainer = trainer.early_stopping(patience).on_improvement(|_| model.save(&folder.model, &meta));
+        trainer = trainer.early_stopping(patience).on_improvement(|_| {
+            saved_best.set(true);
+            model.save(&folder.model, &meta)
+        });
     }
-    let records = trainer.fit(&model, &train, Some(&val))?;
+    let records = trainer.fit(module, &train, Some(&val))?;
     drop(trainer);
     let train_seconds = started.elapsed().as_secs_f32();
-    let test = evaluate(&model, eval_set, a.loss, 1000);
-    model.save(&folder.model, &meta)?;
+    if saved_best.get() {
+        // The file saved at the best epoch holds its weights and, for a CNN, the batch-norm
+        // statistics of that epoch too (the trainer puts back the weights only).
+        backprop::checkpoint::Checkpoint::load(&folder.model)?.restore_into(&module.state_dict())?;
+    } else {
+        model.save(&folder.model, &meta)?;
+    }
+    let test = evaluate(module, eval_set, a.loss, 1000);
     if let Some(patience) = a.early_stopping {
         folder.say(early_stopping_note(&records, patience, a.epochs));
     }
@@ -176,6 +216,34 @@ fn train_mnist(a: MnistArgs) -> Result<()> {
     ));
     folder.say_saved();
     Ok(())
+}
+
+/// The network `--model` (or `--arch`) asks for, after refusing flags of the other kind.
+fn check_model_flags(a: &MnistArgs) -> Result<MnistModel> {
+    let kind = a.model.unwrap_or(if a.arch.arch.is_some() { MnistModel::Cnn } else { MnistModel::Mlp });
+    match kind {
+        MnistModel::Mlp if a.arch.arch.is_some() => {
+            Err(Error::invalid("--arch", "sets a CNN's layers; an MLP's are set by --hidden (or use --model cnn)"))
+        }
+        MnistModel::Cnn if a.hidden.is_some() => {
+            Err(Error::invalid("--hidden", "sets an MLP's layers; a CNN's are set by --arch"))
+        }
+        MnistModel::Cnn if a.activation.is_some() => {
+            Err(Error::invalid("--activation", "applies to an MLP; a CNN's activations are part of --arch"))
+        }
+        MnistModel::Cnn if a.loss != Loss::CrossEntropy => {
+            Err(Error::invalid("--loss", format!("a CNN is trained with cross-entropy on its logits, not {}", a.loss)))
+        }
+        _ => Ok(kind),
+    }
+}
+
+/// `MLP 784-256-128-10 (relu)` or `CNN lenet5 (c6k5p2-...-fc10)`.
+fn describe_network(model: &Network) -> String {
+    match model {
+        Network::Mlp(m) => describe(m),
+        Network::Cnn(c) => c.describe(),
+    }
 }
 
 /// `stopped early after epoch 9: validation loss did not improve for 3 epochs; kept epoch 6 (validation loss 0.1712)`

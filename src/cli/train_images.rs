@@ -1,13 +1,14 @@
-//! `backprop train images`: logistic regression or an MLP on labelled images
-//! from an HDF5 file (the cat/non-cat layout) or a folder of class folders.
+//! `backprop train images`: logistic regression, an MLP or a CNN on labelled
+//! images from an HDF5 file (the cat/non-cat layout) or a folder of class folders.
 
 use super::args::{fraction, layer_sizes, positive_usize, LayerSizes};
 use super::input_args::{InitArg, Normalize, NormalizeArg};
+use super::network::{build_cnn, ArchArg, Network};
 use super::train_args::{check_model_size, LrDefaults, OptimArgs, RunArgs};
-use backprop::data::{load_hdf5_images, load_image_folder, ImageShape, LabelledImages};
+use backprop::data::{load_hdf5_images, load_image_folder, Augment, Augmented, ImageShape, LabelledImages};
 use backprop::loss::Loss;
 use backprop::models::{PixelScale, CLASSES_KEY, INPUT_KEY, LOSS_KEY};
-use backprop::nn::{Activation, Mlp, MlpConfig, Module};
+use backprop::nn::{Activation, Mlp, MlpConfig};
 use backprop::tensor::Rng;
 use backprop::train::{evaluate, Evaluation, TrainConfig};
 use backprop::{Error, Result};
@@ -21,6 +22,8 @@ enum ModelKind {
     Logistic,
     /// Hidden layers (--hidden, --activation), then the same output.
     Mlp,
+    /// A convolutional network (--arch), then the same output.
+    Cnn,
 }
 
 /// `train images`'s learning rates: 1e-3 for Adam, 0.005 for SGD, constant over the run.
@@ -40,9 +43,15 @@ pub(crate) struct ImagesArgs {
     /// Test images, in either form (default: report on the validation split).
     #[arg(long, value_name = "FILE.h5|DIR")]
     test: Option<PathBuf>,
-    /// logistic (one linear layer: logistic regression) or mlp (--hidden layers first).
+    /// logistic (one linear layer: logistic regression), mlp (--hidden layers first) or cnn (--arch).
     #[arg(long, value_enum, default_value = "logistic")]
     model: ModelKind,
+    #[command(flatten)]
+    arch: ArchArg,
+    /// Augment the training images: each time an image is used, shift it by a random crop of
+    /// its zero-padded self (up to 1/8 of its side) and mirror it left-right half of the time.
+    #[arg(long)]
+    augment: bool,
     /// Hidden layer sizes of the MLP, comma-separated (default 20,7,5).
     #[arg(long, value_parser = layer_sizes, value_name = "SIZES")]
     hidden: Option<LayerSizes>,
@@ -97,14 +106,17 @@ pub(crate) fn run(a: ImagesArgs) -> Result<()> {
     let classes = &full.classes;
     let binary = classes.len() == 2;
     let loss = if binary { Loss::Bce } else { Loss::CrossEntropy };
-    let config = model_config(&a, full.shape.len(), classes.len());
-    check_model_size(&config, "--hidden")?;
-    let model = Mlp::new(config, &mut Rng::new(a.run.seed));
-    if let Some(note) = a.init.apply(&model, model.config().hidden.len()) {
+    let model = build_network(&a, full.shape, classes.len())?;
+    let module = model.module();
+    let hidden_layers = match &model {
+        Network::Mlp(mlp) => mlp.config().hidden.len(),
+        Network::Cnn(_) => 1,
+    };
+    if let Some(note) = a.init.apply(module, hidden_layers) {
         eprintln!("{note}");
     }
     let steps = train.len().div_ceil(a.batch_size) * a.epochs;
-    let (optimizer, schedule) = a.optim.build(model.parameters(), steps, IMAGES_LR)?;
+    let (optimizer, schedule) = a.optim.build(module.parameters(), steps, IMAGES_LR)?;
     let config = TrainConfig {
         epochs: a.epochs,
         batch_size: a.batch_size,
@@ -123,15 +135,18 @@ pub(crate) fn run(a: ImagesArgs) -> Result<()> {
         val.len(),
         full.shape,
         classes.join(", "),
-        model.num_parameters()
+        module.num_parameters()
     ));
+    let augment = if a.augment { Augment::photos(full.shape) } else { Augment::NONE };
+    let augmented = Augmented::new(&train, full.shape, augment, a.run.seed)?;
+    let validation = Augmented::new(&val, full.shape, Augment::NONE, a.run.seed)?;
     let started = std::time::Instant::now();
-    folder.trainer(optimizer, config)?.fit(&model, &train, Some(&val))?;
+    folder.trainer(optimizer, config)?.fit(module, &augmented, Some(&validation))?;
     let train_seconds = started.elapsed().as_secs_f32();
     model.save(&folder.model, &metadata(&full, loss, norm))?;
     let (eval_name, eval_count, eval) = match &test {
-        Some(t) => ("test", t.data.len(), Some(evaluate(&model, &t.data, loss, 1000))),
-        None if !val.is_empty() => ("validation", val.len(), Some(evaluate(&model, &val, loss, 1000))),
+        Some(t) => ("test", t.data.len(), Some(evaluate(module, &t.data, loss, 1000))),
+        None if !val.is_empty() => ("validation", val.len(), Some(evaluate(module, &val, loss, 1000))),
         None => ("validation", 0, None),
     };
     let positive = binary.then(|| classes[1].as_str());
@@ -173,6 +188,15 @@ fn check_flags(a: &ImagesArgs) -> Result<()> {
     if a.model == ModelKind::Logistic && a.activation.is_some() {
         return Err(Error::invalid("--activation", "logistic regression has no hidden activation (use --model mlp)"));
     }
+    if a.model != ModelKind::Cnn && a.arch.arch.is_some() {
+        return Err(Error::invalid("--arch", "sets a CNN's layers (use --model cnn)"));
+    }
+    if a.model == ModelKind::Cnn && a.hidden.is_some() {
+        return Err(Error::invalid("--hidden", "sets an MLP's layers; a CNN's are set by --arch"));
+    }
+    if a.model == ModelKind::Cnn && a.activation.is_some() {
+        return Err(Error::invalid("--activation", "applies to an MLP; a CNN's activations are part of --arch"));
+    }
     if a.size > 4096 {
         return Err(Error::invalid("--size", format!("must be at most 4096, got {}", a.size)));
     }
@@ -204,17 +228,26 @@ fn load_test(path: &Path, train: &LabelledImages) -> Result<LabelledImages> {
     test.relabel(&train.classes, path)
 }
 
-/// One logit for two classes (sigmoid + binary cross-entropy), else one per class (softmax).
-fn model_config(a: &ImagesArgs, inputs: usize, classes: usize) -> MlpConfig {
+/// The network `--model` asks for: one logit for two classes (sigmoid + binary
+/// cross-entropy), else one per class (softmax).
+fn build_network(a: &ImagesArgs, shape: ImageShape, classes: usize) -> Result<Network> {
     let outputs = if classes == 2 { 1 } else { classes };
-    match a.model {
-        // No hidden layer, so no hidden activation; Xavier initialisation.
-        ModelKind::Logistic => MlpConfig::classifier(inputs, &[], outputs, Activation::Identity),
-        ModelKind::Mlp => {
-            let hidden = a.hidden.as_ref().map_or_else(|| vec![20, 7, 5], |h| h.0.clone());
-            MlpConfig::classifier(inputs, &hidden, outputs, a.activation.unwrap_or(Activation::Relu))
+    let (hidden, activation) = match a.model {
+        ModelKind::Cnn => {
+            let arch = a.arch.arch.as_deref().unwrap_or("vgg-small");
+            let input = [shape.channels, shape.height, shape.width];
+            return Ok(Network::Cnn(build_cnn(arch, input, outputs, a.batch_size, a.run.seed)?));
         }
-    }
+        // No hidden layer, so no hidden activation; Xavier initialisation.
+        ModelKind::Logistic => (Vec::new(), Activation::Identity),
+        ModelKind::Mlp => (
+            a.hidden.as_ref().map_or_else(|| vec![20, 7, 5], |h| h.0.clone()),
+            a.activation.unwrap_or(Activation::Relu),
+        ),
+    };
+    let config = MlpConfig::classifier(shape.len(), &hidden, outputs, activation);
+    check_model_size(&config, "--hidden")?;
+    Ok(Network::Mlp(Mlp::new(config, &mut Rng::new(a.run.seed))))
 }
 
 /// What `predict` needs: the image size and channels, the class names, the loss, the pixel scale.
@@ -229,11 +262,15 @@ fn metadata(images: &LabelledImages, loss: Loss, norm: PixelScale) -> BTreeMap<S
     meta
 }
 
-/// `logistic regression 12288-1 (sigmoid)` or `MLP 12288-20-7-5-1 (relu)`
-fn describe(model: &Mlp, binary: bool) -> String {
+/// `logistic regression 12288-1 (sigmoid)`, `MLP 12288-20-7-5-1 (relu)` or `CNN vgg-small (...) (sigmoid output)`
+fn describe(model: &Network, binary: bool) -> String {
+    let output = if binary { "sigmoid" } else { "softmax" };
+    let model = match model {
+        Network::Mlp(m) => m,
+        Network::Cnn(c) => return format!("{} ({output} output)", c.describe()),
+    };
     let c = model.config();
     let sizes: Vec<String> = c.sizes().iter().map(|s| s.to_string()).collect();
-    let output = if binary { "sigmoid" } else { "softmax" };
     if c.hidden.is_empty() {
         format!("logistic regression {} ({output})", sizes.join("-"))
     } else {

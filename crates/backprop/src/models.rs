@@ -2,7 +2,7 @@
 //! checkpoint into a [`Model`] kept beside its metadata ([`LoadedModel`]).
 //!
 //! Code that uses a model asks the loaded model for what it needs — a
-//! [`Classifier`], a [`Regressor`], a [`LanguageModel`] — and gets a one-line
+//! [`Classifier`] (an MLP or a CNN), a [`Regressor`], a [`LanguageModel`] — and gets a one-line
 //! error naming the file, what it holds and what was needed when it does not
 //! fit. Adding a kind of model touches only this file and the model itself:
 //! a variant of [`Model`], its arm in [`Model::from_checkpoint`], and the
@@ -34,7 +34,7 @@ pub use regression::{RegressionMeta, Scalers, FEATURES_KEY, STANDARDIZER_KEY, TA
 use crate::checkpoint::{Checkpoint, KIND_KEY};
 use crate::data::{CharTokenizer, ImageShape};
 use crate::loss::Loss;
-use crate::nn::{Gpt, Mlp, Module};
+use crate::nn::{Cnn, Gpt, Mlp, Module};
 use crate::{Error, Result};
 use std::path::Path;
 
@@ -50,13 +50,15 @@ pub const CLASSES_KEY: &str = "backprop.classes";
 pub const NORMALIZE_KEY: &str = "backprop.normalize";
 
 /// The kinds of model this version reads, as stored under [`KIND_KEY`].
-pub const KINDS: &[&str] = &["mlp", "gpt"];
+pub const KINDS: &[&str] = &["mlp", "cnn", "gpt"];
 
 /// A model rebuilt from a checkpoint, one variant per kind.
 #[non_exhaustive]
 pub enum Model {
     /// A multi-layer perceptron (`"mlp"`): a classifier or a regressor.
     Mlp(Mlp),
+    /// A convolutional network (`"cnn"`): an image classifier.
+    Cnn(Cnn),
     /// A character-level GPT (`"gpt"`) and its tokenizer.
     Gpt {
         /// The network.
@@ -71,6 +73,7 @@ impl Model {
     pub fn from_checkpoint(ckpt: &Checkpoint) -> Result<Model> {
         match ckpt.require(KIND_KEY)? {
             "mlp" => Ok(Model::Mlp(Mlp::from_checkpoint(ckpt)?)),
+            "cnn" => Ok(Model::Cnn(Cnn::from_checkpoint(ckpt)?)),
             "gpt" => {
                 let (model, tokenizer) = Gpt::from_checkpoint(ckpt)?;
                 Ok(Model::Gpt { model, tokenizer })
@@ -89,6 +92,7 @@ impl Model {
     pub fn kind(&self) -> &'static str {
         match self {
             Model::Mlp(_) => "mlp",
+            Model::Cnn(_) => "cnn",
             Model::Gpt { .. } => "gpt",
         }
     }
@@ -97,6 +101,7 @@ impl Model {
     pub fn module(&self) -> &dyn Module {
         match self {
             Model::Mlp(m) => m,
+            Model::Cnn(m) => m,
             Model::Gpt { model, .. } => model,
         }
     }
@@ -151,6 +156,8 @@ impl LoadedModel {
     pub fn description(&self) -> String {
         match &self.model {
             Model::Gpt { .. } => "a GPT language model".into(),
+            Model::Cnn(_) if self.has_channels() => "a colour image CNN classifier".into(),
+            Model::Cnn(_) => "a CNN classifier".into(),
             Model::Mlp(_) => match self.task() {
                 Some("regression") => "a CSV regression model".into(),
                 Some(task) => format!("an MLP for task '{task}'"),
@@ -169,13 +176,18 @@ impl LoadedModel {
         }
     }
 
-    /// The model as a classifier: an MLP without a regression (or other) task.
-    /// `user` names who asks, for the error.
+    /// The model as a classifier: a CNN, or an MLP without a regression (or
+    /// other) task. `user` names who asks, for the error.
     pub fn classifier(&self, user: &str) -> Result<Classifier<'_>> {
         match &self.model {
             Model::Mlp(mlp) if self.task().is_none() => {
                 let c = mlp.config();
-                Ok(Classifier { module: mlp, mlp: Some(mlp), inputs: c.inputs, classes: c.outputs, loaded: self })
+                let (inputs, classes) = (c.inputs, c.outputs);
+                Ok(Classifier { module: mlp, mlp: Some(mlp), cnn: None, inputs, classes, loaded: self })
+            }
+            Model::Cnn(cnn) if self.task().is_none() => {
+                let (inputs, classes) = (cnn.config().inputs(), cnn.outputs());
+                Ok(Classifier { module: cnn, mlp: None, cnn: Some(cnn), inputs, classes, loaded: self })
             }
             _ => Err(self.mismatch(user, "a classifier")),
         }
@@ -229,6 +241,8 @@ pub struct Classifier<'a> {
     pub module: &'a dyn Module,
     /// The same network as an MLP, when it is one (to read its layers).
     pub mlp: Option<&'a Mlp>,
+    /// The same network as a CNN, when it is one (its feature maps, Grad-CAM).
+    pub cnn: Option<&'a Cnn>,
     /// Values per example.
     pub inputs: usize,
     /// Outputs: one score per class (a single logit for two classes with a sigmoid).
@@ -313,9 +327,14 @@ impl<'a> Classifier<'a> {
         Ok(self)
     }
 
-    /// The image shape the inputs are: from [`INPUT_KEY`] (rows, cols and,
-    /// for image-file models, channels), else a grayscale square.
+    /// The image shape the inputs are: a CNN's configured input; else from
+    /// [`INPUT_KEY`] (rows, cols and, for image-file models, channels), else
+    /// a grayscale square.
     pub fn image_shape(&self) -> Result<ImageShape> {
+        if let Some(cnn) = self.cnn {
+            let [channels, height, width] = cnn.config().input;
+            return Ok(ImageShape { height, width, channels });
+        }
         if self.has_channels() {
             return self.channel_shape();
         }
@@ -492,10 +511,10 @@ mod tests {
     #[test]
     fn unknown_kinds_are_named() {
         let path = temp("unknown");
-        let meta: BTreeMap<String, String> = [(KIND_KEY.to_string(), "cnn".to_string())].into();
+        let meta: BTreeMap<String, String> = [(KIND_KEY.to_string(), "rnn".to_string())].into();
         crate::checkpoint::save(&path, &[], &meta).unwrap();
         let e = load(&path).unwrap_err().to_string();
-        assert!(e.contains("kind 'cnn'") && e.contains("mlp, gpt"), "{e}");
+        assert!(e.contains("kind 'rnn'") && e.contains("mlp, cnn, gpt"), "{e}");
         std::fs::remove_dir_all(path.parent().unwrap()).ok();
     }
 }

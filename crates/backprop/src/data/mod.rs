@@ -12,6 +12,8 @@
 //! - [`load_hdf5_images`] (cat/non-cat style `.h5` files) and
 //!   [`load_image_folder`] (one subfolder of PNG/JPEG per class) load
 //!   [`LabelledImages`]: colour images with class names.
+//! - [`Augmented`] serves batches of images randomly shifted and flipped
+//!   ([`Augment`]), for training.
 //! - [`batch_indices`] lists the mini-batches of an epoch, shuffled by a
 //!   seeded [`Rng`](crate::tensor::Rng).
 //!
@@ -33,6 +35,7 @@
 //! # Ok::<(), backprop::Error>(())
 //! ```
 
+pub mod augment;
 pub mod batches;
 pub mod csv;
 pub mod dataset;
@@ -45,6 +48,7 @@ pub mod series;
 pub mod supervised;
 pub mod text;
 
+pub use augment::{Augment, Augmented};
 pub use batches::{batch_indices, validation_split_indices};
 pub use csv::{parse_number, quote_field, read_csv, CsvTable};
 pub use dataset::{

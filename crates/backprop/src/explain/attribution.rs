@@ -5,7 +5,7 @@ use crate::nn::Module;
 use crate::{Error, Result, Tensor};
 
 /// The input as one row `[1, D]` (accepts `[D]` or `[1, D]`).
-fn one_row(input: &Tensor) -> Result<Tensor> {
+pub(super) fn one_row(input: &Tensor) -> Result<Tensor> {
     match input.shape() {
         [d] => Ok(input.reshape(&[1, *d])),
         [1, _] => Ok(input.clone()),
@@ -16,7 +16,7 @@ fn one_row(input: &Tensor) -> Result<Tensor> {
 }
 
 /// Checks that the model's outputs are `[rows, C]` with `class < C`.
-fn check_class(out_shape: &[usize], rows: usize, class: usize) -> Result<()> {
+pub(super) fn check_class(out_shape: &[usize], rows: usize, class: usize) -> Result<()> {
     match out_shape {
         [r, c] if *r == rows && class < *c => Ok(()),
         [r, c] if *r == rows => {

@@ -10,6 +10,9 @@
 //! - [`integrated_gradients`]: the gradient averaged along the straight path
 //!   from a baseline (black image) to the input, times (input - baseline); the
 //!   attributions add up to score(input) - score(baseline).
+//! - [`grad_cam`]: for a convolutional network, the last convolution block's
+//!   feature maps weighed by the class score's average gradient on each
+//!   (Selvaraju et al., 2017): where in the image the evidence is.
 //! - [`fgsm`] and [`pgd`]: adversarial examples, the fast gradient sign method
 //!   and projected gradient descent in the L-inf ball of radius `eps`.
 //!
@@ -32,10 +35,12 @@
 
 mod adversarial;
 mod attribution;
+mod gradcam;
 mod render;
 
 pub use adversarial::{fgsm, pgd};
 pub use attribution::{class_scores, integrated_gradients, integrated_gradients_from, saliency};
+pub use gradcam::{grad_cam, GradCam};
 pub use render::{heat_color, normalized_magnitude};
 
 /// `-1`, `0` or `1` (unlike `f32::signum`, zero stays zero).

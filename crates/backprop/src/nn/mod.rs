@@ -6,6 +6,10 @@
 //! [`Gpt`]), each with a per-position method for cached generation; and
 //! [`sample_logits`] / [`sample_categorical`].
 //!
+//! Convolutional networks are written as one line, an architecture string
+//! ([`Arch`]: `c32k5p2-bn-relu-mp2-fc10`), checked against the input shape and
+//! built as a [`Cnn`] from a [`CnnConfig`].
+//!
 //! A module maps a batch to a batch inside a [`Graph`] and names its
 //! parameters and buffers the way PyTorch does (`layers.0.weight`,
 //! `layers.1.running_mean`), so checkpoints are ordinary safetensors files:
@@ -45,14 +49,17 @@
 //! ```
 
 mod activation;
+mod arch;
 mod attention;
 mod batch_norm;
 mod block;
+mod cnn;
 mod conv;
 mod dropout;
 mod embedding;
 mod gpt;
 mod gpt_cache;
+mod layer_spec;
 mod linear;
 mod mlp;
 mod norm;
@@ -61,9 +68,11 @@ mod sampling;
 mod sequential;
 
 pub use activation::Activation;
+pub use arch::{Arch, FeatureShape, LayerSpec, MAX_NUMBER, PRESETS};
 pub use attention::{CausalSelfAttention, LayerCache};
 pub use batch_norm::{BatchNorm, BatchNorm1d, BatchNorm2d};
 pub use block::{Block, FeedForward};
+pub use cnn::{Cnn, CnnConfig};
 pub use conv::{Conv2d, ConvTranspose2d};
 pub use dropout::Dropout;
 pub use embedding::Embedding;
