@@ -30,6 +30,7 @@ use crate::checkpoint::{Checkpoint, KIND_KEY};
 use crate::data::{CharTokenizer, ImageShape};
 use crate::loss::Loss;
 use crate::nn::{Gpt, Mlp, Module};
+use crate::rl::{Policy, POLICY_KIND};
 use crate::{Error, Result};
 use std::path::Path;
 
@@ -45,7 +46,7 @@ pub const CLASSES_KEY: &str = "backprop.classes";
 pub const NORMALIZE_KEY: &str = "backprop.normalize";
 
 /// The kinds of model this version reads, as stored under [`KIND_KEY`].
-pub const KINDS: &[&str] = &["mlp", "gpt"];
+pub const KINDS: &[&str] = &["mlp", "gpt", POLICY_KIND];
 
 /// A model rebuilt from a checkpoint, one variant per kind.
 #[non_exhaustive]
@@ -59,6 +60,8 @@ pub enum Model {
         /// The characters it reads and writes.
         tokenizer: CharTokenizer,
     },
+    /// A reinforcement-learning agent's policy (`"policy"`): observations to action logits or Q-values.
+    Policy(Policy),
 }
 
 impl Model {
@@ -70,6 +73,7 @@ impl Model {
                 let (model, tokenizer) = Gpt::from_checkpoint(ckpt)?;
                 Ok(Model::Gpt { model, tokenizer })
             }
+            POLICY_KIND => Ok(Model::Policy(Policy::from_checkpoint(ckpt)?)),
             other => Err(Error::Checkpoint {
                 path: ckpt.path.clone(),
                 message: format!(
@@ -85,6 +89,7 @@ impl Model {
         match self {
             Model::Mlp(_) => "mlp",
             Model::Gpt { .. } => "gpt",
+            Model::Policy(_) => POLICY_KIND,
         }
     }
 
@@ -93,6 +98,7 @@ impl Model {
         match self {
             Model::Mlp(m) => m,
             Model::Gpt { model, .. } => model,
+            Model::Policy(p) => p,
         }
     }
 }
@@ -136,6 +142,7 @@ impl LoadedModel {
     pub fn description(&self) -> String {
         match &self.model {
             Model::Gpt { .. } => "a GPT language model".into(),
+            Model::Policy(p) => format!("a {} policy trained by {}", p.env(), p.algo()),
             Model::Mlp(_) => match self.task() {
                 Some("regression") => "a CSV regression model".into(),
                 Some(task) => format!("an MLP for task '{task}'"),
@@ -182,6 +189,14 @@ impl LoadedModel {
         match &self.model {
             Model::Gpt { model, tokenizer } => Ok(LanguageModel { model, tokenizer }),
             _ => Err(self.mismatch(user, "a GPT language model")),
+        }
+    }
+
+    /// The model as a reinforcement-learning policy (what `play` runs).
+    pub fn policy(&self, user: &str) -> Result<&Policy> {
+        match &self.model {
+            Model::Policy(p) => Ok(p),
+            _ => Err(self.mismatch(user, "a reinforcement-learning policy")),
         }
     }
 
@@ -469,7 +484,7 @@ mod tests {
         let meta: BTreeMap<String, String> = [(KIND_KEY.to_string(), "cnn".to_string())].into();
         crate::checkpoint::save(&path, &[], &meta).unwrap();
         let e = load(&path).unwrap_err().to_string();
-        assert!(e.contains("kind 'cnn'") && e.contains("mlp, gpt"), "{e}");
+        assert!(e.contains("kind 'cnn'") && e.contains("mlp, gpt, policy"), "{e}");
         std::fs::remove_dir_all(path.parent().unwrap()).ok();
     }
 }

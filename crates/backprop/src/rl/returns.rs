@@ -27,13 +27,13 @@ pub fn discounted_returns(rewards: &[f32], dones: &[bool], envs: usize, gamma: f
     let mut out = vec![0.0; rewards.len()];
     let mut running = vec![0.0f32; envs];
     for t in (0..rewards.len() / envs).rev() {
-        for i in 0..envs {
+        for (i, running) in running.iter_mut().enumerate() {
             let k = t * envs + i;
             if dones[k] {
-                running[i] = 0.0;
+                *running = 0.0;
             }
-            running[i] = rewards[k] + gamma * running[i];
-            out[k] = running[i];
+            *running = rewards[k] + gamma * *running;
+            out[k] = *running;
         }
     }
     Ok(out)
@@ -77,13 +77,13 @@ pub fn gae(
     let mut running = vec![0.0f32; envs];
     let steps = rewards.len() / envs;
     for t in (0..steps).rev() {
-        for i in 0..envs {
+        for (i, running) in running.iter_mut().enumerate() {
             let k = t * envs + i;
             let next_value = if t + 1 == steps { last_values[i] } else { values[k + envs] };
             let not_done = if dones[k] { 0.0 } else { 1.0 };
             let delta = rewards[k] + gamma * next_value * not_done - values[k];
-            running[i] = delta + gamma * lambda * not_done * running[i];
-            advantages[k] = running[i];
+            *running = delta + gamma * lambda * not_done * *running;
+            advantages[k] = *running;
         }
     }
     let returns = advantages.iter().zip(values).map(|(a, v)| a + v).collect();

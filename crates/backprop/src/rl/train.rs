@@ -72,8 +72,9 @@ pub struct RlConfig {
 
 impl RlConfig {
     /// Settings known to solve `env` with `algo` (after RL Baselines3 Zoo's
-    /// tuned hyperparameters where they exist): networks of two hidden layers
-    /// of 64 (tanh) for the policy-gradient methods and of 256 (ReLU) for DQN;
+    /// tuned hyperparameters where they exist, with DQN's network narrowed
+    /// from 256 to 64 units, which solves CartPole as fast in steps and 8x
+    /// faster in time): two hidden layers of 64, tanh (ReLU for DQN);
     /// 100-episode evaluations every 5,000 steps, stopping at Gymnasium's
     /// reward threshold.
     pub fn new(env: EnvName, algo: Algo) -> RlConfig {
@@ -93,7 +94,7 @@ impl RlConfig {
                     gradient_steps: 128,
                     target_update: 128,
                     gamma: 0.99,
-                    exploration_fraction: 0.16,
+                    exploration_steps: 10_000,
                     final_epsilon: 0.04,
                     double: true,
                 };
@@ -108,7 +109,7 @@ impl RlConfig {
                     gradient_steps: 4,
                     target_update: 250,
                     gamma: 0.99,
-                    exploration_fraction: 0.12,
+                    exploration_steps: 12_000,
                     final_epsilon: 0.1,
                     double: true,
                 };
@@ -128,31 +129,28 @@ impl RlConfig {
                 (AlgoConfig::Ppo(c), 8, 1e-3, Some(0.5))
             }
             Algo::Ppo => {
+                // Tuned here: reaches -80 in 55k-92k steps for seeds 1-3.
                 let c = PpoConfig {
-                    n_steps: 128,
-                    epochs: 4,
+                    n_steps: 64,
+                    epochs: 10,
                     minibatch: 256,
                     gamma: 0.99,
-                    lambda: 0.95,
+                    lambda: 0.9,
                     clip: 0.2,
                     ent_coef: 0.0,
                     vf_coef: 0.5,
                 };
-                (AlgoConfig::Ppo(c), 8, 1e-3, Some(0.5))
+                (AlgoConfig::Ppo(c), 16, 1e-3, Some(0.5))
             }
         };
-        let (hidden, activation) = if matches!(algo, AlgoConfig::Dqn(_)) {
-            (vec![256, 256], Activation::Relu)
-        } else {
-            (vec![64, 64], Activation::Tanh)
-        };
+        let activation = if matches!(algo, AlgoConfig::Dqn(_)) { Activation::Relu } else { Activation::Tanh };
         RlConfig {
             env,
             algo,
             steps: if cartpole { 200_000 } else { 500_000 },
             seed: 1,
             envs,
-            hidden,
+            hidden: vec![64, 64],
             activation,
             lr,
             clip,

@@ -33,10 +33,8 @@ impl A2cConfig {
         }
         super::check_unit("gamma", self.gamma)?;
         super::check_unit("lambda", self.lambda)?;
-        if !(self.ent_coef >= 0.0) || !(self.vf_coef >= 0.0) {
-            return Err(Error::invalid("a2c", "ent_coef and vf_coef must be at least 0"));
-        }
-        Ok(())
+        super::check_non_negative("ent_coef", self.ent_coef)?;
+        super::check_non_negative("vf_coef", self.vf_coef)
     }
 }
 

@@ -29,8 +29,8 @@ pub struct DqnConfig {
     pub target_update: usize,
     /// Discount factor.
     pub gamma: f32,
-    /// Fraction of the budget over which epsilon falls linearly from 1 to `final_epsilon`.
-    pub exploration_fraction: f32,
+    /// Environment steps over which epsilon falls linearly from 1 to `final_epsilon`.
+    pub exploration_steps: usize,
     /// Epsilon after the decay.
     pub final_epsilon: f32,
     /// Double DQN targets (else the target network's own maximum).
@@ -53,18 +53,16 @@ impl DqnConfig {
             }
         }
         super::check_unit("gamma", self.gamma)?;
-        super::check_unit("exploration_fraction", self.exploration_fraction)?;
         super::check_unit("final_epsilon", self.final_epsilon)
     }
 
-    /// Epsilon after `steps` of a run of `budget` steps.
-    pub fn epsilon(&self, steps: usize, budget: usize) -> f32 {
-        let span = self.exploration_fraction * budget as f32;
-        if span <= 0.0 {
+    /// Epsilon after `steps` environment steps.
+    pub fn epsilon(&self, steps: usize) -> f32 {
+        if self.exploration_steps == 0 {
             return self.final_epsilon;
         }
-        let progress = (steps as f32 / span).min(1.0);
-        1.0 + progress * (self.final_epsilon - 1.0)
+        let progress = (steps as f32 / self.exploration_steps as f32).min(1.0);
+        self.final_epsilon + (1.0 - self.final_epsilon) * (1.0 - progress)
     }
 }
 
@@ -91,7 +89,7 @@ impl Dqn {
         let n = core.envs.len();
         let actions_n = core.envs.name().actions();
         for _ in 0..steps.div_ceil(n) {
-            self.epsilon = self.config.epsilon(core.episodes.steps, core.budget);
+            self.epsilon = self.config.epsilon(core.episodes.steps);
             let obs = core.envs.observations();
             let greedy = core.policy.act(&obs);
             let actions: Vec<usize> = greedy
@@ -202,13 +200,13 @@ mod tests {
             gradient_steps: 1,
             target_update: 1,
             gamma: 0.99,
-            exploration_fraction: 0.1,
+            exploration_steps: 100,
             final_epsilon: 0.05,
             double: true,
         };
-        assert_eq!(c.epsilon(0, 1000), 1.0);
-        assert!((c.epsilon(50, 1000) - 0.525).abs() < 1e-6);
-        assert_eq!(c.epsilon(100, 1000), 0.05);
-        assert_eq!(c.epsilon(900, 1000), 0.05);
+        assert_eq!(c.epsilon(0), 1.0);
+        assert!((c.epsilon(50) - 0.525).abs() < 1e-6);
+        assert_eq!(c.epsilon(100), 0.05);
+        assert_eq!(c.epsilon(900), 0.05);
     }
 }

@@ -288,6 +288,15 @@ pub(crate) fn one_hot<'g>(g: &'g Graph, actions: &[usize], classes: usize) -> Va
     g.constant(crate::tensor::one_hot(actions, classes))
 }
 
+/// Errors unless `value` is a finite number >= 0 (a loss weight).
+pub(crate) fn check_non_negative(name: &str, value: f32) -> Result<()> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(())
+    } else {
+        Err(Error::invalid(name, format!("must be a number >= 0, got {value}")))
+    }
+}
+
 /// Errors unless `value` is in [0, 1] (a discount factor, GAE's lambda).
 pub(crate) fn check_unit(name: &str, value: f32) -> Result<()> {
     if (0.0..=1.0).contains(&value) {

@@ -43,10 +43,11 @@ impl PpoConfig {
         }
         super::check_unit("gamma", self.gamma)?;
         super::check_unit("lambda", self.lambda)?;
-        if !(self.clip > 0.0 && self.clip.is_finite()) || !(self.ent_coef >= 0.0) || !(self.vf_coef >= 0.0) {
-            return Err(Error::invalid("ppo", "clip must be positive, ent_coef and vf_coef at least 0"));
+        if !(self.clip.is_finite() && self.clip > 0.0) {
+            return Err(Error::invalid("clip", format!("must be a positive number, got {}", self.clip)));
         }
-        Ok(())
+        super::check_non_negative("ent_coef", self.ent_coef)?;
+        super::check_non_negative("vf_coef", self.vf_coef)
     }
 }
 

@@ -9,7 +9,7 @@ use crate::autograd::{Graph, Var};
 use crate::nn::Module;
 use crate::rl::{discounted_returns, normalize};
 use crate::train::EpochRecord;
-use crate::{Error, Result, Tensor};
+use crate::{Result, Tensor};
 
 /// REINFORCE's hyperparameters. Each update uses one whole episode of every
 /// copy of the vector environment, run in lock step.
@@ -25,10 +25,7 @@ impl ReinforceConfig {
     /// Errors unless the coefficients are in range.
     pub fn validate(&self) -> Result<()> {
         super::check_unit("gamma", self.gamma)?;
-        if !(self.vf_coef >= 0.0) {
-            return Err(Error::invalid("vf_coef", "must be at least 0"));
-        }
-        Ok(())
+        super::check_non_negative("vf_coef", self.vf_coef)
     }
 }
 

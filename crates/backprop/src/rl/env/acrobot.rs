@@ -119,8 +119,8 @@ impl Env for Acrobot {
         let mut ns = rk4(&s, torque, DT);
         ns[0] = wrap(ns[0], -PI, PI);
         ns[1] = wrap(ns[1], -PI, PI);
-        ns[2] = ns[2].max(-MAX_VEL_1).min(MAX_VEL_1);
-        ns[3] = ns[3].max(-MAX_VEL_2).min(MAX_VEL_2);
+        ns[2] = ns[2].clamp(-MAX_VEL_1, MAX_VEL_1);
+        ns[3] = ns[3].clamp(-MAX_VEL_2, MAX_VEL_2);
         self.state = Some(ns);
         let terminated = -ns[0].cos() - (ns[1] + ns[0]).cos() > 1.0;
         let truncated = self.limit.tick(EnvName::Acrobot.max_episode_steps());
