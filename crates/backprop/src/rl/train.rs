@@ -256,7 +256,8 @@ impl RlConfig {
         TrainConfig {
             epochs: agent.max_updates().div_ceil(per_round),
             steps_per_epoch: Some(per_round),
-            max_steps: Some(agent.max_updates()),
+            // REINFORCE's updates depend on episode lengths: its maximum is only a bound.
+            max_steps: (self.algo.algo() != Algo::Reinforce).then(|| agent.max_updates()),
             seed: self.seed,
             schedule,
             clip_norm: self.clip,
