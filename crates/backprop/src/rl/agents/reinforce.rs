@@ -42,14 +42,14 @@ impl Reinforce {
 }
 
 /// One episode per copy: per copy, its observations (flat), actions and rewards.
-type Episodes = Vec<(Vec<f32>, Vec<usize>, Vec<f32>)>;
+type Trajectories = Vec<(Vec<f32>, Vec<usize>, Vec<f32>)>;
 
 /// Runs one whole episode in every copy (a copy that finishes waits for the
 /// others). A truncated episode's last reward gets `gamma * V(final observation)`.
-fn run_episodes(core: &mut Core, gamma: f32) -> Result<Episodes> {
+fn run_episodes(core: &mut Core, gamma: f32) -> Result<Trajectories> {
     let n = core.envs.len();
     let size = core.envs.name().observation_size();
-    let mut out: Episodes = vec![Default::default(); n];
+    let mut out: Trajectories = vec![Default::default(); n];
     let mut active = vec![true; n];
     while active.iter().any(|&a| a) {
         let obs = core.envs.observations();
