@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Runs backprop's benchmarks side by side with PyTorch and prints a table.
 
-    python3 bench/run.py [--threads 2] [--data DIR] [--workloads w1,w2,w3] [--epochs N] [--repeat K]
+    python3 bench/run.py [--threads 2] [--data DIR] [--workloads w1,w2,w3] [--epochs N] [--repeat K] [--rl-steps N]
 
 For each workload it runs backprop's side,
 
@@ -48,8 +48,11 @@ WORKLOADS = {
     "w5": "CNN conv(1->32,5x5,pad 2)-ReLU-maxpool 2-conv(32->64,5x5,pad 2)-ReLU-maxpool 2-linear(3136->128)-ReLU-"
           "linear(128->10), cross-entropy, Adam lr 1e-3, batch 64",
     "w5conv": "conv2d forward + backward (input, weight, bias gradients) alone at three shapes, GFLOP/s",
+    "w7": "PPO on CartPole-v1 (8 envs x 32 steps, 20 epochs of one 256 minibatch, 64-64 tanh, Adam 1e-3), "
+          "greedy return of 100 episodes; and one forward+backward+Adam step of a 4-64-64-2 MLP at batch 1 and 64",
 }
 GPT_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch_gpt.py")
+RL_SCRIPT = os.path.join(BENCH_DIR, "torch_rl.py")
 TORCH_MISSING = 3  # exit status of torch_reference.py when `import torch` fails
 
 
@@ -66,11 +69,12 @@ def parse_args():
                    help="comma-separated subset of w1,w2,w3,w4,w5,w5conv (w4 and w5 take minutes)")
     p.add_argument("--iters", type=int, default=2000, help="training steps for w4 (default 2000)")
     p.add_argument("--epochs", type=int, default=1, help="training epochs for w1/w2/w5 (default 1)")
+    p.add_argument("--rl-steps", type=int, default=100_000, help="environment steps of w7's PPO run (default 100000)")
     p.add_argument("--repeat", type=int, default=1,
                    help="run each backprop/PyTorch pair this many times; the table shows each side's best run")
     args = p.parse_args()
-    if min(args.threads, args.epochs, args.repeat) < 1:
-        p.error("--threads, --epochs and --repeat must be >= 1")
+    if min(args.threads, args.epochs, args.repeat, args.rl_steps) < 1:
+        p.error("--threads, --epochs, --repeat and --rl-steps must be >= 1")
     args.workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
     unknown = [w for w in args.workloads if w not in WORKLOADS]
     if unknown:
@@ -108,6 +112,8 @@ def run_json(cmd, label):
 
 
 def workload_args(workload, args):
+    if workload == "w7":
+        return ["w7", "--threads", str(args.threads), "--steps", str(args.rl_steps)]
     if workload == "w4":
         return ["w4", "--threads", str(args.threads), "--iters", str(args.iters)]
     if workload == "w5conv":
@@ -177,6 +183,8 @@ def make_table(records, args, torch_note, busy):
             val = lambda r: "val loss %.4f" % r["val_loss"] if r else "n/a"  # noqa: E731
             ratio = fmt_ratio(t and t["seconds"], b and b["seconds"])
             rows.append("| w4 baby GPT (%d steps) | %s | %s | %s | %s / %s |" % (args.iters, ms(b), ms(t), ratio, val(b), val(t)))
+        elif w == "w7":
+            rows += w7_rows(records, args)
         else:
             b, t = find(records, "backprop", w), find(records, "pytorch", w)
             ratio = fmt_ratio(t and t["seconds"], b and b["seconds"])
@@ -198,6 +206,9 @@ def make_table(records, args, torch_note, busy):
         "Speed-up: PyTorch seconds / backprop seconds for w1, w2 and w5 (training time only, "
         "evaluation excluded); backprop GFLOP/s / PyTorch GFLOP/s for w3 and w5conv. Above 1x means backprop is faster.",
     ]
+    if "w7" in args.workloads:
+        footer += ["W7: PyTorch / backprop for the seconds of PPO training (its final greedy evaluation excluded; "
+                   "the PyTorch side steps gymnasium's CartPole-v1) and for the microseconds per MLP step."]
     if args.repeat > 1:
         footer += ["Each side's best of %d alternating runs; all runs are in latest.jsonl." % args.repeat]
     footer += ["- %s: %s" % (w, WORKLOADS[w]) for w in args.workloads]
@@ -208,6 +219,23 @@ def make_table(records, args, torch_note, busy):
     if torch_note:
         footer += ["", torch_note]
     return "\n".join(header + rows + footer) + "\n"
+
+
+def w7_rows(records, args):
+    """W7's table rows: the PPO run (time, greedy return) and the MLP step at batch 1 and 64 (microseconds)."""
+    b, t = find(records, "backprop", "w7"), find(records, "pytorch", "w7")
+    ret = lambda r: "greedy return %.1f" % r["final_return"] if r else "n/a"  # noqa: E731
+    rows = ["| w7 PPO CartPole (%d steps) | %s | %s | %s | %s / %s |"
+            % (args.rl_steps, fmt_seconds(b), fmt_seconds(t), fmt_ratio(t and t["seconds"], b and b["seconds"]),
+               ret(b), ret(t))]
+    for batch in (1, 64):
+        steps = [r for r in records if r.get("workload") == "w7-step" and r.get("batch") == batch]
+        best = lambda fw: min((r for r in steps if r["framework"] == fw), key=lambda r: r["us_per_step"], default=None)  # noqa: E731
+        bb, tt = best("backprop"), best("pytorch")
+        us = lambda r: "%.1f us/step" % r["us_per_step"] if r else "n/a"  # noqa: E731
+        rows.append("| w7 MLP 4-64-64-2 step, batch %d | %s | %s | %s | - |"
+                    % (batch, us(bb), us(tt), fmt_ratio(tt and tt["us_per_step"], bb and bb["us_per_step"])))
+    return rows
 
 
 def busy_fraction(seconds=1.0):
@@ -272,8 +300,8 @@ def main():
             _, recs = run_json(["cargo", "bench", "--bench", "workloads", "--"] + workload_args(w, args), "backprop")
             records += recs
         if torch_ok:
-            script = GPT_SCRIPT if w == "w4" else TORCH_SCRIPT
-            argv = workload_args(w, args)[1:] if w == "w4" else workload_args(w, args)
+            script = {"w4": GPT_SCRIPT, "w7": RL_SCRIPT}.get(w, TORCH_SCRIPT)
+            argv = workload_args(w, args)[1:] if w in ("w4", "w7") else workload_args(w, args)
             status, recs = run_json([sys.executable, script] + argv, "pytorch")
             records += recs
             if status == TORCH_MISSING:

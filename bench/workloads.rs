@@ -1,7 +1,7 @@
 //! backprop's side of the benchmarks; `python3 bench/run.py` runs it next to
 //! the same workloads in PyTorch (bench/torch_reference.py) and prints ratios.
 //!
-//! `cargo bench --bench workloads -- w1|w2|w3|w4|w5|w5conv [--threads N] [--data DIR] [--epochs N] [--seed S] [--sizes 128,256] [--iters 2000]`
+//! `cargo bench --bench workloads -- w1|w2|w3|w4|w5|w5conv|w7 [--threads N] [--data DIR] [--epochs N] [--seed S] [--sizes 128,256] [--iters 2000] [--steps 100000]`
 //!
 //! Prints one JSON line per result, in the format of torch_reference.py:
 //! `{"framework":"backprop","workload":"w1","threads":2,"epochs":1,"seconds":0.4,"test_accuracy":0.8,"final_loss":0.05}`.
@@ -28,6 +28,8 @@ struct Options {
     sizes: Vec<usize>,
     min_seconds: f64,
     iters: usize,
+    /// Environment steps of W7's PPO run.
+    steps: usize,
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -40,6 +42,7 @@ fn parse_options() -> Result<Options, String> {
         sizes: vec![128, 256, 512, 1024],
         min_seconds: 0.5,
         iters: 2000,
+        steps: 100_000,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -54,6 +57,7 @@ fn parse_options() -> Result<Options, String> {
                 o.min_seconds = value("--min-seconds")?.parse().map_err(|e| format!("--min-seconds: {e}"))?
             }
             "--iters" => o.iters = value("--iters")?.parse().map_err(|e| format!("--iters: {e}"))?,
+            "--steps" => o.steps = value("--steps")?.parse().map_err(|e| format!("--steps: {e}"))?,
             "--sizes" => {
                 o.sizes = value("--sizes")?
                     .split(',')
@@ -64,8 +68,8 @@ fn parse_options() -> Result<Options, String> {
             other => return Err(format!("unknown argument {other}")),
         }
     }
-    if !["w1", "w2", "w3", "w4", "w5", "w5conv"].contains(&o.workload.as_str()) {
-        return Err("name a workload: w1, w2, w3, w4, w5 or w5conv".into());
+    if !["w1", "w2", "w3", "w4", "w5", "w5conv", "w7"].contains(&o.workload.as_str()) {
+        return Err("name a workload: w1, w2, w3, w4, w5, w5conv or w7".into());
     }
     let cap = backprop::tensor::parallel::max_threads();
     if o.threads == 0 || o.threads > cap {
@@ -100,6 +104,7 @@ fn main() {
             conv_gflops(&o);
             Ok(())
         }
+        "w7" => rl_workload(&o),
         _ => train_workload(&o),
     };
     if let Err(e) = result {
@@ -261,4 +266,63 @@ fn conv_gflops(o: &Options) {
             o.threads
         );
     }
+}
+
+/// W7: PPO on CartPole-v1 with the library's defaults (bench/torch_rl.py runs
+/// the same in PyTorch) for `--steps` environment steps, timed without
+/// evaluations; then the greedy return of 100 episodes (seeds 1000000..) and
+/// the mean of the last 100 training episodes. Before it, one forward +
+/// cross-entropy + backward + Adam step of a 4-64-64-2 tanh MLP at batch 1
+/// and 64, in microseconds (mean of `--iters` steps after 200 warm-up steps).
+fn rl_workload(o: &Options) -> backprop::Result<()> {
+    use backprop::rl::{evaluate, mean_std, train, Algo, EnvName, RlConfig};
+    for batch in [1, 64] {
+        let us = mlp_step_micros(batch, o.iters);
+        eprintln!("w7-step batch {batch}: {us:.1} us per step");
+        println!(
+            "{{\"framework\":\"backprop\",\"workload\":\"w7-step\",\"threads\":{},\"batch\":{batch},\"iters\":{},\"us_per_step\":{us:.2}}}",
+            o.threads, o.iters
+        );
+    }
+    let mut config = RlConfig::new(EnvName::CartPole, Algo::Ppo);
+    config.steps = o.steps;
+    config.seed = o.seed.max(1);
+    // No evaluation during training: one single-episode check at the end (the
+    // run's "best", so the final weights are kept), then the real one untimed.
+    config.eval.every = o.steps;
+    config.eval.episodes = 1;
+    config.eval.target = None;
+    let (agent, outcome) = train(&config)?;
+    let seconds = outcome.seconds;
+    let (mean, std) = mean_std(&evaluate(agent.policy(), 100, 1_000_000)?);
+    let last = &agent.episodes().returns[agent.episodes().returns.len().saturating_sub(100)..];
+    let train_return = last.iter().sum::<f32>() / last.len().max(1) as f32;
+    eprintln!("w7: PPO {} steps in {seconds:.2} s; greedy return {mean:.1} +- {std:.1}, last 100 training episodes {train_return:.1}", outcome.env_steps);
+    println!(
+        "{{\"framework\":\"backprop\",\"workload\":\"w7\",\"threads\":{},\"env_steps\":{},\"seconds\":{seconds:.4},\"final_return\":{mean:.2},\"final_std\":{std:.2},\"train_return\":{train_return:.2}}}",
+        o.threads, outcome.env_steps
+    );
+    Ok(())
+}
+
+/// Microseconds per training step of a 4-64-64-2 tanh MLP (Xavier init) on a
+/// fixed random batch: forward, cross-entropy, backward, Adam (1e-3).
+fn mlp_step_micros(batch: usize, iters: usize) -> f64 {
+    use backprop::{loss, Graph};
+    let mut rng = Rng::new(0);
+    let model = Mlp::new(MlpConfig::classifier(4, &[64, 64], 2, Activation::Tanh), &mut rng);
+    let mut adam = Adam::new(model.parameters(), 1e-3);
+    let x = Tensor::randn(&[batch, 4], 0.0, 1.0, &mut rng);
+    let labels: Vec<usize> = (0..batch).map(|_| rng.below(2)).collect();
+    let mut step = || {
+        adam.zero_grad();
+        let g = Graph::new();
+        let l = loss::cross_entropy(model.forward(&g, g.constant(x.clone())), &labels);
+        g.backward(l);
+        adam.step();
+    };
+    (0..200).for_each(|_| step());
+    let started = Instant::now();
+    (0..iters).for_each(|_| step());
+    1e6 * started.elapsed().as_secs_f64() / iters.max(1) as f64
 }

@@ -13,6 +13,7 @@ mod info;
 mod input_args;
 mod network;
 mod ood;
+mod play;
 mod plot;
 mod predict;
 mod predict_csv;
@@ -26,6 +27,7 @@ mod train_args;
 mod train_csv;
 mod train_gpt;
 mod train_images;
+mod train_rl;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
@@ -65,6 +67,8 @@ enum Command {
     Calibrate(calibrate::CalibrateArgs),
     /// Serve a digit playground in the browser (draw, predict, saliency, activations, CNN feature maps) and a JSON API.
     Serve(serve::ServeArgs),
+    /// Run a trained reinforcement-learning policy greedily: mean return, and an animated GIF.
+    Play(play::PlayArgs),
 }
 
 /// Runs the CLI with the process arguments; returns the exit code.
@@ -90,6 +94,7 @@ pub fn main() -> i32 {
         Command::Ood(a) => ood::run(a),
         Command::Calibrate(a) => calibrate::run(a),
         Command::Serve(a) => serve::run(a),
+        Command::Play(a) => play::run(a),
     };
     match result {
         Ok(()) => 0,

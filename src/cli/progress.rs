@@ -95,6 +95,13 @@ pub(crate) fn plain_line(r: &EpochRecord, plan: &Plan) -> String {
         s += &match key.as_str() {
             "tokens_per_sec" => format!("  {value:.0} tok/s"),
             "ms_per_step" => format!("  {value:.1} ms/step"),
+            "env_steps" => format!("  {value:.0} env steps"),
+            "episodes" => format!("  {value:.0} episodes"),
+            "return" => format!("  return {value:.1}"),
+            "mean_return" => format!("  mean return {value:.1} (last 100)"),
+            "eval_return" => format!("  eval {value:.1}"),
+            "eval_std" => format!(" ± {value:.1}"),
+            "steps_per_sec" => format!("  {value:.0} steps/s"),
             _ => format!("  {key} {value:.4}"),
         };
     }

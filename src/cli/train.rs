@@ -30,6 +30,8 @@ enum TrainTask {
     Gpt(super::train_gpt::GptArgs),
     /// Logistic regression or an MLP on images: an HDF5 file (cat/non-cat layout) or class folders.
     Images(super::train_images::ImagesArgs),
+    /// A reinforcement-learning agent (REINFORCE, A2C, DQN or PPO) on CartPole or Acrobot.
+    Rl(super::train_rl::RlArgs),
 }
 
 /// The learning rates `train mnist` starts from: Adam's usual 1e-3; SGD's 0.1.
@@ -90,6 +92,7 @@ pub(crate) fn run(args: TrainArgs) -> Result<()> {
         TrainTask::Csv(a) => super::train_csv::run(a),
         TrainTask::Gpt(a) => super::train_gpt::run(a),
         TrainTask::Images(a) => super::train_images::run(a),
+        TrainTask::Rl(a) => super::train_rl::run(a),
     }
 }
 

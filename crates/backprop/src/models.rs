@@ -35,6 +35,7 @@ use crate::checkpoint::{Checkpoint, KIND_KEY};
 use crate::data::{CharTokenizer, ImageShape};
 use crate::loss::Loss;
 use crate::nn::{Cnn, Gpt, Mlp, Module};
+use crate::rl::{Policy, POLICY_KIND};
 use crate::{Error, Result};
 use std::path::Path;
 
@@ -50,7 +51,7 @@ pub const CLASSES_KEY: &str = "backprop.classes";
 pub const NORMALIZE_KEY: &str = "backprop.normalize";
 
 /// The kinds of model this version reads, as stored under [`KIND_KEY`].
-pub const KINDS: &[&str] = &["mlp", "cnn", "gpt"];
+pub const KINDS: &[&str] = &["mlp", "cnn", "gpt", POLICY_KIND];
 
 /// A model rebuilt from a checkpoint, one variant per kind.
 #[non_exhaustive]
@@ -66,6 +67,8 @@ pub enum Model {
         /// The characters it reads and writes.
         tokenizer: CharTokenizer,
     },
+    /// A reinforcement-learning agent's policy (`"policy"`): observations to action logits or Q-values.
+    Policy(Policy),
 }
 
 impl Model {
@@ -78,6 +81,7 @@ impl Model {
                 let (model, tokenizer) = Gpt::from_checkpoint(ckpt)?;
                 Ok(Model::Gpt { model, tokenizer })
             }
+            POLICY_KIND => Ok(Model::Policy(Policy::from_checkpoint(ckpt)?)),
             other => Err(Error::Checkpoint {
                 path: ckpt.path.clone(),
                 message: format!(
@@ -94,6 +98,7 @@ impl Model {
             Model::Mlp(_) => "mlp",
             Model::Cnn(_) => "cnn",
             Model::Gpt { .. } => "gpt",
+            Model::Policy(_) => POLICY_KIND,
         }
     }
 
@@ -103,6 +108,7 @@ impl Model {
             Model::Mlp(m) => m,
             Model::Cnn(m) => m,
             Model::Gpt { model, .. } => model,
+            Model::Policy(p) => p,
         }
     }
 }
@@ -158,6 +164,7 @@ impl LoadedModel {
             Model::Gpt { .. } => "a GPT language model".into(),
             Model::Cnn(_) if self.has_channels() => "a colour image CNN classifier".into(),
             Model::Cnn(_) => "a CNN classifier".into(),
+            Model::Policy(p) => format!("a {} policy trained by {}", p.env(), p.algo()),
             Model::Mlp(_) => match self.task() {
                 Some("regression") => "a CSV regression model".into(),
                 Some(task) => format!("an MLP for task '{task}'"),
@@ -209,6 +216,14 @@ impl LoadedModel {
         match &self.model {
             Model::Gpt { model, tokenizer } => Ok(LanguageModel { model, tokenizer }),
             _ => Err(self.mismatch(user, "a GPT language model")),
+        }
+    }
+
+    /// The model as a reinforcement-learning policy (what `play` runs).
+    pub fn policy(&self, user: &str) -> Result<&Policy> {
+        match &self.model {
+            Model::Policy(p) => Ok(p),
+            _ => Err(self.mismatch(user, "a reinforcement-learning policy")),
         }
     }
 
@@ -514,7 +529,7 @@ mod tests {
         let meta: BTreeMap<String, String> = [(KIND_KEY.to_string(), "rnn".to_string())].into();
         crate::checkpoint::save(&path, &[], &meta).unwrap();
         let e = load(&path).unwrap_err().to_string();
-        assert!(e.contains("kind 'rnn'") && e.contains("mlp, cnn, gpt"), "{e}");
+        assert!(e.contains("kind 'rnn'") && e.contains("mlp, cnn, gpt, policy"), "{e}");
         std::fs::remove_dir_all(path.parent().unwrap()).ok();
     }
 }

@@ -80,7 +80,7 @@ impl UnaryOp {
             UnaryOp::Log => x.ln(),
             UnaryOp::Sqrt => x.sqrt(),
             UnaryOp::Abs => x.abs(),
-            UnaryOp::Tanh => x.tanh(),
+            UnaryOp::Tanh => fast_tanh(x),
             UnaryOp::Sigmoid => sigmoid_f32(x),
             UnaryOp::HardSigmoid => (x / 6.0 + 0.5).clamp(0.0, 1.0),
             UnaryOp::Relu => nan_max(x, 0.0),

@@ -93,4 +93,12 @@ pub trait TrainStep {
     fn evaluate(&mut self, _record: &mut EpochRecord) -> Result<()> {
         Ok(())
     }
+
+    /// Whether the run is over by the step's own measure, asked before every
+    /// step (an agent's budget of environment steps is spent, or it reached
+    /// its target return): the trainer then ends the epoch and the run.
+    /// Default: never.
+    fn finished(&self) -> bool {
+        false
+    }
 }

@@ -204,7 +204,7 @@ impl<'a> Trainer<'a> {
         self.progress.start(&plan);
         for epoch in 1..=cfg.epochs {
             let left = cfg.max_steps.map_or(usize::MAX, |m| m.saturating_sub(done));
-            if left == 0 {
+            if left == 0 || step.finished() {
                 break;
             }
             let started = Instant::now();
@@ -218,7 +218,12 @@ impl<'a> Trainer<'a> {
             let steps = steps.min(left);
             self.progress.epoch_started(epoch, steps);
             let mut sums = vec![0.0f64; phases];
+            let mut ran = 0;
             for s in 0..steps {
+                if step.finished() {
+                    break;
+                }
+                ran += 1;
                 for (phase, sum) in sums.iter_mut().enumerate() {
                     let opt = &mut self.optimizers[phase];
                     opt.set_lr(cfg.schedule.lr_at(done, base_lr[phase]));
@@ -248,6 +253,7 @@ impl<'a> Trainer<'a> {
                 done += 1;
                 self.progress.step_done(s + 1, (sums[0] / (s + 1) as f64) as f32);
             }
+            let steps = ran;
             let stats = EpochStats { steps, elapsed: started.elapsed() };
             let mut record = EpochRecord {
                 epoch,
