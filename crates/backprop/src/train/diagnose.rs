@@ -1,11 +1,8 @@
-//! A one-line verdict on a training history (where validation loss was
-//! lowest, and whether the run overfits), and on a non-finite value: where in
-//! the graph it first appeared, so a NaN loss is blamed on the data, the
-//! parameters or the op that made it, not always on the learning rate.
+//! A one-line verdict on a training history: where validation loss was
+//! lowest, and whether the run overfits. (A non-finite loss is explained in
+//! `nan_origin.rs`; the full diagnosis of a run in `doctor.rs`.)
 
 use super::history::EpochRecord;
-use crate::autograd::Var;
-use crate::viz::format_number;
 use std::fmt;
 
 /// What a history says: where validation loss was lowest, and whether it
@@ -113,118 +110,6 @@ pub fn diagnose(history: &[EpochRecord]) -> Diagnosis {
         train_loss_fell,
         best_train,
         best_step: best.and_then(|(i, _, _)| history[i].step),
-    }
-}
-
-/// What produced the first non-finite value of a graph ([`first_non_finite`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum NonFiniteSource {
-    /// An input given to the graph (a batch of data, a constant or a leaf).
-    Input,
-    /// A parameter's value.
-    Parameter,
-    /// An op, by name, from inputs that were all finite.
-    Op(String),
-}
-
-/// The first node of a graph, in the order it was recorded, holding a NaN or
-/// an infinity: the origin of every non-finite value after it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct NonFinite {
-    /// Its node id (as numbered by [`Graph::visit_nodes`](crate::Graph::visit_nodes); drawings call it `n<id>`).
-    pub id: usize,
-    /// What made it.
-    pub source: NonFiniteSource,
-    /// Its first non-finite element.
-    pub value: f32,
-    /// How many of its elements are not finite.
-    pub count: usize,
-    /// How many elements it has.
-    pub len: usize,
-}
-
-impl fmt::Display for NonFinite {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let what = match &self.source {
-            NonFiniteSource::Input => "the input".to_string(),
-            NonFiniteSource::Parameter => "a parameter".to_string(),
-            NonFiniteSource::Op(op) => format!("op '{op}'"),
-        };
-        let v = format_number(self.value);
-        if self.len == 1 {
-            write!(f, "{what} (node n{}) is {v}", self.id)
-        } else {
-            write!(f, "{what} (node n{}) holds {} non-finite of {} values (first {v})", self.id, self.count, self.len)
-        }
-    }
-}
-
-/// The first node that `output` may depend on (recorded at or before it)
-/// whose value holds a NaN or an infinity, or `None` when all are finite.
-///
-/// ```
-/// use backprop::train::{first_non_finite, NonFiniteSource};
-/// use backprop::{Graph, Tensor};
-/// let g = Graph::new();
-/// let a = g.leaf(Tensor::scalar(1.0));
-/// let b = g.constant(Tensor::scalar(0.0));
-/// let j = (a / b).log(); // inf, then log(inf) = inf
-/// let origin = first_non_finite(j).unwrap();
-/// assert_eq!(origin.source, NonFiniteSource::Op("div".into()));
-/// assert_eq!(origin.to_string(), "op 'div' (node n2) is inf");
-/// ```
-pub fn first_non_finite(output: Var<'_>) -> Option<NonFinite> {
-    let last = output.id();
-    let mut found = None;
-    output.graph().visit_nodes(|n| {
-        if found.is_some() || n.id > last {
-            return;
-        }
-        let data = n.value.data();
-        let Some(&value) = data.iter().find(|v| !v.is_finite()) else { return };
-        let source = match (n.op, n.is_param) {
-            (_, true) => NonFiniteSource::Parameter,
-            (Some(op), false) => NonFiniteSource::Op(op.to_string()),
-            (None, false) => NonFiniteSource::Input,
-        };
-        let count = data.iter().filter(|v| !v.is_finite()).count();
-        found = Some(NonFinite { id: n.id, source, value, count, len: data.len() });
-    });
-    found
-}
-
-/// Why a training loss became `value` (NaN or infinite), from the graph of
-/// that step: the data when the input already held non-finite values, the
-/// model's starting point when a parameter did before the first step,
-/// otherwise divergence, with the op where it started and a lower learning
-/// rate (`lr`, the rate of that step) as the advice.
-///
-/// ```
-/// use backprop::train::explain_non_finite_loss;
-/// use backprop::{Graph, Tensor};
-/// let g = Graph::new();
-/// let x = g.constant(Tensor::from_vec(vec![1.0, f32::NAN], &[2]));
-/// let loss = x.square().mean();
-/// let why = explain_non_finite_loss(loss, 1e-3, false);
-/// assert!(why.contains("the input (node n0) holds 1 non-finite of 2 values"), "{why}");
-/// assert!(!why.contains("try a lower learning rate"), "{why}");
-/// ```
-pub fn explain_non_finite_loss(loss: Var<'_>, lr: f32, first_step: bool) -> String {
-    let lower_lr = format!("try a lower learning rate (now {lr:e})");
-    let Some(origin) = first_non_finite(loss) else {
-        return format!("training diverged; {lower_lr}");
-    };
-    match origin.source {
-        NonFiniteSource::Input => format!(
-            "{origin}: the data holds NaN or infinite values (or values too large for f32), \
-             so no learning rate can help; check the data set"
-        ),
-        NonFiniteSource::Parameter if first_step => {
-            format!("{origin} before the first step: the model starts from non-finite weights; check the checkpoint")
-        }
-        NonFiniteSource::Parameter | NonFiniteSource::Op(_) => {
-            format!("training diverged: {origin}, the first non-finite value in the graph; {lower_lr}")
-        }
     }
 }
 
