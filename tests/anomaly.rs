@@ -65,7 +65,14 @@ fn log_of_zero_names_the_log() {
 #[test]
 fn exp_of_a_thousand_names_the_exp() {
     let e = fail(&[1.0, 1000.0], 0.1, |w, x| (w * x).exp().sum());
-    has(&e, &["the loss became inf at step 1: op 'exp'", "exp overflows f32 for inputs above 88.72", "the largest input is 1000"]);
+    has(
+        &e,
+        &[
+            "the loss became inf at step 1: op 'exp'",
+            "exp overflows f32 for inputs above 88.72",
+            "the largest input is 1000",
+        ],
+    );
     assert!(!e.contains("try:"), "{e}");
 }
 
@@ -123,7 +130,10 @@ fn a_learning_rate_too_high_is_shown_by_the_last_update() {
     );
     // The update line names a parameter and the norms before and after.
     let update = e.lines().find(|l| l.contains("update:")).unwrap();
-    assert!(update.contains("took the norm of layers.") && update.contains(" from ") && update.contains(" to "), "{update}");
+    assert!(
+        update.contains("took the norm of layers.") && update.contains(" from ") && update.contains(" to "),
+        "{update}"
+    );
 }
 
 #[test]
@@ -145,10 +155,14 @@ fn weights_that_overflow_in_the_update_blame_the_learning_rate() {
 #[test]
 fn anomaly_detection_finds_a_nan_the_loss_never_sees() {
     let config = TrainConfig { epochs: 1, steps_per_epoch: Some(2), ..Default::default() };
-    let hidden = |w: &Param| Formula { w: w.clone(), x: Tensor::zeros(&[2]), f: |w, x| {
-        let _unused = (w * x).log(); // -inf, but not part of the loss
-        (w - 2.0).square().sum()
-    } };
+    let hidden = |w: &Param| Formula {
+        w: w.clone(),
+        x: Tensor::zeros(&[2]),
+        f: |w, x| {
+            let _unused = (w * x).log(); // -inf, but not part of the loss
+            (w - 2.0).square().sum()
+        },
+    };
     let w = Param::new(Tensor::ones(&[2]));
     let sgd = || Box::new(Sgd::new(vec![("layers.0.weight".to_string(), w.clone())], 0.1));
     assert!(Trainer::new(sgd(), config.clone()).run(&mut hidden(&w)).is_ok());
@@ -160,8 +174,24 @@ fn anomaly_detection_finds_a_nan_the_loss_never_sees() {
 fn the_command_line_prints_one_error_line_and_the_details_under_it() {
     let dir = TempDir::new("anomaly-cli");
     let run = backprop(&[
-        "train", "mnist", "--data", &common::mnist_arg(), "--out", &dir.arg("out"), "--optimizer", "sgd", "--lr", "1e30",
-        "--schedule", "constant", "--hidden", "32", "--epochs", "1", "--threads", "2",
+        "train",
+        "mnist",
+        "--data",
+        &common::mnist_arg(),
+        "--out",
+        &dir.arg("out"),
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "1e30",
+        "--schedule",
+        "constant",
+        "--hidden",
+        "32",
+        "--epochs",
+        "1",
+        "--threads",
+        "2",
     ]);
     assert_eq!(run.code, Some(1), "{run:?}");
     let lines: Vec<&str> = run.stderr.lines().collect();

@@ -4,6 +4,7 @@ mod args;
 mod attack;
 mod calibrate;
 mod csv_model;
+mod doctor;
 mod eval;
 mod explain;
 mod generate;
@@ -18,6 +19,7 @@ mod predict_csv;
 mod predict_images;
 mod progress;
 mod report;
+mod report_grads;
 mod serve;
 mod train;
 mod train_args;
@@ -63,6 +65,8 @@ enum Command {
     Calibrate(calibrate::CalibrateArgs),
     /// Serve a digit playground in the browser (draw, predict, saliency, activations) and a JSON API.
     Serve(serve::ServeArgs),
+    /// Why won't it train? Examine a run folder: training loss too high (and why), then overfitting.
+    Doctor(doctor::DoctorArgs),
 }
 
 /// Runs the CLI with the process arguments; returns the exit code.
@@ -88,6 +92,7 @@ pub fn main() -> i32 {
         Command::Ood(a) => ood::run(a),
         Command::Calibrate(a) => calibrate::run(a),
         Command::Serve(a) => serve::run(a),
+        Command::Doctor(a) => doctor::run(a),
     };
     match result {
         Ok(()) => 0,

@@ -338,14 +338,31 @@ impl Graph {
                 let g = if g.shape() == shape { g } else { g.sum_to_shape(shape) };
                 if check && !g.all_finite() {
                     let (op, node, input_id, incoming) = (op.name(), id, input, grad.clone());
-                    return Err(NonFiniteGrad { op, node, input: position, input_id, incoming, grad: g, summed: false });
+                    return Err(NonFiniteGrad {
+                        op,
+                        node,
+                        input: position,
+                        input_id,
+                        incoming,
+                        grad: g,
+                        summed: false,
+                    });
                 }
                 match &mut grads[input] {
                     Some(acc) => {
                         acc.add_scaled_inplace(&g, 1.0);
                         if check && !acc.all_finite() {
-                            let (op, node, input_id, incoming, grad) = (op.name(), id, input, grad.clone(), acc.clone());
-                            return Err(NonFiniteGrad { op, node, input: position, input_id, incoming, grad, summed: true });
+                            let (op, node, input_id, incoming, grad) =
+                                (op.name(), id, input, grad.clone(), acc.clone());
+                            return Err(NonFiniteGrad {
+                                op,
+                                node,
+                                input: position,
+                                input_id,
+                                incoming,
+                                grad,
+                                summed: true,
+                            });
                         }
                     }
                     slot @ None => *slot = Some(g),

@@ -15,6 +15,9 @@ use crate::autograd::{Graph, Param};
 use crate::{Result, Tensor};
 use std::path::Path;
 
+/// The file name of the gradient statistics in a run folder.
+pub const GRAD_STATS_FILE: &str = "grad_stats.jsonl";
+
 /// Updates measured per epoch for the update/weight ratio (each costs a copy of the weights).
 const UPDATE_SAMPLES: usize = 10;
 
@@ -166,11 +169,8 @@ impl GradStats {
         for layer in &mut sums.layers {
             let (mut delta, mut weight) = (0.0f64, 0.0f64);
             for &i in &layer.members {
-                let after = params[i].1.value();
-                for (a, b) in after.data().iter().zip(before[i].data()) {
-                    delta += f64::from(a - b).powi(2);
-                    weight += f64::from(*b).powi(2);
-                }
+                delta += f64::from(params[i].1.value().squared_distance(&before[i]));
+                weight += f64::from(before[i].sum_squares());
             }
             if weight > 0.0 {
                 layer.ratio += (delta / weight).sqrt();

@@ -87,8 +87,8 @@ pub(crate) fn read_json_lines<T: serde::de::DeserializeOwned>(path: &Path, what:
         if line.trim().is_empty() {
             continue;
         }
-        let record = serde_json::from_str(&line)
-            .map_err(|e| Error::format(path, format!("line {}: not {what}: {e}", i + 1)))?;
+        let record =
+            serde_json::from_str(&line).map_err(|e| Error::format(path, format!("line {}: not {what}: {e}", i + 1)))?;
         out.push(record);
     }
     Ok(out)

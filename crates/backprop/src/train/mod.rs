@@ -6,6 +6,7 @@
 //! [`Progress`], the history to a JSONL file.
 
 mod diagnose;
+mod doctor;
 mod early_stopping;
 mod grad_stats;
 mod history;
@@ -18,9 +19,10 @@ mod step_check;
 mod supervised;
 mod trainer;
 
-pub use diagnose::{diagnose, Diagnosis};
-pub use grad_stats::{read_grad_stats, GradStatsRecord, GradStatsWriter, LayerStats};
+pub use diagnose::{diagnose, Diagnosis, OVERFITTING_RISE};
+pub use doctor::{examine, gradient_findings, Answer, Examination, Problem, RunFacts, Verdict};
 pub use early_stopping::EarlyStopping;
+pub use grad_stats::{read_grad_stats, GradStatsRecord, GradStatsWriter, LayerStats, GRAD_STATS_FILE};
 pub use history::{read_history, EpochRecord, HistoryWriter};
 pub use lm::{estimate_loss, train_lm, LmConfig, LmStep};
 pub use metrics::{accuracy, evaluate, predicted_classes, Evaluation};

@@ -229,7 +229,6 @@ impl Origin {
             }
         }
     }
-
 }
 
 impl fmt::Display for Origin {
@@ -427,7 +426,9 @@ fn forward_hint(op: &str, inputs: &[Tensor], out: &Tensor) -> (String, bool) {
         }
         ("div", [a, b]) if has_zero(&inputs[1]) => {
             if nan_out && (a.min <= 0.0 && a.max >= 0.0) {
-                undefined("0/0 is NaN: the divisor is 0 where the dividend is 0 too; add a small epsilon to the divisor")
+                undefined(
+                    "0/0 is NaN: the divisor is 0 where the dividend is 0 too; add a small epsilon to the divisor",
+                )
             } else {
                 undefined(format!("division by 0 (the divisor {b} reaches 0); add a small epsilon to the divisor"))
             }
@@ -435,9 +436,10 @@ fn forward_hint(op: &str, inputs: &[Tensor], out: &Tensor) -> (String, bool) {
         ("rdiv_scalar", [x]) if has_zero(&inputs[0]) => {
             undefined(format!("division by 0 (the divisor {x} reaches 0); add a small epsilon to the divisor"))
         }
-        ("pow", [x, ..]) if x.min < 0.0 && nan_out => {
-            undefined(format!("a negative number to a fractional power is NaN; the base goes down to {}", format_number(x.min)))
-        }
+        ("pow", [x, ..]) if x.min < 0.0 && nan_out => undefined(format!(
+            "a negative number to a fractional power is NaN; the base goes down to {}",
+            format_number(x.min)
+        )),
         ("pow", _) if has_zero(&inputs[0]) => undefined("0 to a negative power is inf, and the base reaches 0"),
         ("add_scalar" | "mul_scalar" | "rsub_scalar" | "rdiv_scalar", [x]) if x.max_abs() < LARGE => {
             let what = if nan_out { "NaN" } else { "infinite (or too large)" };

@@ -18,6 +18,10 @@ use crate::autograd::{Graph, Var};
 use crate::viz::format_number;
 use crate::{Error, Result};
 
+/// How often (in steps) the weights' norms are kept for the update's size in
+/// a divergence message: one pass over the weights every this many steps.
+const NORM_EVERY: usize = 16;
+
 /// Where in the run a step is, for messages.
 #[derive(Clone, Debug)]
 pub(crate) struct At {
@@ -124,9 +128,13 @@ impl StepCheck {
         }
     }
 
-    /// Just before the optimizer step: keeps the weights' norms, so that a
-    /// later divergence can show the size of this update.
+    /// Just before the optimizer step: every [`NORM_EVERY`] steps (and on the
+    /// first), keeps the weights' norms, so that a later divergence can show
+    /// the size of the updates since.
     pub fn before_update(&mut self, params: ParamNames<'_>, lr: f32, at: &At) {
+        if at.done % NORM_EVERY != 0 {
+            return;
+        }
         let weight_norms = params.iter().map(|(_, p)| norm(&p.lock().value)).collect();
         let grad_norms = self.grad_sq.iter().map(|s| s.sqrt()).collect();
         self.last = Some(LastUpdate { step: at.done + 1, lr, weight_norms, grad_norms });
@@ -142,7 +150,7 @@ impl StepCheck {
             "parameter '{name}' became non-finite in the update of {} (--detect-anomaly), from a finite gradient",
             at.place
         );
-        if let Some(note) = self.update_note(params, lr) {
+        if let Some(note) = self.update_note(params, lr, at.done + 1) {
             message += &format!("\n  update:   {note}");
         }
         message += &format!("\n  try:      a lower learning rate (now {lr:e})");
@@ -188,7 +196,7 @@ impl StepCheck {
         let lead = if diverged { "training diverged: " } else { "" };
         let mut message = format!("{what} at {}: {lead}{}\n{origin}", at.place, origin.headline());
         if diverged {
-            if let Some(note) = self.update_note(params, lr) {
+            if let Some(note) = self.update_note(params, lr, at.done) {
                 message += &format!("\n  update:   {note}");
             }
             message += &format!("\n  try:      a lower learning rate (now {lr:e})");
@@ -196,10 +204,12 @@ impl StepCheck {
         Error::Diverged(message)
     }
 
-    /// The size of the last update, for the parameter whose norm it grew
-    /// most: `the last update (step 41, learning rate 0.5) took the norm of
-    /// layers.0.weight from 12.3 to 4.1e20 (its gradient's norm was 8.1e19)`.
-    fn update_note(&self, params: ParamNames<'_>, lr: f32) -> Option<String> {
+    /// The size of the updates since the weights' norms were last kept, for
+    /// the parameter whose norm they grew most: `the last update (step 41,
+    /// learning rate 0.5) took the norm of layers.0.weight from 12.3 to 4.1e20
+    /// (its gradient's norm was 8.1e19)`, or `the 3 updates of steps 33 to 35 took ...`;
+    /// `latest` is the number of the last update done.
+    fn update_note(&self, params: ParamNames<'_>, lr: f32, latest: usize) -> Option<String> {
         let last = self.last.as_ref()?;
         let now: Vec<f32> = params.iter().map(|(_, p)| norm(&p.lock().value)).collect();
         let growth = |i: usize| if now[i].is_nan() { f32::INFINITY } else { now[i] - last.weight_norms[i] };
@@ -210,12 +220,16 @@ impl StepCheck {
             v => format_number(v),
         };
         let lr_note = if last.lr == lr { String::new() } else { format!(", learning rate {}", format_number(last.lr)) };
+        let updates = match (latest + 1).saturating_sub(last.step) {
+            0 | 1 => format!("the last update (step {}{lr_note})", last.step),
+            n => format!("the {n} updates of steps {} to {latest}", last.step),
+        };
         Some(format!(
-            "the last update (step {}{lr_note}) took the norm of {} from {} to {after} (its gradient's norm was {})",
-            last.step,
+            "{updates} took the norm of {} from {} to {after} (its gradient's norm was {} in step {})",
             params[i].0,
             format_number(last.weight_norms[i]),
-            format_number(last.grad_norms.get(i).copied().unwrap_or(f32::NAN))
+            format_number(last.grad_norms.get(i).copied().unwrap_or(f32::NAN)),
+            last.step
         ))
     }
 }
