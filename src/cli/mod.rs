@@ -21,6 +21,7 @@ mod progress;
 mod report;
 mod report_grads;
 mod serve;
+mod serve_steps;
 mod train;
 mod train_args;
 mod train_csv;
@@ -63,7 +64,8 @@ enum Command {
     Ood(ood::OodArgs),
     /// Pick and store in the checkpoint the max-probability threshold below which `predict` says "unknown".
     Calibrate(calibrate::CalibrateArgs),
-    /// Serve a digit playground in the browser (draw, predict, saliency, activations) and a JSON API.
+    /// Serve a digit playground in the browser (draw, predict, saliency, activations) and a JSON API,
+    /// or (--expr, --steps) backpropagation step by step.
     Serve(serve::ServeArgs),
     /// Why won't it train? Examine a run folder: training loss too high (and why), then overfitting.
     Doctor(doctor::DoctorArgs),
