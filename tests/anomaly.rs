@@ -14,6 +14,7 @@ use backprop::tensor::Rng;
 use backprop::train::{EpochRecord, EpochStats, TrainConfig, TrainStep, Trainer};
 use backprop::{Error, Result, Tensor};
 use common::{backprop, TempDir};
+use std::path::Path;
 
 /// A step whose loss is `f(w, x)` for one parameter `layers.0.weight` and a fixed input `x`.
 struct Formula {
@@ -146,7 +147,7 @@ fn weights_that_overflow_in_the_update_blame_the_learning_rate() {
         &[
             "the loss became inf at step 2: training diverged: parameter 'layers.0.weight' (node n0) is -inf",
             "the weights became non-finite in the last update although every gradient was finite",
-            "update:   the last update (step 1) took the norm of layers.0.weight from 1 to a non-finite value (its gradient's norm was 18)",
+            "update:   the last update (step 1) took the norm of layers.0.weight from 1 to a non-finite value (its gradient's norm was 18 in step 1)",
             "try:      a lower learning rate (now 1e38)",
         ],
     );
@@ -203,4 +204,18 @@ fn the_command_line_prints_one_error_line_and_the_details_under_it() {
     }
     assert!(!run.stderr.contains("panicked"));
     assert!(!dir.join("out/model.safetensors").exists(), "a diverged run saves no model");
+}
+
+#[test]
+fn detect_anomaly_trains_a_healthy_run_to_the_same_weights() {
+    // Checking every value and gradient changes nothing when all are finite.
+    let dir = TempDir::new("anomaly-healthy");
+    let train = |out: &str, extra: &[&str]| {
+        let (data, out) = (common::mnist_arg(), dir.arg(out));
+        let args = ["train", "mnist", "--data", &data, "--out", &out, "--hidden", "16", "--epochs", "1", "--threads", "2"];
+        backprop(&[&args[..], extra].concat()).expect_success("train mnist");
+        let history = backprop::train::read_history(&Path::new(&out).join("history.jsonl")).unwrap();
+        history.iter().map(|r| (r.train_loss, r.val_loss, r.train_accuracy, r.val_accuracy)).collect::<Vec<_>>()
+    };
+    assert_eq!(train("plain", &[]), train("checked", &["--detect-anomaly"]));
 }

@@ -163,3 +163,24 @@ fn doctor_refuses_what_is_not_a_run() {
     tmp.write("stats/grad_stats.jsonl", b"{\"epoch\":1,\"layers\":[{\"layer\":3}]}\n");
     assert_clean_failure(&backprop(&["doctor", &tmp.arg("stats")]), &["grad_stats.jsonl", "line 1"]);
 }
+
+#[test]
+fn every_train_command_records_gradient_statistics() {
+    let tmp = TempDir::new("doctor-csv");
+    let mut csv = String::from("x1,x2,y\n");
+    for i in 0..40 {
+        let (a, b) = (i as f32 / 10.0, (i % 3) as f32);
+        csv += &format!("{a},{b},{}\n", 2.0 * a - b);
+    }
+    let file = tmp.write("data.csv", csv.as_bytes());
+    let out = tmp.arg("csv");
+    let args = ["train", "csv", "--file", file.to_str().unwrap(), "--target", "y", "--hidden", "8", "--epochs", "3"];
+    backprop(&[&args[..], &["--out", &out, "--grad-stats"]].concat()).expect_success("train csv");
+    let stats = read_grad_stats(&tmp.join("csv/grad_stats.jsonl")).unwrap();
+    assert_eq!(stats.len(), 3);
+    let layers: Vec<(&str, usize)> = stats[0].layers.iter().map(|l| (l.layer.as_str(), l.params)).collect();
+    assert_eq!(layers, [("layers.0", 2 * 8 + 8), ("layers.2", 8 + 1)]);
+    // A later run without --grad-stats removes the stale file.
+    backprop(&[&args[..], &["--out", &out]].concat()).expect_success("train csv");
+    assert!(!tmp.join("csv/grad_stats.jsonl").exists());
+}
