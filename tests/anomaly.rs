@@ -212,7 +212,8 @@ fn detect_anomaly_trains_a_healthy_run_to_the_same_weights() {
     let dir = TempDir::new("anomaly-healthy");
     let train = |out: &str, extra: &[&str]| {
         let (data, out) = (common::mnist_arg(), dir.arg(out));
-        let args = ["train", "mnist", "--data", &data, "--out", &out, "--hidden", "16", "--epochs", "1", "--threads", "2"];
+        let args =
+            ["train", "mnist", "--data", &data, "--out", &out, "--hidden", "16", "--epochs", "1", "--threads", "2"];
         backprop(&[&args[..], extra].concat()).expect_success("train mnist");
         let history = backprop::train::read_history(&Path::new(&out).join("history.jsonl")).unwrap();
         history.iter().map(|r| (r.train_loss, r.val_loss, r.train_accuracy, r.val_accuracy)).collect::<Vec<_>>()
