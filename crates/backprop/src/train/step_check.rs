@@ -22,15 +22,36 @@ use crate::{Error, Result};
 /// a divergence message: one pass over the weights every this many steps.
 const NORM_EVERY: usize = 16;
 
-/// Where in the run a step is, for messages.
-#[derive(Clone, Debug)]
+/// Where in the run a step is, for messages (formatted only when one is needed).
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct At {
-    /// `epoch 2, batch 17` or `step 130`.
-    pub place: String,
-    /// The loss's name: `the loss`, or `the generator loss` for a step with phases.
-    pub loss_name: String,
+    /// The epoch (from 1) and the batch in it (from 1).
+    pub epoch: usize,
+    pub batch: usize,
     /// Optimizer steps done before this one (0 on the first).
     pub done: usize,
+    /// Whether the run is counted in steps (messages then name the step only).
+    pub counted_in_steps: bool,
+    /// The phase's name when the step has several (`generator`).
+    pub phase: Option<&'static str>,
+}
+
+impl At {
+    /// `epoch 2, batch 17 (step 130)` or `step 130`.
+    fn place(&self) -> String {
+        match self.counted_in_steps {
+            true => format!("step {}", self.done + 1),
+            false => format!("epoch {}, batch {} (step {})", self.epoch, self.batch, self.done + 1),
+        }
+    }
+
+    /// `the loss`, or `the generator loss` for a step with phases.
+    fn loss_name(&self) -> String {
+        match self.phase {
+            Some(phase) => format!("the {phase} loss"),
+            None => "the loss".into(),
+        }
+    }
 }
 
 /// The weights' norms just before an update, and what drove it.
@@ -72,13 +93,14 @@ impl StepCheck {
             }
             return Err(Error::Diverged(format!(
                 "{} became {value} at {}: training diverged; try a lower learning rate (now {lr:e})",
-                at.loss_name, at.place
+                at.loss_name(),
+                at.place()
             )));
         };
         let what = if value.is_finite() {
             "a value of the graph became non-finite (--detect-anomaly)".to_string()
         } else {
-            format!("{} became {value}", at.loss_name)
+            format!("{} became {value}", at.loss_name())
         };
         Err(self.error(&what, origin, params, lr, at))
     }
@@ -122,7 +144,7 @@ impl StepCheck {
                 Err(Error::Diverged(format!(
                     "the gradient of '{name}' became non-finite at {}: every op's gradient was finite, but their \
                      sum for the parameter overflowed; try a lower learning rate (now {lr:e})",
-                    at.place
+                    at.place()
                 )))
             }
         }
@@ -148,7 +170,7 @@ impl StepCheck {
         let Some((name, _)) = params.iter().find(|(_, p)| !p.lock().value.all_finite()) else { return Ok(()) };
         let mut message = format!(
             "parameter '{name}' became non-finite in the update of {} (--detect-anomaly), from a finite gradient",
-            at.place
+            at.place()
         );
         if let Some(note) = self.update_note(params, lr, at.done + 1) {
             message += &format!("\n  update:   {note}");
@@ -194,7 +216,7 @@ impl StepCheck {
             NonFiniteSource::Op(_) => origin.overflow && !first_step,
         };
         let lead = if diverged { "training diverged: " } else { "" };
-        let mut message = format!("{what} at {}: {lead}{}\n{origin}", at.place, origin.headline());
+        let mut message = format!("{what} at {}: {lead}{}\n{origin}", at.place(), origin.headline());
         if diverged {
             if let Some(note) = self.update_note(params, lr, at.done) {
                 message += &format!("\n  update:   {note}");

@@ -285,15 +285,11 @@ impl<'a> Trainer<'a> {
                     opt.set_lr(lr);
                     opt.zero_grad();
                     let at = At {
-                        place: match plan.counted_in_steps {
-                            true => format!("step {}", done + 1),
-                            false => format!("epoch {epoch}, batch {} (step {})", s + 1, done + 1),
-                        },
-                        loss_name: match phases {
-                            1 => "the loss".into(),
-                            _ => format!("the {} loss", step.phase_name(phase)),
-                        },
+                        epoch,
+                        batch: s + 1,
                         done,
+                        counted_in_steps: plan.counted_in_steps,
+                        phase: (phases > 1).then(|| step.phase_name(phase)),
                     };
                     let check = &mut checks[phase];
                     let g = Graph::new().freeze(&frozen[phase]);
