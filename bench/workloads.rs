@@ -1,7 +1,9 @@
 //! backprop's side of the benchmarks; `python3 bench/run.py` runs it next to
 //! the same workloads in PyTorch (bench/torch_reference.py) and prints ratios.
 //!
-//! `cargo bench --bench workloads -- w1|w2|w3|w4|w5|w5conv|w7 [--threads N] [--data DIR] [--epochs N] [--seed S] [--sizes 128,256] [--iters 2000] [--steps 100000]`
+//! `cargo bench --bench workloads -- w1|w2|w3|w4|w5|w5conv|w7 [--threads N] [--data DIR] [--epochs N] [--seed S] [--sizes 128,256] [--iters 2000] [--steps 100000] [--grad-stats]`
+//!
+//! `--grad-stats` measures W1/W2 with gradient statistics on (`train --grad-stats`), for their cost.
 //!
 //! Prints one JSON line per result, in the format of torch_reference.py:
 //! `{"framework":"backprop","workload":"w1","threads":2,"epochs":1,"seconds":0.4,"test_accuracy":0.8,"final_loss":0.05}`.
@@ -30,6 +32,8 @@ struct Options {
     iters: usize,
     /// Environment steps of W7's PPO run.
     steps: usize,
+    /// W1/W2 with gradient statistics on.
+    grad_stats: bool,
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -43,6 +47,7 @@ fn parse_options() -> Result<Options, String> {
         min_seconds: 0.5,
         iters: 2000,
         steps: 100_000,
+        grad_stats: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -58,6 +63,7 @@ fn parse_options() -> Result<Options, String> {
             }
             "--iters" => o.iters = value("--iters")?.parse().map_err(|e| format!("--iters: {e}"))?,
             "--steps" => o.steps = value("--steps")?.parse().map_err(|e| format!("--steps: {e}"))?,
+            "--grad-stats" => o.grad_stats = true,
             "--sizes" => {
                 o.sizes = value("--sizes")?
                     .split(',')
@@ -146,7 +152,11 @@ fn train_workload(o: &Options) -> backprop::Result<()> {
     };
     let cfg = TrainConfig { epochs: o.epochs, batch_size, seed: o.seed, loss, ..Default::default() };
     let started = Instant::now();
-    let history = Trainer::new(optimizer, cfg).fit(model.as_ref(), &data.train, None)?;
+    let mut trainer = Trainer::new(optimizer, cfg);
+    if o.grad_stats {
+        trainer = trainer.with_grad_stats(None);
+    }
+    let history = trainer.fit(model.as_ref(), &data.train, None)?;
     let seconds = started.elapsed().as_secs_f64();
     let test = evaluate(model.as_ref(), &data.test, loss, 1000);
     let accuracy = test.accuracy.unwrap_or(0.0);

@@ -147,7 +147,7 @@ fn a_nan_loss_blames_the_data_when_the_inputs_hold_nan_and_the_learning_rate_oth
     // Finite data and a huge rate: divergence, and the advice names the op where it started.
     let err = train(&data_with(0.5), 1e30).unwrap_err().to_string();
     assert!(err.contains("training diverged: op '"), "{err}");
-    assert!(err.contains("the first non-finite value in the graph; try a lower learning rate (now 1e30)"), "{err}");
+    assert!(err.contains("try:      a lower learning rate (now 1e30)"), "{err}");
 }
 
 #[test]
@@ -162,6 +162,6 @@ fn a_model_that_starts_with_nan_weights_is_not_told_to_lower_its_rate() {
         .fit(&mlp, &data_with(0.5), None)
         .unwrap_err()
         .to_string();
-    assert!(err.contains("a parameter") && err.contains("before the first step"), "{name}: {err}");
-    assert!(!err.contains("try a lower learning rate"), "{err}");
+    assert!(err.contains(&format!("parameter '{name}'")) && err.contains("before the first step"), "{err}");
+    assert!(!err.contains("learning rate"), "{err}");
 }

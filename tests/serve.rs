@@ -3,12 +3,11 @@
 
 mod common;
 
+use common::browser::{chromium, run_chromium};
 use common::serve::{model, Server};
 use common::{assert_clean_failure, backprop, mnist_dir};
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Instant;
 
 #[test]
 fn serves_the_page_and_predicts_test_digits() {
@@ -115,64 +114,6 @@ fn serves_models_of_other_image_sizes() {
     assert_eq!(server.predict(&[0.5; 100])["saliency"].as_array().unwrap().len(), 100);
     let wrong = serde_json::json!({ "pixels": vec![0.5; 784] }).to_string();
     assert!(server.request("POST", "/predict", wrong.as_bytes()).assert_error(400).contains("expected 100"));
-}
-
-/// Chromium on this machine, if any.
-fn chromium() -> Option<PathBuf> {
-    let fixed = Path::new("/usr/bin/chromium");
-    if fixed.exists() {
-        return Some(fixed.to_path_buf());
-    }
-    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join("chromium")).find(|p| p.exists())
-}
-
-/// Runs Chromium headless with a fresh profile; killed after 120 s.
-fn run_chromium(browser: &Path, profile: &Path, args: &[&str]) -> std::process::Output {
-    let mut child = Command::new(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("chromium runs");
-    // Read both pipes on threads so a chatty browser never blocks on a full pipe.
-    let mut out_pipe = child.stdout.take().unwrap();
-    let mut err_pipe = child.stderr.take().unwrap();
-    let out_reader = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = out_pipe.read_to_end(&mut v);
-        v
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = err_pipe.read_to_end(&mut v);
-        v
-    });
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("chromium did not finish in 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    std::process::Output { status, stdout: out_reader.join().unwrap(), stderr: err_reader.join().unwrap() }
 }
 
 #[test]

@@ -37,10 +37,10 @@ pub(crate) struct GraphArgs {
 
 /// `NAME=VALUE` pairs from one `--set` value.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Assignments(Vec<(String, f32)>);
+pub(crate) struct Assignments(pub Vec<(String, f32)>);
 
 /// Parses `a=5,b=3,c=2`.
-fn assignments(s: &str) -> std::result::Result<Assignments, String> {
+pub(crate) fn assignments(s: &str) -> std::result::Result<Assignments, String> {
     s.split(',')
         .map(|part| {
             let part = part.trim();
@@ -77,17 +77,8 @@ pub(crate) fn run(a: GraphArgs) -> Result<()> {
 }
 
 fn draw_expression(src: &str, set: &[Assignments], format: Format) -> Result<String> {
-    let expr = Expr::parse(src).map_err(|e| match e {
-        Error::InvalidArgument { message, .. } => Error::invalid("--expr", message),
-        other => other,
-    })?;
-    let mut values: Vec<(&str, f32)> = Vec::new();
-    for (name, v) in set.iter().flat_map(|s| &s.0) {
-        if values.iter().any(|(n, _)| n == name) {
-            return Err(Error::invalid("--set", format!("'{name}' is given twice")));
-        }
-        values.push((name, *v));
-    }
+    let expr = parse_expr(src)?;
+    let values = set_values(set)?;
     let g = Graph::new();
     let built = expr.build(&g, &values).map_err(|e| match e {
         Error::InvalidArgument { message, .. } => Error::invalid("--expr", format!("{message}; give it with --set")),
@@ -96,6 +87,26 @@ fn draw_expression(src: &str, set: &[Assignments], format: Format) -> Result<Str
     let grads = g.backward_keep_all(built.output);
     warn_non_finite(built.output, &grads, &built.labels);
     Ok(render(built.output, &grads, &built.labels, format))
+}
+
+/// The `NAME=VALUE` pairs of every `--set`, each name once.
+pub(crate) fn set_values(set: &[Assignments]) -> Result<Vec<(&str, f32)>> {
+    let mut values: Vec<(&str, f32)> = Vec::new();
+    for (name, v) in set.iter().flat_map(|s| &s.0) {
+        if values.iter().any(|(n, _)| n == name) {
+            return Err(Error::invalid("--set", format!("'{name}' is given twice")));
+        }
+        values.push((name, *v));
+    }
+    Ok(values)
+}
+
+/// The expression of `--expr`, its errors naming the flag.
+pub(crate) fn parse_expr(src: &str) -> Result<Expr> {
+    Expr::parse(src).map_err(|e| match e {
+        Error::InvalidArgument { message, .. } => Error::invalid("--expr", message),
+        other => other,
+    })
 }
 
 /// Prints a warning line on stderr for the first node whose value is NaN or

@@ -3,6 +3,7 @@
 mod args;
 mod attack;
 mod calibrate;
+mod doctor;
 mod eval;
 mod explain;
 mod generate;
@@ -20,8 +21,10 @@ mod predict_csv;
 mod predict_images;
 mod progress;
 mod report;
+mod report_grads;
 mod serve;
 mod serve_model;
+mod serve_steps;
 mod train;
 mod train_args;
 mod train_csv;
@@ -65,10 +68,13 @@ enum Command {
     Ood(ood::OodArgs),
     /// Pick and store in the checkpoint the max-probability threshold below which `predict` says "unknown".
     Calibrate(calibrate::CalibrateArgs),
-    /// Serve a digit playground in the browser (draw, predict, saliency, activations, CNN feature maps) and a JSON API.
+    /// Serve a digit playground in the browser (draw, predict, saliency, activations, CNN feature maps) and a JSON API,
+    /// or (--expr, --steps) backpropagation step by step.
     Serve(serve::ServeArgs),
     /// Run a trained reinforcement-learning policy greedily: mean return, and an animated GIF.
     Play(play::PlayArgs),
+    /// Why won't it train? Examine a run folder: training loss too high (and why), then overfitting.
+    Doctor(doctor::DoctorArgs),
 }
 
 /// Runs the CLI with the process arguments; returns the exit code.
@@ -95,6 +101,7 @@ pub fn main() -> i32 {
         Command::Calibrate(a) => calibrate::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Play(a) => play::run(a),
+        Command::Doctor(a) => doctor::run(a),
     };
     match result {
         Ok(()) => 0,

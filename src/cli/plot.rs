@@ -5,6 +5,7 @@
 
 use backprop::{Error, Result};
 use plotters::coord::ranged1d::{KeyPointHint, NoDefaultFormatting, Ranged, ValueFormatter};
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::element::{Circle, EmptyElement, PathElement, Text};
 use plotters::prelude::{
@@ -55,6 +56,9 @@ pub(crate) struct Chart {
     pub legend_low: bool,
     /// Formats the y axis labels.
     pub y_format: fn(f64) -> String,
+    /// The y values are log10 of the figures: ticks at whole powers of ten
+    /// (`y_format` writes them as `1e-3`).
+    pub log_y: bool,
 }
 
 /// Draws `chart` into a PNG file.
@@ -117,12 +121,14 @@ fn draw<DB: DrawingBackend>(
     let last_epoch = points().map(|p| p.0).fold(1.0, f64::max);
     let (lo, hi) = padded_range(points().map(|p| p.1));
     let x_axis = EpochAxis { range: 0.5..last_epoch + 0.5, ticks: epoch_ticks(last_epoch as usize) };
+    let ticks = c.log_y.then(|| power_ticks(lo, hi)).filter(|t| !t.is_empty());
+    let y_axis = ValueAxis { range: lo..hi, ticks };
     let mut chart = ChartBuilder::on(&plot)
         .caption(&c.title, text(24.0))
         .margin(16)
         .x_label_area_size(52)
         .y_label_area_size(80)
-        .build_cartesian_2d(x_axis, lo..hi)?;
+        .build_cartesian_2d(x_axis, y_axis)?;
     let y_format = |v: &f64| (c.y_format)(*v);
     chart
         .configure_mesh()
@@ -217,6 +223,51 @@ impl ValueFormatter<f64> for EpochAxis {
     }
 }
 
+/// The y axis: plotters' own ticks, or given ones (whole powers of ten on a log scale).
+struct ValueAxis {
+    range: Range<f64>,
+    ticks: Option<Vec<f64>>,
+}
+
+impl Ranged for ValueAxis {
+    type FormatOption = NoDefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        RangedCoordf64::from(self.range.clone()).map(value, limit)
+    }
+
+    fn key_points<H: KeyPointHint>(&self, hint: H) -> Vec<f64> {
+        match &self.ticks {
+            Some(_) if hint.weight().allow_light_points() => Vec::new(),
+            Some(ticks) => ticks.clone(),
+            None => RangedCoordf64::from(self.range.clone()).key_points(hint),
+        }
+    }
+
+    fn range(&self) -> Range<f64> {
+        self.range.clone()
+    }
+}
+
+impl ValueFormatter<f64> for ValueAxis {
+    fn format(value: &f64) -> String {
+        format!("{value}")
+    }
+}
+
+/// Whole numbers from `lo` to `hi` (powers of ten on a log10 axis), every 1,
+/// 2, 3, ... so that at most 9 are labelled; halves when fewer than two whole ones fit.
+fn power_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let (first, last) = (lo.ceil() as i64, hi.floor() as i64);
+    if last - first < 1 {
+        let (first, last) = ((2.0 * lo).ceil() as i64, (2.0 * hi).floor() as i64);
+        return (first..=last).map(|h| h as f64 / 2.0).collect();
+    }
+    let step = ((last - first) / 8 + 1) as usize;
+    (first..=last).step_by(step).map(|p| p as f64).collect()
+}
+
 /// The value range with 6% room on each side (a little room when all values are equal).
 fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) =
@@ -270,6 +321,15 @@ mod tests {
             vec![1.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0, 14.0, 16.0, 18.0, 20.0, 22.0, 24.0, 26.0, 28.0, 30.0]
         );
         assert!(epoch_ticks(1000).len() <= 16);
+    }
+
+    #[test]
+    fn log_axes_are_labelled_at_powers_of_ten() {
+        assert_eq!(power_ticks(-4.9, -0.3), vec![-4.0, -3.0, -2.0, -1.0]);
+        assert_eq!(power_ticks(-3.2, -2.6), vec![-3.0]);
+        assert_eq!(power_ticks(-2.9, -2.6), Vec::<f64>::new());
+        assert_eq!(power_ticks(-2.9, -2.4), vec![-2.5]);
+        assert!(power_ticks(-30.0, 10.0).len() <= 9);
     }
 
     #[test]

@@ -2,8 +2,8 @@
 
 use super::args::{InvertArg, ModelArg, RejectArg};
 use backprop::autograd::Graph;
-use backprop::tensor::cmp_nan_greatest;
 use backprop::data::{load_image_file, ImageShape};
+use backprop::tensor::cmp_nan_greatest;
 use backprop::{Error, Result, Tensor};
 use clap::Args;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! `backprop report`: plots of a run's history (loss, accuracy or error per epoch).
 
 use super::plot::{write_png, write_svg, Chart, Marker, Series, TRAIN_COLOR, VALIDATION_COLOR};
-use backprop::train::{diagnose, read_history, Diagnosis, EpochRecord};
+use backprop::train::{diagnose, read_grad_stats, read_history, Diagnosis, EpochRecord, Verdict, GRAD_STATS_FILE};
 use backprop::{Error, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -16,10 +16,19 @@ pub(crate) struct ReportArgs {
     out: Option<PathBuf>,
 }
 
-/// Writes the plots, prints the verdict on one line and the files written on the next.
+/// Writes the plots, prints the verdict on one line (and with gradient
+/// statistics, a line per problem they show) and the files written on the last.
 pub(crate) fn run(a: ReportArgs) -> Result<()> {
     let plots = plot_history(&a.path, a.out.as_deref())?;
     println!("{}", plots.diagnosis);
+    if let Some(findings) = &plots.gradient_findings {
+        if findings.is_empty() {
+            println!("gradient flow: no problem seen");
+        }
+        for f in findings {
+            println!("gradient flow: {}: {}", f.problem, f.finding);
+        }
+    }
     let files: Vec<String> = plots.files.iter().map(|f| f.display().to_string()).collect();
     println!("wrote {}", files.join(", "));
     Ok(())
@@ -32,6 +41,8 @@ pub struct Plots {
     pub files: Vec<PathBuf>,
     /// The verdict, also the caption of every chart.
     pub diagnosis: Diagnosis,
+    /// With gradient statistics beside the history: the problems they show.
+    pub gradient_findings: Option<Vec<Verdict>>,
 }
 
 /// Reads a history (a run folder with `history.jsonl`, or the file itself) and
@@ -47,7 +58,18 @@ pub fn plot_history(path: &Path, out: Option<&Path>) -> Result<Plots> {
         Some(n) => n.to_string_lossy().into_owned(),
         None => file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
     };
-    write_plots(&history, out.unwrap_or(folder), &name)
+    let out = out.unwrap_or(folder);
+    let mut plots = write_plots(&history, out, &name)?;
+    let stats_file = folder.join(GRAD_STATS_FILE);
+    if stats_file.is_file() {
+        let stats = read_grad_stats(&stats_file)?;
+        if !stats.is_empty() {
+            let (files, findings) = super::report_grads::write_grad_plots(&stats, out, &name)?;
+            plots.files.extend(files);
+            plots.gradient_findings = Some(findings);
+        }
+    }
+    Ok(plots)
 }
 
 /// Writes `loss.png`/`loss.svg`, and `accuracy.png`/`.svg` for classifiers or
@@ -66,7 +88,7 @@ pub fn write_plots(history: &[EpochRecord], out: &Path, name: &str) -> Result<Pl
         write_svg(&chart, &svg)?;
         files.extend([png, svg]);
     }
-    Ok(Plots { files, diagnosis })
+    Ok(Plots { files, diagnosis, gradient_findings: None })
 }
 
 /// The charts of a history, with their file stems.
@@ -108,6 +130,7 @@ fn charts(history: &[EpochRecord], d: &Diagnosis, name: &str) -> Vec<(String, Ch
             caption: caption.clone(),
             legend_low: false,
             y_format: |v| format!("{v:.3}"),
+            log_y: false,
         },
     )];
     if history.iter().any(|r| r.train_accuracy.is_some() || r.val_accuracy.is_some()) {
@@ -121,6 +144,7 @@ fn charts(history: &[EpochRecord], d: &Diagnosis, name: &str) -> Vec<(String, Ch
             caption,
             legend_low: true,
             y_format: |v| format!("{v:.1}"),
+            log_y: false,
         };
         out.push(("accuracy".into(), chart));
     } else if let Some(error) = history.iter().find_map(|r| r.error_name.clone()) {
@@ -134,6 +158,7 @@ fn charts(history: &[EpochRecord], d: &Diagnosis, name: &str) -> Vec<(String, Ch
             caption,
             legend_low: false,
             y_format: |v| format!("{v:.3}"),
+            log_y: false,
         };
         out.push((error, chart));
     }

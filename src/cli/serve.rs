@@ -29,10 +29,16 @@ const MAX_BODY: usize = 1 << 20;
 const MAX_DRAIN: usize = 16 << 20;
 /// Connections open at once (more get 503).
 const MAX_CONNECTIONS: usize = 512;
+/// What `--model` holds when it is not given (with `--expr`).
+const NO_MODEL: &str = "(no model)";
 /// The longest `--timeout` accepted, in seconds.
 const MAX_TIMEOUT: f64 = 3600.0;
 
 #[derive(Args, Debug)]
+// --model is the playground's checkpoint, or with --steps a tiny MLP's; --expr needs none
+// (the field then holds NO_MODEL, which the group keeps from ever reaching a loader).
+#[command(mut_arg("model", |a| a.required(false).default_value(NO_MODEL).hide_default_value(true)))]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["model", "expr"])))]
 pub(crate) struct ServeArgs {
     #[command(flatten)]
     model: ModelArg,
@@ -49,6 +55,8 @@ pub(crate) struct ServeArgs {
     timeout: f64,
     #[command(flatten)]
     reject: RejectArg,
+    #[command(flatten)]
+    steps: super::serve_steps::StepsArgs,
 }
 
 /// The model being served and what the page needs to know about it.
@@ -59,7 +67,20 @@ struct Playground {
 }
 
 pub(crate) fn run(a: ServeArgs) -> Result<()> {
+    if a.steps.wanted() {
+        if a.steps.steps && a.model.model.as_os_str() == NO_MODEL {
+            return Err(Error::invalid("--steps", "needs --model FILE (a tiny MLP), or give --expr instead"));
+        }
+        let steps = super::serve_steps::Steps::new(&a.steps, &a.model.model)?;
+        return listen_and_serve(&a, &steps.describe(), |request| steps.handle(request));
+    }
     let playground = load(&a)?;
+    listen_and_serve(&a, &a.model.model.display().to_string(), |request| playground.handle(request))
+}
+
+/// Listens on `--host`/`--port`, prints `serving WHAT on http://ADDRESS` and
+/// answers every request with `handle`, until the process ends.
+fn listen_and_serve(a: &ServeArgs, what: &str, handle: impl Fn(&Request) -> Response + Sync) -> Result<()> {
     if !(a.timeout > 0.0 && a.timeout <= MAX_TIMEOUT) {
         return Err(Error::invalid(
             "--timeout",
@@ -68,7 +89,7 @@ pub(crate) fn run(a: ServeArgs) -> Result<()> {
     }
     let listener = http::listen(&a.host, a.port)?;
     let addr = listener.local_addr().map_or_else(|_| format!("{}:{}", a.host, a.port), |addr| addr.to_string());
-    println!("serving {} on http://{addr}", a.model.model.display());
+    println!("serving {what} on http://{addr}");
     use std::io::Write;
     std::io::stdout().flush().ok();
     let limits = Limits {
@@ -77,7 +98,7 @@ pub(crate) fn run(a: ServeArgs) -> Result<()> {
         max_drain: MAX_DRAIN,
         max_connections: MAX_CONNECTIONS,
     };
-    http::serve_forever(&listener, limits, |request| playground.handle(request));
+    http::serve_forever(&listener, limits, handle);
     Ok(())
 }
 

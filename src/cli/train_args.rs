@@ -12,7 +12,7 @@
 use super::args::{decay_rate, non_negative_f32, positive_f32, JsonArg, ThreadsArg};
 use super::progress::Terminal;
 use backprop::optim::{Adam, Optimizer, Schedule, Sgd};
-use backprop::train::{HistoryWriter, TrainConfig, Trainer};
+use backprop::train::{GradStatsWriter, HistoryWriter, TrainConfig, Trainer, GRAD_STATS_FILE};
 use backprop::{Error, Param, Result};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
@@ -30,6 +30,14 @@ pub(crate) struct RunArgs {
     pub threads: ThreadsArg,
     #[command(flatten)]
     pub output: JsonArg,
+    /// Record gradient flow per layer and epoch (gradient norm, update/weight ratio, dead or
+    /// saturated units) in grad_stats.jsonl; `report` plots it, `doctor` reads it.
+    #[arg(long)]
+    pub grad_stats: bool,
+    /// Check every value and gradient of every step for NaN or infinity, and stop at the
+    /// first (slower; by default only the loss and the gradients are checked).
+    #[arg(long)]
+    pub detect_anomaly: bool,
 }
 
 /// A run's folder: where its checkpoint and history go.
@@ -40,6 +48,10 @@ pub(crate) struct RunFolder {
     pub model: PathBuf,
     /// `<out>/history.jsonl`.
     pub history: PathBuf,
+    /// `<out>/grad_stats.jsonl` with `--grad-stats`.
+    pub grad_stats: Option<PathBuf>,
+    /// `--detect-anomaly`.
+    pub detect_anomaly: bool,
     /// Whether output is JSON lines.
     pub json: bool,
 }
@@ -54,18 +66,37 @@ impl RunArgs {
         }
         let dir = self.out.clone();
         let json = self.output.json;
-        Ok(RunFolder { model: dir.join("model.safetensors"), history: dir.join("history.jsonl"), dir, json })
+        Ok(RunFolder {
+            model: dir.join("model.safetensors"),
+            history: dir.join("history.jsonl"),
+            grad_stats: self.grad_stats.then(|| dir.join(GRAD_STATS_FILE)),
+            detect_anomaly: self.detect_anomaly,
+            dir,
+            json,
+        })
     }
 }
 
 impl RunFolder {
     /// Creates the folder and returns a trainer that reports on the terminal
-    /// (or as JSON) and writes the history file.
+    /// (or as JSON) and writes the history file (and, with `--grad-stats`, the
+    /// gradient statistics; a stale file of an earlier run is removed).
     pub fn trainer<'a>(&self, optimizer: Box<dyn Optimizer + 'a>, config: TrainConfig) -> Result<Trainer<'a>> {
         std::fs::create_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
-        Ok(Trainer::new(optimizer, config)
+        let mut trainer = Trainer::new(optimizer, config)
             .progress(Terminal::new(self.json))
-            .with_history(HistoryWriter::create(&self.history)?))
+            .with_history(HistoryWriter::create(&self.history)?)
+            .detect_anomaly(self.detect_anomaly);
+        match &self.grad_stats {
+            Some(path) => trainer = trainer.with_grad_stats(Some(GradStatsWriter::create(path)?)),
+            None => {
+                let stale = self.dir.join(GRAD_STATS_FILE);
+                if stale.is_file() {
+                    std::fs::remove_file(&stale).map_err(|e| Error::io(&stale, e))?;
+                }
+            }
+        }
+        Ok(trainer)
     }
 
     /// Prints a line unless the output is JSON.

@@ -232,6 +232,7 @@ pub(crate) fn return_chart(history: &[EpochRecord], title: impl Fn(&str) -> Stri
         marker: None,
         caption,
         legend_low: true,
+        log_y: false,
         y_format: |v| format!("{v:.0}"),
     };
     Some(("return".into(), chart))

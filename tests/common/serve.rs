@@ -29,9 +29,14 @@ pub struct Server {
 
 impl Server {
     pub fn start(model: &Path, extra: &[&str]) -> Server {
+        Server::start_with(&[&["--model", model.to_str().unwrap()][..], extra].concat())
+    }
+
+    /// `backprop serve --port 0 ARGS...`.
+    pub fn start_with(args: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_backprop"))
-            .args(["serve", "--model", model.to_str().unwrap(), "--port", "0"])
-            .args(extra)
+            .args(["serve", "--port", "0"])
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -241,8 +241,13 @@ impl Graph {
             inputs.iter().any(|v| nodes[v.id].requires_grad)
         };
         if !requires_grad {
-            let label = self.record.then(|| op.name().to_string());
-            return self.push(Node { value, op: None, inputs: vec![], requires_grad: false, param: None, label });
+            // A recording graph keeps the op's name and inputs (for drawings and
+            // for naming the op of a non-finite value), not its backward rule.
+            let (label, inputs) = match self.record {
+                true => (Some(op.name().to_string()), inputs.iter().map(|v| v.id).collect()),
+                false => (None, Vec::new()),
+            };
+            return self.push(Node { value, op: None, inputs, requires_grad: false, param: None, label });
         }
         let ids = inputs.iter().map(|v| v.id).collect();
         self.push(Node { value, op: Some(Box::new(op)), inputs: ids, requires_grad: true, param: None, label: None })
@@ -264,16 +269,42 @@ impl Graph {
     /// # Panics
     /// When `loss` is not a one-element tensor or the graph does not record.
     pub fn backward(&self, loss: Var<'_>) -> Gradients {
-        self.run_backward(loss, false)
+        self.run_backward(loss, false, false).unwrap_or_else(|_| unreachable!("an unchecked backward never fails"))
     }
 
     /// Like [`Graph::backward`] but keeps the gradient of every node, for
     /// drawing a graph with its gradients.
     pub fn backward_keep_all(&self, loss: Var<'_>) -> Gradients {
-        self.run_backward(loss, true)
+        self.run_backward(loss, true, false).unwrap_or_else(|_| unreachable!("an unchecked backward never fails"))
     }
 
-    fn run_backward(&self, loss: Var<'_>, keep_all: bool) -> Gradients {
+    /// [`Graph::backward`] that checks every gradient as it is computed (the
+    /// backward half of PyTorch's anomaly mode, `torch.autograd.detect_anomaly`):
+    /// at the first op whose backward rule gives an input a NaN or infinite
+    /// gradient from a finite incoming one, it stops and says where, leaving
+    /// every parameter's gradient as it was. One pass over each gradient
+    /// more than `backward`.
+    ///
+    /// ```
+    /// use backprop::{Graph, Tensor};
+    /// let g = Graph::new();
+    /// let x = g.leaf(Tensor::from_vec(vec![4.0, 0.0], &[2]));
+    /// let y = x.sqrt().sum(); // finite: sqrt(0) = 0, but d sqrt(x)/dx = 1/(2 sqrt(x)) is inf at 0
+    /// let Err(bad) = g.try_backward(y) else { panic!("sqrt's gradient at 0 is infinite") };
+    /// assert_eq!((bad.op, bad.node, bad.input_id), ("sqrt", 1, 0));
+    /// assert_eq!(bad.grad.data(), &[0.25, f32::INFINITY]);
+    /// ```
+    ///
+    /// # Errors
+    /// The first non-finite gradient, as a [`NonFiniteGrad`].
+    ///
+    /// # Panics
+    /// As [`Graph::backward`].
+    pub fn try_backward(&self, loss: Var<'_>) -> Result<Gradients, NonFiniteGrad> {
+        self.run_backward(loss, false, true)
+    }
+
+    fn run_backward(&self, loss: Var<'_>, keep_all: bool, check: bool) -> Result<Gradients, NonFiniteGrad> {
         assert!(self.record, "backward: this graph was built with Graph::no_grad() and recorded nothing");
         let nodes = self.nodes.borrow();
         let root = &nodes[loss.id];
@@ -297,7 +328,7 @@ impl Graph {
             };
             let input_grads = op.backward(&ctx);
             debug_assert_eq!(input_grads.len(), node.inputs.len(), "{}: wrong number of gradients", op.name());
-            for (&input, g) in node.inputs.iter().zip(input_grads) {
+            for (position, (&input, g)) in node.inputs.iter().zip(input_grads).enumerate() {
                 let Some(g) = g else { continue };
                 if !nodes[input].requires_grad {
                     continue;
@@ -305,8 +336,35 @@ impl Graph {
                 let shape = nodes[input].value.shape();
                 // Undo broadcasting: the adjoint of broadcasting is a sum.
                 let g = if g.shape() == shape { g } else { g.sum_to_shape(shape) };
+                if check && !g.all_finite() {
+                    let (op, node, input_id, incoming) = (op.name(), id, input, grad.clone());
+                    return Err(NonFiniteGrad {
+                        op,
+                        node,
+                        input: position,
+                        input_id,
+                        incoming,
+                        grad: g,
+                        summed: false,
+                    });
+                }
                 match &mut grads[input] {
-                    Some(acc) => acc.add_scaled_inplace(&g, 1.0),
+                    Some(acc) => {
+                        acc.add_scaled_inplace(&g, 1.0);
+                        if check && !acc.all_finite() {
+                            let (op, node, input_id, incoming, grad) =
+                                (op.name(), id, input, grad.clone(), acc.clone());
+                            return Err(NonFiniteGrad {
+                                op,
+                                node,
+                                input: position,
+                                input_id,
+                                incoming,
+                                grad,
+                                summed: true,
+                            });
+                        }
+                    }
                     slot @ None => *slot = Some(g),
                 }
             }
@@ -316,7 +374,45 @@ impl Graph {
                 p.accumulate_grad(g);
             }
         }
-        Gradients { grads }
+        Ok(Gradients { grads })
+    }
+
+    /// The backward rule of op node `id` applied to a gradient of ones: for a
+    /// one-element node, the local derivative d(node)/d(input) of each input
+    /// (`None` for inputs no gradient flows into, and for leaves and nodes
+    /// without a backward rule). What a step-by-step view of the chain rule shows.
+    ///
+    /// ```
+    /// use backprop::{Graph, Tensor};
+    /// let g = Graph::new();
+    /// let (b, c) = (g.leaf(Tensor::scalar(3.0)), g.leaf(Tensor::scalar(2.0)));
+    /// let u = b * c;
+    /// let local = g.local_derivatives(u.id());
+    /// assert_eq!((local[0].as_ref().unwrap().item(), local[1].as_ref().unwrap().item()), (2.0, 3.0)); // du/db = c, du/dc = b
+    /// ```
+    ///
+    /// # Panics
+    /// When `id` is not a node of this graph.
+    pub fn local_derivatives(&self, id: usize) -> Vec<Option<Tensor>> {
+        let nodes = self.nodes.borrow();
+        let node = &nodes[id];
+        let Some(op) = &node.op else { return vec![None; node.inputs.len()] };
+        let ones = Tensor::ones(node.value.shape());
+        let ctx = BackwardCtx {
+            inputs: node.inputs.iter().map(|&i| &nodes[i].value).collect(),
+            output: &node.value,
+            grad: &ones,
+            needs: node.inputs.iter().map(|&i| nodes[i].requires_grad).collect(),
+        };
+        let grads = op.backward(&ctx);
+        grads
+            .into_iter()
+            .zip(&node.inputs)
+            .map(|(g, &i)| {
+                let shape = nodes[i].value.shape();
+                g.filter(|_| nodes[i].requires_grad).map(|g| if g.shape() == shape { g } else { g.sum_to_shape(shape) })
+            })
+            .collect()
     }
 
     /// Visits every node in creation order: (id, op name, input ids, value, is a parameter).
@@ -329,6 +425,7 @@ impl Graph {
                 op,
                 inputs: &n.inputs,
                 value: &n.value,
+                param: n.param.as_ref(),
                 is_param: n.param.is_some(),
                 has_backward: n.op.is_some(),
                 requires_grad: n.requires_grad,
@@ -347,6 +444,9 @@ pub struct NodeInfo<'a> {
     pub inputs: &'a [usize],
     /// Its forward value.
     pub value: &'a Tensor,
+    /// The parameter it holds, for a [`Graph::param`] node (to find its name
+    /// among a model's [`parameters`](crate::nn::Module::parameters) with [`Param::same_as`]).
+    pub param: Option<&'a Param>,
     /// Whether it is a trainable parameter (frozen or not).
     pub is_param: bool,
     /// Whether the node keeps a backward rule (an op some gradient flows through).
@@ -380,6 +480,27 @@ impl<T: AsParam + ?Sized> AsParam for &T {
     fn as_param(&self) -> &Param {
         (**self).as_param()
     }
+}
+
+/// Where [`Graph::try_backward`] met the first non-finite gradient: the op
+/// whose backward rule made it, and the input it was for.
+#[derive(Clone, Debug)]
+pub struct NonFiniteGrad {
+    /// The op's name (`"sqrt"`, `"matmul"`).
+    pub op: &'static str,
+    /// The op's node id (as numbered by [`Graph::visit_nodes`]).
+    pub node: usize,
+    /// Which of the op's inputs (0 = first) the gradient is for.
+    pub input: usize,
+    /// That input's node id.
+    pub input_id: usize,
+    /// The gradient the op received (dLoss/dOutput): finite.
+    pub incoming: Tensor,
+    /// The gradient for the input: holds a NaN or an infinity.
+    pub grad: Tensor,
+    /// Whether the op's own result was finite and it was the sum with the
+    /// input's gradient from other ops that overflowed.
+    pub summed: bool,
 }
 
 /// Gradients from one backward pass.

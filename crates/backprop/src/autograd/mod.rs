@@ -23,6 +23,6 @@ mod param;
 
 pub use gradcheck::{gradcheck, GradcheckOptions, GradcheckReport};
 pub use gradcheck_params::{gradcheck_params, gradcheck_params_with, ParamCheck, ParamCheckOptions};
-pub use graph::{AsParam, Gradients, Graph, NodeInfo, Var};
+pub use graph::{AsParam, Gradients, Graph, NodeInfo, NonFiniteGrad, Var};
 pub(crate) use graph::{Backward, BackwardCtx};
 pub use param::{Param, ParamState};

@@ -52,9 +52,46 @@ pub struct EpochRecord {
 /// [`write_atomically`](crate::checkpoint::write_atomically)) and first
 /// written when the first epoch ends: a run that fails before then leaves an
 /// existing history as it was, and a reader never sees a half-written line.
-pub struct HistoryWriter {
+pub struct HistoryWriter(JsonLines);
+
+/// A JSON-lines file rewritten atomically with every line so far on each append.
+pub(crate) struct JsonLines {
     path: PathBuf,
     text: String,
+}
+
+impl JsonLines {
+    /// A writer for `path` (`what` names the file in errors); nothing is written until the first append.
+    pub fn create(path: &Path, what: &str) -> Result<JsonLines> {
+        if path.is_dir() {
+            return Err(Error::invalid(what, format!("{} is a folder, not a file", path.display())));
+        }
+        Ok(JsonLines { path: path.to_path_buf(), text: String::new() })
+    }
+
+    /// Adds `line` and rewrites the file.
+    pub fn append(&mut self, line: &impl serde::Serialize) -> Result<()> {
+        let line = serde_json::to_string(line).map_err(|e| Error::invalid("json line", e.to_string()))?;
+        self.text.push_str(&line);
+        self.text.push('\n');
+        crate::checkpoint::write_atomically(&self.path, self.text.as_bytes())
+    }
+}
+
+/// Reads a JSON-lines file of `what`s (`an epoch record`); errors name the line that is not one.
+pub(crate) fn read_json_lines<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<Vec<T>> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut out = Vec::new();
+    for (i, line) in BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|e| Error::io(path, e))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record =
+            serde_json::from_str(&line).map_err(|e| Error::format(path, format!("line {}: not {what}: {e}", i + 1)))?;
+        out.push(record);
+    }
+    Ok(out)
 }
 
 impl HistoryWriter {
@@ -63,33 +100,16 @@ impl HistoryWriter {
     /// # Errors
     /// When `path` is an existing folder.
     pub fn create(path: &Path) -> Result<HistoryWriter> {
-        if path.is_dir() {
-            return Err(Error::invalid("history", format!("{} is a folder, not a file", path.display())));
-        }
-        Ok(HistoryWriter { path: path.to_path_buf(), text: String::new() })
+        JsonLines::create(path, "history").map(HistoryWriter)
     }
 
     /// Adds one record as a line and rewrites the file with every record so far.
     pub fn append(&mut self, record: &EpochRecord) -> Result<()> {
-        let line = serde_json::to_string(record).expect("an EpochRecord always serializes");
-        self.text.push_str(&line);
-        self.text.push('\n');
-        crate::checkpoint::write_atomically(&self.path, self.text.as_bytes())
+        self.0.append(record)
     }
 }
 
 /// Reads a JSONL history; errors name the line that is not a record.
 pub fn read_history(path: &Path) -> Result<Vec<EpochRecord>> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut out = Vec::new();
-    for (i, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|e| Error::io(path, e))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let record = serde_json::from_str(&line)
-            .map_err(|e| Error::format(path, format!("line {}: not an epoch record: {e}", i + 1)))?;
-        out.push(record);
-    }
-    Ok(out)
+    read_json_lines(path, "an epoch record")
 }

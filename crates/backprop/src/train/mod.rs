@@ -6,20 +6,29 @@
 //! [`Progress`], the history to a JSONL file.
 
 mod diagnose;
+mod doctor;
 mod early_stopping;
+mod grad_stats;
 mod history;
 mod lm;
 mod metrics;
+mod nan_origin;
 mod progress;
 mod step;
+mod step_check;
 mod supervised;
 mod trainer;
 
-pub use diagnose::{diagnose, explain_non_finite_loss, first_non_finite, Diagnosis, NonFinite, NonFiniteSource};
+pub use diagnose::{diagnose, Diagnosis, OVERFITTING_RISE};
+pub use doctor::{examine, gradient_findings, Answer, Examination, Problem, RunFacts, Verdict};
 pub use early_stopping::EarlyStopping;
+pub use grad_stats::{read_grad_stats, GradStatsRecord, GradStatsWriter, LayerStats, GRAD_STATS_FILE};
 pub use history::{read_history, EpochRecord, HistoryWriter};
 pub use lm::{estimate_loss, train_lm, LmConfig, LmStep};
 pub use metrics::{accuracy, evaluate, predicted_classes, Evaluation};
+pub use nan_origin::{
+    backward_origin, first_non_finite, forward_origin, NonFinite, NonFiniteSource, Origin, ParamNames, Pass, Summary,
+};
 pub use progress::{Plan, Progress, Silent};
 pub use step::{EpochStats, TrainStep};
 pub use supervised::SupervisedStep;

@@ -4,9 +4,11 @@
 //! evaluation, early stopping and checkpoint hooks.
 
 use super::early_stopping::EarlyStopping;
+use super::grad_stats::{GradStats, GradStatsRecord, GradStatsWriter};
 use super::history::{EpochRecord, HistoryWriter};
 use super::progress::{Plan, Progress, Silent};
 use super::step::{EpochStats, TrainStep};
+use super::step_check::{At, StepCheck};
 use super::supervised::SupervisedStep;
 use crate::autograd::{Graph, Param};
 use crate::data::Supervised;
@@ -80,6 +82,8 @@ pub struct Trainer<'a> {
     on_epoch: Option<EpochHook<'a>>,
     early_stopping: Option<EarlyStopping>,
     on_improvement: Option<EpochHook<'a>>,
+    detect_anomaly: bool,
+    grad_stats: Option<GradStats>,
 }
 
 impl<'a> Trainer<'a> {
@@ -93,7 +97,59 @@ impl<'a> Trainer<'a> {
             on_epoch: None,
             early_stopping: None,
             on_improvement: None,
+            detect_anomaly: false,
+            grad_stats: None,
         }
+    }
+
+    /// Checks every value and gradient of every step, and the parameters after
+    /// each update, stopping at the first that is not finite (as PyTorch's
+    /// `torch.autograd.detect_anomaly`, slower). Without it the trainer checks
+    /// the loss and each parameter's gradient, and searches the step's graph
+    /// only when one of them is not finite: the same op is named, for a
+    /// fraction of the cost, unless a non-finite value never reaches the loss.
+    ///
+    /// ```
+    /// use backprop::autograd::{Graph, Param, Var};
+    /// use backprop::optim::Sgd;
+    /// use backprop::train::{EpochRecord, EpochStats, TrainConfig, TrainStep, Trainer};
+    /// use backprop::{Result, Tensor};
+    /// /// A finite loss, and beside it a value the loss does not use: 0/0.
+    /// struct Hidden(Param);
+    /// impl TrainStep for Hidden {
+    ///     fn loss<'g>(&mut self, g: &'g Graph, _: usize) -> Result<Var<'g>> {
+    ///         let w = g.param(&self.0);
+    ///         let _ratio = (w - w) / (w - w);
+    ///         Ok(w.square().sum())
+    ///     }
+    ///     fn end_epoch(&mut self, _: &mut EpochRecord, _: &EpochStats) {}
+    /// }
+    /// let w = Param::new(Tensor::scalar(1.0));
+    /// let config = TrainConfig { epochs: 1, steps_per_epoch: Some(1), ..Default::default() };
+    /// let sgd = || Box::new(Sgd::new(vec![("w".into(), w.clone())], 0.1));
+    /// assert!(Trainer::new(sgd(), config.clone()).run(&mut Hidden(w.clone())).is_ok());
+    /// let err = Trainer::new(sgd(), config).detect_anomaly(true).run(&mut Hidden(w.clone())).unwrap_err();
+    /// assert!(err.to_string().contains("op 'div'") && err.to_string().contains("0/0"), "{err}");
+    /// ```
+    pub fn detect_anomaly(mut self, on: bool) -> Self {
+        self.detect_anomaly = on;
+        self
+    }
+
+    /// Also measures gradient flow each epoch (see [`GradStatsRecord`]): per
+    /// layer, the gradient's norm, the update/weight ratio and the share of
+    /// dead or saturated units; written to `writer` if given, and kept for
+    /// [`Trainer::grad_stats`]. Costs one pass over the gradients and the
+    /// activations per step, and a copy of the weights on 10 steps per epoch.
+    pub fn with_grad_stats(mut self, writer: Option<GradStatsWriter>) -> Self {
+        self.grad_stats = Some(GradStats::new(writer));
+        self
+    }
+
+    /// The gradient statistics measured so far, one record per epoch (empty
+    /// without [`Trainer::with_grad_stats`]).
+    pub fn grad_stats(&self) -> &[GradStatsRecord] {
+        self.grad_stats.as_ref().map_or(&[], |s| &s.records)
     }
 
     /// Adds the optimizer of the next phase, for a [`TrainStep`] with several
@@ -200,6 +256,10 @@ impl<'a> Trainer<'a> {
         let base_lr: Vec<f32> = self.optimizers.iter().map(|o| o.lr()).collect();
         let frozen: Vec<Vec<Param>> = (0..phases).map(|p| self.params_except(p)).collect();
         let mut records = Vec::with_capacity(cfg.epochs);
+        let mut checks: Vec<StepCheck> = (0..phases).map(|_| StepCheck::new(self.detect_anomaly)).collect();
+        if let Some(stats) = &mut self.grad_stats {
+            stats.start((0..phases).map(|p| step.phase_name(p)).collect());
+        }
         let mut done = 0usize;
         self.progress.start(&plan);
         for epoch in 1..=cfg.epochs {
@@ -226,28 +286,35 @@ impl<'a> Trainer<'a> {
                 ran += 1;
                 for (phase, sum) in sums.iter_mut().enumerate() {
                     let opt = &mut self.optimizers[phase];
-                    opt.set_lr(cfg.schedule.lr_at(done, base_lr[phase]));
+                    let lr = cfg.schedule.lr_at(done, base_lr[phase]);
+                    opt.set_lr(lr);
                     opt.zero_grad();
+                    let at = At {
+                        epoch,
+                        batch: s + 1,
+                        done,
+                        counted_in_steps: plan.counted_in_steps,
+                        phase: (phases > 1).then(|| step.phase_name(phase)),
+                    };
+                    let check = &mut checks[phase];
                     let g = Graph::new().freeze(&frozen[phase]);
                     let loss = step.loss(&g, phase)?;
                     let value = loss.item();
-                    if !value.is_finite() {
-                        let name =
-                            if phases > 1 { format!("the {} loss", step.phase_name(phase)) } else { "the loss".into() };
-                        let at = if plan.counted_in_steps {
-                            format!("step {}", done + 1)
-                        } else {
-                            format!("epoch {epoch}, batch {}", s + 1)
-                        };
-                        let why = super::explain_non_finite_loss(loss, opt.lr(), done == 0);
-                        return Err(Error::Diverged(format!("{name} became {value} at {at}: {why}")));
+                    check.forward(&g, loss, opt.params(), lr, &at)?;
+                    check.backward(&g, loss, opt.params(), lr, &at)?;
+                    if let Some(stats) = &mut self.grad_stats {
+                        stats.observe(phase, &g, opt.params(), &check.grad_sq, s, steps);
                     }
-                    g.backward(loss);
                     drop(g);
                     if let Some(max) = cfg.clip_norm {
                         clip_grad_norm(opt.params(), max);
                     }
+                    check.before_update(opt.params(), lr, &at);
                     opt.step();
+                    check.after_update(opt.params(), lr, &at)?;
+                    if let Some(stats) = &mut self.grad_stats {
+                        stats.after_update(phase, opt.params());
+                    }
                     *sum += value as f64;
                 }
                 done += 1;
@@ -269,6 +336,9 @@ impl<'a> Trainer<'a> {
                 }
             }
             step.end_epoch(&mut record, &stats);
+            if let Some(grad_stats) = &mut self.grad_stats {
+                grad_stats.end_epoch(epoch, record.step)?;
+            }
             step.evaluate(&mut record)?;
             record.seconds = started.elapsed().as_secs_f32();
             self.progress.epoch_done(&record);

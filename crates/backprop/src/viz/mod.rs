@@ -18,6 +18,10 @@
 
 mod expr;
 mod render;
+mod steps;
+mod unrolled;
 
 pub use expr::{BinOp, BuiltExpr, Expr, Func};
 pub use render::{format_number, render, Format};
+pub use steps::{walkthrough, StepNode, StepRole, Walkthrough};
+pub use unrolled::{check_unrollable, unroll_mlp, Unrolled, UnrolledTarget, MAX_UNROLLED_PARAMETERS};

@@ -132,6 +132,23 @@ struct Seen {
     is_param: bool,
 }
 
+/// Which nodes `out` depends on (itself included), from each node's input ids
+/// (inputs are recorded before the nodes that use them).
+pub(crate) fn ancestors(inputs: &[&[usize]], out: usize) -> Vec<bool> {
+    let mut needed = vec![false; inputs.len()];
+    if let Some(flag) = needed.get_mut(out) {
+        *flag = true;
+    }
+    for id in (0..inputs.len()).rev() {
+        if needed[id] {
+            for &i in inputs[id] {
+                needed[i] = true;
+            }
+        }
+    }
+    needed
+}
+
 fn describe(output: Var<'_>, grads: &Gradients, labels: &BTreeMap<usize, String>) -> Vec<DrawNode> {
     let out = output.id();
     let mut seen = Vec::new();
@@ -146,18 +163,8 @@ fn describe(output: Var<'_>, grads: &Gradients, labels: &BTreeMap<usize, String>
             });
         }
     });
-    // Only the nodes the output depends on.
-    let mut needed = vec![false; seen.len()];
-    if let Some(flag) = needed.get_mut(out) {
-        *flag = true;
-    }
-    for id in (0..seen.len()).rev() {
-        if needed[id] {
-            for &i in &seen[id].inputs {
-                needed[i] = true;
-            }
-        }
-    }
+    let inputs: Vec<&[usize]> = seen.iter().map(|s| s.inputs.as_slice()).collect();
+    let needed = ancestors(&inputs, out);
     let mut ops = 0;
     let mut nodes = Vec::new();
     for (id, s) in seen.iter().enumerate().filter(|(id, _)| needed[*id]) {
