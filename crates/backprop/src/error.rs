@@ -5,7 +5,8 @@ use std::path::PathBuf;
 /// Everything that can go wrong outside of programming errors.
 ///
 /// Each variant renders as one line naming the problem and its place
-/// (file, offset, row, flag), so the CLI can print it as is.
+/// (file, offset, row, flag), so the CLI can print it as is ([`Error::Diverged`]
+/// adds indented details under its line).
 ///
 /// ```
 /// use backprop::Error;
@@ -47,8 +48,11 @@ pub enum Error {
         /// The shapes involved.
         message: String,
     },
-    /// Training diverged: the loss became NaN or infinite.
-    #[error("{}", one_line(.0))]
+    /// Training diverged: the loss became NaN or infinite. The one exception to
+    /// one line: the first line says what happened, indented lines under it
+    /// name the op, its inputs and a hint (`train::Origin`); the text is the
+    /// framework's own, not a file's.
+    #[error("{0}")]
     Diverged(String),
     /// A checkpoint does not fit the model or is missing information.
     #[error("checkpoint {}: {}", one_line(&path.display().to_string()), one_line(message))]
