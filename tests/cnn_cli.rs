@@ -116,8 +116,8 @@ fn every_model_command_takes_a_cnn_checkpoint() {
     assert_eq!(percent_after(&again.stdout, "test accuracy"), percent_after(&eval.stdout, "test accuracy"));
 
     // gradcheck: finite differences straddle the kinks of ReLU and max pooling (lenet5 has
-    // thousands), so the check is run on a smooth CNN: tanh, average pooling, batch norm in
-    // training mode, and dropout (switched off for the check).
+    // thousands), so the check is run on a smooth CNN: tanh, average pooling, batch norm and
+    // dropout, all in evaluation mode for the check (running statistics, dropout off).
     let smooth = dir.arg("smooth");
     let arch = "c4k5p2-bn-tanh-ap2-c8k5-bn-tanh-ap2-fc16-bn-tanh-drop0.3";
     backprop(&["train", "mnist", "--arch", arch, "--data", &data, "--epochs", "1", "--out", &smooth, "--threads", "2"])
@@ -125,7 +125,7 @@ fn every_model_command_takes_a_cnn_checkpoint() {
     let smooth = dir.join("smooth/model.safetensors");
     let check = backprop(&["gradcheck", "--model", smooth.to_str().unwrap(), "--data", &data, "--batch", "4"])
         .expect_success("gradcheck");
-    assert!(check.stdout.contains("training mode with dropout off"), "{}", check.stdout);
+    assert!(check.stdout.contains("in evaluation mode"), "{}", check.stdout);
     assert!(!check.stdout.contains("running_mean"), "buffers are not parameters: {}", check.stdout);
     assert!(check.stdout.contains("all 14 parameter tensors PASS"), "{}", check.stdout);
 

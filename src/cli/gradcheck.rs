@@ -58,9 +58,10 @@ pub(crate) fn run(a: GradcheckArgs) -> Result<()> {
     let targets = Targets::Classes(labels.clone());
     let opts =
         ParamCheckOptions { eps: a.eps, samples: a.samples, atol: a.atol as f64, rtol: a.rtol as f64, seed: a.seed };
-    // Finite differences: the f32 forward pass in training mode, as the gradient's, then the loss in f64.
+    // Finite differences: the f32 forward pass in evaluation mode, as the gradient's
+    // (gradcheck_params_with differentiates on Graph::new().eval()), then the loss in f64.
     let eval = || {
-        let g = Graph::new();
+        let g = Graph::no_grad();
         loss_f64(loss, &model.forward(&g, g.constant(x.clone())).value(), &labels)
     };
     let checks = gradcheck_params_with(
