@@ -241,25 +241,6 @@ fn halves() -> image::RgbImage {
     image::RgbImage::from_fn(20, 10, |x, _| if x < 10 { Rgb([0, 0, 0]) } else { Rgb([255, 255, 255]) })
 }
 
-/// `jpeg` with an APP1 EXIF segment whose IFD0 holds only Orientation = `value` (little-endian TIFF).
-fn with_orientation(jpeg: &[u8], value: u16) -> Vec<u8> {
-    let mut tiff = b"II*\0".to_vec();
-    tiff.extend(8u32.to_le_bytes());
-    tiff.extend(1u16.to_le_bytes());
-    tiff.extend([0x12, 0x01, 3, 0]); // tag 0x0112, type SHORT
-    tiff.extend(1u32.to_le_bytes());
-    tiff.extend(value.to_le_bytes());
-    tiff.extend([0, 0, 0, 0, 0, 0]);
-    let mut payload = b"Exif\0\0".to_vec();
-    payload.extend(tiff);
-    let mut out = jpeg[..2].to_vec();
-    out.extend([0xff, 0xe1]);
-    out.extend(((payload.len() + 2) as u16).to_be_bytes());
-    out.extend(payload);
-    out.extend_from_slice(&jpeg[2..]);
-    out
-}
-
 #[test]
 fn exif_orientation_turns_a_phone_photo_upright() {
     use backprop::data::{load_image_file, ImageShape};
@@ -270,14 +251,22 @@ fn exif_orientation_turns_a_phone_photo_upright() {
     let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
     // Stored 20 wide, 10 high; orientation 6 means "turn 90 degrees clockwise":
     // seen upright it is 10 wide, 20 high, the black half on top.
-    let turned = dir.write("turned.jpg", &with_orientation(jpeg.get_ref(), 6));
+    let turned = dir.write("turned.jpg", &backprop::data::jpeg_with_orientation(jpeg.get_ref(), 6, true));
     let pixels = load_image_file(&turned, grey(10, 20)).unwrap();
     let (top, bottom) = pixels.split_at(100);
     assert!(mean(top) < 0.1 && mean(bottom) > 0.9, "top {} bottom {}", mean(top), mean(bottom));
     // Orientation 8 (counter-clockwise): the black half at the bottom; 3 (upside down): black on the right.
-    let pixels = load_image_file(&dir.write("ccw.jpg", &with_orientation(jpeg.get_ref(), 8)), grey(10, 20)).unwrap();
+    let pixels = load_image_file(
+        &dir.write("ccw.jpg", &backprop::data::jpeg_with_orientation(jpeg.get_ref(), 8, true)),
+        grey(10, 20),
+    )
+    .unwrap();
     assert!(mean(&pixels[..100]) > 0.9 && mean(&pixels[100..]) < 0.1);
-    let pixels = load_image_file(&dir.write("180.jpg", &with_orientation(jpeg.get_ref(), 3)), grey(20, 10)).unwrap();
+    let pixels = load_image_file(
+        &dir.write("180.jpg", &backprop::data::jpeg_with_orientation(jpeg.get_ref(), 3, true)),
+        grey(20, 10),
+    )
+    .unwrap();
     assert!(pixels[0] > 0.9 && pixels[19] < 0.1, "{} {}", pixels[0], pixels[19]);
     // Without the tag nothing turns.
     let plain = load_image_file(&dir.write("plain.jpg", jpeg.get_ref()), grey(20, 10)).unwrap();

@@ -147,26 +147,7 @@ fn image_seeds() -> Vec<Input> {
         vec![encode(DynamicImage::ImageRgba8(rgba), ImageFormat::Png)],
         vec![encode(DynamicImage::ImageLuma8(grey), ImageFormat::Png)],
         vec![encode(DynamicImage::ImageLuma16(deep), ImageFormat::Png)],
-        vec![with_exif_orientation(&jpeg, 6)],
+        vec![backprop::data::jpeg_with_orientation(&jpeg, 6, false)],
         vec![jpeg],
     ]
-}
-
-/// `jpeg` with an APP1 EXIF segment holding Orientation = `value` (big-endian TIFF).
-fn with_exif_orientation(jpeg: &[u8], value: u16) -> Vec<u8> {
-    let mut tiff = b"MM\0*".to_vec();
-    tiff.extend(8u32.to_be_bytes());
-    tiff.extend(1u16.to_be_bytes());
-    tiff.extend([0x01, 0x12, 0, 3]);
-    tiff.extend(1u32.to_be_bytes());
-    tiff.extend(value.to_be_bytes());
-    tiff.extend([0; 6]);
-    let mut payload = b"Exif\0\0".to_vec();
-    payload.extend(tiff);
-    let mut out = jpeg[..2].to_vec();
-    out.extend([0xff, 0xe1]);
-    out.extend(((payload.len() + 2) as u16).to_be_bytes());
-    out.extend(payload);
-    out.extend_from_slice(&jpeg[2..]);
-    out
 }

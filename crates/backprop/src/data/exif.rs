@@ -100,6 +100,47 @@ fn tiff_orientation(tiff: &[u8]) -> Option<u8> {
     })
 }
 
+/// `jpeg` (the bytes of a JPEG file) with an `APP1` EXIF segment, inserted
+/// after its SOI marker, whose IFD0 holds only Orientation = `value`, in
+/// little- or big-endian TIFF: what a camera writes, and what the loaders read
+/// back to turn a picture upright. For fixtures and tests.
+///
+/// # Panics
+/// When `jpeg` is shorter than its 2-byte SOI marker.
+///
+/// ```
+/// let jpeg = [0xff, 0xd8, 0xff, 0xda, 0, 0];
+/// let tagged = backprop::data::jpeg_with_orientation(&jpeg, 6, true);
+/// assert_eq!(&tagged[..4], &[0xff, 0xd8, 0xff, 0xe1]); // SOI, then APP1
+/// assert_eq!(tagged.len(), jpeg.len() + 4 + 6 + 26);    // marker + length, "Exif\0\0", TIFF
+/// ```
+pub fn jpeg_with_orientation(jpeg: &[u8], value: u16, little_endian: bool) -> Vec<u8> {
+    let w16 = |v: u16| if little_endian { v.to_le_bytes() } else { v.to_be_bytes() };
+    let w32 = |v: u32| if little_endian { v.to_le_bytes() } else { v.to_be_bytes() };
+    let mut tiff = if little_endian { b"II*\0".to_vec() } else { b"MM\0*".to_vec() };
+    tiff.extend(w32(8)); // IFD0 right after the header
+    tiff.extend(w16(1)); // one entry
+    tiff.extend(w16(ORIENTATION_TAG));
+    tiff.extend(w16(SHORT));
+    tiff.extend(w32(1));
+    tiff.extend(w16(value));
+    tiff.extend([0, 0]); // the value field's unused half
+    tiff.extend(w32(0)); // no next IFD
+    with_jpeg_exif(jpeg, &tiff)
+}
+
+/// `jpeg` with an `APP1` EXIF segment holding `tiff` inserted after its SOI marker.
+fn with_jpeg_exif(jpeg: &[u8], tiff: &[u8]) -> Vec<u8> {
+    let mut payload = b"Exif\0\0".to_vec();
+    payload.extend_from_slice(tiff);
+    let mut out = jpeg[..2].to_vec();
+    out.extend([0xff, 0xe1]);
+    out.extend(((payload.len() + 2) as u16).to_be_bytes());
+    out.extend(payload);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,23 +163,12 @@ mod tests {
         t
     }
 
-    /// `jpeg` with an `APP1` EXIF segment holding `tiff` inserted after its SOI marker.
-    fn with_jpeg_exif(jpeg: &[u8], tiff: &[u8]) -> Vec<u8> {
-        let mut payload = b"Exif\0\0".to_vec();
-        payload.extend_from_slice(tiff);
-        let mut out = jpeg[..2].to_vec();
-        out.extend([0xff, 0xe1]);
-        out.extend(((payload.len() + 2) as u16).to_be_bytes());
-        out.extend(payload);
-        out.extend_from_slice(&jpeg[2..]);
-        out
-    }
-
     #[test]
     fn reads_both_byte_orders_from_jpeg_and_png() {
         let jpeg = [0xff, 0xd8, 0xff, 0xdb, 0x00, 0x04, 1, 2, 0xff, 0xda, 0, 0];
         for little in [true, false] {
             assert_eq!(orientation(&with_jpeg_exif(&jpeg, &tiff(6, little))), Some(6));
+            assert_eq!(orientation(&jpeg_with_orientation(&jpeg, 3, little)), Some(3));
         }
         let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
         let t = tiff(8, false);

@@ -40,6 +40,7 @@ pub mod batches;
 pub mod csv;
 pub mod dataset;
 mod exif;
+pub use exif::jpeg_with_orientation;
 pub mod hdf5;
 pub mod idx;
 pub mod images;
