@@ -41,12 +41,12 @@ impl A2cConfig {
 /// The A2C learner.
 pub(crate) struct A2c {
     config: A2cConfig,
-    entropy: (f64, usize),
+    entropy: super::RoundMean,
 }
 
 impl A2c {
     pub fn new(config: A2cConfig) -> A2c {
-        A2c { config, entropy: (0.0, 0) }
+        A2c { config, entropy: super::RoundMean::default() }
     }
 }
 
@@ -65,8 +65,7 @@ impl Learner for A2c {
         let value_net = core.policy.value().expect("A2C policies have a value network");
         let value = value_net.forward(g, obs).reshape(&[b]);
         let value_loss = (value - g.constant(Tensor::from_vec(returns, &[b]))).square().mean();
-        self.entropy.0 += f64::from(entropy.item());
-        self.entropy.1 += 1;
+        self.entropy.add(entropy.item());
         Ok(policy_loss + value_loss * c.vf_coef - entropy * c.ent_coef)
     }
 
@@ -75,9 +74,6 @@ impl Learner for A2c {
     }
 
     fn end_round(&mut self, record: &mut EpochRecord) {
-        if self.entropy.1 > 0 {
-            record.metrics.insert("entropy".into(), (self.entropy.0 / self.entropy.1 as f64) as f32);
-        }
-        self.entropy = (0.0, 0);
+        self.entropy.flush("entropy", record);
     }
 }

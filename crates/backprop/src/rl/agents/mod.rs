@@ -288,6 +288,30 @@ pub(crate) fn one_hot<'g>(g: &'g Graph, actions: &[usize], classes: usize) -> Va
     g.constant(crate::tensor::one_hot(actions, classes))
 }
 
+/// The mean of a metric over one round's updates (the entropy, PPO's clip
+/// fraction), written into the round's history record.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct RoundMean {
+    sum: f64,
+    count: usize,
+}
+
+impl RoundMean {
+    /// Adds one update's value.
+    pub fn add(&mut self, value: f32) {
+        self.sum += f64::from(value);
+        self.count += 1;
+    }
+
+    /// Writes the mean under `name` (nothing when no update was seen) and starts over.
+    pub fn flush(&mut self, name: &str, record: &mut EpochRecord) {
+        if self.count > 0 {
+            record.metrics.insert(name.into(), (self.sum / self.count as f64) as f32);
+        }
+        *self = RoundMean::default();
+    }
+}
+
 /// Errors unless `value` is a finite number >= 0 (a loss weight).
 pub(crate) fn check_non_negative(name: &str, value: f32) -> Result<()> {
     if value.is_finite() && value >= 0.0 {

@@ -59,13 +59,20 @@ pub(crate) struct Ppo {
     /// Minibatch index lists for every epoch of the current rollout.
     minibatches: Vec<Vec<usize>>,
     cursor: usize,
-    entropy: (f64, usize),
-    clipped: (f64, usize),
+    entropy: super::RoundMean,
+    clipped: super::RoundMean,
 }
 
 impl Ppo {
     pub fn new(config: PpoConfig) -> Ppo {
-        Ppo { config, batch: None, minibatches: Vec::new(), cursor: 0, entropy: (0.0, 0), clipped: (0.0, 0) }
+        Ppo {
+            config,
+            batch: None,
+            minibatches: Vec::new(),
+            cursor: 0,
+            entropy: Default::default(),
+            clipped: Default::default(),
+        }
     }
 
     /// Optimizer steps per rollout of `size` transitions.
@@ -122,10 +129,8 @@ impl Learner for Ppo {
         let value_loss = (value - target).square().mean();
         let ratios = ratio.value();
         let outside = ratios.data().iter().filter(|&&r| r < lo || r > hi).count();
-        self.clipped.0 += outside as f64 / b as f64;
-        self.clipped.1 += 1;
-        self.entropy.0 += f64::from(entropy.item());
-        self.entropy.1 += 1;
+        self.clipped.add(outside as f32 / b as f32);
+        self.entropy.add(entropy.item());
         Ok(policy_loss + value_loss * self.config.vf_coef - entropy * self.config.ent_coef)
     }
 
@@ -134,11 +139,7 @@ impl Learner for Ppo {
     }
 
     fn end_round(&mut self, record: &mut EpochRecord) {
-        for (name, (sum, n)) in [("entropy", &mut self.entropy), ("clip_fraction", &mut self.clipped)] {
-            if *n > 0 {
-                record.metrics.insert(name.into(), (*sum / *n as f64) as f32);
-            }
-            (*sum, *n) = (0.0, 0);
-        }
+        self.entropy.flush("entropy", record);
+        self.clipped.flush("clip_fraction", record);
     }
 }

@@ -32,12 +32,12 @@ impl ReinforceConfig {
 /// The REINFORCE learner.
 pub(crate) struct Reinforce {
     config: ReinforceConfig,
-    entropy: (f64, usize),
+    entropy: super::RoundMean,
 }
 
 impl Reinforce {
     pub fn new(config: ReinforceConfig) -> Reinforce {
-        Reinforce { config, entropy: (0.0, 0) }
+        Reinforce { config, entropy: super::RoundMean::default() }
     }
 }
 
@@ -99,8 +99,7 @@ impl Learner for Reinforce {
         let (log_p, entropy) = log_prob_and_entropy(g, core.policy.forward(g, x), &actions);
         let policy_loss = (log_p * adv).mean() * -1.0;
         let value_loss = (value - g.constant(Tensor::from_vec(returns, &[b]))).square().mean();
-        self.entropy.0 += f64::from(entropy.item());
-        self.entropy.1 += 1;
+        self.entropy.add(entropy.item());
         Ok(policy_loss + value_loss * c.vf_coef)
     }
 
@@ -109,9 +108,6 @@ impl Learner for Reinforce {
     }
 
     fn end_round(&mut self, record: &mut EpochRecord) {
-        if self.entropy.1 > 0 {
-            record.metrics.insert("entropy".into(), (self.entropy.0 / self.entropy.1 as f64) as f32);
-        }
-        self.entropy = (0.0, 0);
+        self.entropy.flush("entropy", record);
     }
 }
