@@ -198,6 +198,26 @@ fn baby_gpt(o: &Options) -> backprop::Result<()> {
     Ok(())
 }
 
+/// Times `run`: warm-up calls until both `warm` bounds (calls, seconds) are
+/// passed, then timed calls until both `timed` bounds (repetitions, seconds)
+/// are; returns the timed repetitions and their seconds.
+fn time_reps(mut run: impl FnMut(), warm: (u64, f64), timed: (u64, f64)) -> (u64, f64) {
+    let (mut calls, t0) = (0, Instant::now());
+    while calls < warm.0 || t0.elapsed().as_secs_f64() < warm.1 {
+        run();
+        calls += 1;
+    }
+    let (mut reps, t0) = (0u64, Instant::now());
+    loop {
+        run();
+        reps += 1;
+        let s = t0.elapsed().as_secs_f64();
+        if s >= timed.1 && reps >= timed.0 {
+            return (reps, s);
+        }
+    }
+}
+
 /// W3: square f32 matrix products, GFLOP/s = 2 n^3 reps / seconds.
 fn matmul_gflops(o: &Options) {
     let mut rng = Rng::new(o.seed);
@@ -205,21 +225,8 @@ fn matmul_gflops(o: &Options) {
         let a = Tensor::randn(&[n, n], 0.0, 1.0, &mut rng);
         let b = Tensor::randn(&[n, n], 0.0, 1.0, &mut rng);
         let mut c = vec![0.0f32; n * n];
-        let mut run = || matmul_into(&mut c, a.data(), false, b.data(), false, n, n, n, false);
-        let (mut calls, t0) = (0, Instant::now());
-        while calls < 3 || t0.elapsed().as_secs_f64() < 0.1 {
-            run();
-            calls += 1;
-        }
-        let (mut reps, t0) = (0u64, Instant::now());
-        let seconds = loop {
-            run();
-            reps += 1;
-            let s = t0.elapsed().as_secs_f64();
-            if s >= o.min_seconds {
-                break s;
-            }
-        };
+        let run = || matmul_into(&mut c, a.data(), false, b.data(), false, n, n, n, false);
+        let (reps, seconds) = time_reps(run, (3, 0.1), (1, o.min_seconds));
         let gflops = 2.0 * (n as f64).powi(3) * reps as f64 / seconds / 1e9;
         eprintln!("w3 n={n}: {reps} reps in {seconds:.3} s = {gflops:.1} GFLOP/s");
         println!(
@@ -255,20 +262,7 @@ fn conv_gflops(o: &Options) {
             let db = conv_bias_grad(&dy);
             std::hint::black_box((dx, dw, db));
         };
-        let (mut calls, t0) = (0, Instant::now());
-        while calls < 2 || t0.elapsed().as_secs_f64() < 0.2 {
-            run();
-            calls += 1;
-        }
-        let (mut reps, t0) = (0u64, Instant::now());
-        let seconds = loop {
-            run();
-            reps += 1;
-            let s = t0.elapsed().as_secs_f64();
-            if s >= o.min_seconds.max(0.5) && reps >= 3 {
-                break s;
-            }
-        };
+        let (reps, seconds) = time_reps(run, (2, 0.2), (3, o.min_seconds.max(0.5)));
         let gflops = flops * reps as f64 / seconds / 1e9;
         eprintln!("w5conv {name}: {reps} reps in {seconds:.3} s = {gflops:.1} GFLOP/s");
         println!(
