@@ -178,25 +178,17 @@ fn train_mnist(a: MnistArgs) -> Result<()> {
     }
     meta.insert(LOSS_KEY.into(), a.loss.to_string());
     let started = std::time::Instant::now();
-    let saved_best = std::cell::Cell::new(false);
     let mut trainer = folder.trainer(optimizer, config)?;
     if let Some(patience) = a.early_stopping {
         // Save whenever validation loss improves; training ends with the best weights restored.
-        trainer = trainer.early_stopping(patience).on_improvement(|_| {
-            saved_best.set(true);
-            model.save(&folder.model, &meta)
-        });
+        trainer = trainer.early_stopping(patience).on_improvement(|_| model.save(&folder.model, &meta));
     }
     let records = trainer.fit(module, &train, Some(&val))?;
     drop(trainer);
     let train_seconds = started.elapsed().as_secs_f32();
-    if saved_best.get() {
-        // The file saved at the best epoch holds its weights and, for a CNN, the batch-norm
-        // statistics of that epoch too (the trainer puts back the weights only).
-        backprop::checkpoint::Checkpoint::load(&folder.model)?.restore_into(&module.state_dict())?;
-    } else {
-        model.save(&folder.model, &meta)?;
-    }
+    // With early stopping the trainer has put back the best epoch's weights and
+    // (a CNN's) batch-norm statistics.
+    model.save(&folder.model, &meta)?;
     let test = evaluate(module, eval_set, a.loss, 1000);
     if let Some(patience) = a.early_stopping {
         folder.say(early_stopping_note(&records, patience, a.epochs));

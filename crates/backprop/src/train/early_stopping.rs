@@ -7,7 +7,8 @@ use crate::Tensor;
 /// Watches the validation loss epoch by epoch.
 ///
 /// [`update`](EarlyStopping::update) takes each epoch's validation loss and
-/// snapshots the parameters whenever it improves (strictly decreases);
+/// snapshots the parameters whenever it improves (strictly decreases; the
+/// trainer includes the model's buffers, such as batch norm's statistics);
 /// [`should_stop`](EarlyStopping::should_stop) turns true once `patience`
 /// epochs in a row have not improved it; [`restore`](EarlyStopping::restore)
 /// puts the best weights back. [`Trainer::early_stopping`](super::Trainer::early_stopping)

@@ -8,7 +8,7 @@
 //! `TrainStep` and the loop.
 
 use super::history::EpochRecord;
-use crate::autograd::{Graph, Var};
+use crate::autograd::{Graph, Param, Var};
 use crate::Result;
 use std::time::Duration;
 
@@ -100,5 +100,12 @@ pub trait TrainStep {
     /// Default: never.
     fn finished(&self) -> bool {
         false
+    }
+
+    /// The model's non-trainable state (batch norm's running statistics):
+    /// early stopping keeps it with the parameters, so the best epoch's
+    /// weights come back with that epoch's statistics. Default: none.
+    fn buffers(&self) -> Vec<(String, Param)> {
+        Vec::new()
     }
 }

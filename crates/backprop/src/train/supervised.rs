@@ -62,6 +62,10 @@ impl<'a, M: Module + ?Sized, D: Supervised + ?Sized> SupervisedStep<'a, M, D> {
 }
 
 impl<M: Module + ?Sized, D: Supervised + ?Sized> TrainStep for SupervisedStep<'_, M, D> {
+    fn buffers(&self) -> Vec<(String, crate::autograd::Param)> {
+        self.model.buffers()
+    }
+
     fn start_epoch(&mut self, _epoch: usize) -> Result<Option<usize>> {
         self.batches = batch_indices(self.train.len(), self.batch_size, Some(&mut self.rng));
         self.next = 0;

@@ -255,6 +255,9 @@ impl<'a> Trainer<'a> {
             Plan { epochs: cfg.epochs, max_steps: cfg.max_steps, counted_in_steps: cfg.steps_per_epoch.is_some() };
         let base_lr: Vec<f32> = self.optimizers.iter().map(|o| o.lr()).collect();
         let frozen: Vec<Vec<Param>> = (0..phases).map(|p| self.params_except(p)).collect();
+        // What early stopping snapshots and puts back: the weights and the buffers.
+        let mut kept = all_params(&self.optimizers);
+        kept.extend(step.buffers());
         let mut records = Vec::with_capacity(cfg.epochs);
         let mut checks: Vec<StepCheck> = (0..phases).map(|_| StepCheck::new(self.detect_anomaly)).collect();
         if let Some(stats) = &mut self.grad_stats {
@@ -348,14 +351,14 @@ impl<'a> Trainer<'a> {
             if let Some(f) = &mut self.on_epoch {
                 f(&record)?;
             }
-            let stop = self.watch_improvement(&record)?;
+            let stop = self.watch_improvement(&record, &kept)?;
             records.push(record);
             if stop {
                 break;
             }
         }
         if let Some(stopping) = &self.early_stopping {
-            stopping.restore(&all_params(&self.optimizers));
+            stopping.restore(&kept);
         }
         Ok(records)
     }
@@ -371,11 +374,12 @@ impl<'a> Trainer<'a> {
             .collect()
     }
 
-    /// Early stopping's bookkeeping after an epoch; true when training should stop.
-    fn watch_improvement(&mut self, record: &EpochRecord) -> Result<bool> {
+    /// Early stopping's bookkeeping after an epoch (snapshotting `kept` at an
+    /// improvement); true when training should stop.
+    fn watch_improvement(&mut self, record: &EpochRecord, kept: &[(String, Param)]) -> Result<bool> {
         let Some(stopping) = &mut self.early_stopping else { return Ok(false) };
         let val_loss = record.val_loss.unwrap_or(f32::NAN);
-        if stopping.update(record.epoch, val_loss, &all_params(&self.optimizers)) {
+        if stopping.update(record.epoch, val_loss, kept) {
             if let Some(f) = &mut self.on_improvement {
                 f(record)?;
             }
