@@ -276,6 +276,20 @@ fn model_of_another_input_size() {
 }
 
 #[test]
+fn images_of_another_shape_with_the_same_pixel_count() {
+    // 14x56 images have the 784 values of a 28x28 digit; they are still refused.
+    let dir = TempDir::new("bad-shape");
+    let model = dir.join("m.safetensors");
+    save_mlp(&model, 784, 10, &[("layers.0.weight", &[10, 784]), ("layers.0.bias", &[10])]);
+    let data = dir.join("wide");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("t10k-images-idx3-ubyte"), common::idx_bytes(&[2, 14, 56], &[0; 2 * 784])).unwrap();
+    std::fs::write(data.join("t10k-labels-idx1-ubyte"), common::idx_bytes(&[2], &[3, 7])).unwrap();
+    let eval = backprop(&["eval", "--model", model.to_str().unwrap(), "--data", data.to_str().unwrap()]);
+    assert_clean_failure(&eval, &["m.safetensors", "28x28", "14x56", "wide"]);
+}
+
+#[test]
 fn model_with_fewer_outputs_than_classes() {
     let dir = TempDir::new("bad-classes");
     let model = dir.join("m.safetensors");

@@ -76,7 +76,8 @@ pub(crate) fn load_model_and_data(
     Ok((loaded, dir, test))
 }
 
-/// Errors unless the examples of `data` (read from `dir`) have the model's input size.
+/// Errors unless the examples of `data` (read from `dir`) have the model's input size and, for
+/// grayscale images, its height and width.
 pub(crate) fn check_inputs(model: &Classifier, data: &Dataset, dir: &Path) -> Result<()> {
     let inputs = model.inputs;
     if data.input_dim() != inputs {
@@ -89,6 +90,21 @@ pub(crate) fn check_inputs(model: &Classifier, data: &Dataset, dir: &Path) -> Re
                 dir.display()
             ),
         });
+    }
+    // Equal sizes are not enough: 14x56 images have MNIST's 784 values but
+    // are not 28x28 digits.
+    if let (Some([rows, cols]), Ok(shape)) = (data.image_shape, model.image_shape()) {
+        if shape.channels == 1 && [shape.height, shape.width] != [rows, cols] {
+            return Err(Error::Checkpoint {
+                path: model.loaded().path().to_path_buf(),
+                message: format!(
+                    "the model takes {}x{} images but {} holds {rows}x{cols} images",
+                    shape.height,
+                    shape.width,
+                    dir.display()
+                ),
+            });
+        }
     }
     Ok(())
 }
