@@ -176,6 +176,9 @@ fn bad_learning_rates() {
     assert_clean_failure(&train_flags(&dir, &["--lr", "0"]), &["--lr", "positive"]);
     assert_clean_failure(&train_flags(&dir, &["--lr", "nan"]), &["--lr", "positive"]);
     assert_clean_failure(&train_flags(&dir, &["--lr", "inf"]), &["--lr", "positive"]);
+    // Beyond f32's range: not "not positive" (1e-300 is positive).
+    assert_clean_failure(&train_flags(&dir, &["--lr", "1e-300"]), &["--lr", "1e-300", "32-bit"]);
+    assert_clean_failure(&train_flags(&dir, &["--lr", "1e300"]), &["--lr", "1e300", "32-bit"]);
 }
 
 #[test]
@@ -188,7 +191,7 @@ fn bad_sizes_and_counts() {
     assert_clean_failure(&train_flags(&dir, &["--epochs", "-3"]), &["--epochs", "-3"]);
     assert_clean_failure(&train_flags(&dir, &["--epochs", "2.5"]), &["--epochs", "2.5"]);
     assert_clean_failure(&train_flags(&dir, &["--hidden", "-5"]), &["--hidden", "-5"]);
-    assert_clean_failure(&train_flags(&dir, &["--seed", "-1"]), &["--seed", "-1"]);
+    assert_clean_failure(&train_flags(&dir, &["--seed", "-1"]), &["--seed", "-1", "whole number"]);
     assert_clean_failure(&train_flags(&dir, &["--threads", "-2"]), &["--threads", "-2"]);
     assert_clean_failure(&train_flags(&dir, &["--epochs", "0"]), &["--epochs", "at least 1"]);
     assert_clean_failure(&train_flags(&dir, &["--threads", "0"]), &["--threads", "at least 1"]);
@@ -202,11 +205,13 @@ fn unknown_names() {
     let dir = TempDir::new("bad-names");
     assert_clean_failure(&train_flags(&dir, &["--activation", "swish"]), &["--activation", "swish", "relu"]);
     assert_clean_failure(&train_flags(&dir, &["--loss", "hinge"]), &["--loss", "hinge", "cross-entropy"]);
-    assert_clean_failure(&train_flags(&dir, &["--optimizer", "lbfgs"]), &["--optimizer", "lbfgs"]);
-    assert_clean_failure(&train_flags(&dir, &["--schedule", "step"]), &["--schedule", "step"]);
+    assert_clean_failure(&train_flags(&dir, &["--optimizer", "lbfgs"]), &["--optimizer", "lbfgs", "sgd, adam, adamw"]);
+    assert_clean_failure(&train_flags(&dir, &["--schedule", "step"]), &["--schedule", "step", "constant, cosine"]);
+    assert_clean_failure(&train_flags(&dir, &["--epoch", "2"]), &["--epoch", "did you mean '--epochs'"]);
     assert_clean_failure(&train_flags(&dir, &["--no-such-flag"]), &["--no-such-flag"]);
     assert_clean_failure(&backprop(&["train", "cifar"]), &["cifar"]);
     assert_clean_failure(&backprop(&["frobnicate"]), &["frobnicate"]);
+    assert_clean_failure(&backprop(&["trian"]), &["trian", "did you mean 'train'"]);
 }
 
 #[test]

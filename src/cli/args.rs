@@ -131,9 +131,20 @@ pub(crate) struct TprArg {
     pub tpr: f64,
 }
 
+/// `s` as an f32, refusing numbers that f32 cannot hold (they would turn
+/// into infinity or 0 and be refused for the wrong reason).
+fn parse_f32(s: &str) -> Result<f32, String> {
+    let v: f64 = s.trim().parse().map_err(|_| format!("'{s}' is not a number"))?;
+    let magnitude = v.abs();
+    if magnitude.is_finite() && magnitude != 0.0 && !(f32::MIN_POSITIVE as f64..=f32::MAX as f64).contains(&magnitude) {
+        return Err(format!("{s} is outside the range of 32-bit floats (magnitudes 1.2e-38 to 3.4e38)"));
+    }
+    Ok(v as f32)
+}
+
 /// A strictly positive, finite number (learning rates, ...).
 pub(crate) fn positive_f32(s: &str) -> Result<f32, String> {
-    let v: f32 = s.trim().parse().map_err(|_| format!("'{s}' is not a number"))?;
+    let v = parse_f32(s)?;
     if v.is_finite() && v > 0.0 {
         Ok(v)
     } else {
@@ -143,7 +154,7 @@ pub(crate) fn positive_f32(s: &str) -> Result<f32, String> {
 
 /// A finite number >= 0 (weight decay, momentum, ...).
 pub(crate) fn non_negative_f32(s: &str) -> Result<f32, String> {
-    let v: f32 = s.trim().parse().map_err(|_| format!("'{s}' is not a number"))?;
+    let v = parse_f32(s)?;
     if v.is_finite() && v >= 0.0 {
         Ok(v)
     } else {
@@ -159,7 +170,7 @@ pub(crate) fn decay_rate(s: &str) -> Result<f32, String> {
 
 /// A fraction in [0, 1).
 pub(crate) fn fraction(s: &str) -> Result<f32, String> {
-    let v: f32 = s.trim().parse().map_err(|_| format!("'{s}' is not a number"))?;
+    let v = parse_f32(s)?;
     if (0.0..1.0).contains(&v) {
         Ok(v)
     } else {

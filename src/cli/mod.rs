@@ -133,6 +133,25 @@ fn report_clap_error(e: clap::Error) -> i32 {
                     line = format!("{line} {}", items.join(", "));
                 }
             }
+            // An enum flag's accepted values and a suggestion for a misspelt name
+            // come on later lines: keep them.
+            use clap::error::{ContextKind, ContextValue};
+            if let Some(ContextValue::Strings(valid)) = e.get(ContextKind::ValidValue) {
+                line = format!("{line} (expected one of: {})", valid.join(", "));
+            }
+            for kind in [ContextKind::SuggestedSubcommand, ContextKind::SuggestedArg] {
+                match e.get(kind) {
+                    Some(ContextValue::String(s)) => line = format!("{line} (did you mean '{s}'?)"),
+                    Some(ContextValue::Strings(s)) if !s.is_empty() => {
+                        line = format!("{line} (did you mean '{}'?)", s[0])
+                    }
+                    _ => {}
+                }
+            }
+            // Rust's integer parser says "invalid digit found in string" of "-1" or "2.5".
+            if let Some(start) = line.strip_suffix(": invalid digit found in string") {
+                line = format!("{start}: expected a whole number >= 0");
+            }
             eprintln!("{line}");
             2
         }
