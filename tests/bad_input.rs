@@ -427,6 +427,11 @@ fn not_a_safetensors_file() {
         assert_clean_failure(&backprop(&["eval", "--model", p, "--data", &mnist_arg()]), &[name, "safetensors"]);
         assert_clean_failure(&backprop(&["predict", "--model", p, png.to_str().unwrap()]), &[name, "safetensors"]);
     }
+    // The reason in words, not the parser's internal names.
+    assert_clean_failure(&backprop(&["info", text.to_str().unwrap()]), &["plausible header length"]);
+    let whole = std::fs::read(common::train_tiny_10x10(&dir)).unwrap();
+    let cut = dir.write("cut.safetensors", &whole[..whole.len() - 10]);
+    assert_clean_failure(&backprop(&["info", cut.to_str().unwrap()]), &["cut.safetensors", "truncated"]);
 }
 
 #[test]
