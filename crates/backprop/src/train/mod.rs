@@ -19,7 +19,7 @@ mod step_check;
 mod supervised;
 mod trainer;
 
-pub use diagnose::{diagnose, Diagnosis, OVERFITTING_RISE};
+pub use diagnose::{diagnose, Diagnosis, Returns, OVERFITTING_RISE};
 pub use doctor::{examine, gradient_findings, Answer, Examination, Problem, RunFacts, Verdict};
 pub use early_stopping::EarlyStopping;
 pub use grad_stats::{read_grad_stats, GradStatsRecord, GradStatsWriter, LayerStats, GRAD_STATS_FILE};
