@@ -226,6 +226,21 @@ pub(crate) fn layer_sizes(s: &str) -> Result<LayerSizes, String> {
         .map(LayerSizes)
 }
 
+/// Refuses to write `output` (named by `flag`) over one of the command's
+/// `inputs` (`(what, path)`): the write is atomic, but the model or data
+/// would be replaced by the command's output all the same.
+pub(crate) fn refuse_overwriting_inputs(flag: &str, output: &Path, inputs: &[(&str, &Path)]) -> Result<()> {
+    let Ok(out) = output.canonicalize() else { return Ok(()) }; // not there yet: nothing to lose
+    for (what, input) in inputs {
+        if input.canonicalize().is_ok_and(|p| p == out) {
+            let message =
+                format!("{} is the {what}: writing there would replace it; choose another file", output.display());
+            return Err(Error::invalid(flag, message));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,19 +259,4 @@ mod tests {
         assert!(fraction("1").is_err());
         assert_eq!(non_negative_f32("0"), Ok(0.0));
     }
-}
-
-/// Refuses to write `output` (named by `flag`) over one of the command's
-/// `inputs` (`(what, path)`): the write is atomic, but the model or data
-/// would be replaced by the command's output all the same.
-pub(crate) fn refuse_overwriting_inputs(flag: &str, output: &Path, inputs: &[(&str, &Path)]) -> Result<()> {
-    let Ok(out) = output.canonicalize() else { return Ok(()) }; // not there yet: nothing to lose
-    for (what, input) in inputs {
-        if input.canonicalize().is_ok_and(|p| p == out) {
-            let message =
-                format!("{} is the {what}: writing there would replace it; choose another file", output.display());
-            return Err(Error::invalid(flag, message));
-        }
-    }
-    Ok(())
 }
