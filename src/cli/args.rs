@@ -241,6 +241,15 @@ pub(crate) fn refuse_overwriting_inputs(flag: &str, output: &Path, inputs: &[(&s
     Ok(())
 }
 
+/// Refuses an output folder (named by `flag`) that exists as something else,
+/// before any work is done: otherwise the work is lost to "File exists".
+pub(crate) fn check_out_folder(flag: &str, dir: &Path) -> Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(Error::invalid(flag, format!("{} is a file, not a folder", dir.display())));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -66,6 +66,7 @@ pub(crate) fn run(a: ExplainArgs) -> Result<()> {
     let shape = classifier.image_shape()?;
     let names = classifier.class_names()?;
     if let Some(dir) = &a.out {
+        super::args::check_out_folder("--out", dir)?;
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
     let (suffix, name) = match a.method {

@@ -61,13 +61,16 @@ impl RunArgs {
     /// and names the run's files; the folder is made by [`RunFolder::trainer`].
     pub fn start(&self) -> Result<RunFolder> {
         self.threads.apply()?;
-        if self.out.exists() && !self.out.is_dir() {
-            return Err(Error::invalid("--out", format!("{} is a file, not a folder", self.out.display())));
-        }
+        super::args::check_out_folder("--out", &self.out)?;
         let dir = self.out.clone();
+        let model = dir.join("model.safetensors");
+        if model.is_dir() {
+            let message = format!("{} is a folder; the trained model is written there", model.display());
+            return Err(Error::invalid("--out", message));
+        }
         let json = self.output.json;
         Ok(RunFolder {
-            model: dir.join("model.safetensors"),
+            model,
             history: dir.join("history.jsonl"),
             grad_stats: self.grad_stats.then(|| dir.join(GRAD_STATS_FILE)),
             detect_anomaly: self.detect_anomaly,
