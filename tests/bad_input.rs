@@ -95,6 +95,9 @@ fn gzip_of_garbage_is_not_idx() {
     copy_mnist(&data, &["t10k-labels-idx1-ubyte.gz"]);
     fs::write(data.join("t10k-labels-idx1-ubyte.gz"), gzip(b"hello, this is a text file")).unwrap();
     assert_clean_failure(&train_on(&data, &dir, &[]), &["t10k-labels-idx1-ubyte.gz", "magic"]);
+    // Not compressed at all, under a .gz name: the message says so.
+    fs::write(data.join("t10k-labels-idx1-ubyte.gz"), b"not gzip, not IDX").unwrap();
+    assert_clean_failure(&train_on(&data, &dir, &[]), &["t10k-labels-idx1-ubyte.gz", "not gzip-compressed"]);
 }
 
 #[test]
