@@ -303,7 +303,7 @@ fn model_with_fewer_outputs_than_classes() {
     let model = dir.join("m.safetensors");
     save_mlp(&model, 784, 3, &[("layers.0.weight", &[3, 784]), ("layers.0.bias", &[3])]);
     let eval = backprop(&["eval", "--model", model.to_str().unwrap(), "--data", &mnist_arg()]);
-    assert_clean_failure(&eval, &["m.safetensors", "3 outputs", "10 classes"]);
+    assert_clean_failure(&eval, &["m.safetensors", "3 outputs", "10 classes", "label", "at example"]);
 }
 
 /// Writes a checkpoint claiming to be an MLP `inputs -> outputs` (no hidden

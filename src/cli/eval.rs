@@ -114,9 +114,12 @@ pub(crate) fn check_fits(model: &Classifier, data: &Dataset, dir: &Path) -> Resu
     check_inputs(model, data, dir)?;
     let (outputs, classes) = (model.classes, data.num_classes);
     if outputs < classes {
+        // Name the first label the model cannot output, and where it is.
+        let first = data.labels.iter().enumerate().find(|(_, &l)| l >= outputs.max(2));
+        let at = first.map_or(String::new(), |(i, l)| format!(" (label {l} at example {i} of {})", dir.display()));
         return Err(Error::Checkpoint {
             path: model.loaded().path().to_path_buf(),
-            message: format!("the model has {outputs} outputs but the data has {classes} classes"),
+            message: format!("the model has {outputs} outputs but the data has {classes} classes{at}"),
         });
     }
     Ok(())
