@@ -20,12 +20,13 @@ non-saturating loss, BCE(D(G(z)), 1), on the same noise. Adam 2e-4, betas
 backprop.kind = "gan" and backprop.config) so that `backprop gan-score`
 scores it exactly as it scores backprop's own.
 
-Output (stdout, JSON lines; progress on stderr), one per epoch:
+Output (stdout, JSON lines; progress on stderr), one per epoch and a summary:
 
-  {"framework":"pytorch","workload":"w6","threads":1,"epoch":1,"seconds":41.2,
+  {"framework":"pytorch","workload":"w6-epoch","threads":1,"epoch":1,"seconds":41.2,
    "d_loss":1.1,"g_loss":0.9,"d_x":0.6,"d_g_z":0.4}
+  {"framework":"pytorch","workload":"w6","threads":1,"epochs":1,"seconds":41.2,...}
 
-"seconds" is the wall time of the epoch's training steps.
+"seconds" is the wall time of the training steps (of the epoch; of all epochs).
 
 Exit status: 0 ok, 3 PyTorch not installed.
 """
@@ -131,6 +132,7 @@ def main():
     opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
     n, b = x_all.shape[0], args.batch
+    total = 0.0
     for epoch in range(1, args.epochs + 1):
         order = torch.randperm(n)
         sums = np.zeros(4)
@@ -156,13 +158,17 @@ def main():
             steps += 1
         seconds = time.perf_counter() - start
         m = sums / max(steps, 1)
-        rec = {"framework": "pytorch", "workload": "w6", "threads": args.threads, "epoch": epoch,
+        total += seconds
+        rec = {"framework": "pytorch", "workload": "w6-epoch", "threads": args.threads, "epoch": epoch,
                "seconds": round(seconds, 3), "d_loss": m[0], "g_loss": m[1], "d_x": m[2], "d_g_z": m[3],
                "torch": torch.__version__}
         print(json.dumps(rec, separators=(",", ":")), flush=True)
         log("epoch %d: %.1f s, D loss %.3f, G loss %.3f, D(x) %.3f, D(G(z)) %.3f" % (epoch, seconds, *m))
         if args.export:
             export(G, args.export)
+    rec = {"framework": "pytorch", "workload": "w6", "threads": args.threads, "epochs": args.epochs,
+           "seconds": round(total, 3), "d_loss": m[0], "g_loss": m[1], "version": torch.__version__}
+    print(json.dumps(rec, separators=(",", ":")), flush=True)
 
 
 if __name__ == "__main__":

@@ -45,20 +45,23 @@ fn toy_config() -> GanConfig {
     GanConfig { generator_hidden: vec![64, 64], discriminator_hidden: vec![64, 64], ..GanConfig::mlp(4, [1, 1, 2], 8) }
 }
 
+/// A parameter's gradient (if any) and value.
+type Snapshot = (Option<Tensor>, Tensor);
+
 /// An optimizer that records, at each step, the discriminator's gradients
 /// and values (the D phase), or checks that they are still what the D phase
 /// left (the G phase), before stepping the optimizer it wraps.
 struct Probe {
     inner: Box<dyn Optimizer>,
     watched: Vec<(String, Param)>,
-    seen: Rc<RefCell<Vec<(Option<Tensor>, Tensor)>>>,
+    seen: Rc<RefCell<Vec<Snapshot>>>,
     record: bool,
     checks: Rc<RefCell<usize>>,
 }
 
 impl Optimizer for Probe {
     fn step(&mut self) {
-        let now: Vec<(Option<Tensor>, Tensor)> = self.watched.iter().map(|(_, p)| (p.grad(), p.value())).collect();
+        let now: Vec<Snapshot> = self.watched.iter().map(|(_, p)| (p.grad(), p.value())).collect();
         if self.record {
             // The D phase: D's gradients exist (it just ran backward).
             assert!(now.iter().all(|(g, _)| g.is_some()), "the discriminator's step left a gradient empty");
@@ -186,7 +189,7 @@ fn the_scorer_puts_real_images_closer_than_noise_or_one_repeated_digit() {
     // Coverage: the real half spreads over every class; the repeated digit is one class.
     assert!(real_vs_real.min_class_share > 0.05, "{:?}", real_vs_real.class_shares);
     assert_eq!(vs_repeated.min_class_share, 0.0);
-    assert!(vs_repeated.class_shares.iter().any(|&s| s == 1.0), "{:?}", vs_repeated.class_shares);
+    assert!(vs_repeated.class_shares.contains(&1.0), "{:?}", vs_repeated.class_shares);
     assert!(real_vs_real.class_entropy_bits > 3.0 && vs_repeated.class_entropy_bits == 0.0);
 }
 
