@@ -222,7 +222,7 @@ pub(super) fn side_by_side(panels: &[RgbImage]) -> RgbImage {
 }
 
 /// Writes a PNG atomically (through a symbolic link to its target), naming the file on failure.
-pub(super) fn save_png(img: &RgbImage, path: &Path) -> Result<()> {
+pub(crate) fn save_png(img: &RgbImage, path: &Path) -> Result<()> {
     let mut bytes = std::io::Cursor::new(Vec::new());
     img.write_to(&mut bytes, image::ImageFormat::Png)
         .map_err(|e| Error::format(path, format!("could not encode the PNG: {e}")))?;

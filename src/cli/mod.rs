@@ -6,7 +6,10 @@ mod calibrate;
 mod doctor;
 mod eval;
 mod explain;
+mod gan_images;
+mod gan_score;
 mod generate;
+mod generate_gan;
 mod gradcheck;
 mod graph;
 mod http;
@@ -28,6 +31,7 @@ mod serve_steps;
 mod train;
 mod train_args;
 mod train_csv;
+mod train_gan;
 mod train_gpt;
 mod train_images;
 mod train_rl;
@@ -46,8 +50,10 @@ pub struct Cli {
 enum Command {
     /// Train a model.
     Train(train::TrainArgs),
-    /// Generate text with a trained GPT.
+    /// Generate text with a trained GPT, or images with a trained GAN.
     Generate(generate::GenerateArgs),
+    /// Score a GAN's samples with a trained classifier: Fréchet distance to real images, class coverage.
+    GanScore(gan_score::GanScoreArgs),
     /// Evaluate a saved model on the test split of an IDX data folder.
     Eval(eval::EvalArgs),
     /// Classify images (PNG/JPEG) with a saved model.
@@ -89,6 +95,7 @@ pub fn main() -> i32 {
     let result = match cli.command {
         Command::Train(a) => train::run(a),
         Command::Generate(a) => generate::run(a),
+        Command::GanScore(a) => gan_score::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Predict(a) => predict::run(a),
         Command::Info(a) => info::run(a),

@@ -32,6 +32,8 @@ enum TrainTask {
     Images(super::train_images::ImagesArgs),
     /// A reinforcement-learning agent (REINFORCE, A2C, DQN or PPO) on CartPole or Acrobot.
     Rl(super::train_rl::RlArgs),
+    /// A generative adversarial network (MLP or DCGAN, optionally conditional) on IDX images.
+    Gan(super::train_gan::GanArgs),
 }
 
 /// The learning rates `train mnist` starts from: Adam's usual 1e-3; SGD's 0.1.
@@ -93,6 +95,7 @@ pub(crate) fn run(args: TrainArgs) -> Result<()> {
         TrainTask::Gpt(a) => super::train_gpt::run(a),
         TrainTask::Images(a) => super::train_images::run(a),
         TrainTask::Rl(a) => super::train_rl::run(a),
+        TrainTask::Gan(a) => super::train_gan::run(a),
     }
 }
 

@@ -36,6 +36,7 @@ pub mod checkpoint;
 pub mod data;
 pub mod error;
 pub mod explain;
+pub mod gan;
 pub mod loss;
 pub mod models;
 pub mod nn;
