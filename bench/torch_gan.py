@@ -161,7 +161,7 @@ def main():
         total += seconds
         rec = {"framework": "pytorch", "workload": "w6-epoch", "threads": args.threads, "epoch": epoch,
                "seconds": round(seconds, 3), "d_loss": m[0], "g_loss": m[1], "d_x": m[2], "d_g_z": m[3],
-               "torch": torch.__version__}
+               "version": torch.__version__}
         print(json.dumps(rec, separators=(",", ":")), flush=True)
         log("epoch %d: %.1f s, D loss %.3f, G loss %.3f, D(x) %.3f, D(G(z)) %.3f" % (epoch, seconds, *m))
         if args.export:

@@ -315,3 +315,28 @@ fn a_generator_only_checkpoint_loads_with_a_fresh_discriminator() {
     let again = loaded.gan("test").unwrap();
     assert_eq!(gan.sample(&z, None).unwrap().data(), again.sample(&z, None).unwrap().data());
 }
+
+#[test]
+fn train_gan_writes_history_sample_grids_and_report_plots() {
+    let dir = TempDir::new("gan-cli-train");
+    let data = dir.join("bands");
+    common::write_band_dataset(&data, 12, 256, 64);
+    let out = dir.arg("run");
+    let args = ["train", "gan", "--data", data.to_str().unwrap(), "--epochs", "2", "--batch-size", "32"];
+    let run_dir = std::path::PathBuf::from(&out);
+    let flags = ["--latent", "8", "--conditional", "--d-steps", "2", "--label-smoothing", "0.1", "--out", &out];
+    let run = backprop(&[&args[..], &flags[..]].concat());
+    run.expect_success("train gan");
+    let history = backprop::train::read_history(&run_dir.join("history.jsonl")).unwrap();
+    assert_eq!(history.len(), 2);
+    for key in ["discriminator_loss", "generator_loss", "d_x", "d_g_z", "sample_diversity"] {
+        assert!(history.iter().all(|r| r.metrics[key].is_finite()), "{key}");
+    }
+    for file in ["samples/epoch_001.png", "samples/epoch_002.png", "samples/progress.gif", "model.safetensors"] {
+        assert!(run_dir.join(file).is_file(), "{file}");
+    }
+    let loaded = backprop::models::load(&run_dir.join("model.safetensors")).unwrap();
+    assert!(loaded.gan("test").unwrap().config().conditional);
+    backprop(&["report", &out]).expect_success("report");
+    assert!(run_dir.join("gan_losses.png").is_file() && run_dir.join("gan_outputs.png").is_file());
+}

@@ -166,6 +166,7 @@ fn charts(history: &[EpochRecord], d: &Diagnosis, name: &str) -> Vec<(String, Ch
         out.push((error, chart));
     }
     out.extend(super::train_rl::return_chart(history, title));
+    out.extend(super::train_gan::gan_charts(history, title));
     out
 }
 

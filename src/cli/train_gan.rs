@@ -2,6 +2,7 @@
 
 use super::args::{decay_rate, name_flags, positive_f32, positive_usize, DataArg};
 use super::gan_images::{grid, save_gif, save_png};
+use super::plot::{Chart, Series, TRAIN_COLOR, VALIDATION_COLOR};
 use super::train_args::RunArgs;
 use backprop::data::load_mnist_dir_optional_test;
 use backprop::gan::{warnings, Gan, GanArch, GanConfig, GanStep, GanTraining};
@@ -10,6 +11,7 @@ use backprop::tensor::Rng;
 use backprop::train::{EpochRecord, TrainConfig};
 use backprop::{Error, Result, Tensor};
 use clap::Args;
+use plotters::style::RGBColor;
 use std::collections::BTreeMap;
 
 /// Images in each epoch's grid of samples from fixed noise.
@@ -147,3 +149,53 @@ pub(crate) fn run(a: GanArgs) -> Result<()> {
 fn count(params: &[(String, backprop::Param)]) -> usize {
     params.iter().map(|(_, p)| p.numel()).sum()
 }
+
+/// The charts `report` draws of a GAN's history: the two networks' losses,
+/// and the discriminator's mean outputs D(x), D(G(z)) with the samples'
+/// diversity; none for other runs.
+pub(crate) fn gan_charts(history: &[EpochRecord], title: impl Fn(&str) -> String) -> Vec<(String, Chart)> {
+    if !history.iter().any(|r| r.metrics.contains_key("generator_loss")) {
+        return Vec::new();
+    }
+    let curve = |name: &str, color, key: &str| Series {
+        name: name.into(),
+        color,
+        points: history
+            .iter()
+            .filter_map(|r| Some((r.epoch as f64, f64::from(*r.metrics.get(key)?))))
+            .filter(|(_, v)| v.is_finite())
+            .collect(),
+    };
+    let caption = warnings(history).iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+    let chart = |title: String, y_label: &str, series: Vec<Series>| Chart {
+        title,
+        x_label: "epoch",
+        y_label: y_label.into(),
+        series,
+        marker: None,
+        caption: if caption.is_empty() {
+            "no sign of a failing GAN in the last epochs".into()
+        } else {
+            caption.clone()
+        },
+        legend_low: false,
+        y_format: |v| format!("{v:.2}"),
+        log_y: false,
+    };
+    let losses = vec![
+        curve("discriminator", VALIDATION_COLOR, "discriminator_loss"),
+        curve("generator", TRAIN_COLOR, "generator_loss"),
+    ];
+    let outputs = vec![
+        curve("mean D(x), real images", VALIDATION_COLOR, "d_x"),
+        curve("mean D(G(z)), generated", TRAIN_COLOR, "d_g_z"),
+        curve("sample diversity / data's", DIVERSITY_COLOR, "sample_diversity"),
+    ];
+    vec![
+        ("gan_losses".into(), chart(title("discriminator and generator loss per epoch"), "loss", losses)),
+        ("gan_outputs".into(), chart(title("discriminator outputs and sample diversity"), "value", outputs)),
+    ]
+}
+
+/// The diversity curve's colour (green).
+const DIVERSITY_COLOR: RGBColor = RGBColor(44, 160, 44);
