@@ -14,6 +14,8 @@ mod info;
 mod input_args;
 mod network;
 mod ood;
+mod ood_ae;
+mod ood_args;
 mod play;
 mod plot;
 mod predict;

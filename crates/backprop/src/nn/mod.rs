@@ -51,6 +51,7 @@
 mod activation;
 mod arch;
 mod attention;
+mod autoencoder;
 mod batch_norm;
 mod block;
 mod cnn;
@@ -73,6 +74,7 @@ pub use attention::{CausalSelfAttention, LayerCache};
 pub use batch_norm::{BatchNorm, BatchNorm1d, BatchNorm2d};
 pub use block::{Block, FeedForward};
 pub use cnn::{Cnn, CnnConfig};
+pub use autoencoder::{AeArch, Autoencoder, AutoencoderConfig, AUTOENCODER_KIND};
 pub use conv::{Conv2d, ConvTranspose2d};
 pub use dropout::Dropout;
 pub use embedding::Embedding;
