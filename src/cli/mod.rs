@@ -29,6 +29,7 @@ mod serve_model;
 mod serve_steps;
 mod train;
 mod train_args;
+mod train_autoencoder;
 mod train_csv;
 mod train_gpt;
 mod train_images;

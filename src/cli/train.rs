@@ -30,6 +30,9 @@ enum TrainTask {
     Gpt(super::train_gpt::GptArgs),
     /// Logistic regression or an MLP on images: an HDF5 file (cat/non-cat layout) or class folders.
     Images(super::train_images::ImagesArgs),
+    /// An autoencoder (MLP or convolutional, optionally variational) on IDX images: anomaly scores
+    /// for `backprop ood --method ae`.
+    Autoencoder(super::train_autoencoder::AutoencoderArgs),
     /// A reinforcement-learning agent (REINFORCE, A2C, DQN or PPO) on CartPole or Acrobot.
     Rl(super::train_rl::RlArgs),
 }
@@ -97,6 +100,7 @@ pub(crate) fn run(args: TrainArgs) -> Result<()> {
         TrainTask::Gpt(a) => super::train_gpt::run(a),
         TrainTask::Images(a) => super::train_images::run(a),
         TrainTask::Rl(a) => super::train_rl::run(a),
+        TrainTask::Autoencoder(a) => super::train_autoencoder::run(a),
     }
 }
 

@@ -151,11 +151,11 @@ impl Autoencoder {
         let out = match self.config.arch {
             AeArch::Mlp => self.encoder.forward(g, x),
             AeArch::Conv => {
-                let layers = self.encoder.forward_all(g, x.reshape(&[n, c, h, w]));
+                let last = self.encoder.len() - 1;
+                let maps = (0..last).fold(x.reshape(&[n, c, h, w]), |v, i| self.encoder.layer(i).forward(g, v));
                 // The last Linear reads the flattened feature map.
-                let maps = layers[layers.len() - 2];
                 let flat = maps.shape()[1..].iter().product();
-                self.encoder_last().forward(g, maps.reshape(&[n, flat]))
+                self.encoder.layer(last).forward(g, maps.reshape(&[n, flat]))
             }
         };
         let b = self.config.bottleneck;
@@ -164,10 +164,6 @@ impl Autoencoder {
         } else {
             (out, None)
         }
-    }
-
-    fn encoder_last(&self) -> &(dyn Module + Send + Sync) {
-        self.encoder.layer(self.encoder.len() - 1)
     }
 
     /// Reconstruction logits `[N, C*H*W]` of codes `z` (`[N, bottleneck]`).
