@@ -22,6 +22,7 @@ mod predict;
 mod predict_csv;
 mod predict_images;
 mod progress;
+mod reject;
 mod report;
 mod report_grads;
 mod serve;
