@@ -58,7 +58,8 @@ struct Row {
 pub(crate) fn run(a: OodArgs) -> Result<()> {
     a.threads.apply()?;
     let all = a.method.0.len() > 1;
-    let wanted: Vec<Method> = a.method.0.iter().copied().filter(|&m| !(all && m == Method::Ae && a.ae.is_none())).collect();
+    let wanted: Vec<Method> =
+        a.method.0.iter().copied().filter(|&m| !(all && m == Method::Ae && a.ae.is_none())).collect();
     if wanted == [Method::Ae] && a.ae.is_none() {
         return Err(Error::invalid(
             "--method",
@@ -92,7 +93,9 @@ pub(crate) fn run(a: OodArgs) -> Result<()> {
             let (detector, fitted) = match stored.as_ref().filter(|s| s.detector.method() == method) {
                 Some(s) => (s.detector.clone(), "stored by calibrate".to_string()),
                 None => {
-                    let data = fit_data.as_ref().map_or_else(|| FitData::new(&inside, &inside), |d| FitData::new(d.train, d.validation));
+                    let data = fit_data
+                        .as_ref()
+                        .map_or_else(|| FitData::new(&inside, &inside), |d| FitData::new(d.train, d.validation));
                     let d = Detector::fit(method, &model, &data, &options)?;
                     (d, fitted_on(method, fit_sets.as_ref()))
                 }
@@ -128,11 +131,30 @@ pub(crate) fn run(a: OodArgs) -> Result<()> {
         );
         return Ok(());
     }
-    println!("{:<12} {:>7} {:>8} {:>9} {:>9}  fitted", "method", "AUROC", "AUPR-in", "AUPR-out", format!("FPR{}", percent(a.tpr.tpr)));
+    println!(
+        "{:<12} {:>7} {:>8} {:>9} {:>9}  fitted",
+        "method",
+        "AUROC",
+        "AUPR-in",
+        "AUPR-out",
+        format!("FPR{}", percent(a.tpr.tpr))
+    );
     for r in &rows {
         let s = r.separation;
-        let params = if r.parameters.as_object().is_some_and(|o| !o.is_empty()) { format!(" {}", r.parameters) } else { String::new() };
-        println!("{:<12} {:>7.4} {:>8.4} {:>9.4} {:>9.4}  {}{params}", r.method.name(), s.auroc, s.aupr_in, s.aupr_out, s.fpr, r.fitted);
+        let params = if r.parameters.as_object().is_some_and(|o| !o.is_empty()) {
+            format!(" {}", r.parameters)
+        } else {
+            String::new()
+        };
+        println!(
+            "{:<12} {:>7.4} {:>8.4} {:>9.4} {:>9.4}  {}{params}",
+            r.method.name(),
+            s.auroc,
+            s.aupr_in,
+            s.aupr_out,
+            s.fpr,
+            r.fitted
+        );
     }
     Ok(())
 }
@@ -145,10 +167,9 @@ fn detector_scores(
     outside: (&Dataset, &Outputs),
 ) -> Result<(Vec<f32>, Vec<f32>)> {
     match detector {
-        Detector::Odin(_) => Ok((
-            detector.scores(model, &inside.0.inputs, 500)?,
-            detector.scores(model, &outside.0.inputs, 500)?,
-        )),
+        Detector::Odin(_) => {
+            Ok((detector.scores(model, &inside.0.inputs, 500)?, detector.scores(model, &outside.0.inputs, 500)?))
+        }
         _ => Ok((detector.scores_from(inside.1)?, detector.scores_from(outside.1)?)),
     }
 }
@@ -219,4 +240,3 @@ pub(crate) fn percent(rate: f64) -> String {
     let text = format!("{:.2}", 100.0 * rate);
     text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
-

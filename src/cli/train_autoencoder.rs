@@ -130,7 +130,8 @@ pub(crate) fn run(a: AutoencoderArgs) -> Result<()> {
         ArchFlag::Mlp => AeArch::Mlp,
         ArchFlag::Conv => AeArch::Conv,
     };
-    let config = AutoencoderConfig { arch, input: [1, rows, cols], bottleneck: a.bottleneck, variational: a.variational };
+    let config =
+        AutoencoderConfig { arch, input: [1, rows, cols], bottleneck: a.bottleneck, variational: a.variational };
     let ae = Autoencoder::new(config, &mut Rng::new(a.run.seed)).map_err(|e| match e {
         Error::InvalidArgument { message, .. } => Error::invalid("--arch", message),
         other => other,
@@ -189,7 +190,12 @@ pub(crate) fn run(a: AutoencoderArgs) -> Result<()> {
     ));
     if let Some(keep) = &normal {
         let split = |want: bool| -> Vec<f32> {
-            test_scores.iter().zip(&data.test.labels).filter(|(_, l)| keep.contains(l) == want).map(|(&s, _)| s).collect()
+            test_scores
+                .iter()
+                .zip(&data.test.labels)
+                .filter(|(_, l)| keep.contains(l) == want)
+                .map(|(&s, _)| s)
+                .collect()
         };
         let (inside, outside) = (split(true), split(false));
         if !outside.is_empty() && !inside.is_empty() {
@@ -254,4 +260,3 @@ fn tile(img: &mut RgbImage, pixels: &[f32], cols: usize, [left, top]: [u32; 2], 
         }
     }
 }
-

@@ -21,9 +21,8 @@ pub fn parse_classes(text: &str, num_classes: usize) -> Result<Vec<usize>> {
     let bad = |m: String| Error::invalid("classes", m);
     let mut out = Vec::new();
     for part in text.split(',').map(str::trim) {
-        let number = |s: &str| {
-            s.trim().parse::<usize>().map_err(|_| bad(format!("'{s}' in '{text}' is not a class number")))
-        };
+        let number =
+            |s: &str| s.trim().parse::<usize>().map_err(|_| bad(format!("'{s}' in '{text}' is not a class number")));
         let (lo, hi) = match part.split_once('-') {
             Some((a, b)) => (number(a)?, number(b)?),
             None => (number(part)?, number(part)?),

@@ -109,7 +109,8 @@ impl Autoencoder {
             }
             AeArch::Conv => {
                 if h % 4 != 0 || w % 4 != 0 {
-                    let message = format!("a convolutional autoencoder needs sides that are multiples of 4, got {h}x{w}");
+                    let message =
+                        format!("a convolutional autoencoder needs sides that are multiples of 4, got {h}x{w}");
                     return Err(Error::invalid("input", message));
                 }
                 let [c1, c2] = CONV_CHANNELS;
@@ -192,7 +193,8 @@ impl Autoencoder {
         let (mu, logvar) = self.encode(g, x);
         let z = match logvar {
             Some(lv) => {
-                let eps = Tensor::from_vec((0..n * self.config.bottleneck).map(|_| rng.normal()).collect(), &mu.shape());
+                let eps =
+                    Tensor::from_vec((0..n * self.config.bottleneck).map(|_| rng.normal()).collect(), &mu.shape());
                 mu + (lv * 0.5).exp() * g.constant(eps)
             }
             None => mu,
@@ -317,7 +319,11 @@ mod tests {
         let s = ae.anomaly_scores(&x, 1);
         assert!(s.iter().all(|v| *v < 0.0 && v.is_finite()), "{s:?}");
         assert!((bce_term(0.0, 1.0) - 2f32.ln()).abs() < 1e-6);
-        assert!(Autoencoder::new(AutoencoderConfig { arch: AeArch::Conv, input: [1, 6, 6], bottleneck: 2, variational: false }, &mut Rng::new(0)).is_err());
+        assert!(Autoencoder::new(
+            AutoencoderConfig { arch: AeArch::Conv, input: [1, 6, 6], bottleneck: 2, variational: false },
+            &mut Rng::new(0)
+        )
+        .is_err());
     }
 
     #[test]

@@ -297,7 +297,8 @@ impl StoredDetector {
                 let (means, precision) = (tensor("ood.means")?, tensor("ood.precision")?);
                 let d = means.shape().get(1).copied().unwrap_or(0);
                 if means.ndim() != 2 || precision.shape() != [d, d] {
-                    let message = format!("ood.means {:?} and ood.precision {:?} do not fit", means.shape(), precision.shape());
+                    let message =
+                        format!("ood.means {:?} and ood.precision {:?} do not fit", means.shape(), precision.shape());
                     return Err(fail(message));
                 }
                 Detector::Mahalanobis(Mahalanobis { means, precision })

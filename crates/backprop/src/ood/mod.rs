@@ -43,8 +43,7 @@ pub use knn::{normalize_rows, Knn};
 pub use logits::{max_logit, msp, msp_scores, neg_energy, outputs, Outputs};
 pub use mahalanobis::{Mahalanobis, RIDGE};
 pub use metrics::{
-    auroc, average_precision, calibrate_threshold, check_tpr, fpr_at_tpr, fraction_at_or_above, max_per_row,
-    Separation,
+    auroc, average_precision, calibrate_threshold, check_tpr, fpr_at_tpr, fraction_at_or_above, max_per_row, Separation,
 };
 pub use odin::{Odin, DEFAULT_TEMPERATURE, EPSILONS};
 
