@@ -101,6 +101,37 @@ fn every_method_scores_digits_against_clothes_and_calibrate_stores_one() {
     assert!(on_clothes >= 70 && on_digits <= 20, "{on_clothes} clothes, {on_digits} digits");
     assert_eq!(unknowns(&model, &clothes, &["--reject-below", "0"]), 0, "the flag overrides the stored method");
 
+    // serve answers with the stored method too.
+    let server = common::serve::Server::start(Path::new(&model), &[]);
+    let health = server.request("GET", "/health", b"").json();
+    assert_eq!(health["ood_method"], "knn", "{health}");
+    let pixels = |dir: &str, i: usize| -> Vec<f32> {
+        let bytes = gunzip(&std::fs::read(Path::new(dir).join("t10k-images-idx3-ubyte.gz")).unwrap());
+        bytes[16 + i * 784..16 + (i + 1) * 784].iter().map(|&b| f32::from(b) / 255.0).collect()
+    };
+    // The same verdicts as predict's, image by image.
+    let args =
+        [&["predict", "--model", &model][..], &clothes[..10].iter().map(|p| p.to_str().unwrap()).collect::<Vec<_>>()]
+            .concat();
+    let said = backprop(&args).expect_success("predict").stdout;
+    let mut served_unknown = 0;
+    for (i, line) in said.lines().enumerate() {
+        let answer = server.predict(&pixels(&fashion_arg(), i));
+        assert_eq!(
+            answer["unknown"].as_bool(),
+            Some(line.contains("unknown (knn score")),
+            "{line}: {}",
+            answer["ood_score"]
+        );
+        assert_eq!(answer["ood_method"], "knn");
+        if answer["unknown"] == true {
+            assert!(answer["ood_score"].as_f64().unwrap() < answer["threshold"].as_f64().unwrap());
+            served_unknown += 1;
+        }
+    }
+    assert!(served_unknown >= 3, "{served_unknown} of 10 clothes unknown: {said}");
+    drop(server);
+
     // Calibrating MSP again replaces the stored detector with the plain threshold.
     backprop(&["calibrate", "--model", &model, "--data", &mnist_arg(), "--method", "msp"]).expect_success("msp");
     let info = backprop(&["info", &model]).expect_success("info").stdout;
