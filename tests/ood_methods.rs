@@ -156,6 +156,7 @@ fn every_method_scores_digits_against_clothes_and_calibrate_stores_one() {
     assert_clean_failure(&backprop(&[&ood[..], &["--method", "ae"]].concat()), &["--method", "--ae"]);
     assert_clean_failure(&backprop(&[&ood[..], &["--method", "bogus"]].concat()), &["--method", "bogus"]);
     assert_clean_failure(&backprop(&[&ood[..], &["--method", "knn", "--k", "0"]].concat()), &["--k"]);
+    assert_clean_failure(&backprop(&[&ood[..], &["--method", "knn", "--k", "8000"]].concat()), &["--k", "7204"]);
     assert_clean_failure(
         &backprop(&["calibrate", "--model", &model, "--data", &mnist_arg(), "--method", "ae"]),
         &["--method", "autoencoder"],

@@ -54,7 +54,8 @@ pub(crate) fn run(a: CalibrateArgs) -> Result<()> {
     let (train, validation, test) = a.fit.load_split(&dir)?;
     super::eval::check_fits(&model, &train, &dir)?;
     let held_out = if a.fit.val_fraction > 0.0 { "held-out validation" } else { "training" };
-    let detector = Detector::fit(a.method, &model, &FitData::new(&train, &validation), &a.fit.options())?;
+    let detector = Detector::fit(a.method, &model, &FitData::new(&train, &validation), &a.fit.options())
+        .map_err(super::ood_args::fit_flags)?;
     let scores = detector.scores(&model, &validation.inputs, 500)?;
     let threshold = calibrate_threshold(&scores, a.tpr.tpr)?;
     let kept = fraction_at_or_above(&scores, threshold)?;

@@ -6,7 +6,7 @@
 //! split only (or taken from the checkpoint when `calibrate` stored it).
 
 use super::args::{JsonArg, ModelArg, ThreadsArg, TprArg};
-use super::ood_args::{methods, restrict, FitArgs, Methods};
+use super::ood_args::{fit_flags, methods, restrict, FitArgs, Methods};
 use backprop::data::Dataset;
 use backprop::models::{Classifier, LoadedModel};
 use backprop::ood::{load_test_split, outputs, Detector, FitData, Method, Outputs, Separation, StoredDetector};
@@ -96,7 +96,7 @@ pub(crate) fn run(a: OodArgs) -> Result<()> {
                     let data = fit_data
                         .as_ref()
                         .map_or_else(|| FitData::new(&inside, &inside), |d| FitData::new(d.train, d.validation));
-                    let d = Detector::fit(method, &model, &data, &options)?;
+                    let d = Detector::fit(method, &model, &data, &options).map_err(fit_flags)?;
                     (d, fitted_on(method, fit_sets.as_ref()))
                 }
             };

@@ -104,3 +104,8 @@ fn non_negative_f32(s: &str) -> Result<f32, String> {
         _ => Err(format!("must be a number of at least 0, got {s}")),
     }
 }
+
+/// A fitting error about `k`, `temperature` or `epsilon` as one about its flag.
+pub(crate) fn fit_flags(e: Error) -> Error {
+    super::args::name_flags(e, &["k", "temperature", "epsilon"])
+}
