@@ -113,16 +113,6 @@ pub(crate) struct RejectArg {
     pub reject_below: Option<f32>,
 }
 
-impl RejectArg {
-    /// The threshold given, else the one stored in the checkpoint, else none.
-    pub fn threshold(self, loaded: &LoadedModel) -> Result<Option<f32>> {
-        match self.reject_below {
-            Some(p) => Ok(Some(p)),
-            None => loaded.reject_below(),
-        }
-    }
-}
-
 /// `--tpr R`: the true-positive rate an out-of-distribution threshold keeps.
 #[derive(Args, Debug, Clone, Copy)]
 pub(crate) struct TprArg {

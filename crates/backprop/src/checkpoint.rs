@@ -222,7 +222,8 @@ impl Checkpoint {
     }
 
     /// Checks that the file holds exactly the tensors `expected` names, with
-    /// those shapes; the error names the first tensor that is missing, has
+    /// those shapes (besides an out-of-distribution detector's `ood.*`
+    /// tensors); the error names the first tensor that is missing, has
     /// another shape, or does not belong.
     pub fn check_shapes(&self, expected: &[(String, Vec<usize>)]) -> Result<()> {
         let fail = |message: String| Error::Checkpoint { path: self.path.clone(), message };
@@ -233,7 +234,9 @@ impl Checkpoint {
                 return Err(fail(format!("tensor '{name}' has shape {:?} but the model needs {want:?}", t.shape())));
             }
         }
-        if let Some(extra) = self.tensors.keys().find(|k| !expected.iter().any(|(n, _)| n == *k)) {
+        // Tensors under `ood.` hold an out-of-distribution detector stored beside the model.
+        let foreign = |k: &str| !k.starts_with(crate::ood::OOD_TENSOR_PREFIX) && !expected.iter().any(|(n, _)| n == k);
+        if let Some(extra) = self.tensors.keys().find(|k| foreign(k)) {
             return Err(fail(format!("tensor '{extra}' does not belong to the model")));
         }
         Ok(())
