@@ -189,6 +189,15 @@ pub(crate) fn name_flags(e: Error, fields: &[&str]) -> Error {
     }
 }
 
+/// Turns any invalid-argument error into one about `flag` (for library
+/// errors whose field is the whole of one flag, e.g. a parsed `--classes`).
+pub(crate) fn as_flag(flag: &str) -> impl Fn(Error) -> Error + '_ {
+    move |e| match e {
+        Error::InvalidArgument { message, .. } => Error::invalid(flag, message),
+        other => other,
+    }
+}
+
 /// A whole number >= 0.
 pub(crate) fn non_negative_usize(s: &str) -> Result<usize, String> {
     s.trim().parse::<usize>().map_err(|_| format!("'{s}' is not a whole number >= 0"))

@@ -72,15 +72,8 @@ impl FitArgs {
 /// `data` restricted to the classes `list` names (`flag` names the flag for errors).
 pub(crate) fn restrict(data: Dataset, list: Option<&str>, flag: &str, keep_labels: bool) -> Result<Dataset> {
     let Some(list) = list else { return Ok(data) };
-    let classes = parse_classes(list, data.num_classes).map_err(|e| super::args::name_flags(e, &["classes"]));
-    let classes = classes.map_err(|e| match e {
-        Error::InvalidArgument { message, .. } => Error::invalid(flag, message),
-        other => other,
-    })?;
-    data.keep_classes(&classes, keep_labels).map_err(|e| match e {
-        Error::InvalidArgument { message, .. } => Error::invalid(flag, message),
-        other => other,
-    })
+    let classes = parse_classes(list, data.num_classes).map_err(super::args::as_flag(flag))?;
+    data.keep_classes(&classes, keep_labels).map_err(super::args::as_flag(flag))
 }
 
 /// The methods `--method` names: one, or every one for `all`.

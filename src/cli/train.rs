@@ -131,13 +131,15 @@ fn train_mnist(a: MnistArgs) -> Result<()> {
     // Without t10k- files (as train images without --test) the validation split is the test.
     let (train_set, test_set) = load_mnist_dir_optional_test(&dir)?;
     let names = match &a.classes {
-        Some(list) => Some(backprop::data::parse_classes(list, train_set.num_classes).map_err(class_flag)?),
+        Some(list) => Some(
+            backprop::data::parse_classes(list, train_set.num_classes).map_err(super::args::as_flag("--classes"))?,
+        ),
         None => None,
     };
     let (train_set, test_set) = match &names {
         Some(keep) => (
-            train_set.keep_classes(keep, false).map_err(class_flag)?,
-            test_set.map(|t| t.keep_classes(keep, false)).transpose().map_err(class_flag)?,
+            train_set.keep_classes(keep, false).map_err(super::args::as_flag("--classes"))?,
+            test_set.map(|t| t.keep_classes(keep, false)).transpose().map_err(super::args::as_flag("--classes"))?,
         ),
         None => (train_set, test_set),
     };
@@ -237,14 +239,6 @@ fn train_mnist(a: MnistArgs) -> Result<()> {
     ));
     folder.say_saved();
     Ok(())
-}
-
-/// A `classes` error as one about `--classes`.
-fn class_flag(e: Error) -> Error {
-    match e {
-        Error::InvalidArgument { message, .. } => Error::invalid("--classes", message),
-        other => other,
-    }
 }
 
 /// The network `--model` (or `--arch`) asks for, after refusing flags of the other kind.

@@ -118,11 +118,11 @@ pub(crate) fn run(a: AutoencoderArgs) -> Result<()> {
         return Err(Error::format(&dir, "holds vectors, not images: an autoencoder here needs rows x columns images"));
     };
     let normal = match &a.classes {
-        Some(list) => Some(parse_classes(list, data.train.num_classes).map_err(classes_flag)?),
+        Some(list) => Some(parse_classes(list, data.train.num_classes).map_err(super::args::as_flag("--classes"))?),
         None => None,
     };
     let train_all = match &normal {
-        Some(keep) => data.train.keep_classes(keep, true).map_err(classes_flag)?,
+        Some(keep) => data.train.keep_classes(keep, true).map_err(super::args::as_flag("--classes"))?,
         None => data.train.clone(),
     };
     let (train, val) = train_all.split_validation(a.val_fraction, a.run.seed);
@@ -132,10 +132,7 @@ pub(crate) fn run(a: AutoencoderArgs) -> Result<()> {
     };
     let config =
         AutoencoderConfig { arch, input: [1, rows, cols], bottleneck: a.bottleneck, variational: a.variational };
-    let ae = Autoencoder::new(config, &mut Rng::new(a.run.seed)).map_err(|e| match e {
-        Error::InvalidArgument { message, .. } => Error::invalid("--arch", message),
-        other => other,
-    })?;
+    let ae = Autoencoder::new(config, &mut Rng::new(a.run.seed)).map_err(super::args::as_flag("--arch"))?;
     let steps = train.len().div_ceil(a.batch_size) * a.epochs;
     let (optimizer, schedule) = a.optim.build(ae.parameters(), steps, AE_LR)?;
     let config = TrainConfig {
@@ -216,13 +213,6 @@ pub(crate) fn run(a: AutoencoderArgs) -> Result<()> {
     }
     folder.say_saved();
     Ok(())
-}
-
-fn classes_flag(e: Error) -> Error {
-    match e {
-        Error::InvalidArgument { message, .. } => Error::invalid("--classes", message),
-        other => other,
-    }
 }
 
 /// `count` test images (top row of each pair) over their reconstructions, 4 pairs of rows, 3x scale.
