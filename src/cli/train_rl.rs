@@ -93,6 +93,13 @@ fn flag_error(e: Error) -> Error {
 }
 
 pub(crate) fn run(a: RlArgs) -> Result<()> {
+    if a.run.distributed.distributed {
+        return Err(Error::invalid(
+            "--distributed",
+            "an agent gathers its own experience step by step, which is not split across ranks; \
+             train mnist, images, csv and gpt run distributed",
+        ));
+    }
     let folder = a.run.start()?;
     let mut config = RlConfig::new(a.env, a.algo);
     config.seed = a.run.seed;
