@@ -13,10 +13,12 @@
 //! holds an `Option` and the command passes its default when it resolves it
 //! (clap's `default_value_t` on a flattened group could not vary by command).
 
+use backprop::dist::Collective;
 use backprop::models::LoadedModel;
 use backprop::{Error, Result};
 use clap::{Args, Command};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 /// Makes every flag and argument that takes a value accept a negative number
 /// as that value, in `cmd` and all its subcommands.
@@ -55,7 +57,12 @@ impl ThreadsArg {
     ///
     /// [`max_threads`]: backprop::tensor::parallel::max_threads
     pub fn apply(self) -> Result<()> {
-        if let Some(n) = self.threads {
+        self.apply_or(None)
+    }
+
+    /// As [`ThreadsArg::apply`], with `default` threads when `--threads` is not given.
+    pub fn apply_or(self, default: Option<usize>) -> Result<()> {
+        if let Some(n) = self.threads.or(default) {
             let cap = backprop::tensor::parallel::max_threads();
             if n > cap {
                 return Err(Error::invalid(
@@ -69,6 +76,63 @@ impl ThreadsArg {
                 .map_err(|e| Error::invalid("--threads", e.to_string()))?;
         }
         Ok(())
+    }
+}
+
+/// `--distributed`: one rank of data-parallel training under `mpirun`.
+#[derive(Args, Debug, Clone, Copy, Default)]
+pub(crate) struct DistributedArg {
+    /// Train as one rank of `mpirun -np N backprop train ...`: each rank takes its share of every
+    /// global batch of N x --batch-size examples and the gradients are averaged over MPI; only
+    /// rank 0 prints and writes files; --threads is per rank (needs a build with --features mpi).
+    #[arg(long)]
+    pub distributed: bool,
+    /// With --distributed: seconds a rank waits for the others in one exchange before it stops
+    /// with an error (a rank died or hangs).
+    #[arg(long, value_name = "SECONDS", value_parser = positive_seconds)]
+    pub mpi_timeout: Option<u32>,
+}
+
+impl DistributedArg {
+    /// How long a rank waits for the others by default: 2 minutes.
+    const DEFAULT_TIMEOUT: u32 = 120;
+
+    /// Joins the MPI job with `--distributed` (printing one line and exiting
+    /// if an exchange waits past `--mpi-timeout`); `None` without it.
+    pub fn start(self) -> Result<Option<Rc<dyn Collective>>> {
+        if !self.distributed {
+            if self.mpi_timeout.is_some() {
+                return Err(Error::invalid("--mpi-timeout", "applies to --distributed only"));
+            }
+            return Ok(None);
+        }
+        self.join()
+    }
+
+    #[cfg(feature = "mpi")]
+    fn join(self) -> Result<Option<Rc<dyn Collective>>> {
+        let timeout = std::time::Duration::from_secs(self.mpi_timeout.unwrap_or(Self::DEFAULT_TIMEOUT).into());
+        let mpi = backprop::dist::Mpi::init(timeout, Box::new(|line| eprintln!("error: {line}")))?;
+        Ok(Some(Rc::new(mpi)))
+    }
+
+    #[cfg(not(feature = "mpi"))]
+    fn join(self) -> Result<Option<Rc<dyn Collective>>> {
+        let _ = Self::DEFAULT_TIMEOUT;
+        Err(Error::invalid(
+            "--distributed",
+            "this backprop was built without MPI: build it with `cargo build --release --features mpi` \
+             (needs Open MPI and libclang) and start it with mpirun",
+        ))
+    }
+
+    /// Threads per rank when `--threads` is not given: the cores shared by the
+    /// ranks `mpirun` started on this machine (Open MPI's
+    /// `OMPI_COMM_WORLD_LOCAL_SIZE`), at least 1.
+    pub fn default_threads(self) -> Option<usize> {
+        let local: usize = std::env::var("OMPI_COMM_WORLD_LOCAL_SIZE").ok()?.parse().ok()?;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        (self.distributed && local > 1).then(|| (cores / local).max(1))
     }
 }
 
@@ -196,6 +260,12 @@ pub(crate) fn as_flag(flag: &str) -> impl Fn(Error) -> Error + '_ {
         Error::InvalidArgument { message, .. } => Error::invalid(flag, message),
         other => other,
     }
+}
+
+/// Whole seconds, at least 1 (a timeout).
+pub(crate) fn positive_seconds(s: &str) -> Result<u32, String> {
+    let v = positive_usize(s)?;
+    u32::try_from(v).map_err(|_| format!("{s} seconds is more than a timeout can be (at most {})", u32::MAX))
 }
 
 /// A whole number >= 0.

@@ -176,7 +176,7 @@ fn train_mnist(a: MnistArgs) -> Result<()> {
     if let Some(note) = a.init.apply(module, hidden_layers) {
         eprintln!("{note}");
     }
-    let steps = train.len().div_ceil(a.batch_size) * a.epochs;
+    let steps = train.len().div_ceil(a.batch_size * folder.ranks()) * a.epochs;
     let (optimizer, schedule) = a.optim.build(module.parameters(), steps, MNIST_LR)?;
     let config = TrainConfig {
         epochs: a.epochs,
@@ -209,10 +209,13 @@ fn train_mnist(a: MnistArgs) -> Result<()> {
     let mut trainer = folder.trainer(optimizer, config)?;
     if let Some(patience) = a.early_stopping {
         // Save whenever validation loss improves; training ends with the best weights restored.
-        trainer = trainer.early_stopping(patience).on_improvement(|_| model.save(&folder.model, &meta));
+        trainer = trainer.early_stopping(patience).on_improvement(|_| folder.save(|| model.save(&folder.model, &meta)));
     }
     let records = trainer.fit(module, &train, Some(&val))?;
     drop(trainer);
+    if !folder.writes() {
+        return Ok(());
+    }
     let train_seconds = started.elapsed().as_secs_f32();
     // With early stopping the trainer has put back the best epoch's weights and
     // (a CNN's) batch-norm statistics.

@@ -111,6 +111,7 @@ impl TrainStep for AeStep<'_> {
 }
 
 pub(crate) fn run(a: AutoencoderArgs) -> Result<()> {
+    a.run.single_process("autoencoder training runs on one process")?;
     let folder = a.run.start()?;
     let dir = a.data.dir();
     let data = load_mnist_dir(&dir)?;

@@ -58,6 +58,7 @@ pub(crate) struct GanArgs {
 }
 
 pub(crate) fn run(a: GanArgs) -> Result<()> {
+    a.run.single_process("GAN training (discriminator and generator steps in turn) runs on one process")?;
     let folder = a.run.start()?;
     let dir = a.data.dir();
     let (mut train, _) = load_mnist_dir_optional_test(&dir)?;

@@ -199,8 +199,11 @@ fn train(mut a: GptArgs) -> Result<()> {
     let started = std::time::Instant::now();
     let records = folder
         .trainer(optimizer, train_config)?
-        .on_epoch(|_| model.save(&folder.model, &data.tokenizer))
+        .on_epoch(|_| folder.save(|| model.save(&folder.model, &data.tokenizer)))
         .run(&mut step)?;
+    if !folder.writes() {
+        return Ok(());
+    }
     if a.run.output.json {
         let summary = serde_json::json!({
             "val_loss": records.last().and_then(|r| r.val_loss), "steps": records.last().and_then(|r| r.step),

@@ -34,6 +34,7 @@
 pub mod autograd;
 pub mod checkpoint;
 pub mod data;
+pub mod dist;
 pub mod error;
 pub mod explain;
 pub mod gan;
