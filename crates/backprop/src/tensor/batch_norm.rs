@@ -32,6 +32,9 @@ fn rows_per_task(row: usize) -> usize {
     (PARALLEL_MIN / row.max(1)).max(1)
 }
 
+/// Running sums per plane in [`channel_sums`].
+const LANES: usize = 8;
+
 /// For each channel, the sums over all its values of `f(channel, a, b)`
 /// (two sums at once), where `a` and `b` are `[N, C, S]` buffers read in step.
 fn channel_sums(
@@ -49,10 +52,26 @@ fn channel_sums(
         let mut acc = vec![[0.0f64; 2]; c];
         for (ar, br) in a.chunks_exact(row).zip(b.chunks_exact(row)) {
             for ((ch, (ap, bp)), total) in ar.chunks_exact(s).zip(br.chunks_exact(s)).enumerate().zip(&mut acc) {
-                for (&x, &y) in ap.iter().zip(bp) {
+                // LANES running sums per plane, added up at its end: independent
+                // additions the compiler can vectorize (one chain is latency-bound).
+                let mut lanes = [[0.0f64; 2]; LANES];
+                let (a_body, b_body) = (ap.chunks_exact(LANES), bp.chunks_exact(LANES));
+                let tail = a_body.remainder().iter().zip(b_body.remainder());
+                for (a, b) in a_body.zip(b_body) {
+                    for (lane, (&x, &y)) in lanes.iter_mut().zip(a.iter().zip(b)) {
+                        let [u, v] = f(ch, x, y);
+                        lane[0] += u;
+                        lane[1] += v;
+                    }
+                }
+                for (lane, (&x, &y)) in lanes.iter_mut().zip(tail) {
                     let [u, v] = f(ch, x, y);
-                    total[0] += u;
-                    total[1] += v;
+                    lane[0] += u;
+                    lane[1] += v;
+                }
+                for lane in lanes {
+                    total[0] += lane[0];
+                    total[1] += lane[1];
                 }
             }
         }

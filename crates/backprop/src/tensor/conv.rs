@@ -27,7 +27,7 @@
 use super::batch_norm::sum_channels;
 use super::im2col::{col2im, im2col, ConvGeometry};
 use super::matmul::{matmul_into, matmul_into_serial};
-use super::parallel::{self, Rows};
+use super::parallel::{self, with_scratch, Rows};
 use super::Tensor;
 
 /// Stride, padding, dilation and groups of a 2-d convolution (PyTorch's
@@ -233,17 +233,19 @@ fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeometry, y: &mut
     let product = product_for(g);
     parallel::for_each(Rows(y, out_size), 1, |n, Rows(yn, _)| {
         let xn = &x[n * in_size..][..in_size];
-        let mut buf = Vec::new();
-        let col = if g.is_pointwise() {
-            xn
-        } else {
-            buf.resize(g.col_size(), 0.0);
-            im2col(xn, g, &mut buf);
-            &buf
+        let mut products = |col: &[f32]| {
+            for grp in 0..g.groups {
+                let (wg, cg) = (&w[grp * og * k..][..og * k], &col[grp * k * l..][..k * l]);
+                product(&mut yn[grp * og * l..][..og * l], wg, false, cg, false, og, k, l, false);
+            }
         };
-        for grp in 0..g.groups {
-            let (wg, cg) = (&w[grp * og * k..][..og * k], &col[grp * k * l..][..k * l]);
-            product(&mut yn[grp * og * l..][..og * l], wg, false, cg, false, og, k, l, false);
+        if g.is_pointwise() {
+            products(xn);
+        } else {
+            with_scratch(g.col_size(), |col| {
+                im2col(xn, g, col);
+                products(col);
+            });
         }
         if let Some(b) = bias {
             yn.chunks_exact_mut(l).zip(b).for_each(|(plane, &b)| plane.iter_mut().for_each(|v| *v += b));
@@ -267,9 +269,10 @@ fn input_grad(dy: &[f32], w: &[f32], g: &ConvGeometry, dx: &mut [f32]) {
         if g.is_pointwise() {
             products(dxn);
         } else {
-            let mut dcol = vec![0.0f32; g.col_size()];
-            products(&mut dcol);
-            col2im(&dcol, g, dxn);
+            with_scratch(g.col_size(), |dcol| {
+                products(dcol);
+                col2im(dcol, g, dxn);
+            });
         }
     });
 }
@@ -288,19 +291,21 @@ fn weight_grad(x: &[f32], dy: &[f32], g: &ConvGeometry) -> Vec<f32> {
     let product = product_for(g);
     let partials = parallel::map(work, per_block, |_, (Rows(xs, _), Rows(dys, _))| {
         let mut dw = vec![0.0f32; w_size];
-        let mut buf = if g.is_pointwise() { Vec::new() } else { vec![0.0f32; g.col_size()] };
-        for (xn, dyn_) in xs.chunks_exact(in_size).zip(dys.chunks_exact(out_size)) {
-            let col = if g.is_pointwise() {
-                xn
-            } else {
-                im2col(xn, g, &mut buf);
-                &buf
-            };
-            for grp in 0..g.groups {
-                let (dyg, cg) = (&dyn_[grp * og * l..][..og * l], &col[grp * k * l..][..k * l]);
-                product(&mut dw[grp * og * k..][..og * k], dyg, false, cg, true, og, l, k, true);
+        let col_size = if g.is_pointwise() { 0 } else { g.col_size() };
+        with_scratch(col_size, |buf| {
+            for (xn, dyn_) in xs.chunks_exact(in_size).zip(dys.chunks_exact(out_size)) {
+                let col = if g.is_pointwise() {
+                    xn
+                } else {
+                    im2col(xn, g, buf);
+                    &*buf
+                };
+                for grp in 0..g.groups {
+                    let (dyg, cg) = (&dyn_[grp * og * l..][..og * l], &col[grp * k * l..][..k * l]);
+                    product(&mut dw[grp * og * k..][..og * k], dyg, false, cg, true, og, l, k, true);
+                }
             }
-        }
+        });
         dw
     });
     let mut parts = partials.into_iter();

@@ -193,3 +193,38 @@ fn split_run<S: Split, R: Send>(
     left.extend(right);
     left
 }
+
+thread_local! {
+    /// This thread's reusable buffer for [`with_scratch`].
+    static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Scratch buffers this large or larger are freed after use, not kept.
+const SCRATCH_KEEP_MAX: usize = 16 << 20;
+
+/// Runs `f` on a buffer of `len` values owned by the calling thread and
+/// reused by its later calls: kernels that need a large temporary per task
+/// (a convolution's `im2col` matrix) then neither allocate nor zero it each
+/// time, which for fresh memory means page faults and the kernel clearing
+/// pages. The buffer holds whatever an earlier call left in it (or zeros):
+/// `f` must write before it reads. A nested call gets a buffer of its own.
+///
+/// ```
+/// use backprop::tensor::parallel::with_scratch;
+/// let total = with_scratch(4, |buf| {
+///     buf.copy_from_slice(&[1.0, 2.0, 3.0, 4.0]);
+///     buf.iter().sum::<f32>()
+/// });
+/// assert_eq!(total, 10.0);
+/// ```
+pub fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    let mut buf = SCRATCH.with(|s| s.take());
+    if buf.len() < len {
+        buf.resize(len, 0.0);
+    }
+    let out = f(&mut buf[..len]);
+    if buf.len() < SCRATCH_KEEP_MAX {
+        SCRATCH.with(|s| s.replace(buf));
+    }
+    out
+}

@@ -16,6 +16,7 @@
 
 use super::parallel::{self, Rows};
 use super::Tensor;
+use std::ops::Range;
 
 /// Output size of a pooling window along one axis, floor mode (PyTorch's
 /// formula): `floor((input + 2 padding - kernel) / stride) + 1`. `None` when
@@ -74,28 +75,47 @@ impl PoolGeometry {
 
     /// The input rows (`axis` 0) or columns (1) covered by output position
     /// `o`, clipped to the input.
-    fn window(&self, axis: usize, o: usize) -> std::ops::Range<usize> {
+    fn window(&self, axis: usize, o: usize) -> Range<usize> {
         let start = o * self.stride[axis];
         let lo = start.saturating_sub(self.padding[axis]);
         let hi = (start + self.kernel[axis]).saturating_sub(self.padding[axis]).min(self.in_hw[axis]);
         lo..hi
     }
 
-    /// Calls `f(output index, input index)` for every input inside every
-    /// window of one plane.
-    fn for_each_tap(&self, mut f: impl FnMut(usize, usize)) {
-        let (w, ow) = (self.in_hw[1], self.out_hw[1]);
+    /// For kernel column `kj`: the output columns `lo..hi` whose input
+    /// column `o * stride + kj - padding` lies inside the input, and the
+    /// input column of `lo`.
+    fn columns(&self, kj: usize) -> (usize, usize, usize) {
+        let (n_in, n_out, s, p) = (self.in_hw[1], self.out_hw[1], self.stride[1], self.padding[1]);
+        let lo = p.saturating_sub(kj).div_ceil(s);
+        let hi = if n_in + p > kj { ((n_in + p - 1 - kj) / s + 1).min(n_out) } else { 0 };
+        let lo = lo.min(hi);
+        (lo, hi, (lo * s + kj).saturating_sub(p))
+    }
+
+    /// Calls `f(output index, input rows, input columns)` for every window
+    /// of one plane, in row-major order.
+    fn for_each_window(&self, mut f: impl FnMut(usize, Range<usize>, Range<usize>)) {
+        let ow = self.out_hw[1];
         for oy in 0..self.out_hw[0] {
             let rows = self.window(0, oy);
             for ox in 0..ow {
-                let cols = self.window(1, ox);
-                for iy in rows.clone() {
-                    for ix in cols.clone() {
-                        f(oy * ow + ox, iy * w + ix);
-                    }
-                }
+                f(oy * ow + ox, rows.clone(), self.window(1, ox));
             }
         }
+    }
+
+    /// Calls `f(output index, input index)` for every input inside every
+    /// window of one plane.
+    fn for_each_tap(&self, mut f: impl FnMut(usize, usize)) {
+        let w = self.in_hw[1];
+        self.for_each_window(|o, rows, cols| {
+            for iy in rows {
+                for ix in cols.clone() {
+                    f(o, iy * w + ix);
+                }
+            }
+        });
     }
 }
 
@@ -124,14 +144,28 @@ pub fn max_pool2d(x: &Tensor, kernel: [usize; 2], stride: [usize; 2], padding: [
     let mut y = vec![f32::NEG_INFINITY; g.planes * g.out_plane()];
     let mut arg = vec![UNSET; y.len()];
     let work = (Rows(&mut y[..], g.out_plane()), Rows(&mut arg[..], g.out_plane()), Rows(x.data(), g.in_plane()));
+    let (w, ow, sw) = (g.in_hw[1], g.out_hw[1], g.stride[1]);
+    let columns: Vec<_> = (0..g.kernel[1]).map(|kj| g.columns(kj)).collect();
     parallel::for_each(work, 1, |_, (Rows(y, _), Rows(arg, _), Rows(x, _))| {
-        // Windows are visited in row-major order, so `>` keeps the first of tied maxima.
-        g.for_each_tap(|o, i| {
-            if arg[o] == UNSET || x[i] > y[o] || x[i].is_nan() {
-                y[o] = x[i];
-                arg[o] = i as u32;
+        for (oy, (y, arg)) in y.chunks_exact_mut(ow).zip(arg.chunks_exact_mut(ow)).enumerate() {
+            // Taps in row-major order, each over the whole output row (no
+            // chain of comparisons from one tap to the next of a window);
+            // `>` keeps the first of tied maxima. The winner is chosen with
+            // bit masks, not branches: which input wins is data, and
+            // mispredicted branches cost more than the arithmetic.
+            for iy in g.window(0, oy) {
+                let src = &x[iy * w..][..w];
+                for &(lo, hi, x0) in &columns {
+                    for (ox, ix) in (lo..hi).zip((x0..).step_by(sw)) {
+                        let v = src[ix];
+                        let take = (arg[ox] == UNSET) | (v > y[ox]) | v.is_nan();
+                        let keep = u32::from(take).wrapping_sub(1); // all ones when not taken
+                        y[ox] = f32::from_bits((y[ox].to_bits() & keep) | (v.to_bits() & !keep));
+                        arg[ox] = (arg[ox] & keep) | ((iy * w + ix) as u32 & !keep);
+                    }
+                }
             }
-        });
+        }
     });
     (Tensor::from_vec(y, &[x.dim(0), x.dim(1), g.out_hw[0], g.out_hw[1]]), arg)
 }
@@ -179,8 +213,10 @@ pub fn avg_pool2d(x: &Tensor, kernel: [usize; 2], stride: [usize; 2], padding: [
     let mut y = vec![0.0f32; g.planes * g.out_plane()];
     let work = (Rows(&mut y[..], g.out_plane()), Rows(x.data(), g.in_plane()));
     parallel::for_each(work, 1, |_, (Rows(y, _), Rows(x, _))| {
-        g.for_each_tap(|o, i| y[o] += x[i]);
-        y.iter_mut().for_each(|v| *v *= scale);
+        g.for_each_window(|o, rows, cols| {
+            let sum = rows.fold(0.0, |acc, iy| x[iy * g.in_hw[1]..][cols.clone()].iter().fold(acc, |a, &v| a + v));
+            y[o] = sum * scale;
+        });
     });
     Tensor::from_vec(y, &[x.dim(0), x.dim(1), g.out_hw[0], g.out_hw[1]])
 }
