@@ -12,6 +12,9 @@
 //! `{"framework":"backprop","workload":"w1","threads":2,"epochs":1,"seconds":0.4,"test_accuracy":0.8,"final_loss":0.05}`.
 //! "seconds" times the training epochs only (data loading and test evaluation excluded).
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use backprop::data::{load_mnist_dir, TextData};
 use backprop::loss::Loss;
 use backprop::nn::{Activation, Cnn, CnnConfig, Gpt, GptConfig, Init, Mlp, MlpConfig, Module};
