@@ -344,6 +344,11 @@ fn max_pool_gives_a_tie_to_the_first_maximum_in_row_major_order() {
     let x = Tensor::full(&[1, 1, 2, 2], -3.0);
     let (y, _) = backprop::tensor::max_pool2d(&x, [2, 2], [1, 1], [1, 1]);
     assert!(y.data().iter().all(|&v| v == -3.0), "{y:?}");
+    // A window of -inf pools to -inf and still names an input; a NaN wins its window.
+    let x = Tensor::from_vec(vec![f32::NEG_INFINITY, f32::NEG_INFINITY, 1.0, f32::NAN], &[1, 1, 1, 4]);
+    let (y, arg) = backprop::tensor::max_pool2d(&x, [1, 2], [1, 2], [0, 0]);
+    assert_eq!((y.data()[0], y.data()[1].is_nan()), (f32::NEG_INFINITY, true));
+    assert_eq!(arg, vec![0, 3]);
 }
 
 #[test]

@@ -20,9 +20,11 @@
 //! its weight-gradient is [`conv2d_weight_grad`] with the roles of input and
 //! output swapped.
 //!
-//! Samples run in parallel (one im2col buffer per task); weight gradients
-//! are summed per fixed block of samples and the blocks added in order, so
-//! results do not depend on the thread count.
+//! Samples run in chunks of a fixed size (chunks in parallel): a chunk's
+//! `im2col` matrices sit side by side in one per-thread scratch buffer, so
+//! each group needs one wide product per chunk. Weight gradients are summed
+//! per chunk and the chunks added in order, so results do not depend on the
+//! thread count.
 
 use super::batch_norm::sum_channels;
 use super::im2col::{col2im, im2col, ConvGeometry};
@@ -212,98 +214,138 @@ fn expect_shape(op: &str, what: &str, t: &Tensor, shape: &[usize]) {
     assert!(t.shape() == shape, "{op}: {what} has shape {:?}, expected {shape:?}", t.shape());
 }
 
+/// Scratch values one chunk of samples may take (the `col` matrices of its
+/// samples side by side, and the outputs in the same layout): sized so the
+/// chunk stays in the last-level cache.
+const CHUNK_SCRATCH: usize = 1 << 20;
+
+/// The most samples in one chunk.
+const MAX_CHUNK: usize = 16;
+
+/// Samples per chunk: each chunk is lowered to one matrix product per group
+/// whose columns are the output positions of all its samples, so the weight
+/// is packed once per chunk instead of once per sample, and the products
+/// are wide. It depends on the geometry only, never on the thread count, so
+/// the sums (and the results) are the same on any number of threads.
+fn chunk_len(g: &ConvGeometry) -> usize {
+    let per_sample = (g.col_size() + g.out_size()).max(1);
+    (CHUNK_SCRATCH / per_sample).clamp(1, MAX_CHUNK)
+}
+
 /// A matrix product as [`matmul_into`] takes it.
 type Product = fn(&mut [f32], &[f32], bool, &[f32], bool, usize, usize, usize, bool);
 
-/// The product for one sample: on the calling thread when the samples alone
+/// The product for one chunk: on the calling thread when the chunks alone
 /// keep every thread busy, else free to split across threads itself.
 fn product_for(g: &ConvGeometry) -> Product {
-    if g.batch >= rayon::current_num_threads() {
+    if g.batch.div_ceil(chunk_len(g)) >= rayon::current_num_threads() {
         matmul_into_serial
     } else {
         matmul_into
     }
 }
 
-/// `y = conv(x, w)` (+ `bias` per output channel) for every sample: im2col,
-/// then one product per group. `x`: `[N, C, H, W]` data, `y`: `[N, O, OH, OW]`.
+/// For a chunk of `b` samples: the scratch `[col | out]`, with `col`
+/// `[C kh kw, b OH OW]` (sample `i`'s `im2col` matrix in columns
+/// `i OH OW ..`) and `out` `[O, b OH OW]` in the same column layout.
+fn with_chunk_scratch<R>(g: &ConvGeometry, b: usize, f: impl FnOnce(&mut [f32], &mut [f32]) -> R) -> R {
+    let cols = g.col_size() * b;
+    with_scratch(cols + g.out_size() * b, |buf| {
+        let (col, out) = buf.split_at_mut(cols);
+        f(col, out)
+    })
+}
+
+/// Copies `out` (`[O, b OH OW]`, sample `i` in columns `i OH OW ..`) to or
+/// from the samples' `[O, OH, OW]` blocks of `ys`.
+fn for_each_block(ys_len: usize, g: &ConvGeometry, mut f: impl FnMut(usize, usize, usize)) {
+    let (l, out_size) = (g.out_plane(), g.out_size());
+    let b = ys_len / out_size;
+    for i in 0..b {
+        for o in 0..g.out_channels {
+            // (offset in ys, offset in out, channel)
+            f(i * out_size + o * l, o * b * l + i * l, o);
+        }
+    }
+}
+
+/// `y = conv(x, w)` (+ `bias` per output channel) for every sample, a chunk
+/// of samples at a time: their `im2col` matrices side by side, one product
+/// per group, then each output plane copied (bias added) to its sample.
+/// `x`: `[N, C, H, W]` data, `y`: `[N, O, OH, OW]`.
 fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeometry, y: &mut [f32]) {
     let (k, og, l) = (g.group_rows(), g.group_out(), g.out_plane());
     let (in_size, out_size) = (g.in_size(), g.out_size());
     let product = product_for(g);
-    parallel::for_each(Rows(y, out_size), 1, |n, Rows(yn, _)| {
-        let xn = &x[n * in_size..][..in_size];
-        let mut products = |col: &[f32]| {
-            for grp in 0..g.groups {
-                let (wg, cg) = (&w[grp * og * k..][..og * k], &col[grp * k * l..][..k * l]);
-                product(&mut yn[grp * og * l..][..og * l], wg, false, cg, false, og, k, l, false);
+    let work = (Rows(y, out_size), Rows(x, in_size));
+    parallel::for_each(work, chunk_len(g), |_, (Rows(ys, _), Rows(xs, _))| {
+        let b = xs.len() / in_size;
+        with_chunk_scratch(g, b, |col, out| {
+            for (i, xn) in xs.chunks_exact(in_size).enumerate() {
+                im2col(xn, g, &mut col[i * l..], b * l);
             }
-        };
-        if g.is_pointwise() {
-            products(xn);
-        } else {
-            with_scratch(g.col_size(), |col| {
-                im2col(xn, g, col);
-                products(col);
+            for grp in 0..g.groups {
+                let (wg, cg) = (&w[grp * og * k..][..og * k], &col[grp * k * b * l..][..k * b * l]);
+                product(&mut out[grp * og * b * l..][..og * b * l], wg, false, cg, false, og, k, b * l, false);
+            }
+            for_each_block(ys.len(), g, |at_y, at_out, o| {
+                let (dst, src) = (&mut ys[at_y..][..l], &out[at_out..][..l]);
+                match bias {
+                    Some(bias) => dst.iter_mut().zip(src).for_each(|(d, &s)| *d = s + bias[o]),
+                    None => dst.copy_from_slice(src),
+                }
             });
-        }
-        if let Some(b) = bias {
-            yn.chunks_exact_mut(l).zip(b).for_each(|(plane, &b)| plane.iter_mut().for_each(|v| *v += b));
-        }
+        });
     });
 }
 
-/// `dx = col2im(W^T dy)` for every sample: the input-gradient of [`forward`].
+/// Copies the samples' `dy` blocks into `out`'s column layout (see [`for_each_block`]).
+fn gather_dy(dys: &[f32], g: &ConvGeometry, out: &mut [f32]) {
+    let l = g.out_plane();
+    for_each_block(dys.len(), g, |at_y, at_out, _| out[at_out..][..l].copy_from_slice(&dys[at_y..][..l]));
+}
+
+/// `dx = col2im(W^T dy)` for every sample, a chunk at a time: the
+/// input-gradient of [`forward`].
 fn input_grad(dy: &[f32], w: &[f32], g: &ConvGeometry, dx: &mut [f32]) {
     let (k, og, l) = (g.group_rows(), g.group_out(), g.out_plane());
     let (in_size, out_size) = (g.in_size(), g.out_size());
     let product = product_for(g);
-    parallel::for_each(Rows(dx, in_size), 1, |n, Rows(dxn, _)| {
-        let dyn_ = &dy[n * out_size..][..out_size];
-        let products = |dcol: &mut [f32]| {
+    let work = (Rows(dx, in_size), Rows(dy, out_size));
+    parallel::for_each(work, chunk_len(g), |_, (Rows(dxs, _), Rows(dys, _))| {
+        let b = dys.len() / out_size;
+        with_chunk_scratch(g, b, |dcol, dy_cols| {
+            gather_dy(dys, g, dy_cols);
             for grp in 0..g.groups {
-                let (wg, dyg) = (&w[grp * og * k..][..og * k], &dyn_[grp * og * l..][..og * l]);
-                product(&mut dcol[grp * k * l..][..k * l], wg, true, dyg, false, k, og, l, false);
+                let (wg, dyg) = (&w[grp * og * k..][..og * k], &dy_cols[grp * og * b * l..][..og * b * l]);
+                product(&mut dcol[grp * k * b * l..][..k * b * l], wg, true, dyg, false, k, og, b * l, false);
             }
-        };
-        if g.is_pointwise() {
-            products(dxn);
-        } else {
-            with_scratch(g.col_size(), |dcol| {
-                products(dcol);
-                col2im(dcol, g, dxn);
-            });
-        }
+            for (i, dxn) in dxs.chunks_exact_mut(in_size).enumerate() {
+                col2im(&dcol[i * l..], g, dxn, b * l);
+            }
+        });
     });
 }
 
-/// Upper bound on the per-block partial weight gradients summed at the end.
-const MAX_WEIGHT_PARTIALS: usize = 32;
-
 /// `dW = sum_n dy_n col_n^T` per group: the weight-gradient of [`forward`],
-/// `[O, C/g, kh, kw]` flattened.
+/// `[O, C/g, kh, kw]` flattened. One partial sum per chunk, added in chunk order.
 fn weight_grad(x: &[f32], dy: &[f32], g: &ConvGeometry) -> Vec<f32> {
     let (k, og, l) = (g.group_rows(), g.group_out(), g.out_plane());
     let (in_size, out_size) = (g.in_size(), g.out_size());
     let w_size = g.out_channels * k;
-    let per_block = g.batch.div_ceil(MAX_WEIGHT_PARTIALS).max(1);
     let work = (Rows(x, in_size), Rows(dy, out_size));
     let product = product_for(g);
-    let partials = parallel::map(work, per_block, |_, (Rows(xs, _), Rows(dys, _))| {
+    let partials = parallel::map(work, chunk_len(g), |_, (Rows(xs, _), Rows(dys, _))| {
+        let b = xs.len() / in_size;
         let mut dw = vec![0.0f32; w_size];
-        let col_size = if g.is_pointwise() { 0 } else { g.col_size() };
-        with_scratch(col_size, |buf| {
-            for (xn, dyn_) in xs.chunks_exact(in_size).zip(dys.chunks_exact(out_size)) {
-                let col = if g.is_pointwise() {
-                    xn
-                } else {
-                    im2col(xn, g, buf);
-                    &*buf
-                };
-                for grp in 0..g.groups {
-                    let (dyg, cg) = (&dyn_[grp * og * l..][..og * l], &col[grp * k * l..][..k * l]);
-                    product(&mut dw[grp * og * k..][..og * k], dyg, false, cg, true, og, l, k, true);
-                }
+        with_chunk_scratch(g, b, |col, dy_cols| {
+            for (i, xn) in xs.chunks_exact(in_size).enumerate() {
+                im2col(xn, g, &mut col[i * l..], b * l);
+            }
+            gather_dy(dys, g, dy_cols);
+            for grp in 0..g.groups {
+                let (dyg, cg) = (&dy_cols[grp * og * b * l..][..og * b * l], &col[grp * k * b * l..][..k * b * l]);
+                product(&mut dw[grp * og * k..][..og * k], dyg, false, cg, true, og, b * l, k, false);
             }
         });
         dw

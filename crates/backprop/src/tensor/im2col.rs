@@ -66,12 +66,6 @@ impl ConvGeometry {
         self.out_channels / self.groups
     }
 
-    /// Whether `col` is the input itself (a 1x1 kernel, stride 1, no padding,
-    /// same plane size): then im2col and col2im are skipped.
-    pub fn is_pointwise(&self) -> bool {
-        self.kernel == [1, 1] && self.stride == [1, 1] && self.padding == [0, 0] && self.in_hw == self.out_hw
-    }
-
     /// Whether every buffer the kernels allocate (inputs, outputs and one
     /// `col` matrix, over the whole batch) has a size that fits in `usize`:
     /// sizes derived from hostile options must not wrap around.
@@ -106,17 +100,20 @@ impl ConvGeometry {
 }
 
 /// Writes the `col` matrix (`[C * kh * kw, OH * OW]`) of one sample `x`
-/// (`[C, H, W]`); see the module docs.
-pub(crate) fn im2col(x: &[f32], g: &ConvGeometry, col: &mut [f32]) {
+/// (`[C, H, W]`); see the module docs. Row `r` starts at `col[r * ld]`
+/// (`ld >= OH * OW`), so the matrices of several samples can sit side by side
+/// in the rows of one wider matrix.
+pub(crate) fn im2col(x: &[f32], g: &ConvGeometry, col: &mut [f32], ld: usize) {
     let ([h, w], [oh, ow], [kh, kw]) = (g.in_hw, g.out_hw, g.kernel);
     let (sh, sw) = (g.stride[0], g.stride[1]);
-    let mut rows = col.chunks_exact_mut(oh * ow);
+    let mut r = 0;
     for plane in x.chunks_exact(h * w).take(g.in_channels) {
         for ki in 0..kh {
             let (y_lo, y_hi, y0) = g.valid(0, ki);
             for kj in 0..kw {
                 let (x_lo, x_hi, x0) = g.valid(1, kj);
-                let row = rows.next().expect("col holds C * kh * kw rows");
+                let row = &mut col[r * ld..][..oh * ow];
+                r += 1;
                 row[..y_lo * ow].fill(0.0);
                 row[y_hi * ow..].fill(0.0);
                 for (i, dst) in row[y_lo * ow..y_hi * ow].chunks_exact_mut(ow).enumerate() {
@@ -135,19 +132,21 @@ pub(crate) fn im2col(x: &[f32], g: &ConvGeometry, col: &mut [f32]) {
     }
 }
 
-/// Adds every entry of `col` (`[C * kh * kw, OH * OW]`) onto the position of
-/// `x` (`[C, H, W]`) that [`im2col`] read it from; entries that came from the
-/// padding are dropped. `x` is accumulated into, not overwritten.
-pub(crate) fn col2im(col: &[f32], g: &ConvGeometry, x: &mut [f32]) {
+/// Adds every entry of `col` (`[C * kh * kw, OH * OW]`, row `r` at
+/// `col[r * ld]`) onto the position of `x` (`[C, H, W]`) that [`im2col`]
+/// read it from; entries that came from the padding are dropped. `x` is
+/// accumulated into, not overwritten.
+pub(crate) fn col2im(col: &[f32], g: &ConvGeometry, x: &mut [f32], ld: usize) {
     let ([h, w], [oh, ow], [kh, kw]) = (g.in_hw, g.out_hw, g.kernel);
     let (sh, sw) = (g.stride[0], g.stride[1]);
-    let mut rows = col.chunks_exact(oh * ow);
+    let mut r = 0;
     for plane in x.chunks_exact_mut(h * w).take(g.in_channels) {
         for ki in 0..kh {
             let (y_lo, y_hi, y0) = g.valid(0, ki);
             for kj in 0..kw {
                 let (x_lo, x_hi, x0) = g.valid(1, kj);
-                let row = rows.next().expect("col holds C * kh * kw rows");
+                let row = &col[r * ld..][..oh * ow];
+                r += 1;
                 for (i, src) in row[y_lo * ow..y_hi * ow].chunks_exact(ow).enumerate() {
                     let dst = &mut plane[(y0 + i * sh) * w..][..w];
                     let src = &src[x_lo..x_hi];
@@ -226,8 +225,32 @@ mod tests {
             let g = geometry(in_hw, k, s, p, d);
             let x: Vec<f32> = (0..g.in_size()).map(|i| i as f32 + 1.0).collect();
             let mut col = vec![f32::NAN; g.col_size()];
-            im2col(&x, &g, &mut col);
+            im2col(&x, &g, &mut col, g.out_plane());
             assert_eq!(col, naive_im2col(&x, &g), "{g:?}");
+        }
+    }
+
+    #[test]
+    fn samples_side_by_side_keep_their_own_columns() {
+        // Two samples' matrices in one [K, 2 L] matrix (row stride 2 L):
+        // each sample's columns equal its own im2col, and col2im of that
+        // wide matrix gives back each sample's fold.
+        let g = geometry([5, 6], [3, 3], [1, 1], [1, 1], [1, 1]);
+        let (l, rows) = (g.out_plane(), g.col_size() / g.out_plane());
+        let xs: Vec<Vec<f32>> = (0..2).map(|s| (0..g.in_size()).map(|i| (i * (s + 2)) as f32).collect()).collect();
+        let mut wide = vec![f32::NAN; rows * 2 * l];
+        for (s, x) in xs.iter().enumerate() {
+            im2col(x, &g, &mut wide[s * l..], 2 * l);
+        }
+        for (s, x) in xs.iter().enumerate() {
+            let alone = naive_im2col(x, &g);
+            for r in 0..rows {
+                assert_eq!(&wide[r * 2 * l + s * l..][..l], &alone[r * l..][..l], "sample {s} row {r}");
+            }
+            let (mut from_wide, mut from_alone) = (vec![0.0; g.in_size()], vec![0.0; g.in_size()]);
+            col2im(&wide[s * l..], &g, &mut from_wide, 2 * l);
+            col2im(&alone, &g, &mut from_alone, l);
+            assert_eq!(from_wide, from_alone, "sample {s}");
         }
     }
 
@@ -239,9 +262,9 @@ mod tests {
             let x: Vec<f32> = (0..g.in_size()).map(|i| ((i * 7) % 11) as f32 - 5.0).collect();
             let c: Vec<f32> = (0..g.col_size()).map(|i| ((i * 5) % 13) as f32 - 6.0).collect();
             let mut col = vec![0.0; g.col_size()];
-            im2col(&x, &g, &mut col);
+            im2col(&x, &g, &mut col, g.out_plane());
             let mut back = vec![0.0; g.in_size()];
-            col2im(&c, &g, &mut back);
+            col2im(&c, &g, &mut back, g.out_plane());
             let lhs: f32 = col.iter().zip(&c).map(|(a, b)| a * b).sum();
             let rhs: f32 = x.iter().zip(&back).map(|(a, b)| a * b).sum();
             assert_eq!(lhs, rhs, "{g:?}");
