@@ -82,17 +82,6 @@ impl PoolGeometry {
         lo..hi
     }
 
-    /// For kernel column `kj`: the output columns `lo..hi` whose input
-    /// column `o * stride + kj - padding` lies inside the input, and the
-    /// input column of `lo`.
-    fn columns(&self, kj: usize) -> (usize, usize, usize) {
-        let (n_in, n_out, s, p) = (self.in_hw[1], self.out_hw[1], self.stride[1], self.padding[1]);
-        let lo = p.saturating_sub(kj).div_ceil(s);
-        let hi = if n_in + p > kj { ((n_in + p - 1 - kj) / s + 1).min(n_out) } else { 0 };
-        let lo = lo.min(hi);
-        (lo, hi, (lo * s + kj).saturating_sub(p))
-    }
-
     /// Calls `f(output index, input rows, input columns)` for every window
     /// of one plane, in row-major order.
     fn for_each_window(&self, mut f: impl FnMut(usize, Range<usize>, Range<usize>)) {
@@ -144,26 +133,26 @@ pub fn max_pool2d(x: &Tensor, kernel: [usize; 2], stride: [usize; 2], padding: [
     let mut y = vec![f32::NEG_INFINITY; g.planes * g.out_plane()];
     let mut arg = vec![UNSET; y.len()];
     let work = (Rows(&mut y[..], g.out_plane()), Rows(&mut arg[..], g.out_plane()), Rows(x.data(), g.in_plane()));
-    let (w, ow, sw) = (g.in_hw[1], g.out_hw[1], g.stride[1]);
-    let columns: Vec<_> = (0..g.kernel[1]).map(|kj| g.columns(kj)).collect();
+    let w = g.in_hw[1];
+    let windows: Vec<_> = (0..g.out_hw[1]).map(|ox| g.window(1, ox)).collect();
     parallel::for_each(work, 1, |_, (Rows(y, _), Rows(arg, _), Rows(x, _))| {
-        for (oy, (y, arg)) in y.chunks_exact_mut(ow).zip(arg.chunks_exact_mut(ow)).enumerate() {
-            // Taps in row-major order, each over the whole output row (no
-            // chain of comparisons from one tap to the next of a window);
-            // `>` keeps the first of tied maxima. The winner is chosen with
-            // bit masks, not branches: which input wins is data, and
-            // mispredicted branches cost more than the arithmetic.
-            for iy in g.window(0, oy) {
-                let src = &x[iy * w..][..w];
-                for &(lo, hi, x0) in &columns {
-                    for (ox, ix) in (lo..hi).zip((x0..).step_by(sw)) {
-                        let v = src[ix];
-                        let take = (arg[ox] == UNSET) | (v > y[ox]) | v.is_nan();
+        for (oy, (y, arg)) in y.chunks_exact_mut(g.out_hw[1]).zip(arg.chunks_exact_mut(g.out_hw[1])).enumerate() {
+            let rows = g.window(0, oy);
+            for ((y, arg), cols) in y.iter_mut().zip(arg.iter_mut()).zip(&windows) {
+                // Taps in row-major order; `>` keeps the first of tied
+                // maxima, a NaN wins. The winner is chosen with bit masks,
+                // not branches: which input wins is data, and mispredicted
+                // branches cost more than the arithmetic.
+                let (mut best, mut at) = (f32::NEG_INFINITY, UNSET);
+                for iy in rows.clone() {
+                    for (ix, &v) in cols.clone().zip(&x[iy * w + cols.start..iy * w + cols.end]) {
+                        let take = (at == UNSET) | (v > best) | v.is_nan();
                         let keep = u32::from(take).wrapping_sub(1); // all ones when not taken
-                        y[ox] = f32::from_bits((y[ox].to_bits() & keep) | (v.to_bits() & !keep));
-                        arg[ox] = (arg[ox] & keep) | ((iy * w + ix) as u32 & !keep);
+                        best = f32::from_bits((best.to_bits() & keep) | (v.to_bits() & !keep));
+                        at = (at & keep) | ((iy * w + ix) as u32 & !keep);
                     }
                 }
+                (*y, *arg) = (best, at);
             }
         }
     });
