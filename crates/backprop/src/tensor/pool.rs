@@ -136,6 +136,9 @@ pub fn max_pool2d(x: &Tensor, kernel: [usize; 2], stride: [usize; 2], padding: [
     let w = g.in_hw[1];
     let windows: Vec<_> = (0..g.out_hw[1]).map(|ox| g.window(1, ox)).collect();
     parallel::for_each(work, 1, |_, (Rows(y, _), Rows(arg, _), Rows(x, _))| {
+        if kernel == [2, 2] && stride == [2, 2] && padding == [0, 0] {
+            return max_pool_2x2(x, w, y, arg, g.out_hw[1]);
+        }
         for (oy, (y, arg)) in y.chunks_exact_mut(g.out_hw[1]).zip(arg.chunks_exact_mut(g.out_hw[1])).enumerate() {
             let rows = g.window(0, oy);
             for ((y, arg), cols) in y.iter_mut().zip(arg.iter_mut()).zip(&windows) {
@@ -157,6 +160,29 @@ pub fn max_pool2d(x: &Tensor, kernel: [usize; 2], stride: [usize; 2], padding: [
         }
     });
     (Tensor::from_vec(y, &[x.dim(0), x.dim(1), g.out_hw[0], g.out_hw[1]]), arg)
+}
+
+/// One plane of the usual 2x2 pooling with stride 2 (`x` rows of `w`, `y`
+/// and `arg` rows of `ow`), the same rule as the general loop (first maximum
+/// in row-major order, a NaN wins) over each window's four inputs in turn,
+/// written so that the compiler vectorizes it across output columns.
+fn max_pool_2x2(x: &[f32], w: usize, y: &mut [f32], arg: &mut [u32], ow: usize) {
+    for (oy, (y, arg)) in y.chunks_exact_mut(ow).zip(arg.chunks_exact_mut(ow)).enumerate() {
+        let (r0, r1) = (&x[2 * oy * w..][..2 * ow], &x[(2 * oy + 1) * w..][..2 * ow]);
+        let row0 = (2 * oy * w) as u32;
+        for (ox, ((y, arg), (p, q))) in
+            y.iter_mut().zip(arg).zip(r0.chunks_exact(2).zip(r1.chunks_exact(2))).enumerate()
+        {
+            let at0 = row0 + 2 * ox as u32;
+            let (mut best, mut at) = (p[0], at0);
+            for (v, i) in [(p[1], at0 + 1), (q[0], at0 + w as u32), (q[1], at0 + w as u32 + 1)] {
+                let take = (v > best) | v.is_nan();
+                best = if take { v } else { best };
+                at = if take { i } else { at };
+            }
+            (*y, *arg) = (best, at);
+        }
+    }
 }
 
 /// The gradient of [`max_pool2d`] with respect to its input (shape `x_shape`):
