@@ -349,6 +349,11 @@ fn max_pool_gives_a_tie_to_the_first_maximum_in_row_major_order() {
     let (y, arg) = backprop::tensor::max_pool2d(&x, [1, 2], [1, 2], [0, 0]);
     assert_eq!((y.data()[0], y.data()[1].is_nan()), (f32::NEG_INFINITY, true));
     assert_eq!(arg, vec![0, 3]);
+    // The same rule on the 2x2 stride-2 path: the last NaN of the window wins.
+    let x = Tensor::from_vec(vec![1.0, f32::NAN, 3.0, f32::NAN], &[1, 1, 2, 2]);
+    let (y, arg) = backprop::tensor::max_pool2d(&x, [2, 2], [2, 2], [0, 0]);
+    assert!(y.data()[0].is_nan());
+    assert_eq!(arg, vec![3]);
 }
 
 #[test]
