@@ -158,11 +158,36 @@ fn bad_architectures_get_one_line_naming_the_layer() {
         (vec!["--model", "mlp", "--arch", "lenet5"], vec!["--arch", "--model cnn"]),
         (vec!["--model", "cnn", "--hidden", "32"], vec!["--hidden", "--arch"]),
         (vec!["--model", "cnn", "--loss", "mse"], vec!["--loss", "cross-entropy"]),
+        (vec!["--arch", "c4k5-bn-relu-mp4", "--batch-size", "1"], vec!["--batch-size", "batch norm", "at least 2"]),
     ];
     for (extra, words) in cases {
         assert_clean_failure(&train(&extra), &words);
     }
     assert!(!dir.join("run").join("model.safetensors").exists());
+}
+
+#[test]
+fn batch_norm_trains_when_the_last_batch_would_hold_one_image() {
+    // 7,204 training images = 147 x 49 + 1: the single last image joins the
+    // batch before it instead of reaching batch norm alone.
+    let dir = TempDir::new("cnn-bn-last");
+    backprop(&[
+        "train",
+        "mnist",
+        "--data",
+        &mnist_arg(),
+        "--arch",
+        "c4k5-bn-relu-mp4",
+        "--batch-size",
+        "49",
+        "--epochs",
+        "1",
+        "--threads",
+        "1",
+        "--out",
+        &dir.arg("run"),
+    ])
+    .expect_success("a last batch of one image");
 }
 
 #[test]

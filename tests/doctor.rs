@@ -162,6 +162,10 @@ fn doctor_refuses_what_is_not_a_run() {
     tmp.write("stats/history.jsonl", b"{\"epoch\":1,\"train_loss\":0.5,\"lr\":0.001,\"seconds\":1.0}\n");
     tmp.write("stats/grad_stats.jsonl", b"{\"epoch\":1,\"layers\":[{\"layer\":3}]}\n");
     assert_clean_failure(&backprop(&["doctor", &tmp.arg("stats")]), &["grad_stats.jsonl", "line 1"]);
+    // A GAN's discriminator loss is no supervised loss: "not learning" would mislead.
+    let gan = br#"{"epoch":1,"train_loss":1.28,"lr":0.0002,"seconds":1.0,"metrics":{"discriminator_loss":1.28,"generator_loss":0.72}}"#;
+    tmp.write("gan/history.jsonl", gan);
+    assert_clean_failure(&backprop(&["doctor", &tmp.arg("gan")]), &["GAN run", "backprop report"]);
 }
 
 #[test]

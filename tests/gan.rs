@@ -225,6 +225,15 @@ fn train_gan_refuses_latent_0() {
     let dir = TempDir::new("gan-latent-0");
     let run = backprop(&["train", "gan", "--latent", "0", "--epochs", "1", "--out", &dir.arg("out")]);
     assert_clean_failure(&run, &["--latent", "at least 1"]);
+    // Hostile sizes and batches batch norm cannot take: refused before anything is allocated.
+    let out = dir.arg("out");
+    let train = |extra: &[&str]| {
+        let args = [&["train", "gan", "--epochs", "1", "--out", &out][..], extra].concat();
+        backprop(&args)
+    };
+    assert_clean_failure(&train(&["--arch", "dcgan", "--latent", "65536"]), &["--latent", "parameters", "limit"]);
+    assert_clean_failure(&train(&["--arch", "dcgan", "--batch-size", "1"]), &["--batch-size", "batch norm"]);
+    assert_clean_failure(&train(&["--batch-size", "9000"]), &["--batch-size", "8004"]);
     assert!(!dir.join("out").join("model.safetensors").exists());
 }
 
@@ -255,6 +264,12 @@ fn generate_draws_a_grid_a_class_and_an_interpolation_strip() {
     assert!(grid.width() > grid.height() && strip.width() > 8 * strip.height(), "{grid:?} {strip:?}");
     let run = backprop(&["generate", "--model", &gan, "--class", "10", "--out", &out]);
     assert_clean_failure(&run, &["--class", "10", "10 classes"]);
+    // Flags that would be ignored, and hostile counts, are refused.
+    let generate = |extra: &[&str]| backprop(&[&["generate", "--model", &gan, "--out", &out][..], extra].concat());
+    assert_clean_failure(&generate(&["--prompt", "hi"]), &["--prompt", "GPT"]);
+    assert_clean_failure(&generate(&["--interpolate", "5", "--count", "3"]), &["--count", "--interpolate"]);
+    assert_clean_failure(&generate(&["--count", "100000000"]), &["--count", "at most 10000"]);
+    assert_clean_failure(&generate(&["--interpolate", "100000000"]), &["--interpolate", "1000"]);
 }
 
 #[test]

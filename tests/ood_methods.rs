@@ -210,6 +210,20 @@ fn an_autoencoder_trained_on_normal_digits_flags_the_others() {
     let rows = json_lines(&backprop(&near).expect_success("near ood").stdout);
     assert_eq!(rows.len(), 7, "every method including ae");
     assert!(rows.iter().all(|r| r["out_examples"].as_u64() == Some(971)), "{rows:?}");
+    // The classes must be the model's, and disjoint when one folder is both sides.
+    let msp = ["ood", "--model", &classifier, "--in", &mnist, "--out", &fashion_arg(), "--method", "msp"];
+    assert_clean_failure(&backprop(&msp), &["--classes", "trained on classes 0,1,2,3,4"]);
+    assert_clean_failure(&backprop(&[&msp[..], &["--classes", "5-9"]].concat()), &["--classes", "5-9", "0,1,2,3,4"]);
+    let calibrate = ["calibrate", "--model", &classifier, "--data", &mnist, "--classes", "5-9", "--method", "knn"];
+    assert_clean_failure(&backprop(&calibrate), &["--classes", "5-9"]);
+    assert_clean_failure(
+        &backprop(&[&ood[..], &["--out", &mnist, "--out-classes", "3-9", "--method", "msp"]].concat()),
+        &["--out-classes", "class 3"],
+    );
+    assert_clean_failure(
+        &backprop(&[&ood[..], &["--out", &fashion_arg(), "--method", "msp", "--ae", &ae]].concat()),
+        &["--ae", "--method ae"],
+    );
 
     // A variational, convolutional one trains too (loss = -ELBO).
     let vae = root.arg("vae");
@@ -237,7 +251,7 @@ fn an_autoencoder_trained_on_normal_digits_flags_the_others() {
     let small = root.arg("small");
     backprop(&["train", "autoencoder", "--data", &band, "--epochs", "1", "--out", &small]).expect_success("small ae");
     let small_ae = root.arg("small/model.safetensors");
-    let base = ["ood", "--model", &classifier, "--in", &mnist_arg(), "--method", "ae"];
+    let base = ["ood", "--model", &classifier, "--in", &mnist_arg(), "--classes", "0-4", "--method", "ae"];
     let line = assert_clean_failure(
         &backprop(&[&base[..], &["--out", &fashion_arg(), "--ae", &small_ae]].concat()),
         &["144 inputs", "784 values"],

@@ -50,6 +50,7 @@ pub(crate) fn run(a: CalibrateArgs) -> Result<()> {
     }
     let loaded = a.model.load()?;
     let model = super::ood::scoring_classifier(&loaded, "calibrate")?;
+    a.fit.check_classes(&model)?;
     let dir = a.data.dir();
     let (train, validation, test) = a.fit.load_split(&dir)?;
     super::eval::check_fits(&model, &train, &dir)?;

@@ -85,6 +85,17 @@ fn read_run(dir: &Path) -> Result<Run> {
             ),
         ));
     }
+    if history.iter().any(|r| r.metrics.contains_key("discriminator_loss")) {
+        // Two losses that fight each other: "not learning" or "diverging"
+        // read from the discriminator's loss would be wrong.
+        return Err(Error::invalid(
+            "RUN_DIR",
+            format!(
+                "{} is a GAN run: doctor examines supervised runs; `backprop report` plots both networks' losses and D(x), D(G(z)) with its verdict, and `backprop gan-score` measures the samples",
+                dir.display()
+            ),
+        ));
+    }
     let stats = dir.join(GRAD_STATS_FILE);
     let grad_stats = if stats.is_file() { read_grad_stats(&stats)? } else { Vec::new() };
     let mut run = Run { history, grad_stats, classes: None, layers: None, parameters: None };

@@ -17,8 +17,8 @@ pub(crate) struct GanScoreArgs {
     classifier: PathBuf,
     #[command(flatten)]
     data: DataArg,
-    /// Images generated, compared with as many real test images (or all there are).
-    #[arg(long, default_value_t = 10_000, value_parser = positive_usize)]
+    /// Images generated (at most 100000), compared with as many real test images (or all there are).
+    #[arg(long, default_value_t = 10_000, value_parser = at_most_100k)]
     count: usize,
     /// Seed of the noise.
     #[arg(long, default_value_t = 1)]
@@ -81,4 +81,13 @@ pub(crate) fn run(a: GanScoreArgs) -> Result<()> {
         println!("conditional accuracy {:.2}% (samples classified as the class asked for)", 100.0 * acc);
     }
     Ok(())
+}
+
+/// A whole number from 1 to 100,000 (images to generate and score).
+fn at_most_100k(s: &str) -> std::result::Result<usize, String> {
+    let n = positive_usize(s)?;
+    if n > 100_000 {
+        return Err(format!("{n} images is more than gan-score takes (at most 100000)"));
+    }
+    Ok(n)
 }

@@ -12,29 +12,29 @@ pub(crate) struct GenerateArgs {
     // A checkpoint written by `backprop train gpt`.
     #[command(flatten)]
     model: ModelArg,
-    /// Text to continue (every character must be in the model's vocabulary).
+    /// GPT: text to continue (every character must be in the model's vocabulary) [default: a newline].
     // Text may start with a hyphen, not only a negative number.
-    #[arg(long, default_value = "\n", allow_hyphen_values = true)]
-    prompt: String,
-    /// Characters to generate.
-    #[arg(long, default_value_t = 500)]
-    tokens: usize,
-    /// Sampling temperature (lower is more conservative).
-    #[arg(long, default_value_t = 0.8, value_parser = super::args::positive_f32)]
-    temperature: f32,
-    /// Sample only among the k most likely characters (0: all).
-    #[arg(long, default_value_t = 40)]
-    top_k: usize,
+    #[arg(long, allow_hyphen_values = true)]
+    prompt: Option<String>,
+    /// GPT: characters to generate [default: 500].
+    #[arg(long)]
+    tokens: Option<usize>,
+    /// GPT: sampling temperature (lower is more conservative) [default: 0.8].
+    #[arg(long, value_parser = super::args::positive_f32)]
+    temperature: Option<f32>,
+    /// GPT: sample only among the k most likely characters (0: all) [default: 40].
+    #[arg(long)]
+    top_k: Option<usize>,
     /// Seed of the sampling.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// GAN: images to draw, in a square grid.
-    #[arg(long, default_value_t = 64, value_parser = super::args::positive_usize)]
-    count: usize,
+    /// GAN: images to draw, in a square grid (at most 10000) [default: 64].
+    #[arg(long, value_parser = super::args::positive_usize)]
+    count: Option<usize>,
     /// GAN: the class to draw (a conditional GAN; default: the classes in turn).
     #[arg(long)]
     class: Option<usize>,
-    /// GAN: draw a strip of this many images along the line between two noise vectors instead.
+    /// GAN: draw a strip of this many images (2 to 1000) along the line between two noise vectors instead.
     #[arg(long, value_name = "STEPS", value_parser = super::args::positive_usize)]
     interpolate: Option<usize>,
     /// GAN: the PNG file to write.
@@ -45,6 +45,16 @@ pub(crate) struct GenerateArgs {
 pub(crate) fn run(a: GenerateArgs) -> Result<()> {
     let loaded = a.model.load()?;
     if let backprop::models::Model::Gan(gan) = &loaded.model {
+        let gpt_flags = [
+            (a.prompt.is_some(), "--prompt"),
+            (a.tokens.is_some(), "--tokens"),
+            (a.temperature.is_some(), "--temperature"),
+            (a.top_k.is_some(), "--top-k"),
+        ];
+        refuse_given(
+            &gpt_flags,
+            &format!("applies to a GPT; {} holds {}", loaded.path().display(), loaded.description()),
+        )?;
         let request = super::generate_gan::GanRequest {
             count: a.count,
             class: a.class,
@@ -54,31 +64,39 @@ pub(crate) fn run(a: GenerateArgs) -> Result<()> {
         };
         return super::generate_gan::run(gan, loaded.path(), request);
     }
-    for (given, flag) in
-        [(a.class.is_some(), "--class"), (a.interpolate.is_some(), "--interpolate"), (a.out.is_some(), "--out")]
-    {
-        if given {
-            return Err(Error::invalid(
-                flag,
-                format!("applies to a GAN; {} holds {}", loaded.path().display(), loaded.description()),
-            ));
-        }
-    }
+    let gan_flags = [
+        (a.count.is_some(), "--count"),
+        (a.class.is_some(), "--class"),
+        (a.interpolate.is_some(), "--interpolate"),
+        (a.out.is_some(), "--out"),
+    ];
+    refuse_given(&gan_flags, &format!("applies to a GAN; {} holds {}", loaded.path().display(), loaded.description()))?;
     let lm = loaded.language_model("generate")?;
     let (model, tokenizer) = (lm.model, lm.tokenizer);
-    if a.prompt.is_empty() {
+    let prompt_text = a.prompt.unwrap_or_else(|| "\n".into());
+    if prompt_text.is_empty() {
         return Err(Error::invalid("--prompt", "is empty"));
     }
     let prompt = tokenizer
-        .encode(&a.prompt)
+        .encode(&prompt_text)
         .map_err(|e| Error::invalid("--prompt", e.to_string().replace("invalid value for text: ", "")))?;
     let mut out = std::io::stdout().lock();
-    let _ = write!(out, "{}", a.prompt);
-    let top_k = (a.top_k > 0).then_some(a.top_k);
-    model.generate(&prompt, a.tokens, a.temperature, top_k, &mut Rng::new(a.seed), |t| {
+    let _ = write!(out, "{prompt_text}");
+    let top_k = Some(a.top_k.unwrap_or(40)).filter(|&k| k > 0);
+    let (tokens, temperature) = (a.tokens.unwrap_or(500), a.temperature.unwrap_or(0.8));
+    model.generate(&prompt, tokens, temperature, top_k, &mut Rng::new(a.seed), |t| {
         let _ = write!(out, "{}", tokenizer.decode(&[t]));
         let _ = out.flush();
     });
     let _ = writeln!(out);
     Ok(())
+}
+
+/// Refuses the first flag given of `flags` (`(given, flag)`) with `why`:
+/// flags for the other kind of model would be ignored.
+fn refuse_given(flags: &[(bool, &str)], why: &str) -> Result<()> {
+    match flags.iter().find(|(given, _)| *given) {
+        Some((_, flag)) => Err(Error::invalid(*flag, why)),
+        None => Ok(()),
+    }
 }

@@ -6,9 +6,16 @@ use backprop::tensor::Rng;
 use backprop::{Error, Result, Tensor};
 use std::path::Path;
 
+/// The most images in one grid (a 100 x 100 grid of 28 x 28 digits is a
+/// 2,800-pixel square).
+const MAX_GRID: usize = 10_000;
+
+/// The most images in one interpolation strip.
+const MAX_STRIP: usize = 1000;
+
 /// What `generate` asks of a GAN.
 pub(crate) struct GanRequest<'a> {
-    pub count: usize,
+    pub count: Option<usize>,
     pub class: Option<usize>,
     pub seed: u64,
     pub interpolate: Option<usize>,
@@ -19,6 +26,16 @@ pub(crate) fn run(gan: &Gan, file: &Path, r: GanRequest) -> Result<()> {
     let out = r.out.ok_or_else(|| Error::invalid("--out", "a GAN draws images: give --out FILE.png"))?;
     if !out.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")) {
         return Err(Error::invalid("--out", format!("{} does not end in .png", out.display())));
+    }
+    if r.interpolate.is_some() && r.count.is_some() {
+        return Err(Error::invalid("--count", "the strip of --interpolate has its own length; give one of the two"));
+    }
+    if let Some(steps) = r.interpolate.filter(|s| !(2..=MAX_STRIP).contains(s)) {
+        return Err(Error::invalid("--interpolate", format!("{steps} images: a strip takes 2 to {MAX_STRIP}")));
+    }
+    let count = r.count.unwrap_or(64);
+    if count > MAX_GRID {
+        return Err(Error::invalid("--count", format!("{count} images: a grid takes at most {MAX_GRID}")));
     }
     let c = gan.config();
     let labels = match (c.conditional, r.class) {
@@ -44,7 +61,7 @@ pub(crate) fn run(gan: &Gan, file: &Path, r: GanRequest) -> Result<()> {
             }
             (Tensor::from_vec(z, &[steps, c.latent]), steps)
         }
-        None => (Tensor::randn(&[r.count, c.latent], 0.0, 1.0, &mut rng), (r.count as f64).sqrt().ceil() as usize),
+        None => (Tensor::randn(&[count, c.latent], 0.0, 1.0, &mut rng), (count as f64).sqrt().ceil() as usize),
     };
     let n = z.dim(0);
     // A conditional GAN without --class draws the classes in turn.

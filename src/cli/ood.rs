@@ -7,7 +7,7 @@
 
 use super::args::{JsonArg, ModelArg, ThreadsArg, TprArg};
 use super::ood_args::{fit_flags, methods, restrict, FitArgs, Methods};
-use backprop::data::Dataset;
+use backprop::data::{parse_classes, Dataset};
 use backprop::models::{Classifier, LoadedModel};
 use backprop::ood::{load_test_split, outputs, Detector, FitData, Method, Outputs, Separation, StoredDetector};
 use backprop::{Error, Result};
@@ -66,8 +66,13 @@ pub(crate) fn run(a: OodArgs) -> Result<()> {
             "ae scores with an autoencoder: give one with --ae MODEL (made by backprop train autoencoder)",
         ));
     }
+    if a.ae.is_some() && !wanted.contains(&Method::Ae) {
+        return Err(Error::invalid("--ae", "only --method ae (or all) scores with an autoencoder"));
+    }
     let loaded = a.model.load()?;
     let model = scoring_classifier(&loaded, "ood")?;
+    a.fit.check_classes(&model)?;
+    check_disjoint(&a)?;
     let needs_fit = wanted.iter().any(|m| matches!(m, Method::Odin | Method::Mahalanobis | Method::Knn));
     let stored = StoredDetector::load(&loaded.checkpoint)?;
     let (fit_sets, inside) = if needs_fit {
@@ -75,7 +80,9 @@ pub(crate) fn run(a: OodArgs) -> Result<()> {
         super::eval::check_fits(&model, &train, &a.in_dir)?;
         (Some((train, validation)), test)
     } else {
-        (None, a.fit.restrict(load_test_split(&a.in_dir)?)?)
+        let test = a.fit.restrict(load_test_split(&a.in_dir)?)?;
+        super::eval::check_fits(&model, &test, &a.in_dir)?;
+        (None, test)
     };
     super::eval::check_inputs(&model, &inside, &a.in_dir)?;
     let outside = restrict(load_test_split(&a.out_dir)?, a.out_classes.as_deref(), "--out-classes", true)?;
@@ -239,4 +246,29 @@ pub(crate) fn below_text(p: f32, threshold: f32) -> (String, String) {
 pub(crate) fn percent(rate: f64) -> String {
     let text = format!("{:.2}", 100.0 * rate);
     text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// With one folder as both `--in` and `--out`, the in- and out-of-distribution
+/// images must be disjoint classes of it: the same images on both sides
+/// would measure nothing (AUROC 0.5).
+fn check_disjoint(a: &OodArgs) -> Result<()> {
+    let same = match (a.in_dir.canonicalize(), a.out_dir.canonicalize()) {
+        (Ok(i), Ok(o)) => i == o,
+        _ => a.in_dir == a.out_dir,
+    };
+    if !same {
+        return Ok(());
+    }
+    let (Some(inside), Some(outside)) = (&a.fit.classes, &a.out_classes) else {
+        let message = "is the same folder as --in: name disjoint --classes and --out-classes (e.g. 0-4 and 5-9)";
+        return Err(Error::invalid("--out", message));
+    };
+    let parse = |list: &str, flag: &str| parse_classes(list, usize::MAX).map_err(super::args::as_flag(flag));
+    let (inside, outside) = (parse(inside, "--classes")?, parse(outside, "--out-classes")?);
+    match inside.iter().find(|c| outside.contains(c)) {
+        Some(c) => {
+            Err(Error::invalid("--out-classes", format!("class {c} is also in --classes: the lists must not overlap")))
+        }
+        None => Ok(()),
+    }
 }

@@ -49,6 +49,36 @@ impl FitArgs {
         }
     }
 
+    /// Errors unless `--classes` names the classes `model` was trained on
+    /// (stored by `train mnist --classes`), or is absent for a model that
+    /// stored none: in-distribution images the model never learned would
+    /// otherwise be scored as known.
+    pub fn check_classes(&self, model: &backprop::models::Classifier) -> Result<()> {
+        let Some(stored) = model.loaded().checkpoint.metadata.get(backprop::models::CLASSES_KEY) else {
+            return Ok(());
+        };
+        let trained: Vec<String> = serde_json::from_str(stored).unwrap_or_default();
+        let numbers: Option<Vec<usize>> = trained.iter().map(|n| n.parse().ok()).collect();
+        let Some(numbers) = numbers else { return Ok(()) };
+        let listed = trained.join(",");
+        match &self.classes {
+            None => Err(Error::invalid(
+                "--classes",
+                format!("the model was trained on classes {listed} only: give --classes {listed}"),
+            )),
+            Some(list) => {
+                let given = parse_classes(list, usize::MAX).map_err(super::args::as_flag("--classes"))?;
+                if given != numbers {
+                    return Err(Error::invalid(
+                        "--classes",
+                        format!("{list} are not the classes the model was trained on ({listed})"),
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// `data` restricted to `--classes` (relabelled from 0), or as it is.
     pub fn restrict(&self, data: Dataset) -> Result<Dataset> {
         restrict(data, self.classes.as_deref(), "--classes", false)

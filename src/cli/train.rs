@@ -136,6 +136,17 @@ fn train_mnist(a: MnistArgs) -> Result<()> {
         ),
         None => None,
     };
+    if let Some(keep) = &names {
+        if keep.len() < 2 {
+            return Err(Error::invalid("--classes", format!("a classifier needs at least 2 classes, got {keep:?}")));
+        }
+        if let Some(empty) = keep.iter().find(|&&k| !train_set.labels.contains(&k)) {
+            return Err(Error::invalid(
+                "--classes",
+                format!("no training example in {} has label {empty}", dir.display()),
+            ));
+        }
+    }
     let (train_set, test_set) = match &names {
         Some(keep) => (
             train_set.keep_classes(keep, false).map_err(super::args::as_flag("--classes"))?,
@@ -211,7 +222,7 @@ fn train_mnist(a: MnistArgs) -> Result<()> {
         // Save whenever validation loss improves; training ends with the best weights restored.
         trainer = trainer.early_stopping(patience).on_improvement(|_| folder.save(|| model.save(&folder.model, &meta)));
     }
-    let records = trainer.fit(module, &train, Some(&val))?;
+    let records = trainer.fit(module, &train, Some(&val)).map_err(|e| super::args::name_flags(e, &["batch_size"]))?;
     drop(trainer);
     if !folder.writes() {
         return Ok(());

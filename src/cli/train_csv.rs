@@ -157,7 +157,10 @@ pub(crate) fn run(a: CsvArgs) -> Result<()> {
         model.num_parameters()
     ));
     let started = std::time::Instant::now();
-    let records = folder.trainer(optimizer, config)?.fit(&model, &train, Some(&valid))?;
+    let records = folder
+        .trainer(optimizer, config)?
+        .fit(&model, &train, Some(&valid))
+        .map_err(|e| super::args::name_flags(e, &["batch_size"]))?;
     let seconds = started.elapsed().as_secs_f32();
     if !folder.writes() {
         return Ok(());

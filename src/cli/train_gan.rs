@@ -3,7 +3,7 @@
 use super::args::{decay_rate, name_flags, positive_f32, positive_usize, DataArg};
 use super::gan_images::{grid, save_gif, save_png};
 use super::plot::{Chart, Series, TRAIN_COLOR, VALIDATION_COLOR};
-use super::train_args::RunArgs;
+use super::train_args::{RunArgs, MAX_PARAMETERS};
 use backprop::data::load_mnist_dir_optional_test;
 use backprop::gan::{warnings, Gan, GanArch, GanConfig, GanStep, GanTraining};
 use backprop::optim::{Adam, Shared};
@@ -72,6 +72,14 @@ pub(crate) fn run(a: GanArgs) -> Result<()> {
         GanArch::Dcgan => GanConfig::dcgan(a.latent, [1, rows, cols], train.num_classes),
     };
     let config = GanConfig { conditional: a.conditional, ..base };
+    match config.parameter_count() {
+        Some(n) if n <= MAX_PARAMETERS => {}
+        n => {
+            let count = n.map_or("more than 2^64".into(), |n| n.to_string());
+            let message = format!("the GAN would have {count} parameters, more than the limit of {MAX_PARAMETERS}");
+            return Err(Error::invalid("--latent", message));
+        }
+    }
     let gan = Gan::new(config, &mut Rng::new(a.run.seed)).map_err(|e| name_flags(e, &["latent", "arch"]))?;
     let training = GanTraining {
         batch_size: a.batch_size,

@@ -141,7 +141,10 @@ pub(crate) fn run(a: ImagesArgs) -> Result<()> {
     let augmented = Augmented::new(&train, full.shape, augment, a.run.seed)?;
     let validation = Augmented::new(&val, full.shape, Augment::NONE, a.run.seed)?;
     let started = std::time::Instant::now();
-    folder.trainer(optimizer, config)?.fit(module, &augmented, Some(&validation))?;
+    folder
+        .trainer(optimizer, config)?
+        .fit(module, &augmented, Some(&validation))
+        .map_err(|e| super::args::name_flags(e, &["batch_size"]))?;
     let train_seconds = started.elapsed().as_secs_f32();
     if !folder.writes() {
         return Ok(());

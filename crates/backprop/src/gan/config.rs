@@ -114,6 +114,43 @@ impl GanConfig {
         self.image[0] + if self.conditional { self.classes } else { 0 }
     }
 
+    /// The number of trainable parameters the two networks will have
+    /// (`None` if it overflows `usize`), computed without building them, so
+    /// that a caller can refuse a GAN too large for the machine first.
+    ///
+    /// ```
+    /// use backprop::gan::GanConfig;
+    /// let c = GanConfig::mlp(100, [1, 28, 28], 10);
+    /// assert_eq!(c.parameter_count(), Some(1_486_352 + 533_505));
+    /// let d = GanConfig::dcgan(100, [1, 28, 28], 10);
+    /// assert_eq!(d.parameter_count(), Some(771_969 + 138_689));
+    /// ```
+    pub fn parameter_count(&self) -> Option<usize> {
+        let dense = |sizes: &[usize]| {
+            sizes.windows(2).try_fold(0usize, |n, w| n.checked_add(w[0].checked_mul(w[1])?.checked_add(w[1])?))
+        };
+        match self.arch {
+            GanArch::Mlp => {
+                let g = [&[self.generator_inputs()][..], &self.generator_hidden, &[self.outputs()]].concat();
+                let d = [&[self.discriminator_inputs()][..], &self.discriminator_hidden, &[1]].concat();
+                dense(&g)?.checked_add(dense(&d)?)
+            }
+            GanArch::Dcgan => {
+                let [ch, h, w] = self.image;
+                let seed = 128usize.checked_mul(h / 4)?.checked_mul(w / 4)?;
+                let generator = [
+                    self.generator_inputs().checked_mul(seed)?,
+                    2 * seed,
+                    128 * 64 * 16 + 2 * 64,
+                    ch.checked_mul(64 * 16 + 1)?,
+                ];
+                let discriminator =
+                    [self.discriminator_channels().checked_mul(64 * 16)?, 64, 64 * 128 * 16 + 2 * 128, seed + 1];
+                generator.iter().chain(&discriminator).try_fold(0usize, |n, &v| n.checked_add(v))
+            }
+        }
+    }
+
     /// Refuses a configuration no network can be built from.
     ///
     /// # Errors

@@ -4,6 +4,7 @@ use super::model::Gan;
 use crate::autograd::{Graph, Param, Var};
 use crate::data::{batch_indices, Dataset};
 use crate::loss::bce_with_logits;
+use crate::nn::has_batch_norm;
 use crate::tensor::Rng;
 use crate::train::{EpochRecord, EpochStats, TrainStep};
 use crate::{Error, Result, Tensor};
@@ -96,14 +97,18 @@ impl<'a> GanStep<'a> {
         }
         if data.len() < training.batch_size * training.d_steps {
             return Err(Error::invalid(
-                "data",
+                "batch_size",
                 format!(
-                    "{} images are fewer than one step's {} x {}",
-                    data.len(),
+                    "one step takes {} x {} images, more than the data's {}",
                     training.d_steps,
-                    training.batch_size
+                    training.batch_size,
+                    data.len()
                 ),
             ));
+        }
+        if training.batch_size < 2 && has_batch_norm(&gan.buffers()) {
+            let why = "the DCGAN's batch norm needs at least 2 images per batch to compute a variance";
+            return Err(Error::invalid("batch_size", why));
         }
         let mut rng = Rng::new(training.seed);
         let reference = data.batch(&(0..data.len().min(DIVERSITY_SAMPLES)).collect::<Vec<_>>()).0;

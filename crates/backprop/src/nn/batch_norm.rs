@@ -189,5 +189,19 @@ macro_rules! batch_norm_layer {
     };
 }
 
+/// Whether a model's buffers (its [`Module::buffers`]) include a batch-norm
+/// layer's running variance: such a model cannot train on a batch with one
+/// value per channel (PyTorch: "Expected more than 1 value per channel when
+/// training").
+///
+/// ```
+/// use backprop::nn::{has_batch_norm, BatchNorm1d, Linear, Module};
+/// assert!(has_batch_norm(&BatchNorm1d::new(4).buffers()));
+/// assert!(!has_batch_norm(&Linear::new(3, 2, &mut backprop::tensor::Rng::new(1)).buffers()));
+/// ```
+pub fn has_batch_norm(buffers: &[(String, Param)]) -> bool {
+    buffers.iter().any(|(name, _)| name == "running_var" || name.ends_with(".running_var"))
+}
+
 batch_norm_layer!(BatchNorm1d, [2, 3], "[N, C] or [N, C, L]");
 batch_norm_layer!(BatchNorm2d, [4], "[N, C, H, W]");

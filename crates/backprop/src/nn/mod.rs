@@ -72,7 +72,7 @@ pub use activation::Activation;
 pub use arch::{Arch, FeatureShape, LayerSpec, MAX_NUMBER, PRESETS};
 pub use attention::{CausalSelfAttention, LayerCache};
 pub use autoencoder::{AeArch, Autoencoder, AutoencoderConfig, AUTOENCODER_KIND};
-pub use batch_norm::{BatchNorm, BatchNorm1d, BatchNorm2d};
+pub use batch_norm::{has_batch_norm, BatchNorm, BatchNorm1d, BatchNorm2d};
 pub use block::{Block, FeedForward};
 pub use cnn::{Cnn, CnnConfig};
 pub use conv::{Conv2d, ConvTranspose2d};

@@ -8,7 +8,7 @@ use crate::autograd::{Graph, Var};
 use crate::data::{batch_indices, Supervised};
 use crate::dist::{Collective, Shard};
 use crate::loss::Loss;
-use crate::nn::Module;
+use crate::nn::{has_batch_norm, Module};
 use crate::tensor::Rng;
 use crate::{Error, Result};
 use std::rc::Rc;
@@ -72,7 +72,20 @@ impl<M: Module + ?Sized, D: Supervised + ?Sized> TrainStep for SupervisedStep<'_
 
     fn start_epoch(&mut self, _epoch: usize) -> Result<Option<usize>> {
         let ranks = self.comm.as_ref().map_or(1, |c| c.size());
+        // Batch norm needs two examples per rank: a smaller last batch joins
+        // the one before it (a batch size of 1 is refused).
+        let batch_norm = has_batch_norm(&self.model.buffers());
+        if batch_norm && self.batch_size < 2 {
+            let why = "the model's batch norm needs at least 2 examples per batch to compute a variance";
+            return Err(Error::invalid("batch_size", why));
+        }
         self.batches = batch_indices(self.train.len(), self.batch_size * ranks, Some(&mut self.rng));
+        if batch_norm && self.batches.len() > 1 && self.batches.last().is_some_and(|b| b.len() < 2 * ranks) {
+            let last = self.batches.pop().unwrap_or_default();
+            if let Some(before) = self.batches.last_mut() {
+                before.extend(last);
+            }
+        }
         // Every rank needs an example: a last global batch smaller than the ranks is left out.
         self.batches.retain(|b| b.len() >= ranks);
         self.next = 0;
