@@ -19,6 +19,8 @@ mod plot;
 mod predict;
 mod predict_csv;
 mod predict_images;
+mod pretrain;
+mod pretrain_args;
 mod progress;
 mod report;
 mod report_grads;
@@ -46,6 +48,8 @@ pub struct Cli {
 enum Command {
     /// Train a model.
     Train(train::TrainArgs),
+    /// Self-supervised pre-training of an encoder on unlabelled images (rotation, contrastive, denoise).
+    Pretrain(pretrain::PretrainArgs),
     /// Generate text with a trained GPT.
     Generate(generate::GenerateArgs),
     /// Evaluate a saved model on the test split of an IDX data folder.
@@ -88,6 +92,7 @@ pub fn main() -> i32 {
     };
     let result = match cli.command {
         Command::Train(a) => train::run(a),
+        Command::Pretrain(a) => pretrain::run(a),
         Command::Generate(a) => generate::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Predict(a) => predict::run(a),

@@ -39,7 +39,7 @@ const MNIST_LR: LrDefaults = LrDefaults { sgd: 0.1, adam: 1e-3, decay_matrices_o
 
 /// The networks `train mnist` trains.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-enum MnistModel {
+pub(crate) enum MnistModel {
     /// A multi-layer perceptron (--hidden, --activation).
     Mlp,
     /// A convolutional network (--arch).
@@ -80,6 +80,8 @@ pub(crate) struct MnistArgs {
     early_stopping: Option<usize>,
     #[command(flatten)]
     init: super::input_args::InitArg,
+    #[command(flatten)]
+    few: super::pretrain_args::FewLabelsArgs,
     #[command(flatten)]
     optim: OptimArgs,
     #[command(flatten)]
@@ -125,6 +127,7 @@ fn train_mnist(a: MnistArgs) -> Result<()> {
         return Err(Error::invalid("--val-fraction", message));
     }
     let (train, val) = train_set.split_validation(a.val_fraction, a.run.seed);
+    let train = a.few.subset(train, a.run.seed)?;
     let (eval_name, eval_set) = match &test_set {
         Some(test) => ("test", test),
         None => ("validation", &val),
@@ -152,8 +155,9 @@ fn train_mnist(a: MnistArgs) -> Result<()> {
     if let Some(note) = a.init.apply(module, hidden_layers) {
         eprintln!("{note}");
     }
+    let (trained, encoder_note) = a.few.apply(&model)?;
     let steps = train.len().div_ceil(a.batch_size) * a.epochs;
-    let (optimizer, schedule) = a.optim.build(module.parameters(), steps, MNIST_LR)?;
+    let (optimizer, schedule) = a.optim.build(trained, steps, MNIST_LR)?;
     let config = TrainConfig {
         epochs: a.epochs,
         batch_size: a.batch_size,
@@ -172,6 +176,9 @@ fn train_mnist(a: MnistArgs) -> Result<()> {
         test_set.as_ref().map_or(0, |t| t.len()),
         module.num_parameters()
     ));
+    if let Some(note) = encoder_note {
+        folder.say(note);
+    }
     let mut meta = BTreeMap::new();
     if let Some([rows, cols]) = train.image_shape {
         meta.insert(INPUT_KEY.to_string(), format!("{{\"image\":[{rows},{cols}]}}"));
