@@ -10,6 +10,9 @@ use backprop::{Error, Param, Result};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 
+/// Parameters with their names, as an optimizer takes them.
+type NamedParams = Vec<(String, Param)>;
+
 /// What `--freeze` keeps fixed.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Frozen {
@@ -46,7 +49,7 @@ impl FewLabelsArgs {
     /// Loads the pre-trained encoder into `model` (with `--init-from`) and
     /// returns the parameters to train (all, or the output layer's with
     /// `--freeze encoder`) and a line saying what was done.
-    pub fn apply(&self, model: &Network) -> Result<(Vec<(String, Param)>, Option<String>)> {
+    pub fn apply(&self, model: &Network) -> Result<(NamedParams, Option<String>)> {
         let all = model.module().parameters();
         let backbone = model.backbone();
         if self.freeze.is_some() && backbone.encoder_parameters().is_empty() {
