@@ -48,15 +48,19 @@ def main():
     p.add_argument("--labels", default="10,100")
     p.add_argument("--seeds", default="1,2,3")
     p.add_argument("--out", required=True, help="JSON lines, one per run (appended)")
+    p.add_argument("--no-scratch", action="store_true", help="only the pre-trained rows")
     a = p.parse_args()
     rows = [("scratch", "fine-tune", []), ("scratch", "probe", ["--freeze", "encoder", "--lr", "0.01"])]
+    if a.no_scratch:
+        rows = []
     for task in a.tasks.split(","):
         if not task:
             continue
         enc = f"{a.encoders}{task}/encoder.safetensors"
         rows.append((task, "probe", ["--init-from", enc, "--freeze", "encoder", "--lr", "0.01"]))
         rows.append((task, "fine-tune", ["--init-from", enc]))
-    scratch_dir = os.path.join(os.path.dirname(a.out) or ".", "downstream")
+    stem = os.path.splitext(os.path.basename(a.out))[0]
+    scratch_dir = os.path.join(os.path.dirname(a.out) or ".", f"{stem}-runs")
     table = []
     for k in [int(x) for x in a.labels.split(",")]:
         for start, mode, extra in rows:
