@@ -48,11 +48,15 @@ WORKLOADS = {
     "w5": "CNN conv(1->32,5x5,pad 2)-ReLU-maxpool 2-conv(32->64,5x5,pad 2)-ReLU-maxpool 2-linear(3136->128)-ReLU-"
           "linear(128->10), cross-entropy, Adam lr 1e-3, batch 64",
     "w5conv": "conv2d forward + backward (input, weight, bias gradients) alone at three shapes, GFLOP/s",
+    "w6": "the default MLP GAN of `train gan` (G 100-256-512-1024-784 tanh, D 784-512-256-1, leaky ReLU 0.2, "
+          "Adam 2e-4 betas 0.5/0.999) on full MNIST, batch 64; sample quality by `backprop gan-score` with --classifier",
     "w7": "PPO on CartPole-v1 (8 envs x 32 steps, 20 epochs of one 256 minibatch, 64-64 tanh, Adam 1e-3), "
           "greedy return of 100 episodes; and one forward+backward+Adam step of a 4-64-64-2 MLP at batch 1 and 64",
 }
 GPT_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch_gpt.py")
 RL_SCRIPT = os.path.join(BENCH_DIR, "torch_rl.py")
+GAN_SCRIPT = os.path.join(BENCH_DIR, "torch_gan.py")
+MNIST_DIR = os.path.join(REPO_ROOT, "..", "shared", "data", "mnist")
 TORCH_MISSING = 3  # exit status of torch_reference.py when `import torch` fails
 
 
@@ -66,10 +70,13 @@ def parse_args():
     p.add_argument("--data", default=None,
                    help="Fashion-MNIST directory (default: first existing of %s)" % ", ".join(DEFAULT_DATA_DIRS))
     p.add_argument("--workloads", default="w1,w2,w3",
-                   help="comma-separated subset of w1,w2,w3,w4,w5,w5conv (w4 and w5 take minutes)")
+                   help="comma-separated subset of w1,w2,w3,w4,w5,w5conv,w6,w7 (w4, w5 and w6 take minutes)")
     p.add_argument("--iters", type=int, default=2000, help="training steps for w4 (default 2000)")
     p.add_argument("--epochs", type=int, default=1, help="training epochs for w1/w2/w5 (default 1)")
     p.add_argument("--rl-steps", type=int, default=100_000, help="environment steps of w7's PPO run (default 100000)")
+    p.add_argument("--mnist", default=MNIST_DIR, help="full MNIST directory for w6 (default %(default)s)")
+    p.add_argument("--classifier", default=None,
+                   help="w6: a backprop MNIST classifier; both GANs are then scored by `backprop gan-score`")
     p.add_argument("--repeat", type=int, default=1,
                    help="run each backprop/PyTorch pair this many times; the table shows each side's best run")
     args = p.parse_args()
@@ -112,6 +119,9 @@ def run_json(cmd, label):
 
 
 def workload_args(workload, args):
+    if workload == "w6":
+        return ["w6", "--threads", str(args.threads), "--epochs", str(args.epochs), "--data", os.path.abspath(args.mnist),
+                "--out", os.path.join(RESULTS_DIR, "w6_backprop.safetensors")]
     if workload == "w7":
         return ["w7", "--threads", str(args.threads), "--steps", str(args.rl_steps)]
     if workload == "w4":
@@ -185,6 +195,13 @@ def make_table(records, args, torch_note, busy):
             rows.append("| w4 baby GPT (%d steps) | %s | %s | %s | %s / %s |" % (args.iters, ms(b), ms(t), ratio, val(b), val(t)))
         elif w == "w7":
             rows += w7_rows(records, args)
+        elif w == "w6":
+            b, t = find(records, "backprop", w), find(records, "pytorch", w)
+            fd = lambda fw: next(("FD %.2f, min class %.1f%%" % (r["frechet_distance"], 100 * r["min_class_share"])  # noqa: E731
+                                  for r in records if r.get("workload") == "w6-score" and r.get("framework") == fw), "n/a")
+            rows.append("| w6 MLP GAN (%d epoch%s) | %s | %s | %s | %s / %s |"
+                        % (args.epochs, "" if args.epochs == 1 else "s", fmt_seconds(b), fmt_seconds(t),
+                           fmt_ratio(t and t["seconds"], b and b["seconds"]), fd("backprop"), fd("pytorch")))
         else:
             b, t = find(records, "backprop", w), find(records, "pytorch", w)
             ratio = fmt_ratio(t and t["seconds"], b and b["seconds"])
@@ -203,7 +220,7 @@ def make_table(records, args, torch_note, busy):
     ]
     footer = [
         "",
-        "Speed-up: PyTorch seconds / backprop seconds for w1, w2 and w5 (training time only, "
+        "Speed-up: PyTorch seconds / backprop seconds for w1, w2, w5 and w6 (training time only, "
         "evaluation excluded); backprop GFLOP/s / PyTorch GFLOP/s for w3 and w5conv. Above 1x means backprop is faster.",
     ]
     if "w7" in args.workloads:
@@ -219,6 +236,24 @@ def make_table(records, args, torch_note, busy):
     if torch_note:
         footer += ["", torch_note]
     return "\n".join(header + rows + footer) + "\n"
+
+
+def w6_scores(args):
+    """Both W6 generators scored by the same `backprop gan-score` (records with workload "w6-score")."""
+    records = []
+    binary = os.path.join(REPO_ROOT, "target", "release", "backprop")
+    if not os.path.exists(binary):
+        subprocess.run(["cargo", "build", "--release"], cwd=REPO_ROOT, stdout=sys.stderr)
+    for fw in ("backprop", "pytorch"):
+        model = os.path.join(RESULTS_DIR, "w6_%s.safetensors" % fw)
+        if not os.path.exists(model):
+            continue
+        _, recs = run_json([binary, "gan-score", "--model", model, "--classifier", os.path.abspath(args.classifier),
+                            "--data", os.path.abspath(args.mnist), "--threads", str(args.threads), "--json"], fw)
+        for r in recs:
+            r.update({"framework": fw, "workload": "w6-score"})
+        records += recs
+    return records
 
 
 def w7_rows(records, args):
@@ -286,6 +321,7 @@ def main():
     if not backprop_ok:
         log("cargo build failed (status %d); running the PyTorch side only" % build.returncode)
 
+    os.makedirs(RESULTS_DIR, exist_ok=True)
     records = []
     torch_ok, torch_note = True, None
     busy = None
@@ -300,8 +336,11 @@ def main():
             _, recs = run_json(["cargo", "bench", "--bench", "workloads", "--"] + workload_args(w, args), "backprop")
             records += recs
         if torch_ok:
-            script = {"w4": GPT_SCRIPT, "w7": RL_SCRIPT}.get(w, TORCH_SCRIPT)
+            script = {"w4": GPT_SCRIPT, "w6": GAN_SCRIPT, "w7": RL_SCRIPT}.get(w, TORCH_SCRIPT)
             argv = workload_args(w, args)[1:] if w in ("w4", "w7") else workload_args(w, args)
+            if w == "w6":
+                argv = ["--data", os.path.abspath(args.mnist), "--threads", str(args.threads), "--epochs",
+                        str(args.epochs), "--export", os.path.join(RESULTS_DIR, "w6_pytorch.safetensors")]
             status, recs = run_json([sys.executable, script] + argv, "pytorch")
             records += recs
             if status == TORCH_MISSING:
@@ -310,6 +349,8 @@ def main():
                               "(or the CPU wheel: `pip install torch --index-url https://download.pytorch.org/whl/cpu`).")
                 log(torch_note)
 
+    if "w6" in args.workloads and args.classifier:
+        records += w6_scores(args)
     table = make_table(records, args, torch_note, busy)
     print(table, end="")
     os.makedirs(RESULTS_DIR, exist_ok=True)

@@ -95,6 +95,9 @@ fn gzip_of_garbage_is_not_idx() {
     copy_mnist(&data, &["t10k-labels-idx1-ubyte.gz"]);
     fs::write(data.join("t10k-labels-idx1-ubyte.gz"), gzip(b"hello, this is a text file")).unwrap();
     assert_clean_failure(&train_on(&data, &dir, &[]), &["t10k-labels-idx1-ubyte.gz", "magic"]);
+    // Not compressed at all, under a .gz name: the message says so.
+    fs::write(data.join("t10k-labels-idx1-ubyte.gz"), b"not gzip, not IDX").unwrap();
+    assert_clean_failure(&train_on(&data, &dir, &[]), &["t10k-labels-idx1-ubyte.gz", "not gzip-compressed"]);
 }
 
 #[test]
@@ -176,6 +179,9 @@ fn bad_learning_rates() {
     assert_clean_failure(&train_flags(&dir, &["--lr", "0"]), &["--lr", "positive"]);
     assert_clean_failure(&train_flags(&dir, &["--lr", "nan"]), &["--lr", "positive"]);
     assert_clean_failure(&train_flags(&dir, &["--lr", "inf"]), &["--lr", "positive"]);
+    // Beyond f32's range: not "not positive" (1e-300 is positive).
+    assert_clean_failure(&train_flags(&dir, &["--lr", "1e-300"]), &["--lr", "1e-300", "32-bit"]);
+    assert_clean_failure(&train_flags(&dir, &["--lr", "1e300"]), &["--lr", "1e300", "32-bit"]);
 }
 
 #[test]
@@ -188,7 +194,7 @@ fn bad_sizes_and_counts() {
     assert_clean_failure(&train_flags(&dir, &["--epochs", "-3"]), &["--epochs", "-3"]);
     assert_clean_failure(&train_flags(&dir, &["--epochs", "2.5"]), &["--epochs", "2.5"]);
     assert_clean_failure(&train_flags(&dir, &["--hidden", "-5"]), &["--hidden", "-5"]);
-    assert_clean_failure(&train_flags(&dir, &["--seed", "-1"]), &["--seed", "-1"]);
+    assert_clean_failure(&train_flags(&dir, &["--seed", "-1"]), &["--seed", "-1", "whole number"]);
     assert_clean_failure(&train_flags(&dir, &["--threads", "-2"]), &["--threads", "-2"]);
     assert_clean_failure(&train_flags(&dir, &["--epochs", "0"]), &["--epochs", "at least 1"]);
     assert_clean_failure(&train_flags(&dir, &["--threads", "0"]), &["--threads", "at least 1"]);
@@ -202,11 +208,13 @@ fn unknown_names() {
     let dir = TempDir::new("bad-names");
     assert_clean_failure(&train_flags(&dir, &["--activation", "swish"]), &["--activation", "swish", "relu"]);
     assert_clean_failure(&train_flags(&dir, &["--loss", "hinge"]), &["--loss", "hinge", "cross-entropy"]);
-    assert_clean_failure(&train_flags(&dir, &["--optimizer", "lbfgs"]), &["--optimizer", "lbfgs"]);
-    assert_clean_failure(&train_flags(&dir, &["--schedule", "step"]), &["--schedule", "step"]);
+    assert_clean_failure(&train_flags(&dir, &["--optimizer", "lbfgs"]), &["--optimizer", "lbfgs", "sgd, adam, adamw"]);
+    assert_clean_failure(&train_flags(&dir, &["--schedule", "step"]), &["--schedule", "step", "constant, cosine"]);
+    assert_clean_failure(&train_flags(&dir, &["--epoch", "2"]), &["--epoch", "did you mean '--epochs'"]);
     assert_clean_failure(&train_flags(&dir, &["--no-such-flag"]), &["--no-such-flag"]);
     assert_clean_failure(&backprop(&["train", "cifar"]), &["cifar"]);
     assert_clean_failure(&backprop(&["frobnicate"]), &["frobnicate"]);
+    assert_clean_failure(&backprop(&["trian"]), &["trian", "did you mean 'train'"]);
 }
 
 #[test]
@@ -276,12 +284,26 @@ fn model_of_another_input_size() {
 }
 
 #[test]
+fn images_of_another_shape_with_the_same_pixel_count() {
+    // 14x56 images have the 784 values of a 28x28 digit; they are still refused.
+    let dir = TempDir::new("bad-shape");
+    let model = dir.join("m.safetensors");
+    save_mlp(&model, 784, 10, &[("layers.0.weight", &[10, 784]), ("layers.0.bias", &[10])]);
+    let data = dir.join("wide");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("t10k-images-idx3-ubyte"), common::idx_bytes(&[2, 14, 56], &[0; 2 * 784])).unwrap();
+    std::fs::write(data.join("t10k-labels-idx1-ubyte"), common::idx_bytes(&[2], &[3, 7])).unwrap();
+    let eval = backprop(&["eval", "--model", model.to_str().unwrap(), "--data", data.to_str().unwrap()]);
+    assert_clean_failure(&eval, &["m.safetensors", "28x28", "14x56", "wide"]);
+}
+
+#[test]
 fn model_with_fewer_outputs_than_classes() {
     let dir = TempDir::new("bad-classes");
     let model = dir.join("m.safetensors");
     save_mlp(&model, 784, 3, &[("layers.0.weight", &[3, 784]), ("layers.0.bias", &[3])]);
     let eval = backprop(&["eval", "--model", model.to_str().unwrap(), "--data", &mnist_arg()]);
-    assert_clean_failure(&eval, &["m.safetensors", "3 outputs", "10 classes"]);
+    assert_clean_failure(&eval, &["m.safetensors", "3 outputs", "10 classes", "label", "at example"]);
 }
 
 /// Writes a checkpoint claiming to be an MLP `inputs -> outputs` (no hidden
@@ -408,6 +430,11 @@ fn not_a_safetensors_file() {
         assert_clean_failure(&backprop(&["eval", "--model", p, "--data", &mnist_arg()]), &[name, "safetensors"]);
         assert_clean_failure(&backprop(&["predict", "--model", p, png.to_str().unwrap()]), &[name, "safetensors"]);
     }
+    // The reason in words, not the parser's internal names.
+    assert_clean_failure(&backprop(&["info", text.to_str().unwrap()]), &["plausible header length"]);
+    let whole = std::fs::read(common::train_tiny_10x10(&dir)).unwrap();
+    let cut = dir.write("cut.safetensors", &whole[..whole.len() - 10]);
+    assert_clean_failure(&backprop(&["info", cut.to_str().unwrap()]), &["cut.safetensors", "truncated"]);
 }
 
 #[test]

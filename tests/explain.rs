@@ -195,6 +195,23 @@ fn cli_explain_and_attack_the_mnist_model() {
     ])
     .expect_success("explain ig");
     assert!(maps.join("digit_ig.png").is_file());
+    // An --out that is a file is refused before any work, naming it.
+    let afile = dir.write("afile", b"x");
+    let afile = afile.to_str().unwrap();
+    common::assert_clean_failure(
+        &backprop(&["explain", "--model", &model, "--out", afile, digit.to_str().unwrap()]),
+        &["--out", "afile", "is a file, not a folder"],
+    );
+    let attack = ["attack", "--model", &model, "--data", &mnist_arg(), "--limit", "5", "--save", "1", "--out", afile];
+    common::assert_clean_failure(&backprop(&attack), &["--out", "afile", "is a file, not a folder"]);
+    // Two images of one name into one folder: two maps, neither overwritten.
+    let other = dir.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::copy(&digit, other.join("digit.png")).unwrap();
+    let out = maps.to_str().unwrap();
+    let both = [digit.to_str().unwrap(), other.join("digit.png").to_str().unwrap()].map(str::to_string);
+    backprop(&["explain", "--model", &model, "--out", out, &both[0], &both[1]]).expect_success("explain twice");
+    assert!(maps.join("digit_saliency.png").is_file() && maps.join("digit_2_saliency.png").is_file());
 
     // Bad input: one line on stderr, no panic.
     let digit_arg = digit.to_str().unwrap();

@@ -270,6 +270,9 @@ fn bad_input_to_train_gpt_and_generate_is_one_line() {
     fails_with(&["train", "gpt", "--text", t, "--heads", "3", "--embd", "128", "--out", o], &["--heads", "divide"]);
     // The library names the field (block_size); the CLI names the flag.
     fails_with(&["train", "gpt", "--text", t, "--block-size", "5000", "--out", o], &["--block-size", "window"]);
+    // A position table too large to build blames --block-size, not --embd.
+    let huge = ["train", "gpt", "--text", t, "--block-size", "100000000", "--out", o];
+    fails_with(&huge, &["--block-size", "parameters"]);
     fails_with(&["train", "gpt", "--text", "/nonexistent/x.txt", "--out", o], &["/nonexistent/x.txt"]);
     // A real (tiny) model, then a prompt outside its vocabulary.
     let ok = Command::new(env!("CARGO_BIN_EXE_backprop"))

@@ -269,6 +269,9 @@ fn a_trained_model_is_drawn_and_passes_the_gradient_check() {
     let strict = backprop(&["gradcheck", "--model", &model, "--data", &mnist_arg(), "--atol", "0", "--rtol", "1e-12"]);
     assert_clean_failure(&strict, &["gradient check failed", "layers.0.weight"]);
     assert!(strict.stdout.contains("FAIL"), "{}", strict.stdout);
+    // A step f32 cannot resolve is refused, not reported as an autodiff failure.
+    let tiny = backprop(&["gradcheck", "--model", &model, "--data", &mnist_arg(), "--eps", "1e-30"]);
+    assert_clean_failure(&tiny, &["--eps", "1e-30", "1e-6"]);
 
     // Data of another size: a clear error naming both sizes.
     write_band_dataset(&dir.join("data10"), 10, 20, 20);

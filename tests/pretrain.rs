@@ -229,6 +229,10 @@ fn bad_input_gets_one_line() {
         &backprop(&["pretrain", "--task", "rotation", "--data", &data, "--hidden", "", "--out", &pre]),
         &["--hidden", "no encoder"],
     );
+    assert_clean_failure(
+        &backprop(&["pretrain", "--task", "contrastive", "--data", &data, "--distributed", "--out", &pre]),
+        &["--distributed", "pre-training runs on one process"],
+    );
     // A GPT fine-tuned on a text with characters its vocabulary lacks.
     let gpt = dir.arg("gpt");
     let text = dir.write("first.txt", "abc abc cab bac\n".repeat(20).as_bytes());

@@ -114,6 +114,14 @@ fn linear_model_recovers_a_linear_function_to_3_decimals() {
     let file = dir.arg("preds.csv");
     backprop(&["predict", "--model", &model, "--csv", new.to_str().unwrap(), "--output", &file]).expect_success("-o");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), pred.stdout);
+    // ... but never over the model or the input table.
+    let before = std::fs::read(&model).unwrap();
+    let over_model = backprop(&["predict", "--model", &model, "--csv", new.to_str().unwrap(), "--output", &model]);
+    assert_clean_failure(&over_model, &["--output", "is the model"]);
+    let over_input =
+        backprop(&["predict", "--model", &model, "--csv", new.to_str().unwrap(), "--output", new.to_str().unwrap()]);
+    assert_clean_failure(&over_input, &["--output", "is the input table"]);
+    assert_eq!(std::fs::read(&model).unwrap(), before, "the model is unchanged");
 }
 
 #[test]

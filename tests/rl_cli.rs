@@ -31,8 +31,15 @@ fn ppo_trains_saves_and_plays() {
     // history.jsonl holds the same rounds; report plots the return per episode.
     let history = std::fs::read_to_string(dir.join("ppo/history.jsonl")).unwrap();
     assert_eq!(history.lines().count(), rounds.len());
-    backprop(&["report", &dir.arg("ppo")]).expect_success("report");
+    let report = backprop(&["report", &dir.arg("ppo")]).expect_success("report");
     assert!(dir.join("ppo/return.png").is_file() && dir.join("ppo/return.svg").is_file());
+    // Judged by its return, not by a loss that grows as episodes lengthen.
+    assert!(
+        report.stdout.contains("mean return") && report.stdout.contains("judged by its return"),
+        "{}",
+        report.stdout
+    );
+    common::assert_clean_failure(&backprop(&["doctor", &dir.arg("ppo")]), &["reinforcement-learning run", "report"]);
 
     // play: greedy episodes on other seeds, JSON with the mean and spread, and a GIF.
     let model = dir.arg("ppo/model.safetensors");

@@ -80,6 +80,13 @@ fn malformed_and_oversized_requests_get_errors_naming_the_fault() {
     assert!(raw(&server, long_head.as_bytes()).assert_error(431).contains("head"));
     let bad_length = b"POST /predict HTTP/1.1\r\nContent-Length: lots\r\n\r\n";
     assert!(raw(&server, bad_length).assert_error(400).contains("Content-Length"));
+    // Two lengths: the rest of the body must not be served as a second request.
+    let smuggled = b"POST /predict HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 45\r\n\r\n{}\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut s = server.connect();
+    s.write_all(smuggled).unwrap();
+    let first = read_reply(&mut s).expect("an answer");
+    assert!(first.assert_error(400).contains("conflicting Content-Length"));
+    assert!(read_reply(&mut s).is_none(), "the connection is closed after the refusal");
     let chunked = b"POST /predict HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
     assert!(raw(&server, chunked).assert_error(411).contains("Content-Length"));
     // A declared 10 GB body is refused at once, without reading it.

@@ -13,10 +13,12 @@
 //! holds an `Option` and the command passes its default when it resolves it
 //! (clap's `default_value_t` on a flattened group could not vary by command).
 
+use backprop::dist::Collective;
 use backprop::models::LoadedModel;
 use backprop::{Error, Result};
 use clap::{Args, Command};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 /// Makes every flag and argument that takes a value accept a negative number
 /// as that value, in `cmd` and all its subcommands.
@@ -55,7 +57,12 @@ impl ThreadsArg {
     ///
     /// [`max_threads`]: backprop::tensor::parallel::max_threads
     pub fn apply(self) -> Result<()> {
-        if let Some(n) = self.threads {
+        self.apply_or(None)
+    }
+
+    /// As [`ThreadsArg::apply`], with `default` threads when `--threads` is not given.
+    pub fn apply_or(self, default: Option<usize>) -> Result<()> {
+        if let Some(n) = self.threads.or(default) {
             let cap = backprop::tensor::parallel::max_threads();
             if n > cap {
                 return Err(Error::invalid(
@@ -69,6 +76,63 @@ impl ThreadsArg {
                 .map_err(|e| Error::invalid("--threads", e.to_string()))?;
         }
         Ok(())
+    }
+}
+
+/// `--distributed`: one rank of data-parallel training under `mpirun`.
+#[derive(Args, Debug, Clone, Copy, Default)]
+pub(crate) struct DistributedArg {
+    /// Train as one rank of `mpirun -np N backprop train ...`: each rank takes its share of every
+    /// global batch of N x --batch-size examples and the gradients are averaged over MPI; only
+    /// rank 0 prints and writes files; --threads is per rank (needs a build with --features mpi).
+    #[arg(long)]
+    pub distributed: bool,
+    /// With --distributed: seconds a rank waits for the others in one exchange before it stops
+    /// with an error (a rank died or hangs).
+    #[arg(long, value_name = "SECONDS", value_parser = positive_seconds)]
+    pub mpi_timeout: Option<u32>,
+}
+
+impl DistributedArg {
+    /// How long a rank waits for the others by default: 2 minutes.
+    const DEFAULT_TIMEOUT: u32 = 120;
+
+    /// Joins the MPI job with `--distributed` (printing one line and exiting
+    /// if an exchange waits past `--mpi-timeout`); `None` without it.
+    pub fn start(self) -> Result<Option<Rc<dyn Collective>>> {
+        if !self.distributed {
+            if self.mpi_timeout.is_some() {
+                return Err(Error::invalid("--mpi-timeout", "applies to --distributed only"));
+            }
+            return Ok(None);
+        }
+        self.join()
+    }
+
+    #[cfg(feature = "mpi")]
+    fn join(self) -> Result<Option<Rc<dyn Collective>>> {
+        let timeout = std::time::Duration::from_secs(self.mpi_timeout.unwrap_or(Self::DEFAULT_TIMEOUT).into());
+        let mpi = backprop::dist::Mpi::init(timeout, Box::new(|line| eprintln!("error: {line}")))?;
+        Ok(Some(Rc::new(mpi)))
+    }
+
+    #[cfg(not(feature = "mpi"))]
+    fn join(self) -> Result<Option<Rc<dyn Collective>>> {
+        let _ = Self::DEFAULT_TIMEOUT;
+        Err(Error::invalid(
+            "--distributed",
+            "this backprop was built without MPI: build it with `cargo build --release --features mpi` \
+             (needs Open MPI and libclang) and start it with mpirun",
+        ))
+    }
+
+    /// Threads per rank when `--threads` is not given: the cores shared by the
+    /// ranks `mpirun` started on this machine (Open MPI's
+    /// `OMPI_COMM_WORLD_LOCAL_SIZE`), at least 1.
+    pub fn default_threads(self) -> Option<usize> {
+        let local: usize = std::env::var("OMPI_COMM_WORLD_LOCAL_SIZE").ok()?.parse().ok()?;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        (self.distributed && local > 1).then(|| (cores / local).max(1))
     }
 }
 
@@ -113,16 +177,6 @@ pub(crate) struct RejectArg {
     pub reject_below: Option<f32>,
 }
 
-impl RejectArg {
-    /// The threshold given, else the one stored in the checkpoint, else none.
-    pub fn threshold(self, loaded: &LoadedModel) -> Result<Option<f32>> {
-        match self.reject_below {
-            Some(p) => Ok(Some(p)),
-            None => loaded.reject_below(),
-        }
-    }
-}
-
 /// `--tpr R`: the true-positive rate an out-of-distribution threshold keeps.
 #[derive(Args, Debug, Clone, Copy)]
 pub(crate) struct TprArg {
@@ -131,9 +185,20 @@ pub(crate) struct TprArg {
     pub tpr: f64,
 }
 
+/// `s` as an f32, refusing numbers that f32 cannot hold (they would turn
+/// into infinity or 0 and be refused for the wrong reason).
+fn parse_f32(s: &str) -> Result<f32, String> {
+    let v: f64 = s.trim().parse().map_err(|_| format!("'{s}' is not a number"))?;
+    let magnitude = v.abs();
+    if magnitude.is_finite() && magnitude != 0.0 && !(f32::MIN_POSITIVE as f64..=f32::MAX as f64).contains(&magnitude) {
+        return Err(format!("{s} is outside the range of 32-bit floats (magnitudes 1.2e-38 to 3.4e38)"));
+    }
+    Ok(v as f32)
+}
+
 /// A strictly positive, finite number (learning rates, ...).
 pub(crate) fn positive_f32(s: &str) -> Result<f32, String> {
-    let v: f32 = s.trim().parse().map_err(|_| format!("'{s}' is not a number"))?;
+    let v = parse_f32(s)?;
     if v.is_finite() && v > 0.0 {
         Ok(v)
     } else {
@@ -143,7 +208,7 @@ pub(crate) fn positive_f32(s: &str) -> Result<f32, String> {
 
 /// A finite number >= 0 (weight decay, momentum, ...).
 pub(crate) fn non_negative_f32(s: &str) -> Result<f32, String> {
-    let v: f32 = s.trim().parse().map_err(|_| format!("'{s}' is not a number"))?;
+    let v = parse_f32(s)?;
     if v.is_finite() && v >= 0.0 {
         Ok(v)
     } else {
@@ -159,7 +224,7 @@ pub(crate) fn decay_rate(s: &str) -> Result<f32, String> {
 
 /// A fraction in [0, 1).
 pub(crate) fn fraction(s: &str) -> Result<f32, String> {
-    let v: f32 = s.trim().parse().map_err(|_| format!("'{s}' is not a number"))?;
+    let v = parse_f32(s)?;
     if (0.0..1.0).contains(&v) {
         Ok(v)
     } else {
@@ -188,6 +253,21 @@ pub(crate) fn name_flags(e: Error, fields: &[&str]) -> Error {
     }
 }
 
+/// Turns any invalid-argument error into one about `flag` (for library
+/// errors whose field is the whole of one flag, e.g. a parsed `--classes`).
+pub(crate) fn as_flag(flag: &str) -> impl Fn(Error) -> Error + '_ {
+    move |e| match e {
+        Error::InvalidArgument { message, .. } => Error::invalid(flag, message),
+        other => other,
+    }
+}
+
+/// Whole seconds, at least 1 (a timeout).
+pub(crate) fn positive_seconds(s: &str) -> Result<u32, String> {
+    let v = positive_usize(s)?;
+    u32::try_from(v).map_err(|_| format!("{s} seconds is more than a timeout can be (at most {})", u32::MAX))
+}
+
 /// A whole number >= 0.
 pub(crate) fn non_negative_usize(s: &str) -> Result<usize, String> {
     s.trim().parse::<usize>().map_err(|_| format!("'{s}' is not a whole number >= 0"))
@@ -213,6 +293,30 @@ pub(crate) fn layer_sizes(s: &str) -> Result<LayerSizes, String> {
         })
         .collect::<Result<Vec<usize>, String>>()
         .map(LayerSizes)
+}
+
+/// Refuses to write `output` (named by `flag`) over one of the command's
+/// `inputs` (`(what, path)`): the write is atomic, but the model or data
+/// would be replaced by the command's output all the same.
+pub(crate) fn refuse_overwriting_inputs(flag: &str, output: &Path, inputs: &[(&str, &Path)]) -> Result<()> {
+    let Ok(out) = output.canonicalize() else { return Ok(()) }; // not there yet: nothing to lose
+    for (what, input) in inputs {
+        if input.canonicalize().is_ok_and(|p| p == out) {
+            let message =
+                format!("{} is the {what}: writing there would replace it; choose another file", output.display());
+            return Err(Error::invalid(flag, message));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses an output folder (named by `flag`) that exists as something else,
+/// before any work is done: otherwise the work is lost to "File exists".
+pub(crate) fn check_out_folder(flag: &str, dir: &Path) -> Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(Error::invalid(flag, format!("{} is a file, not a folder", dir.display())));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

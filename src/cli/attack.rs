@@ -65,6 +65,9 @@ fn eps_value(s: &str) -> std::result::Result<f32, String> {
 
 pub(crate) fn run(a: AttackArgs) -> Result<()> {
     a.threads.apply()?;
+    if a.save > 0 {
+        super::args::check_out_folder("--out", &a.out)?;
+    }
     let (loaded, dir, data) = super::eval::load_model_and_data("attack", &a.model, &a.data)?;
     let classifier = loaded.classifier("attack")?;
     let model = classifier.module;

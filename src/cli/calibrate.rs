@@ -1,17 +1,21 @@
-//! `backprop calibrate`: pick the maximum-softmax-probability threshold below
-//! which `backprop predict` answers "unknown", and store it in the checkpoint.
+//! `backprop calibrate`: fit an out-of-distribution score (`--method`) and
+//! the threshold below which `predict` and `serve` answer "unknown", and
+//! store both in the checkpoint.
 //!
-//! The threshold keeps `--tpr` of the in-distribution images. It is computed
-//! on the held-out validation part of the data folder's training split: the
-//! same part `backprop train mnist` holds out with the same `--val-fraction`
-//! and `--seed` (0.1 and 1 by default), so the model has not trained on it.
-//! Scores on training images would be overconfident and set the threshold too
-//! high. The test split is left for checking: the output says what fraction
-//! of the test images the threshold keeps.
+//! What the method fits comes from the data folder's training split
+//! (Mahalanobis's means and covariance, the k-NN bank); the threshold, which
+//! keeps `--tpr` of the in-distribution images, and ODIN's epsilon come from
+//! the held-out validation part: the same part `backprop train mnist` holds
+//! out with the same `--val-fraction` and `--seed` (0.1 and 1 by default), so
+//! the model has not trained on it. Scores on training images would be
+//! overconfident and set the threshold too high. The test split is left for
+//! checking: the output says what fraction of the test images it keeps.
 
 use super::args::{DataArg, JsonArg, ModelArg, ThreadsArg, TprArg};
-use backprop::ood::{calibrate_threshold, fraction_at_or_above, msp_scores, REJECT_KEY};
-use backprop::Result;
+use super::ood_args::FitArgs;
+use backprop::ood::{calibrate_threshold, fraction_at_or_above, Detector, FitData, Method, StoredDetector, REJECT_KEY};
+use backprop::ood::{OOD_KEY, OOD_TENSOR_PREFIX};
+use backprop::{Error, Result};
 use clap::Args;
 
 #[derive(Args, Debug)]
@@ -22,14 +26,13 @@ pub(crate) struct CalibrateArgs {
     // The data folder the model was trained on.
     #[command(flatten)]
     data: DataArg,
+    /// The score that decides "unknown": msp, maxlogit, energy, odin, mahalanobis or knn.
+    #[arg(long, default_value = "msp")]
+    method: Method,
     #[command(flatten)]
     tpr: TprArg,
-    /// Validation fraction used in training (0: calibrate on the whole training split).
-    #[arg(long, default_value = "0.1", value_parser = super::args::fraction)]
-    val_fraction: f32,
-    /// Seed used in training (it chose the validation split).
-    #[arg(long, default_value = "1")]
-    seed: u64,
+    #[command(flatten)]
+    fit: FitArgs,
     #[command(flatten)]
     json: JsonArg,
     #[command(flatten)]
@@ -38,44 +41,62 @@ pub(crate) struct CalibrateArgs {
 
 pub(crate) fn run(a: CalibrateArgs) -> Result<()> {
     a.threads.apply()?;
+    if a.method == Method::Ae {
+        return Err(Error::invalid(
+            "--method",
+            "ae is scored by a separate autoencoder; calibrate stores a score of the classifier itself \
+             (msp, maxlogit, energy, odin, mahalanobis, knn)",
+        ));
+    }
     let loaded = a.model.load()?;
     let model = super::ood::scoring_classifier(&loaded, "calibrate")?;
     let dir = a.data.dir();
-    let data = backprop::data::load_mnist_dir(&dir)?;
-    super::eval::check_fits(&model, &data.train, &dir)?;
-    let (part, held_out) = if a.val_fraction > 0.0 {
-        (data.train.split_validation(a.val_fraction, a.seed).1, "held-out validation")
-    } else {
-        (data.train.clone(), "training")
-    };
-    let scores = msp_scores(model.module, &part, 1000);
+    let (train, validation, test) = a.fit.load_split(&dir)?;
+    super::eval::check_fits(&model, &train, &dir)?;
+    let held_out = if a.fit.val_fraction > 0.0 { "held-out validation" } else { "training" };
+    let detector = Detector::fit(a.method, &model, &FitData::new(&train, &validation), &a.fit.options())
+        .map_err(super::ood_args::fit_flags)?;
+    let scores = detector.scores(&model, &validation.inputs, 500)?;
     let threshold = calibrate_threshold(&scores, a.tpr.tpr)?;
     let kept = fraction_at_or_above(&scores, threshold)?;
-    let test_kept = fraction_at_or_above(&msp_scores(model.module, &data.test, 1000), threshold)?;
+    let test_kept = fraction_at_or_above(&detector.scores(&model, &test.inputs, 500)?, threshold)?;
     let mut ckpt = loaded.checkpoint.clone();
-    ckpt.metadata.insert(REJECT_KEY.into(), threshold.to_string());
+    let key = if a.method == Method::Msp {
+        // The MSP threshold keeps its own key, which older versions read too.
+        ckpt.metadata.remove(OOD_KEY);
+        ckpt.tensors.retain(|name, _| !name.starts_with(OOD_TENSOR_PREFIX));
+        ckpt.metadata.insert(REJECT_KEY.into(), threshold.to_string());
+        REJECT_KEY
+    } else {
+        StoredDetector { detector: detector.clone(), threshold, tpr: kept }.store(&mut ckpt);
+        OOD_KEY
+    };
     ckpt.save_to(&a.model.model)?;
     if a.json.json {
         let summary = serde_json::json!({
-            "model": a.model.model, "data": dir, "split": held_out, "examples": scores.len(),
-            "val_fraction": f64::from(a.val_fraction * 1e4).round() / 1e4, "seed": a.seed, "tpr": a.tpr.tpr, "threshold": threshold,
-            "tpr_measured": kept, "test_examples": data.test.len(), "test_tpr": test_kept, "key": REJECT_KEY,
+            "model": a.model.model, "data": dir, "method": a.method.name(), "parameters": detector.parameters(),
+            "split": held_out, "examples": scores.len(),
+            "val_fraction": f64::from(a.fit.val_fraction * 1e4).round() / 1e4, "seed": a.fit.seed, "tpr": a.tpr.tpr,
+            "threshold": threshold, "tpr_measured": kept, "test_examples": test.len(), "test_tpr": test_kept, "key": key,
         });
         println!("{summary}");
         return Ok(());
     }
     println!(
-        "threshold {threshold:.4}: max probability at or above it for {:.1}% of {} {held_out} images of {}{}",
+        "{} threshold {threshold:.4}: score at or above it for {:.1}% of {} {held_out} images of {}{}",
+        a.method,
         100.0 * kept,
         scores.len(),
         dir.display(),
-        if a.val_fraction > 0.0 {
-            format!(" (--val-fraction {} --seed {})", a.val_fraction, a.seed)
+        if a.fit.val_fraction > 0.0 {
+            format!(" (--val-fraction {} --seed {})", a.fit.val_fraction, a.fit.seed)
         } else {
             String::new()
         }
     );
-    println!("on the {} test images it keeps {:.1}%", data.test.len(), 100.0 * test_kept);
-    println!("stored as {REJECT_KEY} = {threshold} in {}", a.model.model.display());
+    println!("on the {} test images it keeps {:.1}%", test.len(), 100.0 * test_kept);
+    let params = detector.parameters();
+    let fitted = if params.as_object().is_some_and(|o| !o.is_empty()) { format!(" {params}") } else { String::new() };
+    println!("stored as {key} ({}{fitted}) in {}", a.method.describe(), a.model.model.display());
     Ok(())
 }

@@ -74,6 +74,17 @@ fn read_run(dir: &Path) -> Result<Run> {
     if history.is_empty() {
         return Err(Error::format(&file, "the history has no epoch records"));
     }
+    if let Some(r) = backprop::train::Returns::of(&history) {
+        // Its questions (fit, generalisation) are a supervised run's; a policy's
+        // loss grows as it gets better, and would be read as divergence.
+        return Err(Error::invalid(
+            "RUN_DIR",
+            format!(
+                "{} is a reinforcement-learning run (mean return {:.1} at round {}, best {:.1} at round {}): doctor examines supervised runs; `backprop report` plots its return",
+                dir.display(), r.first.1, r.first.0, r.best.1, r.best.0
+            ),
+        ));
+    }
     let stats = dir.join(GRAD_STATS_FILE);
     let grad_stats = if stats.is_file() { read_grad_stats(&stats)? } else { Vec::new() };
     let mut run = Run { history, grad_stats, classes: None, layers: None, parameters: None };

@@ -76,7 +76,8 @@ pub(crate) fn load_model_and_data(
     Ok((loaded, dir, test))
 }
 
-/// Errors unless the examples of `data` (read from `dir`) have the model's input size.
+/// Errors unless the examples of `data` (read from `dir`) have the model's input size and, for
+/// grayscale images, its height and width.
 pub(crate) fn check_inputs(model: &Classifier, data: &Dataset, dir: &Path) -> Result<()> {
     let inputs = model.inputs;
     if data.input_dim() != inputs {
@@ -90,6 +91,21 @@ pub(crate) fn check_inputs(model: &Classifier, data: &Dataset, dir: &Path) -> Re
             ),
         });
     }
+    // Equal sizes are not enough: 14x56 images have MNIST's 784 values but
+    // are not 28x28 digits.
+    if let (Some([rows, cols]), Ok(shape)) = (data.image_shape, model.image_shape()) {
+        if shape.channels == 1 && [shape.height, shape.width] != [rows, cols] {
+            return Err(Error::Checkpoint {
+                path: model.loaded().path().to_path_buf(),
+                message: format!(
+                    "the model takes {}x{} images but {} holds {rows}x{cols} images",
+                    shape.height,
+                    shape.width,
+                    dir.display()
+                ),
+            });
+        }
+    }
     Ok(())
 }
 
@@ -98,9 +114,12 @@ pub(crate) fn check_fits(model: &Classifier, data: &Dataset, dir: &Path) -> Resu
     check_inputs(model, data, dir)?;
     let (outputs, classes) = (model.classes, data.num_classes);
     if outputs < classes {
+        // Name the first label the model cannot output, and where it is.
+        let first = data.labels.iter().enumerate().find(|(_, &l)| l >= outputs.max(2));
+        let at = first.map_or(String::new(), |(i, l)| format!(" (label {l} at example {i} of {})", dir.display()));
         return Err(Error::Checkpoint {
             path: model.loaded().path().to_path_buf(),
-            message: format!("the model has {outputs} outputs but the data has {classes} classes"),
+            message: format!("the model has {outputs} outputs but the data has {classes} classes{at}"),
         });
     }
     Ok(())

@@ -66,6 +66,7 @@ pub(crate) fn run(a: ExplainArgs) -> Result<()> {
     let shape = classifier.image_shape()?;
     let names = classifier.class_names()?;
     if let Some(dir) = &a.out {
+        super::args::check_out_folder("--out", dir)?;
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
     let (suffix, name) = match a.method {
@@ -73,6 +74,8 @@ pub(crate) fn run(a: ExplainArgs) -> Result<()> {
         Method::Ig => ("ig", "integrated gradients"),
         Method::Gradcam => ("gradcam", "Grad-CAM"),
     };
+    // Two images of one name (a/3.png b/3.png with --out DIR) get distinct maps.
+    let mut written = std::collections::HashSet::new();
     for path in &a.images {
         let (pixels, x) = model_input(&classifier, path, shape, a.invert.invert)?;
         let scores = class_scores(model, &x);
@@ -106,7 +109,14 @@ pub(crate) fn run(a: ExplainArgs) -> Result<()> {
         };
         let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
         let dir = a.out.clone().unwrap_or_else(|| path.parent().map(Path::to_path_buf).unwrap_or_default());
-        let target = dir.join(format!("{stem}_{suffix}.png"));
+        let target = (1..)
+            .map(|n| match n {
+                1 => dir.join(format!("{stem}_{suffix}.png")),
+                n => dir.join(format!("{stem}_{n}_{suffix}.png")),
+            })
+            .find(|t| !written.contains(t))
+            .expect("a free name");
+        written.insert(target.clone());
         let (rows, cols) = (shape.height, shape.width);
         let input = image_panel(&pixels, shape);
         let mut panels = vec![input.clone(), heat_panel(heat.data(), rows, cols)];
@@ -212,7 +222,7 @@ pub(super) fn side_by_side(panels: &[RgbImage]) -> RgbImage {
 }
 
 /// Writes a PNG atomically (through a symbolic link to its target), naming the file on failure.
-pub(super) fn save_png(img: &RgbImage, path: &Path) -> Result<()> {
+pub(crate) fn save_png(img: &RgbImage, path: &Path) -> Result<()> {
     let mut bytes = std::io::Cursor::new(Vec::new());
     img.write_to(&mut bytes, image::ImageFormat::Png)
         .map_err(|e| Error::format(path, format!("could not encode the PNG: {e}")))?;

@@ -1,4 +1,5 @@
-//! `backprop generate`: sample text from a trained GPT, streamed as it is drawn.
+//! `backprop generate`: sample text from a trained GPT, streamed as it is drawn;
+//! or, given a GAN, images (see generate_gan.rs).
 
 use super::args::ModelArg;
 use backprop::tensor::Rng;
@@ -27,10 +28,42 @@ pub(crate) struct GenerateArgs {
     /// Seed of the sampling.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// GAN: images to draw, in a square grid.
+    #[arg(long, default_value_t = 64, value_parser = super::args::positive_usize)]
+    count: usize,
+    /// GAN: the class to draw (a conditional GAN; default: the classes in turn).
+    #[arg(long)]
+    class: Option<usize>,
+    /// GAN: draw a strip of this many images along the line between two noise vectors instead.
+    #[arg(long, value_name = "STEPS", value_parser = super::args::positive_usize)]
+    interpolate: Option<usize>,
+    /// GAN: the PNG file to write.
+    #[arg(long, value_name = "FILE")]
+    out: Option<std::path::PathBuf>,
 }
 
 pub(crate) fn run(a: GenerateArgs) -> Result<()> {
     let loaded = a.model.load()?;
+    if let backprop::models::Model::Gan(gan) = &loaded.model {
+        let request = super::generate_gan::GanRequest {
+            count: a.count,
+            class: a.class,
+            seed: a.seed,
+            interpolate: a.interpolate,
+            out: a.out.as_deref(),
+        };
+        return super::generate_gan::run(gan, loaded.path(), request);
+    }
+    for (given, flag) in
+        [(a.class.is_some(), "--class"), (a.interpolate.is_some(), "--interpolate"), (a.out.is_some(), "--out")]
+    {
+        if given {
+            return Err(Error::invalid(
+                flag,
+                format!("applies to a GAN; {} holds {}", loaded.path().display(), loaded.description()),
+            ));
+        }
+    }
     let lm = loaded.language_model("generate")?;
     let (model, tokenizer) = (lm.model, lm.tokenizer);
     if a.prompt.is_empty() {

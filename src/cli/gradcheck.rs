@@ -21,8 +21,8 @@ pub(crate) struct GradcheckArgs {
     /// Entries perturbed per parameter tensor at most (half the largest gradients, half random).
     #[arg(long, default_value_t = 20, value_parser = positive_usize)]
     samples: usize,
-    /// Finite-difference step.
-    #[arg(long, default_value_t = 1e-3, value_parser = positive_f32)]
+    /// Finite-difference step (1e-6 to 1: f32 weights cannot resolve smaller steps).
+    #[arg(long, default_value_t = 1e-3, value_parser = finite_difference_step)]
     eps: f32,
     /// Allowed absolute error.
     #[arg(long, default_value_t = 1e-4, value_parser = non_negative_f32)]
@@ -35,6 +35,17 @@ pub(crate) struct GradcheckArgs {
     seed: u64,
     #[command(flatten)]
     threads: ThreadsArg,
+}
+
+/// A finite-difference step f32 arithmetic can resolve: below 1e-6 the
+/// perturbed weights (spaced about 1.2e-7 apart near 1) round back to
+/// themselves or nearly, and the differences are rounding noise.
+fn finite_difference_step(s: &str) -> std::result::Result<f32, String> {
+    let eps = positive_f32(s)?;
+    if !(1e-6..=1.0).contains(&eps) {
+        return Err(format!("{s} is outside 1e-6..=1: f32 weights cannot resolve smaller steps, and larger ones are not derivatives (1e-3 is usual)"));
+    }
+    Ok(eps)
 }
 
 pub(crate) fn run(a: GradcheckArgs) -> Result<()> {

@@ -188,6 +188,14 @@ fn read_request(
     if header("transfer-encoding").is_some_and(|te| te != "identity") {
         return Err(Response::error(411, "chunked bodies are not accepted; send Content-Length"));
     }
+    // Two different lengths would let the rest of one body pass as a second
+    // request (request smuggling, RFC 9112 section 6.3): refuse the request.
+    let mut lengths = parsed.headers.iter().filter(|h| h.name.eq_ignore_ascii_case("content-length"));
+    if let (Some(first), Some(_)) = (lengths.next(), lengths.clone().next()) {
+        if lengths.any(|h| h.value.trim_ascii() != first.value.trim_ascii()) {
+            return Err(Response::error(400, "conflicting Content-Length headers"));
+        }
+    }
     let length = match header("content-length") {
         None => 0,
         Some(text) => match text.parse::<usize>() {

@@ -43,6 +43,15 @@ pub(crate) fn run(a: InfoArgs) -> Result<()> {
             println!("{k}: {v}");
         }
     }
+    if let Some(stored) = backprop::ood::StoredDetector::load(&ckpt)? {
+        let m = stored.detector.method();
+        println!(
+            "unknown below: {m} score {} ({}; keeps {:.1}% of the in-distribution validation images)",
+            stored.threshold,
+            m.describe(),
+            100.0 * stored.tpr
+        );
+    }
     // Buffers (batch norm's running statistics) are stored like parameters but not trained.
     let buffers: Vec<String> =
         model.as_ref().map_or_else(Vec::new, |m| m.module().buffers().into_iter().map(|(n, _)| n).collect());
@@ -50,11 +59,17 @@ pub(crate) fn run(a: InfoArgs) -> Result<()> {
     let width = ckpt.tensors.keys().map(String::len).max().unwrap_or(0);
     let (mut total, mut buffered) = (0, 0);
     for (name, t) in &ckpt.tensors {
-        let note = if buffers.contains(name) { "  (buffer)" } else { "" };
+        let note = if buffers.contains(name) {
+            "  (buffer)"
+        } else if name.starts_with(backprop::ood::OOD_TENSOR_PREFIX) {
+            "  (out-of-distribution detector)"
+        } else {
+            ""
+        };
         println!("  {name:<width$}  {:<12}  {:>10}{note}", format!("{:?}", t.shape()), t.numel());
         if note.is_empty() {
             total += t.numel();
-        } else {
+        } else if note == "  (buffer)" {
             buffered += t.numel();
         }
     }

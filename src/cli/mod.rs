@@ -6,7 +6,10 @@ mod calibrate;
 mod doctor;
 mod eval;
 mod explain;
+mod gan_images;
+mod gan_score;
 mod generate;
+mod generate_gan;
 mod gradcheck;
 mod graph;
 mod http;
@@ -14,6 +17,8 @@ mod info;
 mod input_args;
 mod network;
 mod ood;
+mod ood_ae;
+mod ood_args;
 mod play;
 mod plot;
 mod predict;
@@ -22,6 +27,7 @@ mod predict_images;
 mod pretrain;
 mod pretrain_args;
 mod progress;
+mod reject;
 mod report;
 mod report_grads;
 mod serve;
@@ -29,7 +35,9 @@ mod serve_model;
 mod serve_steps;
 mod train;
 mod train_args;
+mod train_autoencoder;
 mod train_csv;
+mod train_gan;
 mod train_gpt;
 mod train_images;
 mod train_rl;
@@ -50,8 +58,10 @@ enum Command {
     Train(train::TrainArgs),
     /// Self-supervised pre-training of an encoder on unlabelled images (rotation, contrastive, denoise).
     Pretrain(pretrain::PretrainArgs),
-    /// Generate text with a trained GPT.
+    /// Generate text with a trained GPT, or images with a trained GAN.
     Generate(generate::GenerateArgs),
+    /// Score a GAN's samples with a trained classifier: Fréchet distance to real images, class coverage.
+    GanScore(gan_score::GanScoreArgs),
     /// Evaluate a saved model on the test split of an IDX data folder.
     Eval(eval::EvalArgs),
     /// Classify images (PNG/JPEG) with a saved model.
@@ -94,6 +104,7 @@ pub fn main() -> i32 {
         Command::Train(a) => train::run(a),
         Command::Pretrain(a) => pretrain::run(a),
         Command::Generate(a) => generate::run(a),
+        Command::GanScore(a) => gan_score::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Predict(a) => predict::run(a),
         Command::Info(a) => info::run(a),
@@ -137,6 +148,25 @@ fn report_clap_error(e: clap::Error) -> i32 {
                 if !items.is_empty() {
                     line = format!("{line} {}", items.join(", "));
                 }
+            }
+            // An enum flag's accepted values and a suggestion for a misspelt name
+            // come on later lines: keep them.
+            use clap::error::{ContextKind, ContextValue};
+            if let Some(ContextValue::Strings(valid)) = e.get(ContextKind::ValidValue) {
+                line = format!("{line} (expected one of: {})", valid.join(", "));
+            }
+            for kind in [ContextKind::SuggestedSubcommand, ContextKind::SuggestedArg] {
+                match e.get(kind) {
+                    Some(ContextValue::String(s)) => line = format!("{line} (did you mean '{s}'?)"),
+                    Some(ContextValue::Strings(s)) if !s.is_empty() => {
+                        line = format!("{line} (did you mean '{}'?)", s[0])
+                    }
+                    _ => {}
+                }
+            }
+            // Rust's integer parser says "invalid digit found in string" of "-1" or "2.5".
+            if let Some(start) = line.strip_suffix(": invalid digit found in string") {
+                line = format!("{start}: expected a whole number >= 0");
             }
             eprintln!("{line}");
             2

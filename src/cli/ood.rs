@@ -1,10 +1,15 @@
-//! `backprop ood`: how well a saved classifier's maximum softmax probability
-//! (MSP) tells the test images of its own data set from those of another,
-//! e.g. an MNIST model against Fashion-MNIST.
+//! `backprop ood`: how well scores of a saved classifier (max softmax
+//! probability, max logit, energy, ODIN, Mahalanobis, k-NN) or an
+//! autoencoder's reconstruction error tell the test images of its own data
+//! set from those of another, e.g. an MNIST model against Fashion-MNIST.
+//! What a method fits is fitted on the in-distribution folder's training
+//! split only (or taken from the checkpoint when `calibrate` stored it).
 
 use super::args::{JsonArg, ModelArg, ThreadsArg, TprArg};
+use super::ood_args::{fit_flags, methods, restrict, FitArgs, Methods};
+use backprop::data::Dataset;
 use backprop::models::{Classifier, LoadedModel};
-use backprop::ood::{auroc, calibrate_threshold, fraction_at_or_above, load_test_split, msp_scores};
+use backprop::ood::{load_test_split, outputs, Detector, FitData, Method, Outputs, Separation, StoredDetector};
 use backprop::{Error, Result};
 use clap::Args;
 use std::path::PathBuf;
@@ -13,12 +18,23 @@ use std::path::PathBuf;
 pub(crate) struct OodArgs {
     #[command(flatten)]
     model: ModelArg,
-    /// In-distribution IDX folder (its t10k- files are scored), e.g. the data the model was trained on.
+    /// In-distribution IDX folder (its t10k- files are scored; its train- files fit what a method fits).
     #[arg(long = "in", value_name = "DIR")]
     in_dir: PathBuf,
     /// Out-of-distribution IDX folder (its t10k- files are scored; train- files are not needed).
     #[arg(long = "out", value_name = "DIR")]
     out_dir: PathBuf,
+    /// The score: msp, maxlogit, energy, odin, mahalanobis, knn, ae (with --ae), or all (a table).
+    #[arg(long, default_value = "msp", value_parser = methods, value_name = "METHOD")]
+    method: Methods,
+    /// The autoencoder (`backprop train autoencoder`) whose reconstruction error --method ae scores with.
+    #[arg(long, value_name = "MODEL")]
+    ae: Option<PathBuf>,
+    /// Only the out-of-distribution images of these classes of --out, e.g. 5-9.
+    #[arg(long, value_name = "LIST")]
+    out_classes: Option<String>,
+    #[command(flatten)]
+    fit: FitArgs,
     // The false-positive rate is reported at this true-positive rate.
     #[command(flatten)]
     tpr: TprArg,
@@ -28,51 +44,156 @@ pub(crate) struct OodArgs {
     threads: ThreadsArg,
 }
 
+/// One method's result.
+struct Row {
+    method: Method,
+    separation: Separation,
+    fpr95: f64,
+    in_scores: Vec<f32>,
+    out_scores: Vec<f32>,
+    fitted: String,
+    parameters: serde_json::Value,
+}
+
 pub(crate) fn run(a: OodArgs) -> Result<()> {
     a.threads.apply()?;
+    let all = a.method.0.len() > 1;
+    let wanted: Vec<Method> =
+        a.method.0.iter().copied().filter(|&m| !(all && m == Method::Ae && a.ae.is_none())).collect();
+    if wanted == [Method::Ae] && a.ae.is_none() {
+        return Err(Error::invalid(
+            "--method",
+            "ae scores with an autoencoder: give one with --ae MODEL (made by backprop train autoencoder)",
+        ));
+    }
     let loaded = a.model.load()?;
     let model = scoring_classifier(&loaded, "ood")?;
-    let inside = load_test_split(&a.in_dir)?;
+    let needs_fit = wanted.iter().any(|m| matches!(m, Method::Odin | Method::Mahalanobis | Method::Knn));
+    let stored = StoredDetector::load(&loaded.checkpoint)?;
+    let (fit_sets, inside) = if needs_fit {
+        let (train, validation, test) = a.fit.load_split(&a.in_dir)?;
+        super::eval::check_fits(&model, &train, &a.in_dir)?;
+        (Some((train, validation)), test)
+    } else {
+        (None, a.fit.restrict(load_test_split(&a.in_dir)?)?)
+    };
     super::eval::check_inputs(&model, &inside, &a.in_dir)?;
-    let outside = load_test_split(&a.out_dir)?;
+    let outside = restrict(load_test_split(&a.out_dir)?, a.out_classes.as_deref(), "--out-classes", true)?;
     super::eval::check_inputs(&model, &outside, &a.out_dir)?;
-    let in_scores = msp_scores(model.module, &inside, 1000);
-    let out_scores = msp_scores(model.module, &outside, 1000);
-    let area = auroc(&in_scores, &out_scores)?;
-    let threshold = calibrate_threshold(&in_scores, a.tpr.tpr)?;
-    let kept_in = fraction_at_or_above(&in_scores, threshold)?;
-    let fpr = fraction_at_or_above(&out_scores, threshold)?;
-    let mean = |s: &[f32]| s.iter().map(|&v| v as f64).sum::<f64>() / s.len().max(1) as f64;
+    let fit_data = fit_sets.as_ref().map(|(t, v)| FitData::new(t, v));
+    let options = a.fit.options();
+    let (in_out, out_out) = (outputs(&model, &inside.inputs, 500), outputs(&model, &outside.inputs, 500));
+    let mut rows = Vec::new();
+    for &method in &wanted {
+        let (in_scores, out_scores, fitted, parameters) = if method == Method::Ae {
+            let ae = a.ae.as_deref().expect("ae without --ae was refused above");
+            let (i, o) = super::ood_ae::scores(ae, &model, &inside, &outside)?;
+            (i, o, format!("autoencoder {}", ae.display()), serde_json::json!({}))
+        } else {
+            let (detector, fitted) = match stored.as_ref().filter(|s| s.detector.method() == method) {
+                Some(s) => (s.detector.clone(), "stored by calibrate".to_string()),
+                None => {
+                    let data = fit_data
+                        .as_ref()
+                        .map_or_else(|| FitData::new(&inside, &inside), |d| FitData::new(d.train, d.validation));
+                    let d = Detector::fit(method, &model, &data, &options).map_err(fit_flags)?;
+                    (d, fitted_on(method, fit_sets.as_ref()))
+                }
+            };
+            let (i, o) = detector_scores(&detector, &model, (&inside, &in_out), (&outside, &out_out))?;
+            (i, o, fitted, detector.parameters())
+        };
+        let separation = Separation::measure(&in_scores, &out_scores, a.tpr.tpr)?;
+        let fpr95 = backprop::ood::fpr_at_tpr(&in_scores, &out_scores, 0.95)?;
+        rows.push(Row { method, separation, fpr95, in_scores, out_scores, fitted, parameters });
+    }
     if a.json.json {
-        let summary = serde_json::json!({
-            "model": a.model.model, "score": "max softmax probability",
-            "in": a.in_dir, "in_examples": in_scores.len(), "in_mean_score": mean(&in_scores),
-            "out": a.out_dir, "out_examples": out_scores.len(), "out_mean_score": mean(&out_scores),
-            "auroc": area, "tpr": a.tpr.tpr, "threshold": threshold, "tpr_measured": kept_in, "fpr_at_tpr": fpr,
-        });
-        println!("{summary}");
+        for r in &rows {
+            println!("{}", json_row(&a, r, inside.len(), outside.len())?);
+        }
+        return Ok(());
+    }
+    println!("in-distribution:     {} ({} test images)", a.in_dir.display(), inside.len());
+    println!("out-of-distribution: {} ({} test images)", a.out_dir.display(), outside.len());
+    if let [r] = rows.as_slice() {
+        let s = r.separation;
+        println!("score: {} ({})", r.method.describe(), r.fitted);
+        println!("AUROC {:.4} (1 = perfect separation, 0.5 = chance)", s.auroc);
+        println!("AUPR-in {:.4}, AUPR-out {:.4}", s.aupr_in, s.aupr_out);
+        let threshold = backprop::ood::calibrate_threshold(&r.in_scores, a.tpr.tpr)?;
+        let kept = backprop::ood::fraction_at_or_above(&r.in_scores, threshold)?;
+        println!(
+            "FPR at {}% TPR {:.4} (threshold {threshold:.4} accepts {:.1}% of in-distribution and {:.1}% of out-of-distribution images)",
+            percent(a.tpr.tpr),
+            s.fpr,
+            100.0 * kept,
+            100.0 * s.fpr
+        );
         return Ok(());
     }
     println!(
-        "in-distribution:     {} ({} test images), mean max probability {:.3}",
-        a.in_dir.display(),
-        in_scores.len(),
-        mean(&in_scores)
+        "{:<12} {:>7} {:>8} {:>9} {:>9}  fitted",
+        "method",
+        "AUROC",
+        "AUPR-in",
+        "AUPR-out",
+        format!("FPR{}", percent(a.tpr.tpr))
     );
-    println!(
-        "out-of-distribution: {} ({} test images), mean max probability {:.3}",
-        a.out_dir.display(),
-        out_scores.len(),
-        mean(&out_scores)
-    );
-    println!("AUROC {area:.4} (max softmax probability; 1 = perfect separation, 0.5 = chance)");
-    println!(
-        "FPR at {}% TPR {fpr:.4} (threshold {threshold:.4} accepts {:.1}% of in-distribution and {:.1}% of out-of-distribution images)",
-        percent(a.tpr.tpr),
-        100.0 * kept_in,
-        100.0 * fpr
-    );
+    for r in &rows {
+        let s = r.separation;
+        let params = if r.parameters.as_object().is_some_and(|o| !o.is_empty()) {
+            format!(" {}", r.parameters)
+        } else {
+            String::new()
+        };
+        println!(
+            "{:<12} {:>7.4} {:>8.4} {:>9.4} {:>9.4}  {}{params}",
+            r.method.name(),
+            s.auroc,
+            s.aupr_in,
+            s.aupr_out,
+            s.fpr,
+            r.fitted
+        );
+    }
     Ok(())
+}
+
+/// Scores of the in- and out-of-distribution sets, from their precomputed outputs where the method allows.
+fn detector_scores(
+    detector: &Detector,
+    model: &Classifier<'_>,
+    inside: (&Dataset, &Outputs),
+    outside: (&Dataset, &Outputs),
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    match detector {
+        Detector::Odin(_) => {
+            Ok((detector.scores(model, &inside.0.inputs, 500)?, detector.scores(model, &outside.0.inputs, 500)?))
+        }
+        _ => Ok((detector.scores_from(inside.1)?, detector.scores_from(outside.1)?)),
+    }
+}
+
+fn fitted_on(method: Method, sets: Option<&(Dataset, Dataset)>) -> String {
+    match (method, sets) {
+        (Method::Odin, Some((_, v))) => format!("epsilon chosen on {} validation images", v.len()),
+        (Method::Mahalanobis | Method::Knn, Some((t, _))) => format!("fitted on {} training images", t.len()),
+        _ => "nothing to fit".to_string(),
+    }
+}
+
+fn json_row(a: &OodArgs, r: &Row, in_n: usize, out_n: usize) -> Result<serde_json::Value> {
+    let s = r.separation;
+    let threshold = backprop::ood::calibrate_threshold(&r.in_scores, a.tpr.tpr)?;
+    let mean = |s: &[f32]| s.iter().map(|&v| f64::from(v)).sum::<f64>() / s.len().max(1) as f64;
+    Ok(serde_json::json!({
+        "method": r.method.name(), "auroc": s.auroc, "aupr_in": s.aupr_in, "aupr_out": s.aupr_out, "fpr95": r.fpr95,
+        "score": r.method.describe(), "fitted": r.fitted, "parameters": r.parameters,
+        "model": a.model.model, "in": a.in_dir, "in_examples": in_n, "in_mean_score": mean(&r.in_scores),
+        "out": a.out_dir, "out_examples": out_n, "out_mean_score": mean(&r.out_scores),
+        "tpr": a.tpr.tpr, "threshold": threshold, "tpr_measured": backprop::ood::fraction_at_or_above(&r.in_scores, threshold)?,
+        "fpr_at_tpr": s.fpr,
+    }))
 }
 
 /// The classifier `loaded` holds, if it has the 2 or more outputs that a

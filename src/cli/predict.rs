@@ -43,11 +43,11 @@ pub(crate) fn run(a: PredictArgs) -> Result<()> {
     let shape = classifier.image_shape()?;
     let classifier = classifier.require_outputs()?;
     let (rows, cols) = (shape.height, shape.width);
-    let reject_below = a.reject.threshold(&loaded)?;
+    let rejector = super::reject::Rejector::new(a.reject, &loaded)?;
     for path in &a.images {
         let pixels = load_image(path, rows, cols, a.invert.invert)?;
         let g = Graph::no_grad();
-        let out = classifier.module.forward(&g, g.constant(Tensor::from_vec(pixels, &[1, rows * cols])));
+        let out = classifier.module.forward(&g, g.constant(Tensor::from_vec(pixels.clone(), &[1, rows * cols])));
         let probs = out.value().softmax();
         if let Some(p) = probs.data().iter().find(|p| !p.is_finite()) {
             eprintln!(
@@ -59,9 +59,9 @@ pub(crate) fn run(a: PredictArgs) -> Result<()> {
             );
         }
         let top = top_k(probs.data(), 3);
-        if let Some(threshold) = reject_below.filter(|&t| top[0].1 < t) {
-            let (p, t) = super::ood::below_text(top[0].1, threshold);
-            println!("{}: unknown (max probability {p} < {t})", path.display());
+        let x = Tensor::from_vec(pixels, &[1, rows * cols]);
+        if let Some(unknown) = rejector.judge(&classifier, &x, top[0].1)? {
+            println!("{}: unknown ({})", path.display(), unknown.reason());
             continue;
         }
         let rest: Vec<String> = top.iter().map(|(c, p)| format!("{c} {:.1}%", 100.0 * p)).collect();

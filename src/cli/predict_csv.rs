@@ -31,6 +31,10 @@ const CHUNK: usize = 4096;
 
 pub(crate) fn run(model: &ModelArg, a: &CsvPredictArgs) -> Result<()> {
     let csv = a.csv.as_deref().expect("dispatched only with --csv");
+    if let Some(out) = &a.output {
+        let inputs = [("model (--model)", model.model.as_path()), ("input table (--csv)", csv)];
+        super::args::refuse_overwriting_inputs("--output", out, &inputs)?;
+    }
     let loaded = model.load()?;
     let regressor = loaded.regressor("predict --csv")?;
     let meta = regressor.meta()?;

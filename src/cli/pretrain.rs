@@ -81,6 +81,7 @@ pub(crate) struct PretrainArgs {
 }
 
 pub(crate) fn run(a: PretrainArgs) -> Result<()> {
+    a.run.single_process("self-supervised pre-training runs on one process")?;
     let mut folder = a.run.start()?;
     folder.model = folder.dir.join("encoder.safetensors");
     let task = Task::from(a.task);

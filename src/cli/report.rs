@@ -19,6 +19,9 @@ pub(crate) struct ReportArgs {
 /// Writes the plots, prints the verdict on one line (and with gradient
 /// statistics, a line per problem they show) and the files written on the last.
 pub(crate) fn run(a: ReportArgs) -> Result<()> {
+    if let Some(out) = &a.out {
+        super::args::check_out_folder("--out", out)?;
+    }
     let plots = plot_history(&a.path, a.out.as_deref())?;
     println!("{}", plots.diagnosis);
     if let Some(findings) = &plots.gradient_findings {
@@ -163,6 +166,7 @@ fn charts(history: &[EpochRecord], d: &Diagnosis, name: &str) -> Vec<(String, Ch
         out.push((error, chart));
     }
     out.extend(super::train_rl::return_chart(history, title));
+    out.extend(super::train_gan::gan_charts(history, title));
     out
 }
 

@@ -63,7 +63,7 @@ pub(crate) struct ServeArgs {
 struct Playground {
     model: ServedModel,
     name: String,
-    reject_below: Option<f32>,
+    reject_below: super::reject::Rejector,
 }
 
 pub(crate) fn run(a: ServeArgs) -> Result<()> {
@@ -105,7 +105,7 @@ fn listen_and_serve(a: &ServeArgs, what: &str, handle: impl Fn(&Request) -> Resp
 /// Loads the checkpoint; only grayscale image classifiers (`train mnist`, MLP or CNN) are served.
 fn load(a: &ServeArgs) -> Result<Playground> {
     let model = ServedModel::new(a.model.load()?)?;
-    let reject_below = a.reject.threshold(model.loaded())?;
+    let reject_below = super::reject::Rejector::new(a.reject, model.loaded())?;
     let name = a.model.model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     Ok(Playground { model, name, reject_below })
 }
@@ -147,7 +147,8 @@ impl Playground {
             "status": "ok",
             "model": self.name,
             "input": [self.model.rows, self.model.cols],
-            "threshold": self.reject_below,
+            "threshold": self.reject_below.describe().1,
+            "ood_method": self.reject_below.describe().0,
         });
         if let (Some(h), Value::Object(network)) = (health.as_object_mut(), self.model.describe()) {
             h.extend(network);
@@ -172,14 +173,20 @@ impl Playground {
         let mut order: Vec<(usize, f32)> = probs.data().iter().copied().enumerate().collect();
         order.sort_by(|a, b| cmp_nan_greatest(b.1, a.1));
         let best = order[0];
-        let unknown = self.reject_below.is_some_and(|t| best.1 < t);
+        let verdict = self.model.loaded().classifier("serve").and_then(|c| self.reject_below.judge(&c, &x, best.1));
+        let (unknown, score) = match &verdict {
+            Ok(Some(u)) => (true, Some(u.score)),
+            _ => (false, None),
+        };
         let heat = self.model.saliency(&x, best.0);
         let top: Vec<Value> =
             order.iter().take(3).map(|&(class, p)| json!({ "class": class, "probability": p })).collect();
         json!({
             "top": top,
             "unknown": unknown,
-            "threshold": self.reject_below,
+            "threshold": self.reject_below.describe().1,
+            "ood_method": self.reject_below.describe().0,
+            "ood_score": score,
             "probabilities": probs.data(),
             "saliency": heat,
             "activations": shown.activations,

@@ -5,7 +5,7 @@ use super::network::{build_cnn, ArchArg, Network};
 use super::train_args::{check_model_size, LrDefaults, OptimArgs, RunArgs};
 use backprop::data::load_mnist_dir_optional_test;
 use backprop::loss::Loss;
-use backprop::models::{INPUT_KEY, LOSS_KEY};
+use backprop::models::{CLASSES_KEY, INPUT_KEY, LOSS_KEY};
 use backprop::nn::{Activation, Mlp, MlpConfig};
 use backprop::tensor::Rng;
 use backprop::train::{evaluate, TrainConfig};
@@ -30,8 +30,13 @@ enum TrainTask {
     Gpt(super::train_gpt::GptArgs),
     /// Logistic regression or an MLP on images: an HDF5 file (cat/non-cat layout) or class folders.
     Images(super::train_images::ImagesArgs),
+    /// An autoencoder (MLP or convolutional, optionally variational) on IDX images: anomaly scores
+    /// for `backprop ood --method ae`.
+    Autoencoder(super::train_autoencoder::AutoencoderArgs),
     /// A reinforcement-learning agent (REINFORCE, A2C, DQN or PPO) on CartPole or Acrobot.
     Rl(super::train_rl::RlArgs),
+    /// A generative adversarial network (MLP or DCGAN, optionally conditional) on IDX images.
+    Gan(super::train_gan::GanArgs),
 }
 
 /// The learning rates `train mnist` starts from: Adam's usual 1e-3; SGD's 0.1.
@@ -78,6 +83,10 @@ pub(crate) struct MnistArgs {
     /// (save) the weights of the epoch with the lowest validation loss.
     #[arg(long, value_name = "PATIENCE", value_parser = positive_usize)]
     early_stopping: Option<usize>,
+    /// Train on these classes only, e.g. 0-4 or 1,3,5 (relabelled from 0; their names are stored),
+    /// leaving the others as the unknown for `backprop ood --out-classes`.
+    #[arg(long, value_name = "LIST")]
+    classes: Option<String>,
     #[command(flatten)]
     init: super::input_args::InitArg,
     #[command(flatten)]
@@ -95,6 +104,8 @@ pub(crate) fn run(args: TrainArgs) -> Result<()> {
         TrainTask::Gpt(a) => super::train_gpt::run(a),
         TrainTask::Images(a) => super::train_images::run(a),
         TrainTask::Rl(a) => super::train_rl::run(a),
+        TrainTask::Gan(a) => super::train_gan::run(a),
+        TrainTask::Autoencoder(a) => super::train_autoencoder::run(a),
     }
 }
 
@@ -121,6 +132,19 @@ fn train_mnist(a: MnistArgs) -> Result<()> {
     let dir = a.data.dir();
     // Without t10k- files (as train images without --test) the validation split is the test.
     let (train_set, test_set) = load_mnist_dir_optional_test(&dir)?;
+    let names = match &a.classes {
+        Some(list) => Some(
+            backprop::data::parse_classes(list, train_set.num_classes).map_err(super::args::as_flag("--classes"))?,
+        ),
+        None => None,
+    };
+    let (train_set, test_set) = match &names {
+        Some(keep) => (
+            train_set.keep_classes(keep, false).map_err(super::args::as_flag("--classes"))?,
+            test_set.map(|t| t.keep_classes(keep, false)).transpose().map_err(super::args::as_flag("--classes"))?,
+        ),
+        None => (train_set, test_set),
+    };
     if test_set.is_none() && a.val_fraction == 0.0 {
         let message =
             format!("{} has no t10k- test files and --val-fraction is 0: nothing to evaluate on", dir.display());
@@ -156,7 +180,7 @@ fn train_mnist(a: MnistArgs) -> Result<()> {
         eprintln!("{note}");
     }
     let (trained, encoder_note) = a.few.apply(&model)?;
-    let steps = train.len().div_ceil(a.batch_size) * a.epochs;
+    let steps = train.len().div_ceil(a.batch_size * folder.ranks()) * a.epochs;
     let (optimizer, schedule) = a.optim.build(trained, steps, MNIST_LR)?;
     let config = TrainConfig {
         epochs: a.epochs,
@@ -184,14 +208,21 @@ fn train_mnist(a: MnistArgs) -> Result<()> {
         meta.insert(INPUT_KEY.to_string(), format!("{{\"image\":[{rows},{cols}]}}"));
     }
     meta.insert(LOSS_KEY.into(), a.loss.to_string());
+    if let Some(keep) = &names {
+        let names: Vec<String> = keep.iter().map(ToString::to_string).collect();
+        meta.insert(CLASSES_KEY.into(), serde_json::to_string(&names).expect("strings serialize"));
+    }
     let started = std::time::Instant::now();
     let mut trainer = folder.trainer(optimizer, config)?;
     if let Some(patience) = a.early_stopping {
         // Save whenever validation loss improves; training ends with the best weights restored.
-        trainer = trainer.early_stopping(patience).on_improvement(|_| model.save(&folder.model, &meta));
+        trainer = trainer.early_stopping(patience).on_improvement(|_| folder.save(|| model.save(&folder.model, &meta)));
     }
     let records = trainer.fit(module, &train, Some(&val))?;
     drop(trainer);
+    if !folder.writes() {
+        return Ok(());
+    }
     let train_seconds = started.elapsed().as_secs_f32();
     // With early stopping the trainer has put back the best epoch's weights and
     // (a CNN's) batch-norm statistics.

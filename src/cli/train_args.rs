@@ -9,13 +9,15 @@
 //! [`LrDefaults`] to [`OptimArgs::build`] where the default depends on the
 //! optimizer chosen.
 
-use super::args::{decay_rate, non_negative_f32, positive_f32, JsonArg, ThreadsArg};
+use super::args::{decay_rate, non_negative_f32, positive_f32, DistributedArg, JsonArg, ThreadsArg};
 use super::progress::Terminal;
+use backprop::dist::Collective;
 use backprop::optim::{Adam, Optimizer, Schedule, Sgd};
 use backprop::train::{GradStatsWriter, HistoryWriter, TrainConfig, Trainer, GRAD_STATS_FILE};
 use backprop::{Error, Param, Result};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
+use std::rc::Rc;
 
 /// Seed, run folder, threads and output: what every training run needs.
 #[derive(Args, Debug)]
@@ -28,6 +30,8 @@ pub(crate) struct RunArgs {
     pub out: PathBuf,
     #[command(flatten)]
     pub threads: ThreadsArg,
+    #[command(flatten)]
+    pub distributed: DistributedArg,
     #[command(flatten)]
     pub output: JsonArg,
     /// Record gradient flow per layer and epoch (gradient norm, update/weight ratio, dead or
@@ -54,25 +58,42 @@ pub(crate) struct RunFolder {
     pub detect_anomaly: bool,
     /// Whether output is JSON lines.
     pub json: bool,
+    /// With `--distributed`: this rank's link to the others.
+    pub comm: Option<Rc<dyn Collective>>,
 }
 
 impl RunArgs {
+    /// Refuses `--distributed` for training that runs on one process
+    /// (`why`: what the step does that is not split across ranks).
+    pub fn single_process(&self, why: &str) -> Result<()> {
+        if self.distributed.distributed {
+            let message = format!("{why}; train mnist, images, csv and gpt run distributed");
+            return Err(Error::invalid("--distributed", message));
+        }
+        Ok(())
+    }
+
     /// Sets the thread count (before any parallel work, such as decoding images)
     /// and names the run's files; the folder is made by [`RunFolder::trainer`].
     pub fn start(&self) -> Result<RunFolder> {
-        self.threads.apply()?;
-        if self.out.exists() && !self.out.is_dir() {
-            return Err(Error::invalid("--out", format!("{} is a file, not a folder", self.out.display())));
-        }
+        self.threads.apply_or(self.distributed.default_threads())?;
+        super::args::check_out_folder("--out", &self.out)?;
+        let comm = self.distributed.start()?;
         let dir = self.out.clone();
+        let model = dir.join("model.safetensors");
+        if model.is_dir() {
+            let message = format!("{} is a folder; the trained model is written there", model.display());
+            return Err(Error::invalid("--out", message));
+        }
         let json = self.output.json;
         Ok(RunFolder {
-            model: dir.join("model.safetensors"),
+            model,
             history: dir.join("history.jsonl"),
             grad_stats: self.grad_stats.then(|| dir.join(GRAD_STATS_FILE)),
             detect_anomaly: self.detect_anomaly,
             dir,
             json,
+            comm,
         })
     }
 }
@@ -81,12 +102,20 @@ impl RunFolder {
     /// Creates the folder and returns a trainer that reports on the terminal
     /// (or as JSON) and writes the history file (and, with `--grad-stats`, the
     /// gradient statistics; a stale file of an earlier run is removed).
+    ///
+    /// With `--distributed`, the trainer is one rank's, and only rank 0 reports
+    /// and writes; the other ranks' trainers are silent.
     pub fn trainer<'a>(&self, optimizer: Box<dyn Optimizer + 'a>, config: TrainConfig) -> Result<Trainer<'a>> {
+        let mut trainer = Trainer::new(optimizer, config).detect_anomaly(self.detect_anomaly);
+        if let Some(comm) = &self.comm {
+            trainer = trainer.distributed(comm.clone());
+            if !self.writes() {
+                return Ok(trainer);
+            }
+        }
         std::fs::create_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
-        let mut trainer = Trainer::new(optimizer, config)
-            .progress(Terminal::new(self.json))
-            .with_history(HistoryWriter::create(&self.history)?)
-            .detect_anomaly(self.detect_anomaly);
+        let mut trainer =
+            trainer.progress(Terminal::new(self.json)).with_history(HistoryWriter::create(&self.history)?);
         match &self.grad_stats {
             Some(path) => trainer = trainer.with_grad_stats(Some(GradStatsWriter::create(path)?)),
             None => {
@@ -99,9 +128,30 @@ impl RunFolder {
         Ok(trainer)
     }
 
-    /// Prints a line unless the output is JSON.
+    /// Whether this process prints and writes files: always, but with
+    /// `--distributed` only rank 0.
+    pub fn writes(&self) -> bool {
+        self.comm.as_ref().map_or(true, |c| c.rank() == 0)
+    }
+
+    /// The number of ranks training together (1 without `--distributed`):
+    /// a step takes `ranks` times the per-rank batch.
+    pub fn ranks(&self) -> usize {
+        self.comm.as_ref().map_or(1, |c| c.size())
+    }
+
+    /// Runs `save` (a checkpoint) where this process [writes](RunFolder::writes).
+    pub fn save(&self, save: impl FnOnce() -> Result<()>) -> Result<()> {
+        if self.writes() {
+            save()
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Prints a line unless the output is JSON (or this is not rank 0).
     pub fn say(&self, line: impl std::fmt::Display) {
-        if !self.json {
+        if !self.json && self.writes() {
             println!("{line}");
         }
     }

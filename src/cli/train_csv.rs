@@ -135,7 +135,7 @@ pub(crate) fn run(a: CsvArgs) -> Result<()> {
         RegressionLoss::Mse => Loss::Mse,
         RegressionLoss::L1 => Loss::L1,
     };
-    let steps = train.len().div_ceil(a.batch_size) * a.epochs;
+    let steps = train.len().div_ceil(a.batch_size * folder.ranks()) * a.epochs;
     let (optimizer, schedule) = a.optim.build(model.parameters(), steps, CSV_LR)?;
     let config = TrainConfig {
         epochs: a.epochs,
@@ -159,6 +159,9 @@ pub(crate) fn run(a: CsvArgs) -> Result<()> {
     let started = std::time::Instant::now();
     let records = folder.trainer(optimizer, config)?.fit(&model, &train, Some(&valid))?;
     let seconds = started.elapsed().as_secs_f32();
+    if !folder.writes() {
+        return Ok(());
+    }
     let meta = RegressionMeta { features: p.features, targets: p.targets, window: a.window, scalers };
     let mut metadata = meta.to_metadata();
     metadata.insert(backprop::models::LOSS_KEY.into(), loss.to_string());

@@ -91,7 +91,15 @@ fn check_parameters(config: &GptConfig) -> Result<()> {
         Some(n) if n <= MAX_PARAMETERS => Ok(()),
         n => {
             let n = n.map_or("more than usize::MAX".to_string(), |n| n.to_string());
-            let flag = if config.layers > config.embd { "--layers" } else { "--embd" };
+            // Blame the largest term: the position table (block x embd) or the blocks (layers x 12 embd^2).
+            let (c, block) = (config.embd as f64, config.block_size as f64);
+            let flag = if block * c > config.layers as f64 * 12.0 * c * c {
+                "--block-size"
+            } else if config.layers > config.embd {
+                "--layers"
+            } else {
+                "--embd"
+            };
             Err(Error::invalid(
                 flag,
                 format!("the model would have {n} parameters, more than the limit of {MAX_PARAMETERS}"),
@@ -218,8 +226,11 @@ fn train(mut a: GptArgs) -> Result<()> {
     let started = std::time::Instant::now();
     let records = folder
         .trainer(optimizer, train_config)?
-        .on_epoch(|_| model.save(&folder.model, &data.tokenizer))
+        .on_epoch(|_| folder.save(|| model.save(&folder.model, &data.tokenizer)))
         .run(&mut step)?;
+    if !folder.writes() {
+        return Ok(());
+    }
     if a.run.output.json {
         let summary = serde_json::json!({
             "val_loss": records.last().and_then(|r| r.val_loss), "steps": records.last().and_then(|r| r.step),

@@ -115,7 +115,7 @@ pub(crate) fn run(a: ImagesArgs) -> Result<()> {
     if let Some(note) = a.init.apply(module, hidden_layers) {
         eprintln!("{note}");
     }
-    let steps = train.len().div_ceil(a.batch_size) * a.epochs;
+    let steps = train.len().div_ceil(a.batch_size * folder.ranks()) * a.epochs;
     let (optimizer, schedule) = a.optim.build(module.parameters(), steps, IMAGES_LR)?;
     let config = TrainConfig {
         epochs: a.epochs,
@@ -143,6 +143,9 @@ pub(crate) fn run(a: ImagesArgs) -> Result<()> {
     let started = std::time::Instant::now();
     folder.trainer(optimizer, config)?.fit(module, &augmented, Some(&validation))?;
     let train_seconds = started.elapsed().as_secs_f32();
+    if !folder.writes() {
+        return Ok(());
+    }
     model.save(&folder.model, &metadata(&full, loss, norm))?;
     let (eval_name, eval_count, eval) = match &test {
         Some(t) => ("test", t.data.len(), Some(evaluate(module, &t.data, loss, 1000))),

@@ -93,6 +93,7 @@ fn flag_error(e: Error) -> Error {
 }
 
 pub(crate) fn run(a: RlArgs) -> Result<()> {
+    a.run.single_process("an agent gathers its own experience step by step, which is not split across ranks")?;
     let folder = a.run.start()?;
     let mut config = RlConfig::new(a.env, a.algo);
     config.seed = a.run.seed;

@@ -135,6 +135,30 @@ fn follow_links(path: &Path) -> Result<PathBuf> {
     Err(Error::io(path, e))
 }
 
+/// What a safetensors parse error means, in words (the crate's `Debug`
+/// names such as `HeaderTooLarge` say little to a user who passed a text file).
+fn explain_safetensors_error(e: &safetensors::SafeTensorError) -> String {
+    use safetensors::SafeTensorError as E;
+    match e {
+        E::HeaderTooSmall => "shorter than the 8-byte header length it starts with".into(),
+        E::HeaderTooLarge | E::InvalidHeaderLength => {
+            "its first 8 bytes do not give a plausible header length (is it a safetensors file at all?)".into()
+        }
+        E::InvalidHeader | E::InvalidHeaderStart | E::InvalidHeaderDeserialization | E::JsonError(_) => {
+            "its header is not the JSON object safetensors starts with".into()
+        }
+        E::MetadataIncompleteBuffer => {
+            "the tensor data is shorter or longer than the header declares (truncated?)".into()
+        }
+        E::TensorInvalidInfo | E::ValidationOverflow | E::InvalidTensorView(..) => {
+            "a tensor's dtype, shape and byte range in the header do not agree".into()
+        }
+        E::InvalidOffset(name) => format!("the byte range of tensor {name} in the header is not valid"),
+        E::TensorNotFound(name) => format!("tensor {name} is listed but not found"),
+        other => other.to_string(),
+    }
+}
+
 impl Checkpoint {
     /// Reads a safetensors file; only `f32` tensors are accepted.
     ///
@@ -145,10 +169,10 @@ impl Checkpoint {
     /// count when a tensor holds NaN or infinite values.
     pub fn load(path: &Path) -> Result<Checkpoint> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let st = SafeTensors::deserialize(&bytes)
-            .map_err(|e| Error::format(path, format!("not a valid safetensors file: {e}")))?;
-        let (_, header) = SafeTensors::read_metadata(&bytes)
-            .map_err(|e| Error::format(path, format!("not a valid safetensors file: {e}")))?;
+        let invalid =
+            |e| Error::format(path, format!("not a valid safetensors file: {}", explain_safetensors_error(&e)));
+        let st = SafeTensors::deserialize(&bytes).map_err(invalid)?;
+        let (_, header) = SafeTensors::read_metadata(&bytes).map_err(invalid)?;
         let metadata: BTreeMap<String, String> = header.metadata().clone().unwrap_or_default().into_iter().collect();
         let mut tensors = BTreeMap::new();
         for (name, view) in st.tensors() {
@@ -198,7 +222,8 @@ impl Checkpoint {
     }
 
     /// Checks that the file holds exactly the tensors `expected` names, with
-    /// those shapes; the error names the first tensor that is missing, has
+    /// those shapes (besides an out-of-distribution detector's `ood.*`
+    /// tensors); the error names the first tensor that is missing, has
     /// another shape, or does not belong.
     pub fn check_shapes(&self, expected: &[(String, Vec<usize>)]) -> Result<()> {
         let fail = |message: String| Error::Checkpoint { path: self.path.clone(), message };
@@ -209,7 +234,9 @@ impl Checkpoint {
                 return Err(fail(format!("tensor '{name}' has shape {:?} but the model needs {want:?}", t.shape())));
             }
         }
-        if let Some(extra) = self.tensors.keys().find(|k| !expected.iter().any(|(n, _)| n == *k)) {
+        // Tensors under `ood.` hold an out-of-distribution detector stored beside the model.
+        let foreign = |k: &str| !k.starts_with(crate::ood::OOD_TENSOR_PREFIX) && !expected.iter().any(|(n, _)| n == k);
+        if let Some(extra) = self.tensors.keys().find(|k| foreign(k)) {
             return Err(fail(format!("tensor '{extra}' does not belong to the model")));
         }
         Ok(())

@@ -34,8 +34,10 @@
 pub mod autograd;
 pub mod checkpoint;
 pub mod data;
+pub mod dist;
 pub mod error;
 pub mod explain;
+pub mod gan;
 pub mod loss;
 pub mod models;
 pub mod nn;

@@ -33,8 +33,9 @@ pub use regression::{RegressionMeta, Scalers, FEATURES_KEY, STANDARDIZER_KEY, TA
 
 use crate::checkpoint::{Checkpoint, KIND_KEY};
 use crate::data::{CharTokenizer, ImageShape};
+use crate::gan::{Gan, GAN_KIND};
 use crate::loss::Loss;
-use crate::nn::{Cnn, Gpt, Mlp, Module};
+use crate::nn::{Autoencoder, Cnn, Gpt, Mlp, Module, AUTOENCODER_KIND};
 use crate::rl::{Policy, POLICY_KIND};
 use crate::{Error, Result};
 use std::path::Path;
@@ -51,7 +52,7 @@ pub const CLASSES_KEY: &str = "backprop.classes";
 pub const NORMALIZE_KEY: &str = "backprop.normalize";
 
 /// The kinds of model this version reads, as stored under [`KIND_KEY`].
-pub const KINDS: &[&str] = &["mlp", "cnn", "gpt", POLICY_KIND];
+pub const KINDS: &[&str] = &["mlp", "cnn", "gpt", POLICY_KIND, GAN_KIND, AUTOENCODER_KIND];
 
 /// A model rebuilt from a checkpoint, one variant per kind.
 #[non_exhaustive]
@@ -69,6 +70,10 @@ pub enum Model {
     },
     /// A reinforcement-learning agent's policy (`"policy"`): observations to action logits or Q-values.
     Policy(Policy),
+    /// A generative adversarial network (`"gan"`): generator and discriminator.
+    Gan(Gan),
+    /// An autoencoder (`"autoencoder"`): images in, their reconstructions out; an anomaly scorer.
+    Autoencoder(Autoencoder),
 }
 
 impl Model {
@@ -82,6 +87,8 @@ impl Model {
                 Ok(Model::Gpt { model, tokenizer })
             }
             POLICY_KIND => Ok(Model::Policy(Policy::from_checkpoint(ckpt)?)),
+            GAN_KIND => Ok(Model::Gan(Gan::from_checkpoint(ckpt)?)),
+            AUTOENCODER_KIND => Ok(Model::Autoencoder(Autoencoder::from_checkpoint(ckpt)?)),
             other => Err(Error::Checkpoint {
                 path: ckpt.path.clone(),
                 message: format!(
@@ -99,6 +106,8 @@ impl Model {
             Model::Cnn(_) => "cnn",
             Model::Gpt { .. } => "gpt",
             Model::Policy(_) => POLICY_KIND,
+            Model::Gan(_) => GAN_KIND,
+            Model::Autoencoder(_) => AUTOENCODER_KIND,
         }
     }
 
@@ -109,6 +118,8 @@ impl Model {
             Model::Cnn(m) => m,
             Model::Gpt { model, .. } => model,
             Model::Policy(p) => p,
+            Model::Gan(gan) => gan,
+            Model::Autoencoder(a) => a,
         }
     }
 }
@@ -165,6 +176,9 @@ impl LoadedModel {
             Model::Cnn(_) if self.has_channels() => "a colour image CNN classifier".into(),
             Model::Cnn(_) => "a CNN classifier".into(),
             Model::Policy(p) => format!("a {} policy trained by {}", p.env(), p.algo()),
+            Model::Gan(_) => "a GAN (an image generator)".into(),
+            Model::Autoencoder(a) if a.config().variational => "a variational autoencoder".into(),
+            Model::Autoencoder(_) => "an autoencoder".into(),
             Model::Mlp(_) => match self.task() {
                 Some("regression") => "a CSV regression model".into(),
                 Some(task) => format!("an MLP for task '{task}'"),
@@ -224,6 +238,22 @@ impl LoadedModel {
         match &self.model {
             Model::Policy(p) => Ok(p),
             _ => Err(self.mismatch(user, "a reinforcement-learning policy")),
+        }
+    }
+
+    /// The model as a GAN (what `generate` and `gan-score` read).
+    pub fn gan(&self, user: &str) -> Result<&Gan> {
+        match &self.model {
+            Model::Gan(gan) => Ok(gan),
+            _ => Err(self.mismatch(user, "a GAN")),
+        }
+    }
+
+    /// The model as an autoencoder (what `ood --method ae` scores with).
+    pub fn autoencoder(&self, user: &str) -> Result<&Autoencoder> {
+        match &self.model {
+            Model::Autoencoder(a) => Ok(a),
+            _ => Err(self.mismatch(user, "an autoencoder")),
         }
     }
 

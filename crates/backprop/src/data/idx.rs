@@ -82,7 +82,18 @@ pub fn read_idx(path: &Path) -> Result<IdxArray> {
             Error::format(path, if corrupt { m } else { format!("{m} (in the gzip-decompressed data)") })
         })
     } else {
-        read_from(reader, Stored::Raw { len }).map_err(|m| Error::format(path, m))
+        let named_gz = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+        read_from(reader, Stored::Raw { len }).map_err(|m| {
+            // A .gz name on a file that is neither gzip nor IDX: say the first.
+            let m = if named_gz && m.starts_with("bad magic number") {
+                format!(
+                    "named .gz but not gzip-compressed (it does not start with 0x1f 0x8b), and not raw IDX either: {m}"
+                )
+            } else {
+                m
+            };
+            Error::format(path, m)
+        })
     }
 }
 

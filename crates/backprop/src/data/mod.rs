@@ -37,6 +37,8 @@
 
 pub mod augment;
 pub mod batches;
+mod classes;
+pub use classes::parse_classes;
 pub mod csv;
 pub mod dataset;
 mod exif;

@@ -24,6 +24,9 @@ impl LoadedModel {
         if let Some(loss) = meta.get(LOSS_KEY) {
             loss.parse::<crate::loss::Loss>().map_err(|m| self.fail(format!("bad {LOSS_KEY}: {m}")))?;
         }
+        if matches!(self.model, Model::Mlp(_) | Model::Cnn(_)) {
+            crate::ood::StoredDetector::load(&self.checkpoint)?;
+        }
         let Model::Mlp(mlp) = &self.model else { return Ok(()) };
         match self.task() {
             Some("regression") => {

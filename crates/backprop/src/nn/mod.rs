@@ -51,6 +51,7 @@
 mod activation;
 mod arch;
 mod attention;
+mod autoencoder;
 mod batch_norm;
 mod block;
 mod cnn;
@@ -70,6 +71,7 @@ mod sequential;
 pub use activation::Activation;
 pub use arch::{Arch, FeatureShape, LayerSpec, MAX_NUMBER, PRESETS};
 pub use attention::{CausalSelfAttention, LayerCache};
+pub use autoencoder::{AeArch, Autoencoder, AutoencoderConfig, AUTOENCODER_KIND};
 pub use batch_norm::{BatchNorm, BatchNorm1d, BatchNorm2d};
 pub use block::{Block, FeedForward};
 pub use cnn::{Cnn, CnnConfig};

@@ -27,6 +27,14 @@ impl Sequential {
         Sequential { layers: Vec::new() }
     }
 
+    /// The `i`-th layer.
+    ///
+    /// # Panics
+    /// When `i` is not below [`Sequential::len`].
+    pub fn layer(&self, i: usize) -> &(dyn Module + Send + Sync) {
+        self.layers[i].as_ref()
+    }
+
     /// Appends a module.
     pub fn push(mut self, m: impl Module + Send + Sync + 'static) -> Sequential {
         self.layers.push(Box::new(m));

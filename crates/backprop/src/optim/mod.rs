@@ -22,11 +22,13 @@ mod adam;
 mod clip;
 mod schedule;
 mod sgd;
+mod shared;
 
 pub use adam::Adam;
 pub use clip::clip_grad_norm;
 pub use schedule::Schedule;
 pub use sgd::Sgd;
+pub use shared::Shared;
 
 use crate::autograd::Param;
 

@@ -43,6 +43,39 @@ pub struct Diagnosis {
     pub best_step: Option<usize>,
     /// The last validation loss relative to the best, less 1 (0.25: 25% above it).
     pub val_rise: f32,
+    /// For a reinforcement-learning run (records with a `mean_return`
+    /// metric): its returns, by which such a run is judged.
+    pub returns: Option<Returns>,
+}
+
+/// The mean episode return (the `mean_return` metric) of a reinforcement
+/// learning run: at its first record, its best and its last. A policy
+/// gradient's loss grows with the episodes' length, so it says nothing of
+/// progress; the return does.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Returns {
+    /// The first record's epoch (update round) and mean return.
+    pub first: (usize, f32),
+    /// The first record with the highest mean return.
+    pub best: (usize, f32),
+    /// The last record's epoch and mean return.
+    pub last: (usize, f32),
+}
+
+impl Returns {
+    /// The returns of `history`, `None` unless its records hold `mean_return`.
+    pub fn of(history: &[EpochRecord]) -> Option<Returns> {
+        let mut points = history.iter().filter_map(|r| r.metrics.get("mean_return").map(|&v| (r.epoch, v)));
+        let first = points.next()?;
+        let (mut best, mut last) = (first, first);
+        for p in points {
+            if p.1 > best.1 {
+                best = p;
+            }
+            last = p;
+        }
+        Some(Returns { first, best, last })
+    }
 }
 
 impl Diagnosis {
@@ -55,6 +88,14 @@ impl Diagnosis {
 
 impl fmt::Display for Diagnosis {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(Returns { first, best, last }) = self.returns {
+            return write!(
+                f,
+                "mean return {:.1} at round {}, best {:.1} at round {}, {:.1} at the last of {} rounds \
+                 (a reinforcement-learning run is judged by its return; its loss grows with the episodes)",
+                first.1, first.0, best.1, best.0, last.1, last.0
+            );
+        }
         let Some((epoch, loss)) = self.best else {
             let (e, l) = self.best_train;
             return write!(
@@ -124,6 +165,7 @@ pub fn diagnose(history: &[EpochRecord]) -> Diagnosis {
         best_train,
         best_step: best.and_then(|(i, _, _)| history[i].step),
         val_rise,
+        returns: Returns::of(history),
     }
 }
 
@@ -133,6 +175,21 @@ mod tests {
 
     fn record(epoch: usize, train_loss: f32, val_loss: Option<f32>) -> EpochRecord {
         EpochRecord { epoch, train_loss, val_loss, ..Default::default() }
+    }
+
+    #[test]
+    fn reinforcement_learning_runs_are_judged_by_their_return() {
+        // REINFORCE on CartPole: the loss grows as the episodes get longer.
+        let round = |epoch, loss, ret| {
+            let mut r = record(epoch, loss, None);
+            r.metrics.insert("mean_return".into(), ret);
+            r
+        };
+        let history = [round(1, 101.0, 21.7), round(2, 442.0, 36.5), round(3, 1619.0, 500.0), round(4, 1500.0, 480.0)];
+        let d = diagnose(&history);
+        assert_eq!(d.returns, Some(Returns { first: (1, 21.7), best: (3, 500.0), last: (4, 480.0) }));
+        assert!(d.to_string().starts_with("mean return 21.7 at round 1, best 500.0 at round 3"), "{d}");
+        assert_eq!(diagnose(&[record(1, 1.0, None)]).returns, None);
     }
 
     #[test]

@@ -7,11 +7,13 @@ use super::step::{EpochStats, TrainStep};
 use super::trainer::{TrainConfig, Trainer};
 use crate::autograd::{Graph, Var};
 use crate::data::{random_windows, TextData};
+use crate::dist::{Collective, Shard};
 use crate::loss::cross_entropy;
 use crate::nn::{Gpt, Module};
 use crate::optim::{Adam, Schedule};
 use crate::tensor::Rng;
 use crate::{Error, Result};
+use std::rc::Rc;
 
 /// How to train a language model.
 #[derive(Clone, Debug)]
@@ -108,6 +110,7 @@ pub struct LmStep<'a> {
     eval_batches: usize,
     rng: Rng,
     eval_rng: Rng,
+    comm: Option<Rc<dyn Collective>>,
 }
 
 impl<'a> LmStep<'a> {
@@ -132,6 +135,7 @@ impl<'a> LmStep<'a> {
             eval_batches: cfg.eval_batches,
             rng: Rng::new(cfg.seed),
             eval_rng: Rng::new(cfg.seed ^ 0x5eed),
+            comm: None,
         })
     }
 }
@@ -139,14 +143,24 @@ impl<'a> LmStep<'a> {
 impl TrainStep for LmStep<'_> {
     fn loss<'g>(&mut self, g: &'g Graph, _phase: usize) -> Result<Var<'g>> {
         let block = self.model.config().block_size;
-        let (x, y) = random_windows(&self.data.train, self.batch_size, block, &mut self.rng);
-        let logits = self.model.forward_tokens(g, &x, self.batch_size, block);
-        Ok(cross_entropy(logits, &y))
+        let shard = self.comm.as_ref().map_or(Shard { rank: 0, size: 1 }, |c| Shard::of(c.as_ref()));
+        // Every rank draws the same global batch and takes its equal share.
+        let (x, y) = random_windows(&self.data.train, self.batch_size * shard.size, block, &mut self.rng);
+        let mine = shard.rank * self.batch_size * block..(shard.rank + 1) * self.batch_size * block;
+        let logits = self.model.forward_tokens(g, &x[mine.clone()], self.batch_size, block);
+        Ok(cross_entropy(logits, &y[mine]))
+    }
+
+    fn shard(&mut self, comm: Rc<dyn Collective>) -> Result<()> {
+        self.comm = Some(comm);
+        Ok(())
     }
 
     fn end_epoch(&mut self, record: &mut EpochRecord, stats: &EpochStats) {
         let secs = stats.elapsed.as_secs_f32().max(1e-6);
-        let tokens = stats.steps * self.batch_size * self.model.config().block_size;
+        // All ranks' tokens: the global batch.
+        let ranks = self.comm.as_ref().map_or(1, |c| c.size());
+        let tokens = stats.steps * self.batch_size * ranks * self.model.config().block_size;
         record.metrics.insert("tokens_per_sec".into(), tokens as f32 / secs);
         record.metrics.insert("ms_per_step".into(), 1000.0 * secs / stats.steps.max(1) as f32);
     }
@@ -156,7 +170,24 @@ impl TrainStep for LmStep<'_> {
     }
 
     fn evaluate(&mut self, record: &mut EpochRecord) -> Result<()> {
-        let loss = estimate_loss(self.model, &self.data.val, self.batch_size, self.eval_batches, &mut self.eval_rng);
+        let loss = match &self.comm {
+            // The ranks share the windows of each global validation batch and add their losses.
+            Some(comm) => {
+                let (batch, block) = (self.batch_size, self.model.config().block_size);
+                let shard = Shard::of(comm.as_ref());
+                let mut total = [0.0f64];
+                for _ in 0..self.eval_batches {
+                    let (x, y) = random_windows(&self.data.val, batch * shard.size, block, &mut self.eval_rng);
+                    let mine = shard.rank * batch * block..(shard.rank + 1) * batch * block;
+                    let g = Graph::no_grad();
+                    let logits = self.model.forward_tokens(&g, &x[mine.clone()], batch, block);
+                    total[0] += cross_entropy(logits, &y[mine]).item() as f64;
+                }
+                comm.all_reduce_sum_f64(&mut total);
+                (total[0] / (shard.size * self.eval_batches.max(1)) as f64) as f32
+            }
+            None => estimate_loss(self.model, &self.data.val, self.batch_size, self.eval_batches, &mut self.eval_rng),
+        };
         record.val_loss = Some(loss);
         Ok(())
     }

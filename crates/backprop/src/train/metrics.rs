@@ -2,6 +2,7 @@
 
 use crate::autograd::Graph;
 use crate::data::{batch_indices, Supervised, Targets};
+use crate::dist::{Collective, Shard};
 use crate::loss::Loss;
 use crate::nn::Module;
 use crate::Tensor;
@@ -90,6 +91,27 @@ impl MetricSum {
         }
     }
 
+    /// Sums these sums over the ranks of `comm`, for data-parallel training
+    /// (`loss_kind`: the loss of a rank whose shard held no regression targets).
+    pub fn all_reduce(&mut self, comm: &dyn Collective, loss_kind: Loss) {
+        let [tp, fp, fneg] = self.counts.map(|c| c as f64);
+        let flags = [self.classified, self.binary, self.regression.is_some()].map(|f| f64::from(u8::from(f)));
+        let mut v = [self.loss, self.examples as f64, self.correct as f64, tp, fp, fneg, self.error];
+        let mut all = v.to_vec();
+        all.extend(flags);
+        comm.all_reduce_sum_f64(&mut all);
+        v.copy_from_slice(&all[..7]);
+        self.loss = v[0];
+        self.error = v[6];
+        [self.examples, self.correct, self.counts[0], self.counts[1], self.counts[2]] =
+            [v[1], v[2], v[3], v[4], v[5]].map(|c| c.round() as usize);
+        self.classified = all[7] > 0.0;
+        self.binary = all[8] > 0.0;
+        if all[9] > 0.0 && self.regression.is_none() {
+            self.regression = Some(loss_kind);
+        }
+    }
+
     pub fn finish(&self) -> Evaluation {
         let n = self.examples.max(1) as f64;
         let [tp, fp, fneg] = self.counts.map(|c| c as f32);
@@ -114,13 +136,40 @@ pub fn evaluate<M: Module + ?Sized, D: Supervised + ?Sized>(
     loss: Loss,
     batch_size: usize,
 ) -> Evaluation {
+    evaluate_part(model, data, loss, batch_size, 0..data.len()).finish()
+}
+
+/// [`evaluate`] split across the ranks of `comm`: each evaluates its
+/// [`Shard`] of `data`, and the sums are added over the ranks, so every rank
+/// gets the evaluation of the whole set.
+pub fn evaluate_distributed<M: Module + ?Sized, D: Supervised + ?Sized>(
+    model: &M,
+    data: &D,
+    loss: Loss,
+    batch_size: usize,
+    comm: &dyn Collective,
+) -> Evaluation {
+    let mut sum = evaluate_part(model, data, loss, batch_size, Shard::of(comm).range(data.len()));
+    sum.all_reduce(comm, loss);
+    sum.finish()
+}
+
+/// The sums of evaluating `model` on the examples `part` of `data`.
+fn evaluate_part<M: Module + ?Sized, D: Supervised + ?Sized>(
+    model: &M,
+    data: &D,
+    loss: Loss,
+    batch_size: usize,
+    part: std::ops::Range<usize>,
+) -> MetricSum {
     let mut sum = MetricSum::default();
-    for ids in batch_indices(data.len(), batch_size.max(1), None) {
+    for chunk in batch_indices(part.len(), batch_size.max(1), None) {
+        let ids: Vec<usize> = chunk.iter().map(|i| part.start + i).collect();
         let (x, t) = data.batch(&ids);
         let g = Graph::no_grad();
         let out = model.forward(&g, g.constant(x));
         let value = loss.compute(out, &t).item();
         sum.add(loss, &out.value(), &t, value, data.target_scale());
     }
-    sum.finish()
+    sum
 }

@@ -19,13 +19,13 @@ mod step_check;
 mod supervised;
 mod trainer;
 
-pub use diagnose::{diagnose, Diagnosis, OVERFITTING_RISE};
+pub use diagnose::{diagnose, Diagnosis, Returns, OVERFITTING_RISE};
 pub use doctor::{examine, gradient_findings, Answer, Examination, Problem, RunFacts, Verdict};
 pub use early_stopping::EarlyStopping;
 pub use grad_stats::{read_grad_stats, GradStatsRecord, GradStatsWriter, LayerStats, GRAD_STATS_FILE};
 pub use history::{read_history, EpochRecord, HistoryWriter};
 pub use lm::{estimate_loss, train_lm, LmConfig, LmStep};
-pub use metrics::{accuracy, evaluate, predicted_classes, Evaluation};
+pub use metrics::{accuracy, evaluate, evaluate_distributed, predicted_classes, Evaluation};
 pub use nan_origin::{
     backward_origin, first_non_finite, forward_origin, NonFinite, NonFiniteSource, Origin, ParamNames, Pass, Summary,
 };

@@ -9,7 +9,9 @@
 
 use super::history::EpochRecord;
 use crate::autograd::{Graph, Param, Var};
-use crate::Result;
+use crate::dist::Collective;
+use crate::{Error, Result};
+use std::rc::Rc;
 use std::time::Duration;
 
 /// What the trainer measured of one epoch's training steps, for
@@ -107,5 +109,20 @@ pub trait TrainStep {
     /// weights come back with that epoch's statistics. Default: none.
     fn buffers(&self) -> Vec<(String, Param)> {
         Vec::new()
+    }
+
+    /// Makes the step one rank of data-parallel training over `comm` (see
+    /// [`crate::dist`]), called once by the trainer before the first epoch:
+    /// from then on each step takes this rank's [`Shard`](crate::dist::Shard)
+    /// of the global batch (the batch all ranks draw alike from the same seed,
+    /// `size` times the per-rank batch), returns a loss whose average over
+    /// the ranks is the global batch's, and sums its training metrics and its
+    /// validation over the ranks so that every rank's records are the same.
+    ///
+    /// # Errors
+    /// By default: the step cannot be split across ranks.
+    fn shard(&mut self, comm: Rc<dyn Collective>) -> Result<()> {
+        let _ = comm;
+        Err(Error::invalid("distributed", "this training step cannot be split across ranks"))
     }
 }

@@ -2,14 +2,16 @@
 //! model's outputs, the loss against the targets.
 
 use super::history::EpochRecord;
-use super::metrics::{evaluate, MetricSum};
+use super::metrics::{evaluate, evaluate_distributed, MetricSum};
 use super::step::{EpochStats, TrainStep};
 use crate::autograd::{Graph, Var};
 use crate::data::{batch_indices, Supervised};
+use crate::dist::{Collective, Shard};
 use crate::loss::Loss;
 use crate::nn::Module;
 use crate::tensor::Rng;
 use crate::{Error, Result};
+use std::rc::Rc;
 
 /// Mini-batch training of `model` on a [`Supervised`] data set: each epoch
 /// walks the examples in a new seeded order, `batch_size` at a time (the last
@@ -25,6 +27,7 @@ pub struct SupervisedStep<'a, M: Module + ?Sized, D: Supervised + ?Sized> {
     batches: Vec<Vec<usize>>,
     next: usize,
     sums: MetricSum,
+    comm: Option<Rc<dyn Collective>>,
 }
 
 impl<'a, M: Module + ?Sized, D: Supervised + ?Sized> SupervisedStep<'a, M, D> {
@@ -57,6 +60,7 @@ impl<'a, M: Module + ?Sized, D: Supervised + ?Sized> SupervisedStep<'a, M, D> {
             batches: Vec::new(),
             next: 0,
             sums: MetricSum::default(),
+            comm: None,
         })
     }
 }
@@ -67,7 +71,10 @@ impl<M: Module + ?Sized, D: Supervised + ?Sized> TrainStep for SupervisedStep<'_
     }
 
     fn start_epoch(&mut self, _epoch: usize) -> Result<Option<usize>> {
-        self.batches = batch_indices(self.train.len(), self.batch_size, Some(&mut self.rng));
+        let ranks = self.comm.as_ref().map_or(1, |c| c.size());
+        self.batches = batch_indices(self.train.len(), self.batch_size * ranks, Some(&mut self.rng));
+        // Every rank needs an example: a last global batch smaller than the ranks is left out.
+        self.batches.retain(|b| b.len() >= ranks);
         self.next = 0;
         self.sums = MetricSum::default();
         Ok(Some(self.batches.len()))
@@ -77,14 +84,29 @@ impl<M: Module + ?Sized, D: Supervised + ?Sized> TrainStep for SupervisedStep<'_
         let ids =
             self.batches.get(self.next).ok_or_else(|| Error::invalid("epoch", "asked for more batches than it has"))?;
         self.next += 1;
+        let (ids, scale) = match &self.comm {
+            Some(comm) => {
+                let shard = Shard::of(comm.as_ref());
+                (&ids[shard.range(ids.len())], shard.loss_scale(ids.len()))
+            }
+            None => (&ids[..], 1.0),
+        };
         let (x, targets) = self.train.batch(ids);
         let out = self.model.forward(g, g.constant(x));
         let loss = self.loss.compute(out, &targets);
         self.sums.add(self.loss, &out.value(), &targets, loss.item(), self.train.target_scale());
-        Ok(loss)
+        Ok(if scale == 1.0 { loss } else { loss.mul_scalar(scale) })
+    }
+
+    fn shard(&mut self, comm: Rc<dyn Collective>) -> Result<()> {
+        self.comm = Some(comm);
+        Ok(())
     }
 
     fn end_epoch(&mut self, record: &mut EpochRecord, _stats: &EpochStats) {
+        if let Some(comm) = &self.comm {
+            self.sums.all_reduce(comm.as_ref(), self.loss);
+        }
         let fit = self.sums.finish();
         record.train_loss = fit.loss;
         record.train_accuracy = fit.accuracy;
@@ -98,7 +120,10 @@ impl<M: Module + ?Sized, D: Supervised + ?Sized> TrainStep for SupervisedStep<'_
 
     fn evaluate(&mut self, record: &mut EpochRecord) -> Result<()> {
         if let Some(v) = self.validation {
-            let e = evaluate(self.model, v, self.loss, 512);
+            let e = match &self.comm {
+                Some(comm) => evaluate_distributed(self.model, v, self.loss, 512, comm.as_ref()),
+                None => evaluate(self.model, v, self.loss, 512),
+            };
             record.val_loss = Some(e.loss);
             record.val_accuracy = e.accuracy;
             record.val_error = e.error;

@@ -12,10 +12,12 @@ use super::step_check::{At, StepCheck};
 use super::supervised::SupervisedStep;
 use crate::autograd::{Graph, Param};
 use crate::data::Supervised;
+use crate::dist::{average_gradients, broadcast_params, Collective};
 use crate::loss::Loss;
 use crate::nn::Module;
 use crate::optim::{clip_grad_norm, Optimizer, Schedule};
 use crate::{Error, Result};
+use std::rc::Rc;
 use std::time::Instant;
 
 /// How to train.
@@ -84,6 +86,7 @@ pub struct Trainer<'a> {
     on_improvement: Option<EpochHook<'a>>,
     detect_anomaly: bool,
     grad_stats: Option<GradStats>,
+    comm: Option<Rc<dyn Collective>>,
 }
 
 impl<'a> Trainer<'a> {
@@ -99,6 +102,7 @@ impl<'a> Trainer<'a> {
             on_improvement: None,
             detect_anomaly: false,
             grad_stats: None,
+            comm: None,
         }
     }
 
@@ -157,6 +161,46 @@ impl<'a> Trainer<'a> {
     /// parameters of the other optimizers are frozen.
     pub fn and_optimizer(mut self, optimizer: Box<dyn Optimizer + 'a>) -> Self {
         self.optimizers.push(optimizer);
+        self
+    }
+
+    /// Trains as one rank of data-parallel training over `comm` (see
+    /// [`crate::dist`]): before the first step, rank 0's parameters and
+    /// buffers are copied to every rank and the step is told its shard
+    /// ([`TrainStep::shard`]); after each backward, the gradients (and the
+    /// loss) are averaged over the ranks in one all-reduce, before clipping
+    /// and the optimizer step, which every rank applies alike. With `size`
+    /// ranks and the configured batch size `B` per rank, training follows
+    /// one process with batch `size · B` (up to the order of float sums;
+    /// batch norm normalizes each rank's shard with its own statistics, as
+    /// PyTorch's DistributedDataParallel without SyncBatchNorm).
+    ///
+    /// ```
+    /// use backprop::{data::Dataset, dist::Local, nn::{Activation, Mlp, MlpConfig, Module}, optim::Sgd, tensor::Rng, Tensor};
+    /// use backprop::train::{TrainConfig, Trainer};
+    /// let xs: Vec<f32> = (0..16).map(|i| i as f32 / 16.0).collect();
+    /// let data = Dataset::new(Tensor::from_vec(xs, &[8, 2]), vec![0, 1, 0, 1, 0, 1, 0, 1], 2).unwrap();
+    /// let train = |batch: usize, comm: Option<Local>| {
+    ///     let mlp = Mlp::new(MlpConfig::classifier(2, &[8], 2, Activation::Tanh), &mut Rng::new(0));
+    ///     let config = TrainConfig { epochs: 3, batch_size: batch, ..Default::default() };
+    ///     let mut trainer = Trainer::new(Box::new(Sgd::new(mlp.parameters(), 0.5)), config);
+    ///     if let Some(comm) = comm {
+    ///         trainer = trainer.distributed(std::rc::Rc::new(comm));
+    ///     }
+    ///     trainer.fit(&mlp, &data, None).unwrap().iter().map(|r| r.train_loss).collect::<Vec<f32>>()
+    /// };
+    /// let one = train(4, None);
+    /// let two: Vec<Vec<f32>> = std::thread::scope(|s| {
+    ///     let ranks: Vec<_> = Local::group(2).into_iter().map(|c| s.spawn(move || train(2, Some(c)))).collect();
+    ///     ranks.into_iter().map(|h| h.join().unwrap()).collect()
+    /// });
+    /// for (a, b) in one.iter().zip(&two[0]) {
+    ///     assert!((a - b).abs() < 1e-5, "{one:?} vs {two:?}");
+    /// }
+    /// assert_eq!(two[0], two[1]);
+    /// ```
+    pub fn distributed(mut self, comm: Rc<dyn Collective>) -> Self {
+        self.comm = Some(comm);
         self
     }
 
@@ -258,6 +302,10 @@ impl<'a> Trainer<'a> {
         // What early stopping snapshots and puts back: the weights and the buffers.
         let mut kept = all_params(&self.optimizers);
         kept.extend(step.buffers());
+        if let Some(comm) = &self.comm {
+            step.shard(comm.clone())?;
+            broadcast_params(comm.as_ref(), &kept);
+        }
         let mut records = Vec::with_capacity(cfg.epochs);
         let mut checks: Vec<StepCheck> = (0..phases).map(|_| StepCheck::new(self.detect_anomaly)).collect();
         if let Some(stats) = &mut self.grad_stats {
@@ -302,9 +350,12 @@ impl<'a> Trainer<'a> {
                     let check = &mut checks[phase];
                     let g = Graph::new().freeze(&frozen[phase]);
                     let loss = step.loss(&g, phase)?;
-                    let value = loss.item();
+                    let mut value = loss.item();
                     check.forward(&g, loss, opt.params(), lr, &at)?;
                     check.backward(&g, loss, opt.params(), lr, &at)?;
+                    if let Some(comm) = &self.comm {
+                        value = average_gradients(comm.as_ref(), opt.params(), value);
+                    }
                     if let Some(stats) = &mut self.grad_stats {
                         stats.observe(phase, &g, opt.params(), &check.grad_sq, s, steps);
                     }

@@ -1,51 +1,8 @@
-//! "I don't know": out-of-distribution (OOD) detection with the maximum
-//! softmax probability (MSP) of a classifier.
-//!
-//! A classifier trained on digits still names a digit for a picture of a
-//! shoe. The MSP baseline (Hendrycks & Gimpel, 2017) scores each input by the
-//! largest class probability; in-distribution inputs tend to score higher.
-//!
-//! - [`msp_scores`] scores every example of a data set.
-//! - [`auroc`]: how well the scores separate in- from out-of-distribution
-//!   examples (1 = perfectly, 0.5 = chance).
-//! - [`calibrate_threshold`] picks the score that keeps a given fraction (the
-//!   true-positive rate) of in-distribution examples; [`fpr_at_tpr`] is the
-//!   fraction of OOD examples that threshold lets through.
-//! - [`load_test_split`] loads the test split (`t10k-*` files) of any
-//!   MNIST-style IDX folder, train files or not.
-//!
-//! ```
-//! use backprop::ood::{auroc, calibrate_threshold, fpr_at_tpr};
-//! let digits = [0.99, 0.97, 0.95, 0.90, 0.60];
-//! let shoes = [0.93, 0.70, 0.55, 0.40];
-//! assert_eq!(auroc(&digits, &shoes)?, 17.0 / 20.0); // 17 of the 20 pairs ordered right
-//! assert_eq!(calibrate_threshold(&digits, 0.8)?, 0.90); // keeps 4 of the 5 digits
-//! assert_eq!(fpr_at_tpr(&digits, &shoes, 0.8)?, 0.25); // lets 1 of the 4 shoes through
-//! # Ok::<(), backprop::Error>(())
-//! ```
+//! How well scores separate in- from out-of-distribution examples: AUROC,
+//! AUPR (in and out), the threshold at a true-positive rate and the FPR there.
 
-use crate::autograd::Graph;
-use crate::data::{batch_indices, Dataset};
-use crate::nn::Module;
 use crate::tensor::nan_max;
 use crate::{Error, Result};
-
-/// Checkpoint metadata key holding the rejection threshold that
-/// `backprop calibrate` stores and `backprop predict` applies.
-pub const REJECT_KEY: &str = "backprop.reject_below";
-
-/// The maximum softmax probability of `model`'s outputs for every example of
-/// `data`, in order, computed in batches of `batch_size` without a graph.
-pub fn msp_scores<M: Module + ?Sized>(model: &M, data: &Dataset, batch_size: usize) -> Vec<f32> {
-    let mut scores = Vec::with_capacity(data.len());
-    for ids in batch_indices(data.len(), batch_size.max(1), None) {
-        let (x, _) = data.batch(&ids);
-        let g = Graph::no_grad();
-        let probs = model.forward(&g, g.constant(x)).value().softmax();
-        scores.extend(max_per_row(probs.data(), probs.dim(probs.ndim() - 1)));
-    }
-    scores
-}
 
 /// The largest value of each row of a row-major `[_, cols]` buffer; NaN
 /// when the row holds one (as PyTorch's `max`), so a broken model's scores
@@ -144,6 +101,87 @@ pub fn fraction_at_or_above(scores: &[f32], threshold: f32) -> Result<f64> {
     Ok(scores.iter().filter(|&&s| s >= threshold).count() as f64 / scores.len() as f64)
 }
 
+/// Average precision (the area under the precision-recall curve, as
+/// scikit-learn's `average_precision_score`) of `positives` against
+/// `negatives`, higher scores meaning "positive": the sum over distinct
+/// thresholds, from the highest down, of the recall gained there times the
+/// precision there, `AP = sum_n (R_n - R_{n-1}) P_n`. Chance is the share of
+/// positives; 1 is a perfect ranking.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] when either list is empty or holds a NaN or an infinity.
+///
+/// ```
+/// use backprop::ood::average_precision;
+/// assert_eq!(average_precision(&[0.9, 0.8], &[0.2, 0.1])?, 1.0);
+/// // Ranked: + - + : precision 1 at recall 1/2, 2/3 at recall 1.
+/// assert!((average_precision(&[0.9, 0.5], &[0.7])? - (0.5 + 0.5 * 2.0 / 3.0)).abs() < 1e-12);
+/// # Ok::<(), backprop::Error>(())
+/// ```
+pub fn average_precision(positives: &[f32], negatives: &[f32]) -> Result<f64> {
+    check_scores("positive scores", positives)?;
+    check_scores("negative scores", negatives)?;
+    let mut all: Vec<(f32, bool)> =
+        positives.iter().map(|&s| (s, true)).chain(negatives.iter().map(|&s| (s, false))).collect();
+    all.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let total = positives.len() as f64;
+    let (mut tp, mut seen, mut ap, mut last_recall) = (0usize, 0usize, 0.0f64, 0.0f64);
+    let mut i = 0;
+    while i < all.len() {
+        // Every example tied at this score enters at once.
+        let score = all[i].0;
+        while i < all.len() && all[i].0 == score {
+            tp += usize::from(all[i].1);
+            seen += 1;
+            i += 1;
+        }
+        let recall = tp as f64 / total;
+        ap += (recall - last_recall) * (tp as f64 / seen as f64);
+        last_recall = recall;
+    }
+    Ok(ap)
+}
+
+/// How well one score separates in- from out-of-distribution examples:
+/// the figures `backprop ood` reports per method.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct Separation {
+    /// Area under the ROC curve ([`auroc`]): 1 perfect, 0.5 chance.
+    pub auroc: f64,
+    /// Average precision with the in-distribution examples as positives.
+    pub aupr_in: f64,
+    /// Average precision with the out-of-distribution examples as positives (scores negated).
+    pub aupr_out: f64,
+    /// The fraction of out-of-distribution examples accepted by the threshold that keeps `tpr` of the others.
+    pub fpr: f64,
+    /// The true-positive rate of `fpr` (0.95 for the usual FPR95).
+    pub tpr: f64,
+}
+
+impl Separation {
+    /// All four figures of `in_scores` against `out_scores` (higher = more in-distribution).
+    ///
+    /// # Errors
+    /// As [`auroc`] and [`fpr_at_tpr`].
+    ///
+    /// ```
+    /// let s = backprop::ood::Separation::measure(&[0.9, 0.8], &[0.2, 0.1], 0.95)?;
+    /// assert_eq!((s.auroc, s.aupr_in, s.aupr_out, s.fpr), (1.0, 1.0, 1.0, 0.0));
+    /// # Ok::<(), backprop::Error>(())
+    /// ```
+    pub fn measure(in_scores: &[f32], out_scores: &[f32], tpr: f64) -> Result<Separation> {
+        let negated: Vec<f32> = out_scores.iter().map(|s| -s).collect();
+        let negated_in: Vec<f32> = in_scores.iter().map(|s| -s).collect();
+        Ok(Separation {
+            auroc: auroc(in_scores, out_scores)?,
+            aupr_in: average_precision(in_scores, out_scores)?,
+            aupr_out: average_precision(&negated, &negated_in)?,
+            fpr: fpr_at_tpr(in_scores, out_scores, tpr)?,
+            tpr,
+        })
+    }
+}
+
 /// Checks a true-positive rate: a number in (0, 1].
 pub fn check_tpr(tpr: f64) -> Result<()> {
     if tpr > 0.0 && tpr <= 1.0 {
@@ -171,10 +209,6 @@ fn check_scores(what: &str, scores: &[f32]) -> Result<()> {
     }
     Ok(())
 }
-
-/// Loads the test split (`t10k-*` files) of an MNIST-style folder, train
-/// files or not: [`load_mnist_test`](crate::data::load_mnist_test).
-pub use crate::data::load_mnist_test as load_test_split;
 
 #[cfg(test)]
 mod tests {
@@ -234,6 +268,18 @@ mod tests {
         assert!(auroc(&[0.1], &[]).is_err());
         assert!(auroc(&[f32::NAN], &[0.1]).is_err());
         assert!(fpr_at_tpr(&[0.5], &[], 0.9).is_err());
+    }
+
+    #[test]
+    fn average_precision_matches_the_definition() {
+        // + + - + - ranked: P at each positive 1, 1, 3/4; recall steps 1/3 each.
+        let ap = average_precision(&[0.9, 0.8, 0.6], &[0.7, 0.1]).unwrap();
+        assert!((ap - (1.0 + 1.0 + 0.75) / 3.0).abs() < 1e-12, "{ap}");
+        // All tied: precision is the share of positives.
+        assert!((average_precision(&[0.5; 2], &[0.5; 6]).unwrap() - 0.25).abs() < 1e-12);
+        let s = Separation::measure(&[0.1, 0.2], &[0.8, 0.9], 0.95).unwrap();
+        assert_eq!((s.auroc, s.fpr), (0.0, 1.0));
+        assert!(s.aupr_in < 0.6 && s.aupr_out < 0.6, "{s:?}");
     }
 
     #[test]

@@ -1,0 +1,84 @@
+//! `backprop gan-score`: a GAN's sample quality by a trained classifier.
+
+use super::args::{positive_usize, DataArg, JsonArg, ModelArg, ThreadsArg};
+use backprop::data::load_mnist_test;
+use backprop::{Error, Result};
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub(crate) struct GanScoreArgs {
+    // A checkpoint written by `backprop train gan`.
+    #[command(flatten)]
+    model: ModelArg,
+    /// A classifier of the same images (`backprop train mnist`, MLP or CNN): its penultimate layer gives the
+    /// features, its predictions the class coverage.
+    #[arg(long, value_name = "FILE")]
+    classifier: PathBuf,
+    #[command(flatten)]
+    data: DataArg,
+    /// Images generated, compared with as many real test images (or all there are).
+    #[arg(long, default_value_t = 10_000, value_parser = positive_usize)]
+    count: usize,
+    /// Seed of the noise.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[command(flatten)]
+    threads: ThreadsArg,
+    #[command(flatten)]
+    output: JsonArg,
+}
+
+pub(crate) fn run(a: GanScoreArgs) -> Result<()> {
+    a.threads.apply()?;
+    let loaded = a.model.load()?;
+    let gan = loaded.gan("gan-score")?;
+    let classifier_file = backprop::models::load(&a.classifier)?;
+    let classifier = classifier_file.classifier("gan-score")?;
+    let fail = |message: String| Error::invalid("--classifier", format!("{}: {message}", a.classifier.display()));
+    let c = gan.config();
+    if classifier.inputs != c.outputs() {
+        let [ch, h, w] = c.image;
+        return Err(fail(format!(
+            "takes {} inputs but the generator {} makes {ch}x{h}x{w} = {} values per image",
+            classifier.inputs,
+            a.model.model.display(),
+            c.outputs()
+        )));
+    }
+    let dir = a.data.dir();
+    let real = load_mnist_test(&dir)?;
+    let score = backprop::gan::score(gan, &classifier, &real, a.count, a.seed).map_err(|e| match e {
+        Error::InvalidArgument { name, message } if name == "classifier" => fail(message),
+        Error::InvalidArgument { name, message } if name == "data" => {
+            Error::invalid("--data", format!("{}: {message}", dir.display()))
+        }
+        Error::InvalidArgument { name, message } if name == "count" => Error::invalid("--count", message),
+        other => other,
+    })?;
+    if a.output.json {
+        println!("{}", serde_json::to_string(&score).expect("a score serializes"));
+        return Ok(());
+    }
+    println!(
+        "Fréchet distance {:.3} ({} generated vs {} real test images of {}, features of {})",
+        score.frechet_distance,
+        score.count,
+        score.real_count,
+        dir.display(),
+        a.classifier.display()
+    );
+    let shares: Vec<String> =
+        score.class_shares.iter().enumerate().map(|(i, s)| format!("{i}:{:.1}%", 100.0 * s)).collect();
+    println!("class shares {}", shares.join(" "));
+    println!(
+        "min class share {:.2}%, class entropy {:.3} bits (uniform: {:.3})",
+        100.0 * score.min_class_share,
+        score.class_entropy_bits,
+        (score.class_shares.len() as f64).log2()
+    );
+    if let Some(acc) = score.conditional_accuracy {
+        println!("conditional accuracy {:.2}% (samples classified as the class asked for)", 100.0 * acc);
+    }
+    Ok(())
+}

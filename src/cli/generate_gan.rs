@@ -1,0 +1,57 @@
+//! `backprop generate` with a GAN: a grid of samples, or an interpolation strip.
+
+use super::gan_images::{grid, save_png};
+use backprop::gan::Gan;
+use backprop::tensor::Rng;
+use backprop::{Error, Result, Tensor};
+use std::path::Path;
+
+/// What `generate` asks of a GAN.
+pub(crate) struct GanRequest<'a> {
+    pub count: usize,
+    pub class: Option<usize>,
+    pub seed: u64,
+    pub interpolate: Option<usize>,
+    pub out: Option<&'a Path>,
+}
+
+pub(crate) fn run(gan: &Gan, file: &Path, r: GanRequest) -> Result<()> {
+    let out = r.out.ok_or_else(|| Error::invalid("--out", "a GAN draws images: give --out FILE.png"))?;
+    if !out.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")) {
+        return Err(Error::invalid("--out", format!("{} does not end in .png", out.display())));
+    }
+    let c = gan.config();
+    let labels = match (c.conditional, r.class) {
+        (true, Some(k)) if k >= c.classes => {
+            return Err(Error::invalid("--class", format!("{k} is not below the GAN's {} classes", c.classes)))
+        }
+        (false, Some(_)) => {
+            return Err(Error::invalid("--class", format!("{} is not conditional: it takes no class", file.display())))
+        }
+        (true, class) => Some(class),
+        (false, None) => None,
+    };
+    let mut rng = Rng::new(r.seed);
+    let (z, cols) = match r.interpolate {
+        // A straight line between two noise vectors, `steps` points.
+        Some(steps) => {
+            let ends = Tensor::randn(&[2, c.latent], 0.0, 1.0, &mut rng);
+            let (a, b) = ends.data().split_at(c.latent);
+            let mut z = Vec::with_capacity(steps * c.latent);
+            for i in 0..steps {
+                let t = if steps > 1 { i as f32 / (steps - 1) as f32 } else { 0.0 };
+                z.extend(a.iter().zip(b).map(|(x, y)| x + t * (y - x)));
+            }
+            (Tensor::from_vec(z, &[steps, c.latent]), steps)
+        }
+        None => (Tensor::randn(&[r.count, c.latent], 0.0, 1.0, &mut rng), (r.count as f64).sqrt().ceil() as usize),
+    };
+    let n = z.dim(0);
+    // A conditional GAN without --class draws the classes in turn.
+    let classes: Option<Vec<usize>> = labels.map(|k| (0..n).map(|i| k.unwrap_or(i % c.classes)).collect());
+    let cols = if r.interpolate.is_none() && classes.is_some() && r.class.is_none() { c.classes } else { cols };
+    let images = gan.sample(&z, classes.as_deref())?;
+    save_png(&grid(&images, c.image, cols), out)?;
+    println!("wrote {} images to {}", n, out.display());
+    Ok(())
+}

@@ -1,0 +1,104 @@
+//! The flags `ood` and `calibrate` share: which method, what it is fitted on
+//! (the in-distribution folder's training split, its held-out validation
+//! part, a subset of classes) and the methods' own parameters.
+
+use backprop::data::{load_mnist_dir, parse_classes, Dataset};
+use backprop::ood::{FitOptions, Method};
+use backprop::{Error, Result};
+use clap::Args;
+use std::path::Path;
+
+/// How the in-distribution data are split and which classes the model knows.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct FitArgs {
+    /// Validation fraction used in training: that held-out part of the training split picks
+    /// thresholds and ODIN's epsilon (0: the whole training split).
+    #[arg(long, default_value = "0.1", value_parser = super::args::fraction)]
+    pub val_fraction: f32,
+    /// Seed used in training (it chose the validation split; it also draws the k-NN bank).
+    #[arg(long, default_value = "1")]
+    pub seed: u64,
+    /// The classes the model was trained on (as `train mnist --classes`), e.g. 0-4: the
+    /// in-distribution images are those of these classes, relabelled from 0.
+    #[arg(long, value_name = "LIST")]
+    pub classes: Option<String>,
+    /// k-NN: the score is the distance to the k-th nearest training feature.
+    #[arg(long, default_value_t = 10, value_parser = super::args::positive_usize)]
+    pub k: usize,
+    /// k-NN: at most this many training features (drawn with --seed) in the bank.
+    #[arg(long, default_value_t = 10_000, value_parser = super::args::positive_usize)]
+    pub bank_size: usize,
+    /// ODIN: softmax temperature.
+    #[arg(long, default_value_t = backprop::ood::DEFAULT_TEMPERATURE, value_parser = super::args::positive_f32)]
+    pub temperature: f32,
+    /// ODIN: input perturbation size (default: chosen on the in-distribution validation part).
+    #[arg(long, value_parser = non_negative_f32)]
+    pub epsilon: Option<f32>,
+}
+
+impl FitArgs {
+    /// The library's options.
+    pub fn options(&self) -> FitOptions {
+        FitOptions {
+            temperature: self.temperature,
+            epsilon: self.epsilon,
+            k: self.k,
+            bank_size: self.bank_size,
+            seed: self.seed,
+            ..FitOptions::default()
+        }
+    }
+
+    /// `data` restricted to `--classes` (relabelled from 0), or as it is.
+    pub fn restrict(&self, data: Dataset) -> Result<Dataset> {
+        restrict(data, self.classes.as_deref(), "--classes", false)
+    }
+
+    /// The training folder split as the model's training run split it:
+    /// `(train, validation, test)`, restricted to `--classes`.
+    pub fn load_split(&self, dir: &Path) -> Result<(Dataset, Dataset, Dataset)> {
+        let data = load_mnist_dir(dir)?;
+        let train = self.restrict(data.train)?;
+        let test = self.restrict(data.test)?;
+        let (fit, validation) = if self.val_fraction > 0.0 {
+            train.split_validation(self.val_fraction, self.seed)
+        } else {
+            (train.clone(), train)
+        };
+        Ok((fit, validation, test))
+    }
+}
+
+/// `data` restricted to the classes `list` names (`flag` names the flag for errors).
+pub(crate) fn restrict(data: Dataset, list: Option<&str>, flag: &str, keep_labels: bool) -> Result<Dataset> {
+    let Some(list) = list else { return Ok(data) };
+    let classes = parse_classes(list, data.num_classes).map_err(super::args::as_flag(flag))?;
+    data.keep_classes(&classes, keep_labels).map_err(super::args::as_flag(flag))
+}
+
+/// The methods `--method` names: one, or every one for `all`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Methods(pub Vec<Method>);
+
+/// `--method`: one method or `all`.
+pub(crate) fn methods(s: &str) -> Result<Methods, String> {
+    if s.trim() == "all" {
+        let mut all = Method::CLASSIFIER.to_vec();
+        all.push(Method::Ae);
+        return Ok(Methods(all));
+    }
+    s.parse::<Method>().map(|m| Methods(vec![m])).map_err(|e| e.replace(')', ", all)"))
+}
+
+/// A finite number of at least 0.
+fn non_negative_f32(s: &str) -> Result<f32, String> {
+    match s.trim().parse::<f32>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("must be a number of at least 0, got {s}")),
+    }
+}
+
+/// A fitting error about `k`, `temperature` or `epsilon` as one about its flag.
+pub(crate) fn fit_flags(e: Error) -> Error {
+    super::args::name_flags(e, &["k", "temperature", "epsilon"])
+}

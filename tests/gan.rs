@@ -1,0 +1,342 @@
+//! Generative adversarial networks: the generator's step leaves the
+//! discriminator alone, a small GAN learns a 2-d mixture of 8 Gaussians, the
+//! scorer ranks real images above noise and a repeated digit, and the
+//! commands' bad inputs fail in one line.
+
+mod common;
+
+use backprop::autograd::Param;
+use backprop::data::{load_mnist_dir, Dataset};
+use backprop::gan::{score_images, Gan, GanConfig, GanStep, GanTraining};
+use backprop::nn::{Activation, Mlp, MlpConfig, Module};
+use backprop::optim::{Adam, Optimizer, Shared};
+use backprop::tensor::Rng;
+use backprop::train::{TrainConfig, Trainer};
+use backprop::Tensor;
+use common::{assert_clean_failure, backprop, mnist_arg, TempDir};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// The 8 centres on a circle of radius 0.8.
+fn ring_centres() -> Vec<[f32; 2]> {
+    (0..8)
+        .map(|k| {
+            let a = k as f32 * std::f32::consts::TAU / 8.0;
+            [0.8 * a.cos(), 0.8 * a.sin()]
+        })
+        .collect()
+}
+
+/// `n` points of the 8 Gaussians (standard deviation 0.02) on the ring.
+fn ring(n: usize, rng: &mut Rng) -> Dataset {
+    let centres = ring_centres();
+    let mut xs = Vec::with_capacity(2 * n);
+    let mut labels = Vec::with_capacity(n);
+    for _ in 0..n {
+        let k = rng.below(8);
+        xs.push(centres[k][0] + 0.02 * rng.normal());
+        xs.push(centres[k][1] + 0.02 * rng.normal());
+        labels.push(k);
+    }
+    Dataset::new(Tensor::from_vec(xs, &[n, 2]), labels, 8).unwrap()
+}
+
+fn toy_config() -> GanConfig {
+    GanConfig { generator_hidden: vec![64, 64], discriminator_hidden: vec![64, 64], ..GanConfig::mlp(4, [1, 1, 2], 8) }
+}
+
+/// A parameter's gradient (if any) and value.
+type Snapshot = (Option<Tensor>, Tensor);
+
+/// An optimizer that records, at each step, the discriminator's gradients
+/// and values (the D phase), or checks that they are still what the D phase
+/// left (the G phase), before stepping the optimizer it wraps.
+struct Probe {
+    inner: Box<dyn Optimizer>,
+    watched: Vec<(String, Param)>,
+    seen: Rc<RefCell<Vec<Snapshot>>>,
+    record: bool,
+    checks: Rc<RefCell<usize>>,
+}
+
+impl Optimizer for Probe {
+    fn step(&mut self) {
+        let now: Vec<Snapshot> = self.watched.iter().map(|(_, p)| (p.grad(), p.value())).collect();
+        if self.record {
+            // The D phase: D's gradients exist (it just ran backward).
+            assert!(now.iter().all(|(g, _)| g.is_some()), "the discriminator's step left a gradient empty");
+            self.inner.step();
+            *self.seen.borrow_mut() = self.watched.iter().map(|(_, p)| (p.grad(), p.value())).collect();
+        } else {
+            let before = self.seen.borrow();
+            for ((name, _), (was, is)) in self.watched.iter().zip(before.iter().zip(&now)) {
+                assert_eq!(was.0.as_ref().map(Tensor::data), is.0.as_ref().map(Tensor::data), "{name}'s gradient");
+                assert_eq!(was.1.data(), is.1.data(), "{name}'s value");
+            }
+            *self.checks.borrow_mut() += 1;
+            self.inner.step();
+        }
+    }
+    fn lr(&self) -> f32 {
+        self.inner.lr()
+    }
+    fn set_lr(&mut self, lr: f32) {
+        self.inner.set_lr(lr);
+    }
+    fn params(&self) -> &[(String, Param)] {
+        self.inner.params()
+    }
+}
+
+#[test]
+fn the_generator_step_leaves_the_discriminator_untouched() {
+    let mut rng = Rng::new(3);
+    let data = ring(256, &mut rng);
+    let gan = Gan::new(GanConfig { conditional: true, ..toy_config() }, &mut rng).unwrap();
+    let mut step = GanStep::new(&gan, &data, GanTraining { batch_size: 32, ..Default::default() }).unwrap();
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let checks = Rc::new(RefCell::new(0));
+    let watched = gan.discriminator_parameters();
+    let probe = |inner: Box<dyn Optimizer>, record| Probe {
+        inner,
+        watched: watched.clone(),
+        seen: seen.clone(),
+        record,
+        checks: checks.clone(),
+    };
+    let d = probe(Box::new(Adam::new(gan.discriminator_parameters(), 1e-3)), true);
+    let g_before: Vec<Tensor> = gan.generator_parameters().iter().map(|(_, p)| p.value()).collect();
+    let g = probe(Box::new(Adam::new(gan.generator_parameters(), 1e-3)), false);
+    let config = TrainConfig { epochs: 2, ..Default::default() };
+    Trainer::new(Box::new(d), config).and_optimizer(Box::new(g)).run(&mut step).unwrap();
+    assert_eq!(*checks.borrow(), 2 * 8, "the generator's phase ran once per step");
+    // And the generator did learn: its weights moved.
+    let moved =
+        gan.generator_parameters().iter().zip(&g_before).all(|((_, p), before)| p.value().data() != before.data());
+    assert!(moved, "every generator parameter should have changed");
+}
+
+/// Which of the 8 centres each point is within 0.1 of (None: between modes).
+fn nearest_mode(points: &Tensor) -> Vec<Option<usize>> {
+    let centres = ring_centres();
+    points
+        .data()
+        .chunks(2)
+        .map(|p| {
+            let d = |c: &[f32; 2]| ((p[0] - c[0]).powi(2) + (p[1] - c[1]).powi(2)).sqrt();
+            (0..8).find(|&k| d(&centres[k]) < 0.1)
+        })
+        .collect()
+}
+
+#[test]
+fn a_small_gan_covers_the_modes_of_8_gaussians_on_a_ring() {
+    let mut rng = Rng::new(1);
+    let data = ring(4096, &mut rng);
+    let gan = Gan::new(toy_config(), &mut rng).unwrap();
+    let training = GanTraining { batch_size: 128, seed: 1, ..Default::default() };
+    let mut step = GanStep::new(&gan, &data, training).unwrap();
+    let d = Shared::new(Adam::new(gan.discriminator_parameters(), 1e-3).betas(0.5, 0.999));
+    let g = Adam::new(gan.generator_parameters(), 1e-3).betas(0.5, 0.999);
+    let config = TrainConfig { epochs: 40, ..Default::default() };
+    let history = Trainer::new(Box::new(d), config).and_optimizer(Box::new(g)).run(&mut step).unwrap();
+    let z = Tensor::randn(&[2000, 4], 0.0, 1.0, &mut Rng::new(9));
+    let modes = nearest_mode(&gan.sample(&z, None).unwrap());
+    let mut per_mode = [0usize; 8];
+    for k in modes.iter().flatten() {
+        per_mode[*k] += 1;
+    }
+    // A mode is covered when it draws at least 2% of the samples.
+    let covered = per_mode.iter().filter(|&&c| c >= 40).count();
+    let last = &history.last().unwrap().metrics;
+    assert!(covered >= 6, "covered {covered} of 8 modes: {per_mode:?} (last epoch {last:?})");
+    for key in ["d_x", "d_g_z", "discriminator_loss", "generator_loss", "sample_diversity"] {
+        assert!(last[key].is_finite(), "{key}");
+    }
+}
+
+/// A small MLP classifier of the bundled MNIST subset, saved in `dir`.
+fn small_classifier(dir: &TempDir, train: &Dataset) -> std::path::PathBuf {
+    let mlp = Mlp::new(MlpConfig::classifier(784, &[64], 10, Activation::Relu), &mut Rng::new(0));
+    let opt = Adam::new(mlp.parameters(), 1e-3);
+    let config = TrainConfig { epochs: 2, batch_size: 64, ..Default::default() };
+    Trainer::new(Box::new(opt), config).fit(&mlp, train, None).unwrap();
+    let path = dir.join("classifier.safetensors");
+    mlp.save(&path, &Default::default()).unwrap();
+    path
+}
+
+#[test]
+fn the_scorer_puts_real_images_closer_than_noise_or_one_repeated_digit() {
+    let dir = TempDir::new("gan-scorer");
+    let split = load_mnist_dir(&common::mnist_dir()).unwrap();
+    let path = small_classifier(&dir, &split.train);
+    let loaded = backprop::models::load(&path).unwrap();
+    let classifier = loaded.classifier("test").unwrap();
+    let n = split.test.len() / 2;
+    let (first, second): (Vec<usize>, Vec<usize>) = ((0..n).collect(), (n..2 * n).collect());
+    let (samples, real) = (split.test.subset(&first), split.test.subset(&second));
+    let real_vs_real = score_images(&classifier, &samples.inputs, &real).unwrap();
+    let noise = Tensor::rand_uniform(&[n, 784], 0.0, 1.0, &mut Rng::new(4));
+    let vs_noise = score_images(&classifier, &noise, &real).unwrap();
+    let seven = split.test.labels.iter().position(|&l| l == 7).unwrap();
+    let repeated = split.test.subset(&vec![seven; n]).inputs;
+    let vs_repeated = score_images(&classifier, &repeated, &real).unwrap();
+    let (d_real, d_noise, d_one) =
+        (real_vs_real.frechet_distance, vs_noise.frechet_distance, vs_repeated.frechet_distance);
+    assert!(d_real < d_noise && d_real < d_one, "real {d_real}, noise {d_noise}, one digit {d_one}");
+    assert!(d_real * 5.0 < d_one, "real {d_real}, one digit {d_one}");
+    // Coverage: the real half spreads over every class; the repeated digit is one class.
+    assert!(real_vs_real.min_class_share > 0.05, "{:?}", real_vs_real.class_shares);
+    assert_eq!(vs_repeated.min_class_share, 0.0);
+    assert!(vs_repeated.class_shares.contains(&1.0), "{:?}", vs_repeated.class_shares);
+    assert!(real_vs_real.class_entropy_bits > 3.0 && vs_repeated.class_entropy_bits == 0.0);
+}
+
+/// A fresh MNIST-sized GAN checkpoint (its generator's output is 784 values).
+fn gan_checkpoint(dir: &TempDir, conditional: bool) -> String {
+    let config = GanConfig {
+        conditional,
+        generator_hidden: vec![16],
+        discriminator_hidden: vec![16],
+        ..GanConfig::mlp(8, [1, 28, 28], 10)
+    };
+    let gan = Gan::new(config, &mut Rng::new(0)).unwrap();
+    let path = dir.join("gan.safetensors");
+    gan.save(&path, &Default::default()).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn gan_score_refuses_a_classifier_of_another_input_size() {
+    let dir = TempDir::new("gan-bad-classifier");
+    let gan = gan_checkpoint(&dir, false);
+    let mlp = Mlp::new(MlpConfig::classifier(100, &[8], 10, Activation::Relu), &mut Rng::new(0));
+    let classifier = dir.join("c100.safetensors");
+    mlp.save(&classifier, &Default::default()).unwrap();
+    let run =
+        backprop(&["gan-score", "--model", &gan, "--classifier", classifier.to_str().unwrap(), "--data", &mnist_arg()]);
+    let line = assert_clean_failure(&run, &["--classifier", "c100.safetensors", "100 inputs", "1x28x28 = 784"]);
+    assert!(line.contains("gan.safetensors"), "{line}");
+}
+
+#[test]
+fn train_gan_refuses_latent_0() {
+    let dir = TempDir::new("gan-latent-0");
+    let run = backprop(&["train", "gan", "--latent", "0", "--epochs", "1", "--out", &dir.arg("out")]);
+    assert_clean_failure(&run, &["--latent", "at least 1"]);
+    assert!(!dir.join("out").join("model.safetensors").exists());
+}
+
+#[test]
+fn a_gan_checkpoint_is_no_classifier_for_predict_or_eval() {
+    let dir = TempDir::new("gan-predict");
+    let gan = gan_checkpoint(&dir, false);
+    let png = dir.join("digit.png");
+    image::GrayImage::new(28, 28).save(&png).unwrap();
+    let run = backprop(&["predict", "--model", &gan, png.to_str().unwrap()]);
+    assert_clean_failure(&run, &["gan.safetensors", "holds a GAN", "not a classifier as predict"]);
+    let run = backprop(&["eval", "--model", &gan, "--data", &mnist_arg()]);
+    assert_clean_failure(&run, &["gan.safetensors", "holds a GAN", "eval"]);
+}
+
+#[test]
+fn generate_draws_a_grid_a_class_and_an_interpolation_strip() {
+    let dir = TempDir::new("gan-generate");
+    let gan = gan_checkpoint(&dir, true);
+    let out = dir.arg("grid.png");
+    backprop(&["generate", "--model", &gan, "--count", "20", "--class", "7", "--out", &out]).expect_success("grid");
+    let grid = image::open(&out).unwrap();
+    let strip = dir.arg("strip.png");
+    backprop(&["generate", "--model", &gan, "--interpolate", "9", "--class", "3", "--out", &strip])
+        .expect_success("strip");
+    let strip = image::open(&strip).unwrap();
+    // 20 images: 5 columns of 4 rows; the strip is one row of 9.
+    assert!(grid.width() > grid.height() && strip.width() > 8 * strip.height(), "{grid:?} {strip:?}");
+    let run = backprop(&["generate", "--model", &gan, "--class", "10", "--out", &out]);
+    assert_clean_failure(&run, &["--class", "10", "10 classes"]);
+}
+
+#[test]
+fn a_dcgan_trains_and_its_checkpoint_draws_the_same_images() {
+    let dir = TempDir::new("gan-dcgan");
+    let mut rng = Rng::new(5);
+    // 8x8 images of a bright square somewhere, in [-1, 1], two classes.
+    let (n, side) = (64, 8);
+    let mut xs = vec![-1.0f32; n * side * side];
+    let labels: Vec<usize> = (0..n).map(|i| i % 2).collect();
+    for (i, img) in xs.chunks_mut(side * side).enumerate() {
+        let (r, c) = (rng.below(5), rng.below(5));
+        for y in r..r + 3 + labels[i] {
+            for x in c..c + 3 {
+                img[y.min(side - 1) * side + x] = 1.0;
+            }
+        }
+    }
+    let data = Dataset::new(Tensor::from_vec(xs, &[n, side * side]), labels, 2).unwrap();
+    for conditional in [false, true] {
+        let config = GanConfig { conditional, ..GanConfig::dcgan(8, [1, 8, 8], 2) };
+        let gan = Gan::new(config, &mut rng).unwrap();
+        let training = GanTraining { batch_size: 16, d_steps: 2, label_smoothing: 0.1, seed: 2 };
+        let mut step = GanStep::new(&gan, &data, training).unwrap();
+        let d = Shared::new(Adam::new(gan.discriminator_parameters(), 2e-4).betas(0.5, 0.999));
+        let g = Adam::new(gan.generator_parameters(), 2e-4).betas(0.5, 0.999);
+        let config = TrainConfig { epochs: 2, ..Default::default() };
+        let mut trainer = Trainer::new(Box::new(d.clone()), config).and_optimizer(Box::new(d));
+        trainer = trainer.and_optimizer(Box::new(g));
+        let history = trainer.run(&mut step).unwrap();
+        // 4 batches of 16, 2 per step: 2 steps an epoch.
+        assert!(history[1].metrics["generator_loss"].is_finite());
+        let path = dir.join(&format!("dcgan-{conditional}.safetensors"));
+        gan.save(&path, &Default::default()).unwrap();
+        let loaded = backprop::models::load(&path).unwrap();
+        let again = loaded.gan("test").unwrap();
+        let z = Tensor::randn(&[6, 8], 0.0, 1.0, &mut Rng::new(3));
+        let labels = conditional.then(|| vec![0, 1, 0, 1, 1, 0]);
+        let a = gan.sample(&z, labels.as_deref()).unwrap();
+        assert_eq!(a.shape(), &[6, 64]);
+        assert_eq!(a.data(), again.sample(&z, labels.as_deref()).unwrap().data());
+        // Batch norm's running statistics were saved (the generator has two).
+        assert!(gan.buffers().len() >= 6, "{}", gan.buffers().len());
+    }
+}
+
+#[test]
+fn a_generator_only_checkpoint_loads_with_a_fresh_discriminator() {
+    let dir = TempDir::new("gan-generator-only");
+    let gan = Gan::new(toy_config(), &mut Rng::new(0)).unwrap();
+    let mut meta = std::collections::BTreeMap::new();
+    meta.insert(backprop::checkpoint::KIND_KEY.to_string(), "gan".to_string());
+    meta.insert(backprop::checkpoint::CONFIG_KEY.to_string(), serde_json::to_string(gan.config()).unwrap());
+    let path = dir.join("g.safetensors");
+    backprop::checkpoint::save(&path, &gan.generator_state(), &meta).unwrap();
+    let loaded = backprop::models::load(&path).unwrap();
+    let z = Tensor::randn(&[5, 4], 0.0, 1.0, &mut Rng::new(1));
+    let again = loaded.gan("test").unwrap();
+    assert_eq!(gan.sample(&z, None).unwrap().data(), again.sample(&z, None).unwrap().data());
+}
+
+#[test]
+fn train_gan_writes_history_sample_grids_and_report_plots() {
+    let dir = TempDir::new("gan-cli-train");
+    let data = dir.join("bands");
+    common::write_band_dataset(&data, 12, 256, 64);
+    let out = dir.arg("run");
+    let args = ["train", "gan", "--data", data.to_str().unwrap(), "--epochs", "2", "--batch-size", "32"];
+    let run_dir = std::path::PathBuf::from(&out);
+    let flags = ["--latent", "8", "--conditional", "--d-steps", "2", "--label-smoothing", "0.1", "--out", &out];
+    let run = backprop(&[&args[..], &flags[..]].concat());
+    run.expect_success("train gan");
+    let history = backprop::train::read_history(&run_dir.join("history.jsonl")).unwrap();
+    assert_eq!(history.len(), 2);
+    for key in ["discriminator_loss", "generator_loss", "d_x", "d_g_z", "sample_diversity"] {
+        assert!(history.iter().all(|r| r.metrics[key].is_finite()), "{key}");
+    }
+    for file in ["samples/epoch_001.png", "samples/epoch_002.png", "samples/progress.gif", "model.safetensors"] {
+        assert!(run_dir.join(file).is_file(), "{file}");
+    }
+    let loaded = backprop::models::load(&run_dir.join("model.safetensors")).unwrap();
+    assert!(loaded.gan("test").unwrap().config().conditional);
+    backprop(&["report", &out]).expect_success("report");
+    assert!(run_dir.join("gan_losses.png").is_file() && run_dir.join("gan_outputs.png").is_file());
+}
