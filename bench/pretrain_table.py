@@ -13,7 +13,8 @@ batch order).
     python3 bench/pretrain_table.py --data /path/mnist --encoders runs/acc/mnist- \
         --tasks rotation,contrastive,denoise --out runs/acc/mnist-table.jsonl
 
-Recipe (the same for every row): lenet5, Adam, cosine decay, batch 32;
+Recipe (the same for every row; --finetune-flags adds flags to the fine-tuning
+rows, scratch's included, e.g. --encoder-lr-scale 0.1): lenet5, Adam, cosine decay, batch 32;
 10 labels per class: 60 epochs (240 steps); 100 per class: 20 epochs (640 steps);
 learning rate 1e-3 for training all layers, 1e-2 for a linear probe; no
 validation split (--val-fraction 0), test on the t10k files.
@@ -49,16 +50,23 @@ def main():
     p.add_argument("--seeds", default="1,2,3")
     p.add_argument("--out", required=True, help="JSON lines, one per run (appended)")
     p.add_argument("--no-scratch", action="store_true", help="only the pre-trained rows")
+    p.add_argument("--no-probe", action="store_true", help="only the fine-tuning rows")
+    p.add_argument("--finetune-flags", default="",
+                   help="more train mnist flags for the fine-tuning rows (a recipe), e.g. '--encoder-lr-scale 0.1'")
     a = p.parse_args()
-    rows = [("scratch", "fine-tune", []), ("scratch", "probe", ["--freeze", "encoder", "--lr", "0.01"])]
+    tune = a.finetune_flags.split()
+    probe = ["--freeze", "encoder", "--lr", "0.01"]
+    rows = [("scratch", "fine-tune", tune), ("scratch", "probe", probe)]
     if a.no_scratch:
         rows = []
     for task in a.tasks.split(","):
         if not task:
             continue
         enc = f"{a.encoders}{task}/encoder.safetensors"
-        rows.append((task, "probe", ["--init-from", enc, "--freeze", "encoder", "--lr", "0.01"]))
-        rows.append((task, "fine-tune", ["--init-from", enc]))
+        rows.append((task, "probe", ["--init-from", enc] + probe))
+        rows.append((task, "fine-tune", ["--init-from", enc] + tune))
+    if a.no_probe:
+        rows = [r for r in rows if r[1] != "probe"]
     stem = os.path.splitext(os.path.basename(a.out))[0]
     scratch_dir = os.path.join(os.path.dirname(a.out) or ".", f"{stem}-runs")
     table = []
@@ -69,9 +77,11 @@ def main():
                 out = os.path.join(scratch_dir, f"{start}-{mode}-{k}-{seed}")
                 acc, secs = run(a.binary, a.data, k, seed, extra, out)
                 accs.append(acc)
+                recipe = " ".join(tune) if mode == "fine-tune" else ""
                 with open(a.out, "a") as f:
                     f.write(json.dumps({"data": a.data, "start": start, "mode": mode, "labels_per_class": k,
-                                        "seed": seed, "test_accuracy": acc, "train_seconds": secs}) + "\n")
+                                        "seed": seed, "test_accuracy": acc, "train_seconds": secs,
+                                        "recipe": recipe}) + "\n")
             line = (k, start, mode, statistics.mean(accs), statistics.stdev(accs) if len(accs) > 1 else 0.0)
             table.append(line)
             print("| %d | %s | %s | %.2f ± %.2f |" % line, flush=True)

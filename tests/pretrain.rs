@@ -226,6 +226,11 @@ fn bad_input_gets_one_line() {
     );
     assert_clean_failure(&train(&["--freeze", "encoder", "--hidden", ""]), &["--freeze", "no encoder to freeze"]);
     assert_clean_failure(
+        &train(&["--freeze", "encoder", "--encoder-lr-scale", "0.1"]),
+        &["--encoder-lr-scale", "--freeze encoder keeps fixed"],
+    );
+    assert_clean_failure(&train(&["--encoder-lr-scale", "0"]), &["--encoder-lr-scale", "positive"]);
+    assert_clean_failure(
         &backprop(&["pretrain", "--task", "rotation", "--data", &data, "--hidden", "", "--out", &pre]),
         &["--hidden", "no encoder"],
     );

@@ -1,8 +1,8 @@
 //! The flags of a downstream task with a pre-trained encoder and few labels,
-//! declared once for `train mnist` and `train images`: `--init-from`,
-//! `--freeze encoder` and `--labels-per-class`.
+//! of `train mnist` (`train images` does not take them yet): `--init-from`,
+//! `--freeze encoder`, `--labels-per-class` and `--encoder-lr-scale`.
 
-use super::args::{name_flags, positive_usize};
+use super::args::{name_flags, positive_f32, positive_usize};
 use super::network::Network;
 use backprop::data::Dataset;
 use backprop::pretrain::{labelled_subset, Backbone};
@@ -35,6 +35,12 @@ pub(crate) struct FewLabelsArgs {
     /// of the training split.
     #[arg(long, value_name = "K", value_parser = positive_usize)]
     pub labels_per_class: Option<usize>,
+    /// The encoder learns at S times the learning rate of the output layer (discriminative
+    /// fine-tuning, Howard & Ruder 2018): a pre-trained encoder changes slowly while the fresh
+    /// output layer learns. Without --init-from it applies to the random encoder (the same recipe
+    /// from scratch).
+    #[arg(long, value_name = "S", value_parser = positive_f32)]
+    pub encoder_lr_scale: Option<f32>,
 }
 
 impl FewLabelsArgs {
@@ -44,6 +50,18 @@ impl FewLabelsArgs {
             Some(k) => labelled_subset(&train, k, seed).map_err(|e| name_flags(e, &["labels_per_class"])),
             None => Ok(train),
         }
+    }
+
+    /// Each parameter's learning rate as a multiple of the rate: 1 for the
+    /// output layer, `--encoder-lr-scale` (default 1) for the encoder.
+    pub fn lr_scale(&self, model: &Network) -> Result<impl Fn(&str) -> f32> {
+        let scale = self.encoder_lr_scale.unwrap_or(1.0);
+        if self.encoder_lr_scale.is_some() && self.freeze.is_some() {
+            let message = "sets the learning rate of the encoder, which --freeze encoder keeps fixed";
+            return Err(Error::invalid("--encoder-lr-scale", message));
+        }
+        let head = model.backbone().head_prefix();
+        Ok(move |name: &str| if name.starts_with(&head) { 1.0 } else { scale })
     }
 
     /// Loads the pre-trained encoder into `model` (with `--init-from`) and

@@ -181,7 +181,8 @@ fn train_mnist(a: MnistArgs) -> Result<()> {
     }
     let (trained, encoder_note) = a.few.apply(&model)?;
     let steps = train.len().div_ceil(a.batch_size * folder.ranks()) * a.epochs;
-    let (optimizer, schedule) = a.optim.build(trained, steps, MNIST_LR)?;
+    let scale = a.few.lr_scale(&model)?;
+    let (optimizer, schedule) = a.optim.build_scaled(trained, steps, MNIST_LR, &scale)?;
     let config = TrainConfig {
         epochs: a.epochs,
         batch_size: a.batch_size,
