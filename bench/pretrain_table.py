@@ -32,7 +32,7 @@ RECIPE = {10: ["--epochs", "60"], 100: ["--epochs", "20"]}
 def run(binary, data, k, seed, extra, out):
     args = [binary, "train", "mnist", "--data", data, "--arch", "lenet5", "--labels-per-class", str(k),
             "--val-fraction", "0", "--batch-size", "32", "--seed", str(seed), "--threads", "1", "--json",
-            "--out", out] + RECIPE[k] + extra
+            "--out", out] + (RECIPE[k] if "--epochs" not in extra else []) + extra
     done = subprocess.run(args, capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"{' '.join(args)} failed: {done.stderr}")
