@@ -24,6 +24,8 @@ mod plot;
 mod predict;
 mod predict_csv;
 mod predict_images;
+mod pretrain;
+mod pretrain_args;
 mod progress;
 mod reject;
 mod report;
@@ -54,6 +56,8 @@ pub struct Cli {
 enum Command {
     /// Train a model.
     Train(train::TrainArgs),
+    /// Self-supervised pre-training of an encoder on unlabelled images (rotation, contrastive, denoise).
+    Pretrain(pretrain::PretrainArgs),
     /// Generate text with a trained GPT, or images with a trained GAN.
     Generate(generate::GenerateArgs),
     /// Score a GAN's samples with a trained classifier: Fréchet distance to real images, class coverage.
@@ -98,6 +102,7 @@ pub fn main() -> i32 {
     };
     let result = match cli.command {
         Command::Train(a) => train::run(a),
+        Command::Pretrain(a) => pretrain::run(a),
         Command::Generate(a) => generate::run(a),
         Command::GanScore(a) => gan_score::run(a),
         Command::Eval(a) => eval::run(a),

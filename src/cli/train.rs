@@ -44,7 +44,7 @@ const MNIST_LR: LrDefaults = LrDefaults { sgd: 0.1, adam: 1e-3, decay_matrices_o
 
 /// The networks `train mnist` trains.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-enum MnistModel {
+pub(crate) enum MnistModel {
     /// A multi-layer perceptron (--hidden, --activation).
     Mlp,
     /// A convolutional network (--arch).
@@ -89,6 +89,8 @@ pub(crate) struct MnistArgs {
     classes: Option<String>,
     #[command(flatten)]
     init: super::input_args::InitArg,
+    #[command(flatten)]
+    few: super::pretrain_args::FewLabelsArgs,
     #[command(flatten)]
     optim: OptimArgs,
     #[command(flatten)]
@@ -160,6 +162,7 @@ fn train_mnist(a: MnistArgs) -> Result<()> {
         return Err(Error::invalid("--val-fraction", message));
     }
     let (train, val) = train_set.split_validation(a.val_fraction, a.run.seed);
+    let train = a.few.subset(train, a.run.seed)?;
     let (eval_name, eval_set) = match &test_set {
         Some(test) => ("test", test),
         None => ("validation", &val),
@@ -187,8 +190,10 @@ fn train_mnist(a: MnistArgs) -> Result<()> {
     if let Some(note) = a.init.apply(module, hidden_layers) {
         eprintln!("{note}");
     }
+    let (trained, encoder_note) = a.few.apply(&model)?;
     let steps = train.len().div_ceil(a.batch_size * folder.ranks()) * a.epochs;
-    let (optimizer, schedule) = a.optim.build(module.parameters(), steps, MNIST_LR)?;
+    let scale = a.few.lr_scale(&model)?;
+    let (optimizer, schedule) = a.optim.build_scaled(trained, steps, MNIST_LR, &scale)?;
     let config = TrainConfig {
         epochs: a.epochs,
         batch_size: a.batch_size,
@@ -207,6 +212,9 @@ fn train_mnist(a: MnistArgs) -> Result<()> {
         test_set.as_ref().map_or(0, |t| t.len()),
         module.num_parameters()
     ));
+    if let Some(note) = encoder_note {
+        folder.say(note);
+    }
     let mut meta = BTreeMap::new();
     if let Some([rows, cols]) = train.image_shape {
         meta.insert(INPUT_KEY.to_string(), format!("{{\"image\":[{rows},{cols}]}}"));

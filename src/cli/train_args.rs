@@ -299,6 +299,18 @@ impl OptimArgs {
         total_steps: usize,
         defaults: LrDefaults,
     ) -> Result<(Box<dyn Optimizer>, Schedule)> {
+        self.build_scaled(params, total_steps, defaults, &|_| 1.0)
+    }
+
+    /// [`OptimArgs::build`] with each parameter's learning rate `scale(name)`
+    /// times the rate (`Adam::lr_scale`, `Sgd::lr_scale`).
+    pub fn build_scaled(
+        &self,
+        params: Vec<(String, Param)>,
+        total_steps: usize,
+        defaults: LrDefaults,
+        scale: &dyn Fn(&str) -> f32,
+    ) -> Result<(Box<dyn Optimizer>, Schedule)> {
         let lr = self.lr(defaults);
         self.check_flags_apply()?;
         let d = self.defaults;
@@ -308,7 +320,12 @@ impl OptimArgs {
                 if self.nesterov && momentum == 0.0 {
                     return Err(Error::invalid("--nesterov", "needs a momentum above 0 (give --momentum, e.g. 0.9)"));
                 }
-                Box::new(Sgd::new(params, lr).momentum(momentum, self.nesterov).weight_decay(self.weight_decay))
+                Box::new(
+                    Sgd::new(params, lr)
+                        .momentum(momentum, self.nesterov)
+                        .weight_decay(self.weight_decay)
+                        .lr_scale(scale),
+                )
             }
             OptimizerName::Adam | OptimizerName::Adamw => {
                 let adam = if self.optimizer == OptimizerName::Adamw {
@@ -316,7 +333,7 @@ impl OptimArgs {
                 } else {
                     Adam::new(params, lr).weight_decay(self.weight_decay)
                 };
-                let adam = adam.betas(self.beta1.unwrap_or(d.beta1), self.beta2.unwrap_or(d.beta2));
+                let adam = adam.betas(self.beta1.unwrap_or(d.beta1), self.beta2.unwrap_or(d.beta2)).lr_scale(scale);
                 Box::new(if defaults.decay_matrices_only { adam.decay_only(|_, shape| shape.len() >= 2) } else { adam })
             }
         };

@@ -2,6 +2,7 @@
 
 use super::args::positive_usize;
 use super::train_args::{FlagDefaults, LrDefaults, OptimArgs, RunArgs, MAX_PARAMETERS};
+use backprop::checkpoint::Checkpoint;
 use backprop::data::TextData;
 use backprop::nn::{Gpt, GptConfig, Module};
 use backprop::tensor::Rng;
@@ -61,6 +62,11 @@ pub(crate) struct GptArgs {
     /// Do not tie the output projection to the token embedding.
     #[arg(long)]
     untied: bool,
+    /// Fine-tune the GPT of this checkpoint instead of a new one: its layers, heads, channels,
+    /// context, biases, tying, dropout and vocabulary come from the file (the flags that set them
+    /// are ignored); the text's characters must all be in its vocabulary.
+    #[arg(long, value_name = "FILE")]
+    init_from: Option<PathBuf>,
     /// Validate every this many steps.
     #[arg(long, default_value_t = 250, value_parser = positive_usize)]
     eval_every: usize,
@@ -156,11 +162,8 @@ pub(crate) fn run(a: GptArgs) -> Result<()> {
         .map_err(|e| super::args::name_flags(e, &["vocab_size", "block_size", "layers", "heads", "embd", "dropout"]))
 }
 
-fn train(mut a: GptArgs) -> Result<()> {
-    a.optim.defaults = GPT_FLAGS;
-    let folder = a.run.start()?;
-    let path = a.text.clone().unwrap_or_else(default_text);
-    let data = TextData::load(&path, 0.9)?;
+/// A new GPT as the flags describe it, for the vocabulary of `data`.
+fn new_gpt(a: &GptArgs, data: &TextData) -> Result<Gpt> {
     let config = GptConfig {
         vocab_size: data.tokenizer.vocab_size(),
         block_size: a.block_size,
@@ -172,7 +175,31 @@ fn train(mut a: GptArgs) -> Result<()> {
         tied: !a.untied,
     };
     check_parameters(&config)?;
-    let model = Gpt::new(config, &mut Rng::new(a.run.seed))?;
+    Gpt::new(config, &mut Rng::new(a.run.seed))
+}
+
+fn train(mut a: GptArgs) -> Result<()> {
+    a.optim.defaults = GPT_FLAGS;
+    let folder = a.run.start()?;
+    let path = a.text.clone().unwrap_or_else(default_text);
+    let data = TextData::load(&path, 0.9)?;
+    let (model, data) = match &a.init_from {
+        Some(file) => {
+            let (model, tokenizer) = Gpt::from_checkpoint(&Checkpoint::load(file)?)?;
+            let data = data.in_vocabulary(&tokenizer).map_err(|e| match e {
+                Error::InvalidArgument { message, .. } => Error::format(&path, message),
+                other => other,
+            })?;
+            folder.say(format_args!(
+                "fine-tuning the GPT of {} ({} parameters)",
+                file.display(),
+                model.num_parameters()
+            ));
+            (model, data)
+        }
+        None => (new_gpt(&a, &data)?, data),
+    };
+    let c = model.config().clone();
     let lm = LmConfig {
         iters: a.iters,
         batch_size: a.batch_size,
@@ -186,10 +213,10 @@ fn train(mut a: GptArgs) -> Result<()> {
     let train_config = TrainConfig { schedule, clip_norm: a.optim.clip_norm(), ..lm.train_config() };
     folder.say(format_args!(
         "training a GPT ({} layers, {} heads, {} channels, context {}) with {} parameters on {} ({} train / {} validation characters, vocabulary {})",
-        a.layers,
-        a.heads,
-        a.embd,
-        a.block_size,
+        c.layers,
+        c.heads,
+        c.embd,
+        c.block_size,
         model.num_parameters(),
         path.display(),
         data.train.len(),

@@ -43,6 +43,7 @@ pub mod models;
 pub mod nn;
 pub mod ood;
 pub mod optim;
+pub mod pretrain;
 pub mod rl;
 pub mod tensor;
 pub mod train;

@@ -103,6 +103,47 @@ impl TextData {
     }
 }
 
+impl TextData {
+    /// The same text in the ids of `tokenizer` (a pre-trained model's
+    /// vocabulary), to fine-tune that model on it.
+    ///
+    /// ```
+    /// use backprop::data::{CharTokenizer, TextData};
+    /// let model = CharTokenizer::from_text("abcdefgh ");
+    /// let data = TextData::from_text("bad cafe", 0.5).in_vocabulary(&model)?;
+    /// assert_eq!(model.decode(&data.train), "bad ");
+    /// let e = TextData::from_text("a zebra!", 0.5).in_vocabulary(&model).unwrap_err().to_string();
+    /// assert!(e.contains("3 characters are not in the model's vocabulary: '!' (1), 'r' (1), 'z' (1)"), "{e}");
+    /// # Ok::<(), backprop::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for `text`, naming every character of the
+    /// text outside the vocabulary (with its count): a new character has no
+    /// embedding to start from, so it is refused rather than mapped.
+    pub fn in_vocabulary(&self, tokenizer: &CharTokenizer) -> Result<TextData> {
+        let own = self.tokenizer.chars();
+        let mut counts = vec![0usize; own.len()];
+        for &id in self.train.iter().chain(&self.val) {
+            counts[id] += 1;
+        }
+        let missing: Vec<String> = own
+            .iter()
+            .zip(&counts)
+            .filter(|(ch, _)| tokenizer.chars().binary_search(ch).is_err())
+            .map(|(ch, n)| format!("{ch:?} ({n})"))
+            .collect();
+        if !missing.is_empty() {
+            let message =
+                format!("{} characters are not in the model's vocabulary: {}", missing.len(), missing.join(", "));
+            return Err(Error::invalid("text", message));
+        }
+        let map: Vec<usize> = own.iter().map(|ch| tokenizer.chars().binary_search(ch).unwrap_or(0)).collect();
+        let convert = |ids: &[usize]| ids.iter().map(|&i| map[i]).collect();
+        Ok(TextData { tokenizer: tokenizer.clone(), train: convert(&self.train), val: convert(&self.val) })
+    }
+}
+
 /// `batch` random windows of `block + 1` consecutive tokens from `tokens`:
 /// inputs are the first `block`, targets the last `block` (shifted by one).
 /// Returns `(inputs, targets)`, each `batch * block` ids, row-major.

@@ -35,6 +35,7 @@ use crate::Tensor;
 pub struct Adam {
     params: Vec<(String, Param)>,
     decays: Vec<bool>,
+    lr_scales: Vec<f32>,
     lr: f32,
     beta1: f32,
     beta2: f32,
@@ -58,6 +59,7 @@ impl Adam {
         Adam {
             params,
             decays: vec![true; n],
+            lr_scales: vec![1.0; n],
             lr,
             beta1: 0.9,
             beta2: 0.999,
@@ -101,6 +103,28 @@ impl Adam {
         self
     }
 
+    /// Each parameter's learning rate is `scale(name)` times the optimizer's
+    /// (and the schedule's): PyTorch's parameter groups with their own `lr`,
+    /// as in discriminative fine-tuning (Howard & Ruder, ACL 2018), where a
+    /// pre-trained encoder learns more slowly than a fresh output layer.
+    /// Decoupled weight decay (AdamW) is scaled with it, as in PyTorch.
+    ///
+    /// ```
+    /// use backprop::{optim::{Adam, Optimizer}, Param, Tensor};
+    /// let (enc, head) = (Param::new(Tensor::scalar(1.0)), Param::new(Tensor::scalar(1.0)));
+    /// let params = vec![("encoder.w".into(), enc.clone()), ("head.w".into(), head.clone())];
+    /// let mut opt = Adam::new(params, 0.1).lr_scale(|name| if name.starts_with("head") { 1.0 } else { 0.1 });
+    /// enc.lock().grad = Some(Tensor::scalar(1.0));
+    /// head.lock().grad = Some(Tensor::scalar(1.0));
+    /// opt.step(); // Adam's first step moves each parameter by its learning rate
+    /// assert!((enc.value().item() - 0.99).abs() < 1e-6);
+    /// assert!((head.value().item() - 0.9).abs() < 1e-6);
+    /// ```
+    pub fn lr_scale(mut self, scale: impl Fn(&str) -> f32) -> Adam {
+        self.lr_scales = self.params.iter().map(|(n, _)| scale(n)).collect();
+        self
+    }
+
     /// How many updates parameter `index` (in the order given to the
     /// optimizer) has received: the steps on which it had a gradient.
     pub fn steps_of(&self, index: usize) -> u64 {
@@ -110,8 +134,10 @@ impl Adam {
 
 impl Optimizer for Adam {
     fn step(&mut self) {
-        let (b1, b2, eps, lr) = (self.beta1, self.beta2, self.eps, self.lr);
-        for (((_, p), slot), &decays) in self.params.iter().zip(&mut self.state).zip(&self.decays) {
+        let (b1, b2, eps) = (self.beta1, self.beta2, self.eps);
+        let params = self.params.iter().zip(&mut self.state).zip(&self.decays).zip(&self.lr_scales);
+        for ((((_, p), slot), &decays), &scale) in params {
+            let lr = self.lr * scale;
             let mut locked = p.lock();
             let locked = &mut *locked;
             let Some(grad) = &locked.grad else { continue };

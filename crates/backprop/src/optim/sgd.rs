@@ -10,6 +10,7 @@ use crate::Tensor;
 /// `v = mu v + g`, then `w -= lr * v` (or `w -= lr * (g + mu v)` with Nesterov).
 pub struct Sgd {
     params: Vec<(String, Param)>,
+    lr_scales: Vec<f32>,
     lr: f32,
     momentum: f32,
     nesterov: bool,
@@ -21,7 +22,8 @@ impl Sgd {
     /// Plain SGD with learning rate `lr`.
     pub fn new(params: Vec<(String, Param)>, lr: f32) -> Sgd {
         let n = params.len();
-        Sgd { params, lr, momentum: 0.0, nesterov: false, weight_decay: 0.0, velocity: vec![None; n] }
+        let lr_scales = vec![1.0; n];
+        Sgd { params, lr_scales, lr, momentum: 0.0, nesterov: false, weight_decay: 0.0, velocity: vec![None; n] }
     }
 
     /// Adds momentum `mu` (0.9 is usual; in [0, 1), or the velocity grows
@@ -39,12 +41,30 @@ impl Sgd {
         self.weight_decay = wd;
         self
     }
+
+    /// Each parameter's learning rate is `scale(name)` times the optimizer's
+    /// (and the schedule's): PyTorch's parameter groups with their own `lr`
+    /// (discriminative fine-tuning, Howard & Ruder, ACL 2018).
+    ///
+    /// ```
+    /// use backprop::{optim::{Optimizer, Sgd}, Param, Tensor};
+    /// let w = Param::new(Tensor::scalar(1.0));
+    /// let mut opt = Sgd::new(vec![("encoder.w".into(), w.clone())], 0.5).lr_scale(|_| 0.1);
+    /// w.lock().grad = Some(Tensor::scalar(2.0));
+    /// opt.step(); // w -= 0.5 * 0.1 * 2
+    /// assert!((w.value().item() - 0.9).abs() < 1e-6);
+    /// ```
+    pub fn lr_scale(mut self, scale: impl Fn(&str) -> f32) -> Sgd {
+        self.lr_scales = self.params.iter().map(|(n, _)| scale(n)).collect();
+        self
+    }
 }
 
 impl Optimizer for Sgd {
     fn step(&mut self) {
-        let (lr, mu, wd, nesterov) = (self.lr, self.momentum, self.weight_decay, self.nesterov);
-        for ((_, p), vel) in self.params.iter().zip(&mut self.velocity) {
+        let (mu, wd, nesterov) = (self.momentum, self.weight_decay, self.nesterov);
+        for (((_, p), vel), &scale) in self.params.iter().zip(&mut self.velocity).zip(&self.lr_scales) {
+            let lr = self.lr * scale;
             let mut state = p.lock();
             let state = &mut *state;
             let Some(grad) = &state.grad else { continue };

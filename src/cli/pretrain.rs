@@ -1,0 +1,182 @@
+//! `backprop pretrain`: self-supervised pre-training of an encoder on the
+//! images of an IDX folder, their labels ignored.
+
+use super::args::{layer_sizes, positive_f32, positive_usize, DataArg, LayerSizes};
+use super::network::{build_cnn, ArchArg, Network};
+use super::train::{describe, MnistModel};
+use super::train_args::{check_model_size, LrDefaults, OptimArgs, RunArgs};
+use backprop::data::{load_mnist_dir_optional_test, ImageShape};
+use backprop::nn::{Activation, Mlp, MlpConfig};
+use backprop::pretrain::{PretrainConfig, PretrainStep, Task, TASK_KEY};
+use backprop::tensor::Rng;
+use backprop::train::TrainConfig;
+use backprop::{Error, Result};
+use clap::{Args, ValueEnum};
+use std::collections::BTreeMap;
+
+/// Pre-training starts from Adam's usual 1e-3 (SGD: 0.1).
+const PRETRAIN_LR: LrDefaults = LrDefaults { sgd: 0.1, adam: 1e-3, decay_matrices_only: false };
+
+/// The self-supervised tasks.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum TaskName {
+    /// Predict the rotation (0, 90, 180, 270 degrees) of each image (Gidaris et al. 2018).
+    Rotation,
+    /// SimCLR: NT-Xent over two random views (crops, shifts, noise) of each image (Chen et al. 2020).
+    Contrastive,
+    /// A denoising autoencoder: reconstruct each image from a noisy copy (Vincent et al. 2008).
+    Denoise,
+}
+
+impl From<TaskName> for Task {
+    fn from(t: TaskName) -> Task {
+        match t {
+            TaskName::Rotation => Task::Rotation,
+            TaskName::Contrastive => Task::Contrastive,
+            TaskName::Denoise => Task::Denoise,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+#[command(mut_arg("out", |a| a.default_value("runs/pretrain")))]
+pub(crate) struct PretrainArgs {
+    #[command(flatten)]
+    data: DataArg,
+    /// The task the images set themselves.
+    #[arg(long, value_enum)]
+    task: TaskName,
+    /// The network whose encoder is trained, as train mnist builds it: mlp, or cnn (default: cnn
+    /// when --arch is given, else mlp).
+    #[arg(long, value_enum)]
+    model: Option<MnistModel>,
+    #[command(flatten)]
+    arch: ArchArg,
+    /// Hidden layer sizes of the MLP, comma-separated (default 256,128).
+    #[arg(long, value_parser = layer_sizes, value_name = "SIZES")]
+    hidden: Option<LayerSizes>,
+    /// Activation of the MLP's hidden layers (default relu).
+    #[arg(long)]
+    activation: Option<Activation>,
+    /// Images per step (a contrastive step sees each twice).
+    #[arg(long, default_value_t = 256, value_parser = positive_usize)]
+    batch_size: usize,
+    /// Passes over the images.
+    #[arg(long, default_value_t = 10, value_parser = positive_usize)]
+    epochs: usize,
+    /// Use only the first N training images.
+    #[arg(long, value_name = "N", value_parser = positive_usize)]
+    limit: Option<usize>,
+    /// NT-Xent's temperature (contrastive).
+    #[arg(long, default_value_t = 0.5, value_parser = positive_f32)]
+    temperature: f32,
+    /// Standard deviation of the Gaussian noise added to the pixels (in [0, 1]): of each view
+    /// (contrastive, default 0.1) or of the input to denoise (default 0.4).
+    #[arg(long, value_parser = super::args::non_negative_f32)]
+    noise: Option<f32>,
+    #[command(flatten)]
+    optim: OptimArgs,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+pub(crate) fn run(a: PretrainArgs) -> Result<()> {
+    a.run.single_process("self-supervised pre-training runs on one process")?;
+    let mut folder = a.run.start()?;
+    folder.model = folder.dir.join("encoder.safetensors");
+    let task = Task::from(a.task);
+    if a.task == TaskName::Rotation && a.noise.is_some() {
+        return Err(Error::invalid("--noise", "applies to the contrastive and denoise tasks, not rotation"));
+    }
+    let dir = a.data.dir();
+    let (mut images, _) = load_mnist_dir_optional_test(&dir)?;
+    if let Some(n) = a.limit {
+        images = images.subset(&(0..n.min(images.len())).collect::<Vec<_>>());
+    }
+    let Some([rows, cols]) = images.image_shape else {
+        return Err(Error::format(&dir, "holds vectors, not images"));
+    };
+    let shape = ImageShape { height: rows, width: cols, channels: 1 };
+    let kind = a.model.unwrap_or(if a.arch.arch.is_some() { MnistModel::Cnn } else { MnistModel::Mlp });
+    let model = match kind {
+        MnistModel::Mlp => {
+            if a.arch.arch.is_some() {
+                return Err(Error::invalid("--arch", "sets a CNN's layers; an MLP's are set by --hidden"));
+            }
+            let hidden = a.hidden.as_ref().map_or_else(|| vec![256, 128], |h| h.0.clone());
+            if hidden.is_empty() {
+                return Err(Error::invalid("--hidden", "an MLP without hidden layers has no encoder to pre-train"));
+            }
+            let activation = a.activation.unwrap_or(Activation::Relu);
+            let config = MlpConfig::classifier(images.input_dim(), &hidden, images.num_classes, activation);
+            check_model_size(&config, "--hidden")?;
+            Network::Mlp(Mlp::new(config, &mut Rng::new(a.run.seed)))
+        }
+        MnistModel::Cnn => {
+            if a.hidden.is_some() || a.activation.is_some() {
+                let flag = if a.hidden.is_some() { "--hidden" } else { "--activation" };
+                return Err(Error::invalid(flag, "applies to an MLP; a CNN's layers are set by --arch"));
+            }
+            let arch = a.arch.arch.as_deref().unwrap_or("lenet5");
+            Network::Cnn(build_cnn(arch, [1, rows, cols], images.num_classes, 2 * a.batch_size, a.run.seed)?)
+        }
+    };
+    let backbone = model.backbone();
+    let mut config = PretrainConfig {
+        batch_size: a.batch_size,
+        temperature: a.temperature,
+        seed: a.run.seed,
+        ..PretrainConfig::new(task)
+    };
+    if let Some(noise) = a.noise {
+        config.views.noise = noise;
+        config.denoise_noise = noise;
+    }
+    let mut step = PretrainStep::new(backbone, &images.inputs, shape, config)
+        .map_err(|e| super::args::name_flags(e, &["batch_size", "task"]))?;
+    let params = step.parameters();
+    let trained: usize = params.iter().map(|(_, p)| p.numel()).sum();
+    let steps = images.len().div_ceil(a.batch_size) * a.epochs;
+    let (optimizer, schedule) = a.optim.build(params, steps, PRETRAIN_LR)?;
+    let train = TrainConfig {
+        epochs: a.epochs,
+        batch_size: a.batch_size,
+        seed: a.run.seed,
+        schedule,
+        clip_norm: a.optim.clip_norm(),
+        ..Default::default()
+    };
+    let network = match &model {
+        Network::Mlp(m) => describe(m),
+        Network::Cnn(c) => c.describe(),
+    };
+    folder.say(format_args!(
+        "pre-training the encoder of {network} ({} features) on {} unlabelled images of {} by {}; {trained} parameters with the head",
+        backbone.feature_dim(),
+        images.len(),
+        dir.display(),
+        task.name()
+    ));
+    let mut meta = BTreeMap::new();
+    meta.insert(TASK_KEY.to_string(), task.name().to_string());
+    meta.insert(backprop::models::INPUT_KEY.to_string(), format!("{{\"image\":[{rows},{cols}]}}"));
+    let started = std::time::Instant::now();
+    let records =
+        folder.trainer(optimizer, train)?.on_epoch(|_| backbone.save_encoder(&folder.model, &meta)).run(&mut step)?;
+    let seconds = started.elapsed().as_secs_f32();
+    let last = records.last().map_or(f32::NAN, |r| r.train_loss);
+    if a.run.output.json {
+        let summary = serde_json::json!({
+            "task": task.name(), "train_loss": last, "train_seconds": seconds,
+            "encoder": folder.model, "history": folder.history, "parameters": backbone.module().num_parameters(),
+        });
+        println!("{summary}");
+    }
+    folder.say(format_args!(
+        "{} loss {last:.4} after {} epochs; pre-trained in {seconds:.1}s",
+        task.name(),
+        records.len()
+    ));
+    folder.say_saved();
+    Ok(())
+}

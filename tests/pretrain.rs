@@ -1,0 +1,332 @@
+//! Self-supervised pre-training (`backprop pretrain`) and the downstream task
+//! with few labels (`train mnist --init-from --freeze --labels-per-class`,
+//! `train gpt --init-from`): the loss's gradient, the views, the encoder's
+//! names, a pre-trained encoder beating training from scratch at CI scale,
+//! and bad input.
+
+mod common;
+
+use backprop::autograd::{gradcheck, GradcheckOptions};
+use backprop::data::{Dataset, ImageShape};
+use backprop::nn::{Cnn, CnnConfig, Module};
+use backprop::pretrain::{labelled_subset, nt_xent, random_view, rotate90, Backbone, ViewOptions};
+use backprop::tensor::Rng;
+use backprop::Tensor;
+use common::{assert_clean_failure, backprop, mnist_arg, TempDir};
+
+#[test]
+fn nt_xent_gradient_matches_finite_differences() {
+    // Three examples seen twice, four values each.
+    let z = Tensor::randn(&[6, 4], 0.0, 1.0, &mut Rng::new(3));
+    for temperature in [0.5, 0.1] {
+        let report =
+            gradcheck(std::slice::from_ref(&z), |_, v| nt_xent(v[0], temperature), &GradcheckOptions::default());
+        assert!(report.passed, "temperature {temperature}: {report:?}");
+    }
+}
+
+#[test]
+fn nt_xent_is_lowest_when_the_views_agree() {
+    let g = backprop::Graph::no_grad();
+    let base = Tensor::randn(&[4, 8], 0.0, 1.0, &mut Rng::new(1));
+    let pairs = Tensor::concat(&[&base, &base], 0);
+    let other = Tensor::concat(&[&base, &Tensor::randn(&[4, 8], 0.0, 1.0, &mut Rng::new(2))], 0);
+    let agree = nt_xent(g.constant(pairs), 0.5).item();
+    let random = nt_xent(g.constant(other), 0.5).item();
+    assert!(agree < random, "{agree} vs {random}");
+    // 2N - 1 candidates for each row: the loss of guessing is ln(2N - 1).
+    let zeros = nt_xent(g.constant(Tensor::zeros(&[8, 8])), 0.5).item();
+    assert!((zeros - 7f32.ln()).abs() < 1e-5, "{zeros}");
+}
+
+#[test]
+fn rotations_and_views_keep_the_image() {
+    let shape = ImageShape { height: 5, width: 5, channels: 2 };
+    let image: Vec<f32> = (0..50).map(|i| i as f32).collect();
+    let mut turned = image.clone();
+    for k in 1..=4 {
+        turned = rotate90(&turned, shape, 1);
+        assert_eq!(turned == image, k == 4, "after {k} quarter turns");
+    }
+    assert_eq!(rotate90(&rotate90(&image, shape, 1), shape, 3), image);
+    assert_eq!(rotate90(&image, shape, 2), rotate90(&rotate90(&image, shape, 1), shape, 1));
+    // A view of a blank image without noise stays blank; with noise it differs each time.
+    let options = ViewOptions { noise: 0.0, ..ViewOptions::default() };
+    let blank = random_view(&[0.0; 50], shape, &options, &mut Rng::new(0));
+    assert!(blank.iter().all(|&v| v == 0.0));
+    let mut rng = Rng::new(0);
+    let a = random_view(&image, shape, &ViewOptions::default(), &mut rng);
+    let b = random_view(&image, shape, &ViewOptions::default(), &mut rng);
+    assert_ne!(a, b);
+}
+
+#[test]
+fn labelled_subsets_are_balanced_seeded_and_nested() {
+    let labels: Vec<usize> = (0..300).map(|i| (i * 7) % 10).collect();
+    let data = Dataset::new(Tensor::from_vec((0..300).map(|i| i as f32).collect(), &[300, 1]), labels, 10).unwrap();
+    let few = labelled_subset(&data, 3, 5).unwrap();
+    let more = labelled_subset(&data, 12, 5).unwrap();
+    for c in 0..10 {
+        assert_eq!(few.labels.iter().filter(|&&l| l == c).count(), 3);
+        assert_eq!(more.labels.iter().filter(|&&l| l == c).count(), 12);
+    }
+    assert!(few.inputs.data().iter().all(|x| more.inputs.data().contains(x)), "3 per class is part of 12 per class");
+    assert_eq!(few, labelled_subset(&data, 3, 5).unwrap());
+    assert_ne!(few, labelled_subset(&data, 3, 6).unwrap());
+}
+
+#[test]
+fn the_encoder_is_every_layer_but_the_output_layer() {
+    let config = |classes| CnnConfig::classifier("c4k3p1-bn-relu-mp2-fc16-relu", [1, 8, 8], classes).unwrap();
+    let rotation = Cnn::new(config(4), &mut Rng::new(0)).unwrap();
+    let digits = Cnn::new(config(10), &mut Rng::new(1)).unwrap();
+    let backbone = Backbone::Cnn(&rotation);
+    assert_eq!(backbone.head_prefix(), "layers.7.");
+    assert_eq!(backbone.feature_dim(), 16);
+    let names: Vec<String> = backbone.encoder_state().into_iter().map(|(n, _)| n).collect();
+    assert!(names.contains(&"layers.1.running_mean".to_string()));
+    assert!(!names.iter().any(|n| n.starts_with("layers.7.")), "{names:?}");
+    let dir = TempDir::new("pretrain-encoder");
+    let path = dir.join("encoder.safetensors");
+    backbone.save_encoder(&path, &Default::default()).unwrap();
+    let head_before = digits.parameters().last().unwrap().1.value();
+    assert_eq!(Backbone::Cnn(&digits).load_encoder(&path).unwrap(), names.len());
+    let same = |a: &Cnn, b: &Cnn, name: &str| {
+        let find = |m: &Cnn| m.state_dict().into_iter().find(|(n, _)| n == name).unwrap().1.value();
+        find(a) == find(b)
+    };
+    assert!(same(&rotation, &digits, "layers.0.weight") && same(&rotation, &digits, "layers.1.running_var"));
+    assert_eq!(digits.parameters().last().unwrap().1.value(), head_before, "the output layer keeps its weights");
+}
+
+/// The last line of stdout that starts with `test accuracy`, as a percentage.
+fn test_accuracy(stdout: &str) -> f32 {
+    let line = stdout.lines().find(|l| l.starts_with("test accuracy")).expect("a test accuracy line");
+    line.split_whitespace().nth(2).unwrap().trim_end_matches('%').parse().unwrap()
+}
+
+/// CI scale: SimCLR pre-training on 4,000 of the bundled digits (labels
+/// ignored) for 4 epochs, then 10 labels per class. A linear probe of the
+/// pre-trained encoder beats a linear probe of the same encoder at its random
+/// initialisation, fine-tuning it does at least as well as training the same
+/// network from scratch, and `report` plots the runs.
+#[test]
+fn pretrained_encoder_beats_a_random_one_with_ten_labels_per_class() {
+    let dir = TempDir::new("pretrain-ci");
+    let data = mnist_arg();
+    let arch = "c8k5p2-bn-relu-mp2-c16k5-bn-relu-mp2-fc64-bn-relu";
+    let pre = dir.arg("pre");
+    let run = backprop(&[
+        "pretrain",
+        "--task",
+        "contrastive",
+        "--data",
+        &data,
+        "--arch",
+        arch,
+        "--limit",
+        "4000",
+        "--epochs",
+        "4",
+        "--batch-size",
+        "128",
+        "--threads",
+        "2",
+        "--out",
+        &pre,
+    ])
+    .expect_success("pretrain");
+    assert!(run.stdout.contains("contrastive loss"), "{}", run.stdout);
+    let encoder = dir.arg("pre/encoder.safetensors");
+    let downstream = |name: &str, extra: &[&str]| {
+        let out = dir.arg(name);
+        let mut args = vec![
+            "train",
+            "mnist",
+            "--data",
+            &data,
+            "--arch",
+            arch,
+            "--labels-per-class",
+            "10",
+            "--batch-size",
+            "32",
+            "--epochs",
+            "40",
+            "--threads",
+            "2",
+            "--out",
+            &out,
+        ];
+        args.extend_from_slice(extra);
+        test_accuracy(&backprop(&args).expect_success(name).stdout)
+    };
+    let probe = downstream("probe", &["--init-from", &encoder, "--freeze", "encoder", "--lr", "0.01"]);
+    let random_probe = downstream("random-probe", &["--freeze", "encoder", "--lr", "0.01"]);
+    let tuned = downstream("tuned", &["--init-from", &encoder]);
+    let scratch = downstream("scratch", &[]);
+    assert!(
+        probe >= random_probe + 3.0,
+        "probe of the pre-trained encoder {probe}% vs of a random one {random_probe}%"
+    );
+    assert!(tuned >= scratch - 1.0, "fine-tuned {tuned}% vs scratch {scratch}%");
+    for run_dir in [&pre, &dir.arg("tuned")] {
+        backprop(&["report", run_dir]).expect_success("report");
+        assert!(std::path::Path::new(run_dir).join("loss.png").is_file(), "{run_dir}/loss.png");
+    }
+}
+
+#[test]
+fn bad_input_gets_one_line() {
+    let dir = TempDir::new("pretrain-bad");
+    let data = mnist_arg();
+    let pre = dir.arg("pre");
+    backprop(&[
+        "pretrain",
+        "--task",
+        "denoise",
+        "--data",
+        &data,
+        "--arch",
+        "c4k3-relu-mp2-fc16-relu",
+        "--limit",
+        "64",
+        "--epochs",
+        "1",
+        "--out",
+        &pre,
+    ])
+    .expect_success("pretrain");
+    let encoder = dir.arg("pre/encoder.safetensors");
+    let out = dir.arg("out");
+    let train = |extra: &[&str]| {
+        let mut args = vec!["train", "mnist", "--data", &data, "--epochs", "1", "--out", &out];
+        args.extend_from_slice(extra);
+        backprop(&args)
+    };
+    // An encoder of another architecture: the tensors that differ are named.
+    let line = assert_clean_failure(
+        &train(&["--arch", "c8k3-relu-mp2-fc16-relu", "--init-from", &encoder]),
+        &["encoder.safetensors", "does not fit", "layers.0.weight is [4, 1, 3, 3] in the file but [8, 1, 3, 3]"],
+    );
+    assert!(line.contains("layers.4.weight is [16, 676] in the file but [16, 1352]"), "{line}");
+    assert_clean_failure(&train(&["--init-from", &encoder]), &["does not fit this mlp network"]);
+    // A checkpoint that is not an encoder.
+    train(&["--hidden", "8"]).expect_success("a small MLP");
+    let model = dir.join("model.safetensors");
+    std::fs::copy(dir.join("out/model.safetensors"), &model).unwrap();
+    assert_clean_failure(
+        &train(&["--hidden", "8", "--init-from", model.to_str().unwrap()]),
+        &["holds a 'mlp' model, not a pre-trained encoder"],
+    );
+    assert_clean_failure(&train(&["--labels-per-class", "0"]), &["--labels-per-class", "at least 1"]);
+    assert_clean_failure(
+        &train(&["--labels-per-class", "5000"]),
+        &["--labels-per-class", "5000 per class", "has only"],
+    );
+    assert_clean_failure(&train(&["--freeze", "encoder", "--hidden", ""]), &["--freeze", "no encoder to freeze"]);
+    assert_clean_failure(
+        &train(&["--freeze", "encoder", "--encoder-lr-scale", "0.1"]),
+        &["--encoder-lr-scale", "--freeze encoder keeps fixed"],
+    );
+    assert_clean_failure(&train(&["--encoder-lr-scale", "0"]), &["--encoder-lr-scale", "positive"]);
+    assert_clean_failure(
+        &backprop(&["pretrain", "--task", "rotation", "--data", &data, "--hidden", "", "--out", &pre]),
+        &["--hidden", "no encoder"],
+    );
+    assert_clean_failure(
+        &backprop(&["pretrain", "--task", "contrastive", "--data", &data, "--distributed", "--out", &pre]),
+        &["--distributed", "pre-training runs on one process"],
+    );
+    // A GPT fine-tuned on a text with characters its vocabulary lacks.
+    let gpt = dir.arg("gpt");
+    let text = dir.write("first.txt", "abc abc cab bac\n".repeat(20).as_bytes());
+    backprop(&[
+        "train",
+        "gpt",
+        "--text",
+        text.to_str().unwrap(),
+        "--layers",
+        "1",
+        "--heads",
+        "1",
+        "--embd",
+        "8",
+        "--block-size",
+        "8",
+        "--batch-size",
+        "2",
+        "--iters",
+        "2",
+        "--eval-every",
+        "2",
+        "--out",
+        &gpt,
+    ])
+    .expect_success("train gpt");
+    let second = dir.write("second.txt", "abc xyz! cab\n".repeat(5).as_bytes());
+    assert_clean_failure(
+        &backprop(&[
+            "train",
+            "gpt",
+            "--text",
+            second.to_str().unwrap(),
+            "--init-from",
+            &dir.arg("gpt/model.safetensors"),
+            "--iters",
+            "2",
+            "--out",
+            &dir.arg("gpt2"),
+        ]),
+        &["second.txt", "4 characters are not in the model's vocabulary", "'!' (5)", "'x' (5)"],
+    );
+}
+
+#[test]
+fn gpt_fine_tunes_from_a_checkpoint() {
+    let dir = TempDir::new("pretrain-gpt");
+    let first = dir.write("first.txt", "the cat sat on the mat. ".repeat(40).as_bytes());
+    let second = dir.write("second.txt", "a cat on a hat. ".repeat(40).as_bytes());
+    let flags = ["--block-size", "8", "--batch-size", "8", "--eval-every", "20", "--threads", "2"];
+    let base = dir.arg("base");
+    let mut args = vec![
+        "train",
+        "gpt",
+        "--text",
+        first.to_str().unwrap(),
+        "--layers",
+        "1",
+        "--heads",
+        "2",
+        "--embd",
+        "16",
+        "--iters",
+        "60",
+        "--out",
+        &base,
+    ];
+    args.extend_from_slice(&flags);
+    backprop(&args).expect_success("pre-train");
+    let tuned = dir.arg("tuned");
+    let init = dir.arg("base/model.safetensors");
+    let mut args = vec![
+        "train",
+        "gpt",
+        "--text",
+        second.to_str().unwrap(),
+        "--init-from",
+        &init,
+        "--iters",
+        "20",
+        "--out",
+        &tuned,
+    ];
+    args.extend_from_slice(&flags);
+    let run = backprop(&args).expect_success("fine-tune");
+    assert!(run.stdout.contains("fine-tuning the GPT of"), "{}", run.stdout);
+    // The vocabulary (and so the embedding) is the pre-trained model's, not the second text's own.
+    let ckpt = backprop::checkpoint::Checkpoint::load(&dir.join("tuned/model.safetensors")).unwrap();
+    let (model, tokenizer) = backprop::nn::Gpt::from_checkpoint(&ckpt).unwrap();
+    assert_eq!(tokenizer.chars().len(), "the cat sat on mat.".chars().collect::<std::collections::BTreeSet<_>>().len());
+    assert_eq!(model.config().embd, 16);
+}
