@@ -249,4 +249,3 @@ fn xavier_and_kaiming_bounds() {
     // Uniform(-a, a) has std a / sqrt(3).
     assert!((std_of(&xu) / (a as f64 / 3f64.sqrt()) - 1.0).abs() < 0.03);
 }
-
