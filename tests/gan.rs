@@ -354,4 +354,8 @@ fn train_gan_writes_history_sample_grids_and_report_plots() {
     assert!(loaded.gan("test").unwrap().config().conditional);
     backprop(&["report", &out]).expect_success("report");
     assert!(run_dir.join("gan_losses.png").is_file() && run_dir.join("gan_outputs.png").is_file());
+    // A shorter run into the same folder leaves none of the old run's sample grids.
+    let again = ["train", "gan", "--data", data.to_str().unwrap(), "--epochs", "1", "--batch-size", "32"];
+    backprop(&[&again[..], &flags[..]].concat()).expect_success("train gan again");
+    assert!(run_dir.join("samples/epoch_001.png").is_file() && !run_dir.join("samples/epoch_002.png").exists());
 }

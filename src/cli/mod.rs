@@ -78,9 +78,9 @@ enum Command {
     Explain(explain::ExplainArgs),
     /// Accuracy of a saved classifier under adversarial attack (FGSM or PGD) on a data folder's test split.
     Attack(attack::AttackArgs),
-    /// Measure how well the max softmax probability tells in- from out-of-distribution test images (AUROC, FPR at 95% TPR).
+    /// Measure how well a score (max softmax probability, energy, ODIN, Mahalanobis, k-NN, an autoencoder) tells in- from out-of-distribution test images (AUROC, AUPR, FPR at 95% TPR).
     Ood(ood::OodArgs),
-    /// Pick and store in the checkpoint the max-probability threshold below which `predict` says "unknown".
+    /// Fit an out-of-distribution score (--method) and store it in the checkpoint with the threshold below which `predict` and `serve` say "unknown".
     Calibrate(calibrate::CalibrateArgs),
     /// Serve a digit playground in the browser (draw, predict, saliency, activations, CNN feature maps) and a JSON API,
     /// or (--expr, --steps) backpropagation step by step.

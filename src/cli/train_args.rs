@@ -22,7 +22,7 @@ use std::rc::Rc;
 /// Seed, run folder, threads and output: what every training run needs.
 #[derive(Args, Debug)]
 pub(crate) struct RunArgs {
-    /// Seed for initialisation, shuffling and the validation split.
+    /// Seed for initialisation, shuffling and the validation split (where there is one).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Run folder for model.safetensors and history.jsonl.

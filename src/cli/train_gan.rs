@@ -103,6 +103,7 @@ pub(crate) fn run(a: GanArgs) -> Result<()> {
         count(&gan.discriminator_parameters()),
     ));
     let samples_dir = folder.dir.join("samples");
+    remove_stale_samples(&samples_dir)?;
     let fixed = Tensor::randn(&[GRID, a.latent], 0.0, 1.0, &mut Rng::new(a.run.seed.wrapping_add(7)));
     let labels: Option<Vec<usize>> = a.conditional.then(|| (0..GRID).map(|i| i % gan.config().classes).collect());
     let grid_cols = if a.conditional { gan.config().classes.min(GRID) } else { 8 };
@@ -208,3 +209,22 @@ pub(crate) fn gan_charts(history: &[EpochRecord], title: impl Fn(&str) -> String
 
 /// The diversity curve's colour (green).
 const DIVERSITY_COLOR: RGBColor = RGBColor(44, 160, 44);
+
+/// Removes the sample grids and animation an earlier run wrote into
+/// `samples` (`epoch_NNN.png`, `progress.gif`), so that a shorter run does
+/// not leave the old run's later epochs beside its own. Other files stay.
+fn remove_stale_samples(dir: &std::path::Path) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let ours = name == "progress.gif"
+            || name
+                .strip_prefix("epoch_")
+                .and_then(|r| r.strip_suffix(".png"))
+                .is_some_and(|n| n.len() >= 3 && n.bytes().all(|b| b.is_ascii_digit()));
+        if ours && entry.path().is_file() {
+            std::fs::remove_file(entry.path()).map_err(|e| Error::io(&entry.path(), e))?;
+        }
+    }
+    Ok(())
+}

@@ -222,7 +222,8 @@ fn compare(classifier: &Classifier, x: &Tensor, real: &Dataset) -> Result<(GanSc
     let (fake_features, predicted) = features(classifier, &fake)?;
     let (real_features, _) = features(classifier, &real_x)?;
     let shares = class_shares(&predicted, classifier.classes);
-    let entropy = -shares.iter().filter(|&&s| s > 0.0).map(|s| s * s.log2()).sum::<f64>();
+    // 0 - sum, not -sum: one class alone gives 0 bits, not -0.
+    let entropy = 0.0 - shares.iter().filter(|&&s| s > 0.0).map(|s| s * s.log2()).sum::<f64>();
     let score = GanScore {
         frechet_distance: frechet_distance(&fake_features, &real_features)?,
         min_class_share: shares.iter().copied().fold(f64::INFINITY, f64::min),
