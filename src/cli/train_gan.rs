@@ -223,7 +223,7 @@ fn remove_stale_samples(dir: &std::path::Path) -> Result<()> {
                 .and_then(|r| r.strip_suffix(".png"))
                 .is_some_and(|n| n.len() >= 3 && n.bytes().all(|b| b.is_ascii_digit()));
         if ours && entry.path().is_file() {
-            std::fs::remove_file(entry.path()).map_err(|e| Error::io(&entry.path(), e))?;
+            std::fs::remove_file(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
         }
     }
     Ok(())
