@@ -234,6 +234,9 @@ fn train_gan_refuses_latent_0() {
     assert_clean_failure(&train(&["--arch", "dcgan", "--latent", "65536"]), &["--latent", "parameters", "limit"]);
     assert_clean_failure(&train(&["--arch", "dcgan", "--batch-size", "1"]), &["--batch-size", "batch norm"]);
     assert_clean_failure(&train(&["--batch-size", "9000"]), &["--batch-size", "8004"]);
+    // A NaN in the generator's step is placed in the (frozen) discriminator layer that made it.
+    let diverged = train(&["--lr", "1e30"]);
+    assert!(diverged.stderr.contains("in discriminator.layers."), "{}", diverged.stderr);
     assert!(!dir.join("out").join("model.safetensors").exists());
 }
 

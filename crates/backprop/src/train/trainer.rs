@@ -308,6 +308,9 @@ impl<'a> Trainer<'a> {
         }
         let mut records = Vec::with_capacity(cfg.epochs);
         let mut checks: Vec<StepCheck> = (0..phases).map(|_| StepCheck::new(self.detect_anomaly)).collect();
+        // Every phase's parameters name the places in a NaN report: a GAN's
+        // generator phase runs through the frozen discriminator too.
+        let names = all_params(&self.optimizers);
         if let Some(stats) = &mut self.grad_stats {
             stats.start((0..phases).map(|p| step.phase_name(p)).collect());
         }
@@ -351,7 +354,7 @@ impl<'a> Trainer<'a> {
                     let g = Graph::new().freeze(&frozen[phase]);
                     let loss = step.loss(&g, phase)?;
                     let mut value = loss.item();
-                    check.forward(&g, loss, opt.params(), lr, &at)?;
+                    check.forward(&g, loss, &names, lr, &at)?;
                     check.backward(&g, loss, opt.params(), lr, &at)?;
                     if let Some(comm) = &self.comm {
                         value = average_gradients(comm.as_ref(), opt.params(), value);
