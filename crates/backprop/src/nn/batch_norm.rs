@@ -195,9 +195,11 @@ macro_rules! batch_norm_layer {
 /// training").
 ///
 /// ```
-/// use backprop::nn::{has_batch_norm, BatchNorm1d, Linear, Module};
+/// use backprop::nn::{has_batch_norm, BatchNorm1d, Init, Linear, Module};
+/// use backprop::tensor::Rng;
 /// assert!(has_batch_norm(&BatchNorm1d::new(4).buffers()));
-/// assert!(!has_batch_norm(&Linear::new(3, 2, &mut backprop::tensor::Rng::new(1)).buffers()));
+/// let linear = Linear::new(3, 2, true, Init::PytorchDefault, &mut Rng::new(1));
+/// assert!(!has_batch_norm(&linear.buffers()));
 /// ```
 pub fn has_batch_norm(buffers: &[(String, Param)]) -> bool {
     buffers.iter().any(|(name, _)| name == "running_var" || name.ends_with(".running_var"))
