@@ -124,11 +124,51 @@ fn gemm_kernel(
         }
         return;
     }
+    if column_major_is_cheaper(&a, &b, m, k, n) {
+        let mut t = vec![0.0f32; m * n];
+        gemm_strided(&mut t, (1, m as isize), a, b, m, k, n, false, par);
+        for (i, row) in dst[..m * n].chunks_exact_mut(n).enumerate() {
+            if accumulate {
+                row.iter_mut().enumerate().for_each(|(j, d)| *d += t[j * m + i]);
+            } else {
+                row.iter_mut().enumerate().for_each(|(j, d)| *d = t[j * m + i]);
+            }
+        }
+        return;
+    }
+    gemm_strided(dst, (n as isize, 1), a, b, m, k, n, accumulate, par);
+}
+
+/// Whether `a b` is cheaper computed into a column-major scratch matrix and
+/// transposed into the row-major destination. `gemm` turns a row-major
+/// product around (`dst^T = b^T a^T`), making `b^T` the operand it packs
+/// whole when `b` is transposed (a layer's `x W^T`): for a small `m` (a batch
+/// of 64 against a 1024x784 weight) packing `b` costs as much as the product.
+/// The column-major product packs only `a` (`m x k`); the transpose copies `m x n`.
+fn column_major_is_cheaper(a: &Operand, b: &Operand, m: usize, k: usize, n: usize) -> bool {
+    !a.transposed && b.transposed && m * 4 <= n.min(k)
+}
+
+/// `gemm` into `dst` with the given (row, column) strides.
+#[allow(clippy::too_many_arguments)]
+fn gemm_strided(
+    dst: &mut [f32],
+    (d_rs, d_cs): (isize, isize),
+    a: Operand,
+    b: Operand,
+    m: usize,
+    k: usize,
+    n: usize,
+    accumulate: bool,
+    par: Parallelism,
+) {
     let (a_rs, a_cs) = a.strides();
     let (b_rs, b_cs) = b.strides();
+    assert!(dst.len() >= m * n, "gemm_strided: destination too small");
     // SAFETY: the asserts in the callers guarantee that `a` holds m*k, `b` k*n and
     // `dst` m*n elements, and the strides above address exactly those row-major
-    // (or transposed row-major) buffers; `dst` is exclusively borrowed so it does
+    // (or transposed row-major) buffers, `dst` row-major (row stride n) or
+    // column-major (column stride m); `dst` is exclusively borrowed so it does
     // not alias the inputs.
     unsafe {
         gemm::gemm(
@@ -136,8 +176,8 @@ fn gemm_kernel(
             n,
             k,
             dst.as_mut_ptr(),
-            1,
-            n as isize,
+            d_cs,
+            d_rs,
             accumulate,
             a.data.as_ptr(),
             a_cs,
