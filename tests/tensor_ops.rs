@@ -3,32 +3,8 @@
 use backprop::tensor::{broadcast_shapes, matmul_into, Rng};
 use backprop::Tensor;
 
-fn randn(shape: &[usize], seed: u64) -> Tensor {
-    Tensor::randn(shape, 0.0, 1.0, &mut Rng::new(seed))
-}
-
-/// Row-major strides.
-fn strides(shape: &[usize]) -> Vec<usize> {
-    let mut s = vec![1; shape.len()];
-    for i in (0..shape.len().saturating_sub(1)).rev() {
-        s[i] = s[i + 1] * shape[i + 1];
-    }
-    s
-}
-
-/// The multi-index of flat position `flat` in `shape`.
-fn unravel(mut flat: usize, shape: &[usize]) -> Vec<usize> {
-    let mut idx = vec![0; shape.len()];
-    for d in (0..shape.len()).rev() {
-        idx[d] = flat % shape[d];
-        flat /= shape[d];
-    }
-    idx
-}
-
-fn ravel(idx: &[usize], shape: &[usize]) -> usize {
-    idx.iter().zip(strides(shape)).map(|(i, s)| i * s).sum()
-}
+mod tensor_common;
+use tensor_common::{randn, ravel, unravel};
 
 // ---------------------------------------------------------------- matmul
 
