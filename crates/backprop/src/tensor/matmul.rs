@@ -3,6 +3,7 @@
 //! Transposed operands are passed to the kernel as strides, so `A^T B` or
 //! `A B^T` (the shapes every backward pass needs) cost no copy.
 
+use super::parallel::with_scratch;
 use super::Tensor;
 use gemm::Parallelism;
 use rayon::prelude::*;
@@ -125,15 +126,18 @@ fn gemm_kernel(
         return;
     }
     if column_major_is_cheaper(&a, &b, m, k, n) {
-        let mut t = vec![0.0f32; m * n];
-        gemm_strided(&mut t, (1, m as isize), a, b, m, k, n, false, par);
-        for (i, row) in dst[..m * n].chunks_exact_mut(n).enumerate() {
-            if accumulate {
-                row.iter_mut().enumerate().for_each(|(j, d)| *d += t[j * m + i]);
-            } else {
-                row.iter_mut().enumerate().for_each(|(j, d)| *d = t[j * m + i]);
+        // The product overwrites all of the scratch (no accumulation), so a
+        // reused buffer needs no zeroing.
+        with_scratch(m * n, |t| {
+            gemm_strided(t, (1, m as isize), a, b, m, k, n, false, par);
+            for (i, row) in dst[..m * n].chunks_exact_mut(n).enumerate() {
+                if accumulate {
+                    row.iter_mut().enumerate().for_each(|(j, d)| *d += t[j * m + i]);
+                } else {
+                    row.iter_mut().enumerate().for_each(|(j, d)| *d = t[j * m + i]);
+                }
             }
-        }
+        });
         return;
     }
     gemm_strided(dst, (n as isize, 1), a, b, m, k, n, accumulate, par);
