@@ -1,11 +1,13 @@
 //! `backprop pretrain`: self-supervised pre-training of an encoder on the
-//! images of an IDX folder, their labels ignored.
+//! images of an IDX folder, an HDF5 file or a folder of class folders, their
+//! labels ignored.
 
-use super::args::{layer_sizes, positive_f32, positive_usize, DataArg, LayerSizes};
+use super::args::{layer_sizes, positive_f32, positive_usize, LayerSizes};
+use super::input_args::Normalize;
 use super::network::{build_cnn, ArchArg, Network};
 use super::train::{describe, MnistModel};
 use super::train_args::{check_model_size, LrDefaults, OptimArgs, RunArgs};
-use backprop::data::{load_mnist_dir_optional_test, ImageShape};
+use backprop::data::{load_mnist_dir_optional_test, Dataset, ImageShape};
 use backprop::nn::{Activation, Mlp, MlpConfig};
 use backprop::pretrain::{PretrainConfig, PretrainStep, Task, TASK_KEY};
 use backprop::tensor::Rng;
@@ -13,6 +15,7 @@ use backprop::train::TrainConfig;
 use backprop::{Error, Result};
 use clap::{Args, ValueEnum};
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 /// Pre-training starts from Adam's usual 1e-3 (SGD: 0.1).
 const PRETRAIN_LR: LrDefaults = LrDefaults { sgd: 0.1, adam: 1e-3, decay_matrices_only: false };
@@ -41,8 +44,18 @@ impl From<TaskName> for Task {
 #[derive(Args, Debug)]
 #[command(mut_arg("out", |a| a.default_value("runs/pretrain")))]
 pub(crate) struct PretrainArgs {
-    #[command(flatten)]
-    data: DataArg,
+    /// The images: an IDX folder (train-images file; default: the bundled data/mnist-10k), or, as
+    /// train images reads them, an HDF5 file or a folder with one subfolder of PNG/JPEG images per
+    /// class. Labels are ignored.
+    #[arg(long, value_name = "DIR|FILE.h5")]
+    data: Option<PathBuf>,
+    /// Side of the square every image of a class folder is resized to (default 64; as train images).
+    #[arg(long, value_parser = positive_usize)]
+    size: Option<usize>,
+    /// Input scaling of HDF5 and folder images, as train images applies it (default standard): none,
+    /// unit or standard. IDX images are always pixels in [0, 1], as train mnist reads them.
+    #[arg(long, value_enum)]
+    normalize: Option<Normalize>,
     /// The task the images set themselves.
     #[arg(long, value_enum)]
     task: TaskName,
@@ -88,15 +101,11 @@ pub(crate) fn run(a: PretrainArgs) -> Result<()> {
     if a.task == TaskName::Rotation && a.noise.is_some() {
         return Err(Error::invalid("--noise", "applies to the contrastive and denoise tasks, not rotation"));
     }
-    let dir = a.data.dir();
-    let (mut images, _) = load_mnist_dir_optional_test(&dir)?;
+    let dir = a.data.clone().unwrap_or_else(super::train::default_data_dir);
+    let (mut images, shape, mut meta) = load_unlabelled(&a, &dir)?;
     if let Some(n) = a.limit {
         images = images.subset(&(0..n.min(images.len())).collect::<Vec<_>>());
     }
-    let Some([rows, cols]) = images.image_shape else {
-        return Err(Error::format(&dir, "holds vectors, not images"));
-    };
-    let shape = ImageShape { height: rows, width: cols, channels: 1 };
     let kind = a.model.unwrap_or(if a.arch.arch.is_some() { MnistModel::Cnn } else { MnistModel::Mlp });
     let model = match kind {
         MnistModel::Mlp => {
@@ -118,7 +127,8 @@ pub(crate) fn run(a: PretrainArgs) -> Result<()> {
                 return Err(Error::invalid(flag, "applies to an MLP; a CNN's layers are set by --arch"));
             }
             let arch = a.arch.arch.as_deref().unwrap_or("lenet5");
-            Network::Cnn(build_cnn(arch, [1, rows, cols], images.num_classes, 2 * a.batch_size, a.run.seed)?)
+            let input = [shape.channels, shape.height, shape.width];
+            Network::Cnn(build_cnn(arch, input, images.num_classes, 2 * a.batch_size, a.run.seed)?)
         }
     };
     let backbone = model.backbone();
@@ -157,9 +167,7 @@ pub(crate) fn run(a: PretrainArgs) -> Result<()> {
         dir.display(),
         task.name()
     ));
-    let mut meta = BTreeMap::new();
     meta.insert(TASK_KEY.to_string(), task.name().to_string());
-    meta.insert(backprop::models::INPUT_KEY.to_string(), format!("{{\"image\":[{rows},{cols}]}}"));
     let started = std::time::Instant::now();
     let records =
         folder.trainer(optimizer, train)?.on_epoch(|_| backbone.save_encoder(&folder.model, &meta)).run(&mut step)?;
@@ -179,4 +187,38 @@ pub(crate) fn run(a: PretrainArgs) -> Result<()> {
     ));
     folder.say_saved();
     Ok(())
+}
+
+/// The images to pre-train on, their shape, and the metadata that describes
+/// them (the input size; the pixel scale of HDF5 and folder images).
+fn load_unlabelled(a: &PretrainArgs, path: &Path) -> Result<(Dataset, ImageShape, BTreeMap<String, String>)> {
+    let mut meta = BTreeMap::new();
+    if !is_image_collection(path) {
+        for (given, flag) in [(a.size.is_some(), "--size"), (a.normalize.is_some(), "--normalize")] {
+            if given {
+                let message = format!("applies to HDF5 and folder images; {} is an IDX folder", path.display());
+                return Err(Error::invalid(flag, message));
+            }
+        }
+        let (images, _) = load_mnist_dir_optional_test(path)?;
+        let Some([rows, cols]) = images.image_shape else {
+            return Err(Error::format(path, "holds vectors, not images"));
+        };
+        meta.insert(backprop::models::INPUT_KEY.to_string(), format!("{{\"image\":[{rows},{cols}]}}"));
+        return Ok((images, ImageShape { height: rows, width: cols, channels: 1 }, meta));
+    }
+    let size = a.size.unwrap_or(64);
+    super::train_images::check_size(size)?;
+    let full = super::train_images::load_images(path, ImageShape::rgb(size))?;
+    let scale = super::train_images::pixel_scale(a.normalize.unwrap_or(Normalize::Standard), &full.data);
+    let s = full.shape;
+    let input = serde_json::json!({ "image": [s.height, s.width], "channels": s.channels });
+    meta.insert(backprop::models::INPUT_KEY.to_string(), input.to_string());
+    meta.extend([scale.to_metadata()]);
+    Ok((scale.apply(full.data), s, meta))
+}
+
+/// An HDF5 file or a folder of class folders (any subfolder), not an IDX folder.
+fn is_image_collection(path: &Path) -> bool {
+    path.is_file() || std::fs::read_dir(path).is_ok_and(|entries| entries.flatten().any(|e| e.path().is_dir()))
 }

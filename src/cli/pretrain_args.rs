@@ -1,6 +1,6 @@
 //! The flags of a downstream task with a pre-trained encoder and few labels,
-//! of `train mnist` (`train images` does not take them yet): `--init-from`,
-//! `--freeze encoder`, `--labels-per-class` and `--encoder-lr-scale`.
+//! of `train mnist` and `train images`: `--init-from`, `--freeze encoder`,
+//! `--labels-per-class` and `--encoder-lr-scale`.
 
 use super::args::{name_flags, positive_f32, positive_usize};
 use super::network::Network;

@@ -4,8 +4,9 @@
 use super::args::{fraction, layer_sizes, positive_usize, LayerSizes};
 use super::input_args::{InitArg, Normalize, NormalizeArg};
 use super::network::{build_cnn, ArchArg, Network};
+use super::pretrain_args::FewLabelsArgs;
 use super::train_args::{check_model_size, LrDefaults, OptimArgs, RunArgs};
-use backprop::data::{load_hdf5_images, load_image_folder, Augment, Augmented, ImageShape, LabelledImages};
+use backprop::data::{load_hdf5_images, load_image_folder, Augment, Augmented, Dataset, ImageShape, LabelledImages};
 use backprop::loss::Loss;
 use backprop::models::{PixelScale, CLASSES_KEY, INPUT_KEY, LOSS_KEY};
 use backprop::nn::{Activation, Mlp, MlpConfig};
@@ -75,6 +76,8 @@ pub(crate) struct ImagesArgs {
     #[command(flatten)]
     init: InitArg,
     #[command(flatten)]
+    few: FewLabelsArgs,
+    #[command(flatten)]
     optim: OptimArgs,
     #[command(flatten)]
     run: RunArgs,
@@ -93,11 +96,8 @@ pub(crate) fn run(a: ImagesArgs) -> Result<()> {
         let message = format!("{} leaves no training images ({} in all)", a.val_fraction, full.data.len());
         return Err(Error::invalid("--val-fraction", message));
     }
-    let norm = match a.normalize.normalize {
-        Normalize::None => PixelScale { mean: 0.0, std: 1.0 / 255.0 },
-        Normalize::Unit => PixelScale { mean: 0.0, std: 1.0 },
-        Normalize::Standard => PixelScale::fit(&train),
-    };
+    let train = a.few.subset(train, a.run.seed)?;
+    let norm = pixel_scale(a.normalize.normalize, &train);
     let (train, val) = (norm.apply(train), norm.apply(val));
     let test = test.map(|mut t| {
         t.data = norm.apply(t.data);
@@ -115,8 +115,10 @@ pub(crate) fn run(a: ImagesArgs) -> Result<()> {
     if let Some(note) = a.init.apply(module, hidden_layers) {
         eprintln!("{note}");
     }
+    let (trained, encoder_note) = a.few.apply(&model)?;
     let steps = train.len().div_ceil(a.batch_size * folder.ranks()) * a.epochs;
-    let (optimizer, schedule) = a.optim.build(module.parameters(), steps, IMAGES_LR)?;
+    let scale = a.few.lr_scale(&model)?;
+    let (optimizer, schedule) = a.optim.build_scaled(trained, steps, IMAGES_LR, &scale)?;
     let config = TrainConfig {
         epochs: a.epochs,
         batch_size: a.batch_size,
@@ -137,6 +139,9 @@ pub(crate) fn run(a: ImagesArgs) -> Result<()> {
         classes.join(", "),
         module.num_parameters()
     ));
+    if let Some(note) = encoder_note {
+        folder.say(note);
+    }
     let augment = if a.augment { Augment::photos(full.shape) } else { Augment::NONE };
     let augmented = Augmented::new(&train, full.shape, augment, a.run.seed)?;
     let validation = Augmented::new(&val, full.shape, Augment::NONE, a.run.seed)?;
@@ -203,14 +208,28 @@ fn check_flags(a: &ImagesArgs) -> Result<()> {
     if a.model == ModelKind::Cnn && a.activation.is_some() {
         return Err(Error::invalid("--activation", "applies to an MLP; a CNN's activations are part of --arch"));
     }
-    if a.size > 4096 {
-        return Err(Error::invalid("--size", format!("must be at most 4096, got {}", a.size)));
+    check_size(a.size)
+}
+
+/// `--size` of folder images: at most 4096 (a larger side is a typo, and its images would not fit in memory).
+pub(crate) fn check_size(size: usize) -> Result<()> {
+    if size > 4096 {
+        return Err(Error::invalid("--size", format!("must be at most 4096, got {size}")));
     }
     Ok(())
 }
 
+/// The scaling `--normalize` asks for, fitted on `train` for `standard`.
+pub(crate) fn pixel_scale(normalize: Normalize, train: &Dataset) -> PixelScale {
+    match normalize {
+        Normalize::None => PixelScale { mean: 0.0, std: 1.0 / 255.0 },
+        Normalize::Unit => PixelScale { mean: 0.0, std: 1.0 },
+        Normalize::Standard => PixelScale::fit(train),
+    }
+}
+
 /// Images from an HDF5 file (`.h5`/`.hdf5`, or any file) or a folder of class folders.
-fn load_images(path: &Path, folder_shape: ImageShape) -> Result<LabelledImages> {
+pub(crate) fn load_images(path: &Path, folder_shape: ImageShape) -> Result<LabelledImages> {
     if !path.exists() {
         let e = std::io::Error::new(std::io::ErrorKind::NotFound, "no such HDF5 file or image folder");
         return Err(Error::io(path, e));
