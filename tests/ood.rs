@@ -126,6 +126,24 @@ fn mnist_model_says_unknown_to_fashion() {
         (vec!["ood", "--model", &model, "--in", &mnist_arg(), "--out", &root.arg("run")], vec!["t10k-images"]),
         (vec!["calibrate", "--model", &model, "--data", &root.arg("missing")], vec!["missing"]),
         (vec!["calibrate", "--model", &model, "--data", &fashion_arg()], vec!["train-images"]),
+        // A method's parameter given to a method that has none would be ignored without a word.
+        (vec!["calibrate", "--model", &model, "--data", &mnist_arg(), "--k", "5"], vec!["--k", "knn"]),
+        (
+            vec![
+                "ood",
+                "--model",
+                &model,
+                "--in",
+                &mnist_arg(),
+                "--out",
+                &fashion_arg(),
+                "--method",
+                "knn",
+                "--epsilon",
+                "0.01",
+            ],
+            vec!["--epsilon", "odin"],
+        ),
         (
             vec!["ood", "--model", &root.arg("nope.safetensors"), "--in", &mnist_arg(), "--out", &fashion_arg()],
             vec!["nope"],

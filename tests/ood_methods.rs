@@ -92,6 +92,11 @@ fn every_method_scores_digits_against_clothes_and_calibrate_stores_one() {
     // ood reuses what calibrate stored.
     let run = backprop(&[&ood[..], &["--method", "knn", "--json"]].concat()).expect_success("ood knn");
     assert_eq!(json_lines(&run.stdout)[0]["fitted"], "stored by calibrate");
+    // ... unless a flag sets the method's parameters: then it fits again with them.
+    let run = backprop(&[&ood[..], &["--method", "knn", "--k", "3", "--json"]].concat()).expect_success("ood knn k 3");
+    let row = &json_lines(&run.stdout)[0];
+    assert!(row["fitted"].as_str().unwrap().starts_with("fitted on"), "{row}");
+    assert_eq!(row["parameters"]["k"], 3, "{row}");
 
     // predict answers "unknown" with the stored method, far more often for clothes.
     let digits = write_test_pngs(&mnist_arg(), &root, "digit", 100);

@@ -48,6 +48,7 @@ pub(crate) fn run(a: CalibrateArgs) -> Result<()> {
              (msp, maxlogit, energy, odin, mahalanobis, knn)",
         ));
     }
+    a.fit.check_applies(&[a.method])?;
     let loaded = a.model.load()?;
     let model = super::ood::scoring_classifier(&loaded, "calibrate")?;
     a.fit.check_classes(&model)?;

@@ -69,6 +69,7 @@ pub(crate) fn run(a: OodArgs) -> Result<()> {
     if a.ae.is_some() && !wanted.contains(&Method::Ae) {
         return Err(Error::invalid("--ae", "only --method ae (or all) scores with an autoencoder"));
     }
+    a.fit.check_applies(&wanted)?;
     let loaded = a.model.load()?;
     let model = scoring_classifier(&loaded, "ood")?;
     a.fit.check_classes(&model)?;
@@ -97,14 +98,15 @@ pub(crate) fn run(a: OodArgs) -> Result<()> {
             let (i, o) = super::ood_ae::scores(ae, &model, &inside, &outside)?;
             (i, o, format!("autoencoder {}", ae.display()), serde_json::json!({}))
         } else {
-            let (detector, fitted) = match stored.as_ref().filter(|s| s.detector.method() == method) {
+            let stored = stored.as_ref().filter(|s| s.detector.method() == method && !a.fit.sets_parameters_of(method));
+            let (detector, fitted) = match stored {
                 Some(s) => (s.detector.clone(), "stored by calibrate".to_string()),
                 None => {
                     let data = fit_data
                         .as_ref()
                         .map_or_else(|| FitData::new(&inside, &inside), |d| FitData::new(d.train, d.validation));
                     let d = Detector::fit(method, &model, &data, &options).map_err(fit_flags)?;
-                    (d, fitted_on(method, fit_sets.as_ref()))
+                    (d, fitted_on(method, fit_sets.as_ref(), options.epsilon))
                 }
             };
             let (i, o) = detector_scores(&detector, &model, (&inside, &in_out), (&outside, &out_out))?;
@@ -181,8 +183,9 @@ fn detector_scores(
     }
 }
 
-fn fitted_on(method: Method, sets: Option<&(Dataset, Dataset)>) -> String {
+fn fitted_on(method: Method, sets: Option<&(Dataset, Dataset)>, epsilon: Option<f32>) -> String {
     match (method, sets) {
+        (Method::Odin, _) if epsilon.is_some() => "epsilon set by --epsilon".to_string(),
         (Method::Odin, Some((_, v))) => format!("epsilon chosen on {} validation images", v.len()),
         (Method::Mahalanobis | Method::Knn, Some((t, _))) => format!("fitted on {} training images", t.len()),
         _ => "nothing to fit".to_string(),

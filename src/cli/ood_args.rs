@@ -22,31 +22,61 @@ pub(crate) struct FitArgs {
     /// in-distribution images are those of these classes, relabelled from 0.
     #[arg(long, value_name = "LIST")]
     pub classes: Option<String>,
-    /// k-NN: the score is the distance to the k-th nearest training feature.
-    #[arg(long, default_value_t = 10, value_parser = super::args::positive_usize)]
-    pub k: usize,
-    /// k-NN: at most this many training features (drawn with --seed) in the bank.
-    #[arg(long, default_value_t = 10_000, value_parser = super::args::positive_usize)]
-    pub bank_size: usize,
-    /// ODIN: softmax temperature.
-    #[arg(long, default_value_t = backprop::ood::DEFAULT_TEMPERATURE, value_parser = super::args::positive_f32)]
-    pub temperature: f32,
+    /// k-NN: the score is the distance to the k-th nearest training feature (default 10).
+    #[arg(long, value_parser = super::args::positive_usize)]
+    pub k: Option<usize>,
+    /// k-NN: at most this many training features (drawn with --seed) in the bank (default 10000).
+    #[arg(long, value_parser = super::args::positive_usize)]
+    pub bank_size: Option<usize>,
+    /// ODIN: softmax temperature (default 1000).
+    #[arg(long, value_parser = super::args::positive_f32)]
+    pub temperature: Option<f32>,
     /// ODIN: input perturbation size (default: chosen on the in-distribution validation part).
     #[arg(long, value_parser = non_negative_f32)]
     pub epsilon: Option<f32>,
 }
 
 impl FitArgs {
-    /// The library's options.
+    /// The library's options: the flags given, the defaults for the others.
     pub fn options(&self) -> FitOptions {
+        let d = FitOptions::default();
         FitOptions {
-            temperature: self.temperature,
+            temperature: self.temperature.unwrap_or(d.temperature),
             epsilon: self.epsilon,
-            k: self.k,
-            bank_size: self.bank_size,
+            k: self.k.unwrap_or(d.k),
+            bank_size: self.bank_size.unwrap_or(d.bank_size),
             seed: self.seed,
-            ..FitOptions::default()
+            ..d
         }
+    }
+
+    /// The method-specific flags given (`--k`, `--bank-size`, `--temperature`,
+    /// `--epsilon`) with the method each applies to.
+    fn given(&self) -> Vec<(&'static str, Method)> {
+        let flags = [
+            (self.k.is_some(), "--k", Method::Knn),
+            (self.bank_size.is_some(), "--bank-size", Method::Knn),
+            (self.temperature.is_some(), "--temperature", Method::Odin),
+            (self.epsilon.is_some(), "--epsilon", Method::Odin),
+        ];
+        flags.into_iter().filter(|(given, ..)| *given).map(|(_, flag, method)| (flag, method)).collect()
+    }
+
+    /// Errors when a method-specific flag is given but none of `methods` uses
+    /// it (`--k` with `--method msp`): it would be ignored without a word.
+    pub fn check_applies(&self, methods: &[Method]) -> Result<()> {
+        match self.given().into_iter().find(|(_, m)| !methods.contains(m)) {
+            Some((flag, method)) => {
+                Err(Error::invalid(flag, format!("applies to --method {} only, which is not asked", method.name())))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Whether a flag sets a parameter of `method`: a detector that
+    /// `calibrate` stored is then fitted again with it rather than used.
+    pub fn sets_parameters_of(&self, method: Method) -> bool {
+        self.given().iter().any(|(_, m)| *m == method)
     }
 
     /// Errors unless `--classes` names the classes `model` was trained on
