@@ -350,12 +350,15 @@ fn train_gan_writes_history_sample_grids_and_report_plots() {
     for key in ["discriminator_loss", "generator_loss", "d_x", "d_g_z", "sample_diversity"] {
         assert!(history.iter().all(|r| r.metrics[key].is_finite()), "{key}");
     }
+    // With --d-steps 2 the discriminator's loss is the mean of both phases, and it is the train loss.
+    assert!(history.iter().all(|r| r.train_loss == r.metrics["discriminator_loss"]), "{history:?}");
     for file in ["samples/epoch_001.png", "samples/epoch_002.png", "samples/progress.gif", "model.safetensors"] {
         assert!(run_dir.join(file).is_file(), "{file}");
     }
     let loaded = backprop::models::load(&run_dir.join("model.safetensors")).unwrap();
     assert!(loaded.gan("test").unwrap().config().conditional);
-    backprop(&["report", &out]).expect_success("report");
+    let report = backprop(&["report", &out]).expect_success("report");
+    assert!(report.stdout.lines().any(|l| l.starts_with("GAN: ")), "the GAN's verdict: {}", report.stdout);
     assert!(run_dir.join("gan_losses.png").is_file() && run_dir.join("gan_outputs.png").is_file());
     // A shorter run into the same folder leaves none of the old run's sample grids.
     let again = ["train", "gan", "--data", data.to_str().unwrap(), "--epochs", "1", "--batch-size", "32"];

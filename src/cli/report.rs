@@ -24,6 +24,9 @@ pub(crate) fn run(a: ReportArgs) -> Result<()> {
     }
     let plots = plot_history(&a.path, a.out.as_deref())?;
     println!("{}", plots.diagnosis);
+    if let Some(verdict) = &plots.gan_verdict {
+        println!("GAN: {verdict}");
+    }
     if let Some(findings) = &plots.gradient_findings {
         if findings.is_empty() {
             println!("gradient flow: no problem seen");
@@ -46,6 +49,8 @@ pub struct Plots {
     pub diagnosis: Diagnosis,
     /// With gradient statistics beside the history: the problems they show.
     pub gradient_findings: Option<Vec<Verdict>>,
+    /// A GAN's history: its own verdict (collapse, a discriminator that wins), see `train gan`.
+    pub gan_verdict: Option<String>,
 }
 
 /// Reads a history (a run folder with `history.jsonl`, or the file itself) and
@@ -91,7 +96,7 @@ pub fn write_plots(history: &[EpochRecord], out: &Path, name: &str) -> Result<Pl
         write_svg(&chart, &svg)?;
         files.extend([png, svg]);
     }
-    Ok(Plots { files, diagnosis, gradient_findings: None })
+    Ok(Plots { files, diagnosis, gradient_findings: None, gan_verdict: super::train_gan::gan_verdict(history) })
 }
 
 /// The charts of a history, with their file stems.

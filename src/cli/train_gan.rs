@@ -160,13 +160,20 @@ fn count(params: &[(String, backprop::Param)]) -> usize {
     params.iter().map(|(_, p)| p.numel()).sum()
 }
 
+/// The verdict on a GAN's history (its warnings, or that it shows no sign of
+/// failing), the caption of its charts and a line of `report`; `None` for other runs.
+pub(crate) fn gan_verdict(history: &[EpochRecord]) -> Option<String> {
+    if !history.iter().any(|r| r.metrics.contains_key("generator_loss")) {
+        return None;
+    }
+    let caption = warnings(history).iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+    Some(if caption.is_empty() { "no sign of a failing GAN in the last epochs".into() } else { caption })
+}
+
 /// The charts `report` draws of a GAN's history: the two networks' losses,
 /// and the discriminator's mean outputs D(x), D(G(z)) with the samples'
 /// diversity; none for other runs.
 pub(crate) fn gan_charts(history: &[EpochRecord], title: impl Fn(&str) -> String) -> Vec<(String, Chart)> {
-    if !history.iter().any(|r| r.metrics.contains_key("generator_loss")) {
-        return Vec::new();
-    }
     let curve = |name: &str, color, key: &str| Series {
         name: name.into(),
         color,
@@ -176,18 +183,14 @@ pub(crate) fn gan_charts(history: &[EpochRecord], title: impl Fn(&str) -> String
             .filter(|(_, v)| v.is_finite())
             .collect(),
     };
-    let caption = warnings(history).iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+    let Some(caption) = gan_verdict(history) else { return Vec::new() };
     let chart = |title: String, y_label: &str, series: Vec<Series>| Chart {
         title,
         x_label: "epoch",
         y_label: y_label.into(),
         series,
         marker: None,
-        caption: if caption.is_empty() {
-            "no sign of a failing GAN in the last epochs".into()
-        } else {
-            caption.clone()
-        },
+        caption: caption.clone(),
         legend_low: false,
         y_format: |v| format!("{v:.2}"),
         log_y: false,

@@ -65,9 +65,12 @@ pub struct GanConfig {
     /// `[z, one_hot(y)]`, the discriminator the image with `one_hot(y)`
     /// appended (as constant planes for the DCGAN).
     pub conditional: bool,
-    /// Hidden layer sizes of the MLP generator.
+    /// Hidden layer sizes of the MLP generator (empty for the DCGAN, whose
+    /// layers are fixed; left out of the stored configuration when empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub generator_hidden: Vec<usize>,
-    /// Hidden layer sizes of the MLP discriminator.
+    /// Hidden layer sizes of the MLP discriminator (empty for the DCGAN).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub discriminator_hidden: Vec<usize>,
     /// Slope of the leaky ReLUs for negative inputs.
     pub negative_slope: f32,
@@ -89,9 +92,19 @@ impl GanConfig {
         }
     }
 
-    /// The default DCGAN for `image` (sides divisible by 4).
+    /// The default DCGAN for `image` (sides divisible by 4); it has no MLP hidden sizes.
+    ///
+    /// ```
+    /// use backprop::gan::GanConfig;
+    /// let c = GanConfig::dcgan(100, [1, 28, 28], 10);
+    /// assert!(c.check().is_ok() && c.generator_hidden.is_empty());
+    /// let stored = serde_json::to_string(&c).unwrap(); // what the checkpoint keeps
+    /// assert!(!stored.contains("hidden"), "{stored}");
+    /// assert_eq!(serde_json::from_str::<GanConfig>(&stored).unwrap(), c);
+    /// ```
     pub fn dcgan(latent: usize, image: [usize; 3], classes: usize) -> GanConfig {
-        GanConfig { arch: GanArch::Dcgan, ..GanConfig::mlp(latent, image, classes) }
+        let mlp = GanConfig::mlp(latent, image, classes);
+        GanConfig { arch: GanArch::Dcgan, generator_hidden: Vec::new(), discriminator_hidden: Vec::new(), ..mlp }
     }
 
     /// Values per generated image: `C * H * W`.

@@ -61,7 +61,9 @@ pub trait TrainStep {
     }
 
     /// The name of `phase` in messages and history (default `"loss"`; a GAN
-    /// would say `"discriminator"` and `"generator"`).
+    /// would say `"discriminator"` and `"generator"`). A step of several
+    /// phases gets `<name>_loss` in its epoch record's metrics: the mean per
+    /// step, over the phases that share the name.
     fn phase_name(&self, _phase: usize) -> &'static str {
         "loss"
     }

@@ -387,9 +387,18 @@ impl<'a> Trainer<'a> {
                 ..Default::default()
             };
             if phases > 1 {
+                // Phases that share a name (a GAN's discriminator steps) get their mean.
+                let mut by_name: Vec<(&str, f64, usize)> = Vec::new();
                 for (phase, sum) in sums.iter().enumerate() {
-                    let mean = (sum / steps.max(1) as f64) as f32;
-                    record.metrics.insert(format!("{}_loss", step.phase_name(phase)), mean);
+                    let name = step.phase_name(phase);
+                    match by_name.iter_mut().find(|(n, ..)| *n == name) {
+                        Some(entry) => (entry.1, entry.2) = (entry.1 + sum, entry.2 + 1),
+                        None => by_name.push((name, *sum, 1)),
+                    }
+                }
+                for (name, sum, count) in by_name {
+                    let mean = (sum / (steps.max(1) * count) as f64) as f32;
+                    record.metrics.insert(format!("{name}_loss"), mean);
                 }
             }
             step.end_epoch(&mut record, &stats);
