@@ -196,6 +196,20 @@ fn an_autoencoder_trained_on_normal_digits_flags_the_others() {
     let info = backprop(&["info", &ae]).expect_success("info").stdout;
     assert!(info.contains("kind: autoencoder"), "{info}");
 
+    // A folder without t10k- files: scored on the held-out part of the training split, whose
+    // digits 5-9 were never trained on.
+    let train_only = root.join("train-only");
+    common::copy_mnist(&train_only, &common::MNIST_FILES[2..]);
+    let out = root.arg("ae-train-only");
+    let data = train_only.to_str().unwrap();
+    let args = ["train", "autoencoder", "--data", data, "--classes", "0-4", "--epochs", "1", "--out", &out, "--json"];
+    let summary = json_lines(backprop(&args).expect_success("train-only").stdout.lines().last().unwrap())[0].clone();
+    assert_eq!(summary["evaluated_on"], "validation", "{summary}");
+    let (normal, anomalous) = (summary["normal_examples"].as_u64().unwrap(), summary["anomalous_examples"].as_u64());
+    assert_eq!(normal + anomalous.unwrap(), summary["test_examples"].as_u64().unwrap(), "{summary}");
+    let no_eval = backprop(&["train", "autoencoder", "--data", data, "--val-fraction", "0", "--out", &out]);
+    assert_clean_failure(&no_eval, &["--val-fraction", "no t10k- test files"]);
+
     // The reconstruction error tells digits from clothes.
     let classifier = root.arg("clf/model.safetensors");
     backprop(&["train", "mnist", "--classes", "0-4", "--hidden", "32", "--epochs", "1", "--out", &root.arg("clf")])

@@ -7,7 +7,7 @@
 use super::args::{fraction, positive_usize, DataArg};
 use super::train_args::{LrDefaults, OptimArgs, RunArgs};
 use backprop::autograd::{Graph, Var};
-use backprop::data::{batch_indices, load_mnist_dir, parse_classes, Dataset};
+use backprop::data::{batch_indices, load_mnist_dir_optional_test, parse_classes, Dataset};
 use backprop::nn::{AeArch, Autoencoder, AutoencoderConfig, Module};
 use backprop::ood::auroc;
 use backprop::tensor::Rng;
@@ -114,19 +114,36 @@ pub(crate) fn run(a: AutoencoderArgs) -> Result<()> {
     a.run.single_process("autoencoder training runs on one process")?;
     let folder = a.run.start()?;
     let dir = a.data.dir();
-    let data = load_mnist_dir(&dir)?;
-    let Some([rows, cols]) = data.train.image_shape else {
+    let (all_train, test) = load_mnist_dir_optional_test(&dir)?;
+    let Some([rows, cols]) = all_train.image_shape else {
         return Err(Error::format(&dir, "holds vectors, not images: an autoencoder here needs rows x columns images"));
     };
     let normal = match &a.classes {
-        Some(list) => Some(parse_classes(list, data.train.num_classes).map_err(super::args::as_flag("--classes"))?),
+        Some(list) => Some(parse_classes(list, all_train.num_classes).map_err(super::args::as_flag("--classes"))?),
         None => None,
     };
-    let train_all = match &normal {
-        Some(keep) => data.train.keep_classes(keep, true).map_err(super::args::as_flag("--classes"))?,
-        None => data.train.clone(),
+    let keep_normal = |d: &Dataset| match &normal {
+        Some(keep) => d.keep_classes(keep, true).map_err(super::args::as_flag("--classes")),
+        None => Ok(d.clone()),
     };
-    let (train, val) = train_all.split_validation(a.val_fraction, a.run.seed);
+    // The images scored at the end: the test split, or without one the held-out
+    // validation part of the training split (with --classes, of every class: its
+    // other classes are the anomalies, never trained on).
+    let (train, val, evaluated, eval_name) = match test {
+        Some(test) => {
+            let (train, val) = keep_normal(&all_train)?.split_validation(a.val_fraction, a.run.seed);
+            (train, val, test, "test")
+        }
+        None if a.val_fraction == 0.0 => {
+            let message =
+                format!("{} has no t10k- test files and --val-fraction is 0: nothing to evaluate on", dir.display());
+            return Err(Error::invalid("--val-fraction", message));
+        }
+        None => {
+            let (train, val) = all_train.split_validation(a.val_fraction, a.run.seed);
+            (keep_normal(&train)?, keep_normal(&val)?, val, "validation")
+        }
+    };
     let arch = match a.arch {
         ArchFlag::Mlp => AeArch::Mlp,
         ArchFlag::Conv => AeArch::Conv,
@@ -172,25 +189,25 @@ pub(crate) fn run(a: AutoencoderArgs) -> Result<()> {
     let seconds = started.elapsed().as_secs_f32();
     ae.save(&folder.model, &meta)?;
     let grid = folder.dir.join("reconstructions.png");
-    super::explain::save_png(&reconstruction_grid(&ae, &data.test, [rows, cols], 8), &grid)?;
-    let test_scores = ae.anomaly_scores(&data.test.inputs, 500);
+    super::explain::save_png(&reconstruction_grid(&ae, &evaluated, [rows, cols], 8), &grid)?;
+    let test_scores = ae.anomaly_scores(&evaluated.inputs, 500);
     let mut summary = serde_json::json!({
         "train_seconds": seconds, "model": folder.model, "history": folder.history, "grid": grid,
-        "test_examples": data.test.len(),
+        "evaluated_on": eval_name, "test_examples": evaluated.len(),
         "test_loss": -test_scores.iter().map(|&s| f64::from(s)).sum::<f64>() / test_scores.len().max(1) as f64,
     });
     folder.say(format_args!(
-        "test {} per image {:.2} ({} images); trained in {seconds:.1}s; grid of inputs and reconstructions: {}",
+        "{eval_name} {} per image {:.2} ({} images); trained in {seconds:.1}s; grid of inputs and reconstructions: {}",
         if a.variational { "negative ELBO" } else { "reconstruction error (summed binary cross-entropy)" },
         summary["test_loss"].as_f64().unwrap_or(f64::NAN),
-        data.test.len(),
+        evaluated.len(),
         grid.display()
     ));
     if let Some(keep) = &normal {
         let split = |want: bool| -> Vec<f32> {
             test_scores
                 .iter()
-                .zip(&data.test.labels)
+                .zip(&evaluated.labels)
                 .filter(|(_, l)| keep.contains(l) == want)
                 .map(|(&s, _)| s)
                 .collect()
@@ -202,7 +219,7 @@ pub(crate) fn run(a: AutoencoderArgs) -> Result<()> {
             summary["normal_examples"] = inside.len().into();
             summary["anomalous_examples"] = outside.len().into();
             folder.say(format_args!(
-                "anomaly detection on the test split: {} normal (classes {}) and {} anomalous images, ROC AUC {area:.4}",
+                "anomaly detection on the {eval_name} split: {} normal (classes {}) and {} anomalous images, ROC AUC {area:.4}",
                 inside.len(),
                 a.classes.as_deref().unwrap_or(""),
                 outside.len()
