@@ -286,6 +286,16 @@ fn an_autoencoder_trained_on_normal_digits_flags_the_others() {
     );
     let band10 = root.join("band10");
     write_band_dataset(&band10, 10, 30, 20);
+    // Mahalanobis fitted on 27 images for 16 features works, with a warning.
+    let tiny = common::train_tiny_10x10(&root);
+    let (tiny, band10_arg, data10) = (tiny.to_str().unwrap(), band10.to_str().unwrap(), root.arg("data10"));
+    let run = backprop(&["ood", "--model", tiny, "--in", band10_arg, "--out", &data10, "--method", "mahalanobis"]);
+    let run = run.expect_success("mahalanobis on few images");
+    assert!(
+        run.stderr.contains("warning: the Mahalanobis covariance is fitted on 27 images for 16 features"),
+        "{}",
+        run.stderr
+    );
     assert_clean_failure(
         &backprop(&[
             "train",

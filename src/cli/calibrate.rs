@@ -58,6 +58,9 @@ pub(crate) fn run(a: CalibrateArgs) -> Result<()> {
     let held_out = if a.fit.val_fraction > 0.0 { "held-out validation" } else { "training" };
     let detector = Detector::fit(a.method, &model, &FitData::new(&train, &validation), &a.fit.options())
         .map_err(super::ood_args::fit_flags)?;
+    if let Some(caveat) = detector.caveat(train.len()) {
+        eprintln!("warning: {caveat}");
+    }
     let scores = detector.scores(&model, &validation.inputs, 500)?;
     let threshold = calibrate_threshold(&scores, a.tpr.tpr)?;
     let kept = fraction_at_or_above(&scores, threshold)?;

@@ -106,6 +106,9 @@ pub(crate) fn run(a: OodArgs) -> Result<()> {
                         .as_ref()
                         .map_or_else(|| FitData::new(&inside, &inside), |d| FitData::new(d.train, d.validation));
                     let d = Detector::fit(method, &model, &data, &options).map_err(fit_flags)?;
+                    if let Some(caveat) = d.caveat(data.train.len()) {
+                        eprintln!("warning: {caveat}");
+                    }
                     (d, fitted_on(method, fit_sets.as_ref(), options.epsilon))
                 }
             };

@@ -187,6 +187,32 @@ impl Detector {
         })
     }
 
+    /// A reason to distrust the fit, for a warning: Mahalanobis's covariance
+    /// of `D` features fitted on fewer than `10 * D` images (`fitted_on`) is
+    /// poorly determined (below `D` it is singular and only the ridge keeps
+    /// it invertible). `None` when there is none.
+    ///
+    /// ```
+    /// use backprop::ood::{Detector, Mahalanobis};
+    /// use backprop::Tensor;
+    /// let f = Tensor::from_vec(vec![0.0, 1.0, 2.0, 1.0, 10.0, 0.0, 12.0, 0.0], &[4, 2]);
+    /// let d = Detector::Mahalanobis(Mahalanobis::fit(&f, &[0, 0, 1, 1], 2)?);
+    /// assert!(d.caveat(4).unwrap().contains("4 images for 2 features"));
+    /// assert!(d.caveat(20).is_none());
+    /// # Ok::<(), backprop::Error>(())
+    /// ```
+    pub fn caveat(&self, fitted_on: usize) -> Option<String> {
+        let Detector::Mahalanobis(m) = self else { return None };
+        let features = m.means.dim(1);
+        (fitted_on < 10 * features).then(|| {
+            format!(
+                "the Mahalanobis covariance is fitted on {fitted_on} images for {features} features: so few leave it \
+                 poorly determined (fit on at least {} images)",
+                10 * features
+            )
+        })
+    }
+
     /// The method it computes.
     pub fn method(&self) -> Method {
         match self {
