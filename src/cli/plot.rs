@@ -52,7 +52,8 @@ pub(crate) struct Chart {
     pub marker: Option<Marker>,
     /// A line of text under the chart (wrapped when long).
     pub caption: String,
-    /// Put the legend bottom right (for rising curves) instead of top right.
+    /// Prefer the legend bottom right (for rising curves) to top right; either
+    /// way it goes to the corner with the fewest points.
     pub legend_low: bool,
     /// Formats the y axis labels.
     pub y_format: fn(f64) -> String,
@@ -180,13 +181,40 @@ fn draw<DB: DrawingBackend>(
     }
     chart
         .configure_series_labels()
-        .position(if c.legend_low { SeriesLabelPosition::LowerRight } else { SeriesLabelPosition::UpperRight })
+        .position(legend_corner(c, (0.5, last_epoch + 0.5), (lo, hi)))
         .margin(12)
         .label_font(text(15.0))
         .background_style(WHITE.mix(0.9))
         .border_style(BLACK.mix(0.3))
         .draw()?;
     root.present()
+}
+
+/// The corner of the plot whose quarter holds the fewest points, so the legend
+/// hides as few of them as it can (the last epochs' points above all); ties
+/// go to the chart's preference (`legend_low`: bottom right, else top right),
+/// then to the right-hand corners.
+fn legend_corner(c: &Chart, (x0, x1): (f64, f64), (lo, hi): (f64, f64)) -> SeriesLabelPosition {
+    use SeriesLabelPosition::{LowerLeft, LowerRight, UpperLeft, UpperRight};
+    let preferred = if c.legend_low { [LowerRight, UpperRight] } else { [UpperRight, LowerRight] };
+    let order = [preferred[0].clone(), preferred[1].clone(), UpperLeft, LowerLeft];
+    let in_corner = |corner: &SeriesLabelPosition, (x, y): (f64, f64)| {
+        let fx = (x - x0) / (x1 - x0).max(f64::MIN_POSITIVE);
+        let fy = (y - lo) / (hi - lo).max(f64::MIN_POSITIVE);
+        let (right, top) = (fx > 0.6, fy > 0.6);
+        let (left, bottom) = (fx < 0.4, fy < 0.4);
+        match corner {
+            UpperRight => right && top,
+            LowerRight => right && bottom,
+            UpperLeft => left && top,
+            _ => left && bottom,
+        }
+    };
+    let count = |corner: &SeriesLabelPosition| {
+        c.series.iter().flat_map(|s| s.points.iter()).filter(|&&p| in_corner(corner, p)).count()
+    };
+    // `min_by_key` keeps the first of equal counts: the order above is the preference.
+    order.into_iter().min_by_key(count).expect("four corners")
 }
 
 /// The x axis: epochs, labelled at whole epochs only.
@@ -311,6 +339,33 @@ fn wrap(text: &str, width: u32, measure: impl Fn(&str) -> u32) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_legend_goes_where_the_points_are_not() {
+        let chart = |points: Vec<(f64, f64)>, legend_low| Chart {
+            title: String::new(),
+            x_label: "epoch",
+            y_label: String::new(),
+            series: vec![Series { name: "train".into(), color: BLACK, points }],
+            marker: None,
+            caption: String::new(),
+            legend_low,
+            y_format: |v| v.to_string(),
+            log_y: false,
+        };
+        let falling: Vec<(f64, f64)> = (1..=10).map(|e| (e as f64, 1.0 / e as f64)).collect();
+        let rising: Vec<(f64, f64)> = falling.iter().map(|&(e, v)| (e, 1.0 - v)).collect();
+        let at = |c: &Chart| legend_corner(c, (0.5, 10.5), (0.0, 1.0));
+        // A falling loss leaves the top right free; a rising accuracy the bottom right.
+        assert!(matches!(at(&chart(falling.clone(), false)), SeriesLabelPosition::UpperRight));
+        assert!(matches!(at(&chart(falling, true)), SeriesLabelPosition::UpperRight));
+        assert!(matches!(at(&chart(rising.clone(), false)), SeriesLabelPosition::LowerRight));
+        assert!(matches!(at(&chart(rising, true)), SeriesLabelPosition::LowerRight));
+        // Flat at mid height: the preference decides.
+        let flat: Vec<(f64, f64)> = (1..=10).map(|e| (e as f64, 0.5)).collect();
+        assert!(matches!(at(&chart(flat.clone(), true)), SeriesLabelPosition::LowerRight));
+        assert!(matches!(at(&chart(flat, false)), SeriesLabelPosition::UpperRight));
+    }
 
     #[test]
     fn ticks_are_whole_epochs_and_few() {
