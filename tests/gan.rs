@@ -5,13 +5,13 @@
 
 mod common;
 
-use backprop::autograd::Param;
+use backprop::autograd::{Graph, Param, Var};
 use backprop::data::{load_mnist_dir, Dataset};
 use backprop::gan::{score_images, Gan, GanConfig, GanStep, GanTraining};
 use backprop::nn::{Activation, Mlp, MlpConfig, Module};
 use backprop::optim::{Adam, Optimizer, Shared};
 use backprop::tensor::Rng;
-use backprop::train::{TrainConfig, Trainer};
+use backprop::train::{EpochRecord, EpochStats, TrainConfig, TrainStep, Trainer};
 use backprop::Tensor;
 use common::{assert_clean_failure, backprop, mnist_arg, TempDir};
 use std::cell::RefCell;
@@ -153,6 +153,50 @@ fn a_small_gan_covers_the_modes_of_8_gaussians_on_a_ring() {
     for key in ["d_x", "d_g_z", "discriminator_loss", "generator_loss", "sample_diversity"] {
         assert!(last[key].is_finite(), "{key}");
     }
+}
+
+/// A GAN step on a fresh graph per phase (the trainer's default), to compare
+/// with the step's own shared graph.
+struct PerPhaseGraphs<'a>(GanStep<'a>);
+
+impl TrainStep for PerPhaseGraphs<'_> {
+    fn phases(&self) -> usize {
+        self.0.phases()
+    }
+    fn phase_name(&self, phase: usize) -> &'static str {
+        self.0.phase_name(phase)
+    }
+    fn start_epoch(&mut self, epoch: usize) -> backprop::Result<Option<usize>> {
+        self.0.start_epoch(epoch)
+    }
+    fn loss<'g>(&mut self, g: &'g Graph, phase: usize) -> backprop::Result<Var<'g>> {
+        self.0.loss(g, phase)
+    }
+    fn end_epoch(&mut self, record: &mut EpochRecord, stats: &EpochStats) {
+        self.0.end_epoch(record, stats)
+    }
+}
+
+#[test]
+fn one_graph_per_step_trains_as_one_graph_per_phase() {
+    // Recording the generated batch once (the discriminator sees it detached)
+    // gives the generator the gradients of generating it again.
+    let data = ring(256, &mut Rng::new(4));
+    let train = |shared: bool| {
+        let gan = Gan::new(GanConfig { conditional: true, ..toy_config() }, &mut Rng::new(5)).unwrap();
+        let training = GanTraining { batch_size: 32, d_steps: 2, ..Default::default() };
+        let step = GanStep::new(&gan, &data, training).unwrap();
+        assert!(step.shares_graph());
+        let d = Shared::new(Adam::new(gan.discriminator_parameters(), 1e-3));
+        let g = Adam::new(gan.generator_parameters(), 1e-3);
+        let trainer = Trainer::new(Box::new(d.clone()), TrainConfig { epochs: 2, ..Default::default() });
+        let mut trainer = trainer.and_optimizer(Box::new(d)).and_optimizer(Box::new(g));
+        let history = if shared { trainer.run(&mut { step }) } else { trainer.run(&mut PerPhaseGraphs(step)) };
+        let losses: Vec<f32> = history.unwrap().iter().map(|r| r.metrics["generator_loss"]).collect();
+        let weights: Vec<Vec<f32>> = gan.parameters().iter().map(|(_, p)| p.value().data().to_vec()).collect();
+        (losses, weights)
+    };
+    assert_eq!(train(true), train(false));
 }
 
 /// A small MLP classifier of the bundled MNIST subset, saved in `dir`.

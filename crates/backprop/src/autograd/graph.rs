@@ -68,8 +68,8 @@ pub struct Graph {
     training: bool,
     /// Every parameter is a constant ([`Graph::inputs_only`]).
     params_constant: bool,
-    /// Parameters that are constants in this graph ([`Graph::freeze`]).
-    frozen: Vec<Param>,
+    /// Parameters that are constants when recorded ([`Graph::freeze`], [`Graph::set_frozen`]).
+    frozen: RefCell<Vec<Param>>,
 }
 
 /// A value in a [`Graph`]: a cheap, copyable handle. Arithmetic on `Var`s
@@ -88,7 +88,8 @@ impl Default for Graph {
 
 impl Graph {
     fn with_mode(record: bool, training: bool, params_constant: bool) -> Graph {
-        Graph { nodes: RefCell::new(Vec::with_capacity(64)), record, training, params_constant, frozen: Vec::new() }
+        let frozen = RefCell::new(Vec::new());
+        Graph { nodes: RefCell::new(Vec::with_capacity(64)), record, training, params_constant, frozen }
     }
 
     /// A graph that records for backpropagation (training mode).
@@ -167,16 +168,29 @@ impl Graph {
         for p in params {
             let p = p.as_param();
             if !self.is_frozen(p) {
-                self.frozen.push(p.clone());
+                self.frozen.get_mut().push(p.clone());
             }
         }
         self
     }
 
+    /// Replaces the frozen parameters (see [`Graph::freeze`]) for what is
+    /// recorded from now on; nodes already recorded keep theirs. One graph
+    /// can so serve several optimizer steps that share values: a GAN's
+    /// generator output, recorded once, trains the discriminator (detached)
+    /// and then, with the discriminator frozen, the generator.
+    pub fn set_frozen<I>(&self, params: I)
+    where
+        I: IntoIterator,
+        I::Item: AsParam,
+    {
+        *self.frozen.borrow_mut() = params.into_iter().map(|p| p.as_param().clone()).collect();
+    }
+
     /// Whether `p` is a constant in this graph (frozen, or every parameter is
     /// with [`Graph::inputs_only`]).
     pub fn is_frozen(&self, p: &Param) -> bool {
-        self.params_constant || self.frozen.iter().any(|f| f.same_as(p))
+        self.params_constant || self.frozen.borrow().iter().any(|f| f.same_as(p))
     }
 
     /// Whether layers should behave as in training (dropout active, batch

@@ -32,9 +32,12 @@ impl Default for GanTraining {
 /// The [`TrainStep`] of a GAN: `d_steps` discriminator phases, then one
 /// generator phase; give the [`Trainer`](crate::train::Trainer) one optimizer
 /// per phase (the discriminator's shared by its phases, see
-/// [`Shared`](crate::optim::Shared)). While a phase runs, the trainer freezes
-/// the other network's parameters: the discriminator's gradients are never
-/// touched by the generator's step.
+/// [`Shared`](crate::optim::Shared)). The phases share one graph
+/// ([`TrainStep::shares_graph`]): the last discriminator phase's generated
+/// batch, recorded once, is what the generator's loss goes through (the
+/// discriminator sees it detached). During the generator's phase the
+/// discriminator's parameters are frozen: its gradients are never touched by
+/// the generator's step.
 ///
 /// - Discriminator: `BCE(D(x), 1 - smoothing) + BCE(D(G(z)), 0)` on a real
 ///   batch and a generated one (Goodfellow et al. 2014, eq. 1).
@@ -130,7 +133,10 @@ impl<'a> GanStep<'a> {
         })
     }
 
-    fn discriminator_loss<'g>(&mut self, g: &'g Graph) -> Result<Var<'g>> {
+    /// The discriminator's loss, and the generated batch (recorded with the
+    /// generator's parameters where they are not frozen; the discriminator
+    /// sees it detached).
+    fn discriminator_loss<'g>(&mut self, g: &'g Graph) -> Result<(Var<'g>, Var<'g>)> {
         let (b, c) = (self.training.batch_size, self.gan.config());
         let ids = self.batches.get(self.next).cloned().ok_or_else(|| Error::invalid("epoch", "out of batches"))?;
         self.next += 1;
@@ -141,7 +147,7 @@ impl<'a> GanStep<'a> {
         let z = Tensor::randn(&[b, c.latent], 0.0, 1.0, &mut self.rng);
         let fake = self.gan.generate(g, g.constant(z.clone()), fake_labels.as_deref())?;
         let d_real = self.gan.discriminate(g, g.constant(x), real_labels.as_deref())?;
-        let d_fake = self.gan.discriminate(g, fake, fake_labels.as_deref())?;
+        let d_fake = self.gan.discriminate(g, g.constant(fake.value()), fake_labels.as_deref())?;
         let target = |v: f32| g.constant(Tensor::full(&[b, 1], v));
         let loss =
             bce_with_logits(d_real, target(1.0 - self.training.label_smoothing)) + bce_with_logits(d_fake, target(0.0));
@@ -149,14 +155,19 @@ impl<'a> GanStep<'a> {
         self.sums[1] += mean_probability(&d_fake.value());
         self.counted += 1;
         self.last = Some((z, fake_labels));
-        Ok(loss)
+        Ok((loss, fake))
     }
 
-    fn generator_loss<'g>(&mut self, g: &'g Graph) -> Result<Var<'g>> {
+    /// The generator's loss on `fake`, the last discriminator phase's batch
+    /// (recorded on this graph), or generated again from its noise.
+    fn generator_loss<'g>(&mut self, g: &'g Graph, fake: Option<Var<'g>>) -> Result<Var<'g>> {
         let (z, labels) =
             self.last.take().ok_or_else(|| Error::invalid("phase", "the generator's before any discriminator's"))?;
         let n = z.dim(0);
-        let fake = self.gan.generate(g, g.constant(z), labels.as_deref())?;
+        let fake = match fake {
+            Some(fake) => fake,
+            None => self.gan.generate(g, g.constant(z), labels.as_deref())?,
+        };
         let logits = self.gan.discriminate(g, fake, labels.as_deref())?;
         Ok(bce_with_logits(logits, g.constant(Tensor::full(&[n, 1], 1.0))))
     }
@@ -194,9 +205,24 @@ impl TrainStep for GanStep<'_> {
 
     fn loss<'g>(&mut self, g: &'g Graph, phase: usize) -> Result<Var<'g>> {
         if phase < self.training.d_steps {
-            self.discriminator_loss(g)
+            Ok(self.discriminator_loss(g)?.0)
         } else {
-            self.generator_loss(g)
+            self.generator_loss(g, None)
+        }
+    }
+
+    /// One graph for the step: the generator's forward pass runs once.
+    fn shares_graph(&self) -> bool {
+        true
+    }
+
+    fn shared_loss<'g>(&mut self, g: &'g Graph, phase: usize, carried: &mut Vec<Var<'g>>) -> Result<Var<'g>> {
+        if phase < self.training.d_steps {
+            let (loss, fake) = self.discriminator_loss(g)?;
+            *carried = vec![fake];
+            Ok(loss)
+        } else {
+            self.generator_loss(g, carried.pop())
         }
     }
 

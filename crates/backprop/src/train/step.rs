@@ -68,6 +68,27 @@ pub trait TrainStep {
         "loss"
     }
 
+    /// Whether the phases of a step share one graph (default: no, a fresh
+    /// graph per phase). When they do, the trainer records all of a step's
+    /// phases on one graph and calls [`TrainStep::shared_loss`]; in phase `p`
+    /// the parameters of earlier phases' optimizers are frozen and those of
+    /// later phases are not, so a value recorded now can carry gradient to a
+    /// later phase (the step detaches it, with [`Graph::constant`] of its
+    /// value, where the current loss uses it). A GAN so records its
+    /// generator's output once for both networks' steps, as PyTorch's DCGAN
+    /// example does with `fake.detach()`.
+    fn shares_graph(&self) -> bool {
+        false
+    }
+
+    /// The loss of `phase` on the graph the step's phases share
+    /// ([`TrainStep::shares_graph`]); `carried` holds what earlier phases of
+    /// this step left for later ones. Default: [`TrainStep::loss`].
+    fn shared_loss<'g>(&mut self, g: &'g Graph, phase: usize, carried: &mut Vec<Var<'g>>) -> Result<Var<'g>> {
+        let _ = carried;
+        self.loss(g, phase)
+    }
+
     /// Called before each epoch (from 1). Returns the number of steps in it
     /// when the step walks a data set (the batches of a shuffled epoch), or
     /// `None` when the trainer's

@@ -6,11 +6,12 @@
 use super::early_stopping::EarlyStopping;
 use super::grad_stats::{GradStats, GradStatsRecord, GradStatsWriter};
 use super::history::{EpochRecord, HistoryWriter};
+use super::nan_origin::ParamNames;
 use super::progress::{Plan, Progress, Silent};
 use super::step::{EpochStats, TrainStep};
 use super::step_check::{At, StepCheck};
 use super::supervised::SupervisedStep;
-use crate::autograd::{Graph, Param};
+use crate::autograd::{Graph, Param, Var};
 use crate::data::Supervised;
 use crate::dist::{average_gradients, broadcast_params, Collective};
 use crate::loss::Loss;
@@ -298,7 +299,9 @@ impl<'a> Trainer<'a> {
         let plan =
             Plan { epochs: cfg.epochs, max_steps: cfg.max_steps, counted_in_steps: cfg.steps_per_epoch.is_some() };
         let base_lr: Vec<f32> = self.optimizers.iter().map(|o| o.lr()).collect();
-        let frozen: Vec<Vec<Param>> = (0..phases).map(|p| self.params_except(p)).collect();
+        let frozen: Vec<Vec<Param>> = (0..phases).map(|p| self.params_except(p, |_| true)).collect();
+        // On a graph shared by a step's phases: only the earlier phases' parameters.
+        let frozen_shared: Vec<Vec<Param>> = (0..phases).map(|p| self.params_except(p, |q| q < p)).collect();
         // What early stopping snapshots and puts back: the weights and the buffers.
         let mut kept = all_params(&self.optimizers);
         kept.extend(step.buffers());
@@ -338,11 +341,17 @@ impl<'a> Trainer<'a> {
                     break;
                 }
                 ran += 1;
+                // A step whose phases share one graph keeps it (and what the
+                // phases carry) until its last backward; that phase's update
+                // waits for the graph to go, so the parameters it changes are
+                // not shared with the graph's nodes (no copy on write).
+                let shared = step.shares_graph().then(Graph::new);
+                let mut carried = Vec::new();
+                let mut pending = None;
                 for (phase, sum) in sums.iter_mut().enumerate() {
-                    let opt = &mut self.optimizers[phase];
                     let lr = cfg.schedule.lr_at(done, base_lr[phase]);
-                    opt.set_lr(lr);
-                    opt.zero_grad();
+                    self.optimizers[phase].set_lr(lr);
+                    self.optimizers[phase].zero_grad();
                     let at = At {
                         epoch,
                         batch: s + 1,
@@ -351,28 +360,30 @@ impl<'a> Trainer<'a> {
                         phase: (phases > 1).then(|| step.phase_name(phase)),
                     };
                     let check = &mut checks[phase];
-                    let g = Graph::new().freeze(&frozen[phase]);
-                    let loss = step.loss(&g, phase)?;
-                    let mut value = loss.item();
-                    check.forward(&g, loss, &names, lr, &at)?;
-                    check.backward(&g, loss, opt.params(), lr, &at)?;
-                    if let Some(comm) = &self.comm {
-                        value = average_gradients(comm.as_ref(), opt.params(), value);
-                    }
-                    if let Some(stats) = &mut self.grad_stats {
-                        stats.observe(phase, &g, opt.params(), &check.grad_sq, s, steps);
-                    }
-                    drop(g);
-                    if let Some(max) = cfg.clip_norm {
-                        clip_grad_norm(opt.params(), max);
-                    }
-                    check.before_update(opt.params(), lr, &at);
-                    opt.step();
-                    check.after_update(opt.params(), lr, &at)?;
-                    if let Some(stats) = &mut self.grad_stats {
-                        stats.after_update(phase, opt.params());
-                    }
+                    let progress = (s, steps);
+                    let value = match &shared {
+                        Some(g) => {
+                            g.set_frozen(&frozen_shared[phase]);
+                            let loss = step.shared_loss(g, phase, &mut carried)?;
+                            self.backward_phase(g, loss, phase, check, &names, lr, &at, progress)?
+                        }
+                        None => {
+                            let g = Graph::new().freeze(&frozen[phase]);
+                            let loss = step.loss(&g, phase)?;
+                            self.backward_phase(&g, loss, phase, check, &names, lr, &at, progress)?
+                        }
+                    };
                     *sum += value as f64;
+                    if shared.is_some() && phase + 1 == phases {
+                        pending = Some((phase, lr, at));
+                    } else {
+                        self.update_phase(phase, check, lr, &at, cfg.clip_norm)?;
+                    }
+                }
+                drop(carried);
+                drop(shared);
+                if let Some((phase, lr, at)) = pending {
+                    self.update_phase(phase, &mut checks[phase], lr, &at, cfg.clip_norm)?;
                 }
                 done += 1;
                 self.progress.step_done(s + 1, (sums[0] / (s + 1) as f64) as f32);
@@ -427,14 +438,56 @@ impl<'a> Trainer<'a> {
     }
 
     /// The parameters of every optimizer but the one of `phase`: frozen while it runs.
-    fn params_except(&self, phase: usize) -> Vec<Param> {
+    fn params_except(&self, phase: usize, of_phase: impl Fn(usize) -> bool) -> Vec<Param> {
         let own = self.optimizers[phase].params();
-        let others = self.optimizers.iter().enumerate().filter(|(i, _)| *i != phase);
+        let others = self.optimizers.iter().enumerate().filter(|(i, _)| *i != phase && of_phase(*i));
         others
             .flat_map(|(_, o)| o.params().iter().map(|(_, p)| p))
             .filter(|p| !own.iter().any(|(_, q)| q.same_as(p)))
             .cloned()
             .collect()
+    }
+
+    /// One phase's loss on `g` checked, its backward and gradient checks, the
+    /// gradients averaged over ranks and observed; returns the loss value.
+    #[allow(clippy::too_many_arguments)]
+    fn backward_phase(
+        &mut self,
+        g: &Graph,
+        loss: Var<'_>,
+        phase: usize,
+        check: &mut StepCheck,
+        names: ParamNames<'_>,
+        lr: f32,
+        at: &At,
+        (s, steps): (usize, usize),
+    ) -> Result<f32> {
+        let opt = &self.optimizers[phase];
+        let mut value = loss.item();
+        check.forward(g, loss, names, lr, at)?;
+        check.backward(g, loss, opt.params(), lr, at)?;
+        if let Some(comm) = &self.comm {
+            value = average_gradients(comm.as_ref(), opt.params(), value);
+        }
+        if let Some(stats) = &mut self.grad_stats {
+            stats.observe(phase, g, opt.params(), &check.grad_sq, s, steps);
+        }
+        Ok(value)
+    }
+
+    /// One phase's update: clipping, the optimizer's step and its checks.
+    fn update_phase(&mut self, phase: usize, check: &mut StepCheck, lr: f32, at: &At, clip: Option<f32>) -> Result<()> {
+        let opt = &mut self.optimizers[phase];
+        if let Some(max) = clip {
+            clip_grad_norm(opt.params(), max);
+        }
+        check.before_update(opt.params(), lr, at);
+        opt.step();
+        check.after_update(opt.params(), lr, at)?;
+        if let Some(stats) = &mut self.grad_stats {
+            stats.after_update(phase, opt.params());
+        }
+        Ok(())
     }
 
     /// Early stopping's bookkeeping after an epoch (snapshotting `kept` at an
