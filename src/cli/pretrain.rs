@@ -84,7 +84,7 @@ pub(crate) struct PretrainArgs {
     #[arg(long, value_name = "DEG", value_parser = super::args::non_negative_f32)]
     shear: Option<f32>,
     /// Distort each view elastically (Simard et al. 2003) by a random displacement field of
-    /// strength PX pixels (contrastive; default 0: none).
+    /// strength PX pixels (contrastive; default 34, 0 turns it off).
     #[arg(long, value_name = "PX", value_parser = super::args::non_negative_f32)]
     elastic_alpha: Option<f32>,
     /// Standard deviation in pixels of the Gaussian that smooths the elastic displacement field
