@@ -9,7 +9,7 @@ mod common;
 use backprop::autograd::{gradcheck, GradcheckOptions};
 use backprop::data::{Dataset, ImageShape};
 use backprop::nn::{Cnn, CnnConfig, Module};
-use backprop::pretrain::{labelled_subset, nt_xent, random_view, rotate90, Backbone, ViewOptions};
+use backprop::pretrain::{labelled_subset, nt_xent, random_view, rotate90, warp_affine, Affine, Backbone, ViewOptions};
 use backprop::tensor::Rng;
 use backprop::Tensor;
 use common::{assert_clean_failure, backprop, mnist_arg, TempDir};
@@ -58,6 +58,71 @@ fn rotations_and_views_keep_the_image() {
     let a = random_view(&image, shape, &ViewOptions::default(), &mut rng);
     let b = random_view(&image, shape, &ViewOptions::default(), &mut rng);
     assert_ne!(a, b);
+}
+
+#[test]
+fn affine_views_rotate_shear_and_distort() {
+    let shape = ImageShape { height: 6, width: 6, channels: 2 };
+    let image: Vec<f32> = (0..72).map(|i| (i as f32 * 0.37).sin()).collect();
+    let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-4);
+    // A view with every transformation off is the image itself.
+    let plain = ViewOptions {
+        min_scale: 1.0,
+        max_aspect: 1.0,
+        shift: 0.0,
+        rotation: 0.0,
+        shear: 0.0,
+        elastic_alpha: 0.0,
+        noise: 0.0,
+        ..ViewOptions::default()
+    };
+    assert_eq!(random_view(&image, shape, &plain, &mut Rng::new(3)), image);
+    assert_eq!(warp_affine(&image, shape, &Affine::IDENTITY, None), image);
+    // Quarter turns through the affine path are rotate90's.
+    for k in 1..4 {
+        let turned = warp_affine(&image, shape, &Affine::rotation(90.0 * k as f32), None);
+        assert!(close(&turned, &rotate90(&image, shape, k)), "{k} quarter turns");
+    }
+    // A 10-degree rotation moves the pixels, but keeps the centre's value on an odd-sided image.
+    let odd = ImageShape { height: 5, width: 5, channels: 1 };
+    let small: Vec<f32> = (0..25).map(|i| i as f32).collect();
+    let tilted = warp_affine(&small, odd, &Affine::rotation(10.0), None);
+    assert!((tilted[12] - 12.0).abs() < 1e-5 && !close(&tilted, &small), "{tilted:?}");
+    // Rotations, shears and elastic distortion each change a view drawn from the same seed.
+    for changed in [
+        ViewOptions { rotation: 25.0, ..plain },
+        ViewOptions { shear: 20.0, ..plain },
+        ViewOptions { elastic_alpha: 34.0, ..plain },
+    ] {
+        let view = random_view(&image, shape, &changed, &mut Rng::new(3));
+        assert!(!close(&view, &image), "{changed:?} left the image unchanged");
+    }
+    // A zero displacement field changes nothing; a field of whole pixels shifts the image.
+    let zeros = vec![0.0; 2 * 36];
+    assert_eq!(warp_affine(&image, shape, &Affine::IDENTITY, Some(&zeros)), image);
+    let one_right: Vec<f32> = (0..72).map(|i| if i % 2 == 1 { 1.0 } else { 0.0 }).collect();
+    let shifted = warp_affine(&image, shape, &Affine::IDENTITY, Some(&one_right));
+    assert_eq!(&shifted[..2], &image[2..4]);
+    assert_eq!(&shifted[10..12], &[0.0, 0.0]); // the last column reads beyond the border
+}
+
+#[test]
+fn view_options_out_of_range_are_refused() {
+    let base = ViewOptions::default();
+    assert!(base.validate().is_ok());
+    for (bad, field) in [
+        (ViewOptions { rotation: 181.0, ..base }, "rotation"),
+        (ViewOptions { rotation: -1.0, ..base }, "rotation"),
+        (ViewOptions { shear: 61.0, ..base }, "shear"),
+        (ViewOptions { elastic_alpha: -1.0, ..base }, "elastic_alpha"),
+        (ViewOptions { elastic_sigma: 0.0, ..base }, "elastic_sigma"),
+        (ViewOptions { min_scale: 0.0, ..base }, "min_scale"),
+        (ViewOptions { max_aspect: 0.5, ..base }, "max_aspect"),
+        (ViewOptions { noise: f32::NAN, ..base }, "noise"),
+    ] {
+        let e = bad.validate().unwrap_err().to_string();
+        assert!(e.starts_with(&format!("invalid value for {field}: must be")), "{e}");
+    }
 }
 
 #[test]
@@ -237,6 +302,25 @@ fn bad_input_gets_one_line() {
     assert_clean_failure(
         &backprop(&["pretrain", "--task", "contrastive", "--data", &data, "--distributed", "--out", &pre]),
         &["--distributed", "pre-training runs on one process"],
+    );
+    let pretrain = |extra: &[&str]| {
+        let mut args = vec!["pretrain", "--data", &data, "--limit", "64", "--epochs", "1", "--out", &pre];
+        args.extend_from_slice(extra);
+        backprop(&args)
+    };
+    assert_clean_failure(
+        &pretrain(&["--task", "contrastive", "--rotation", "200"]),
+        &["--rotation", "from 0 to 180 degrees, got 200"],
+    );
+    assert_clean_failure(&pretrain(&["--task", "contrastive", "--shear", "75"]), &["--shear", "from 0 to 60 degrees"]);
+    assert_clean_failure(&pretrain(&["--task", "contrastive", "--rotation", "-5"]), &["--rotation", ">= 0"]);
+    assert_clean_failure(
+        &pretrain(&["--task", "contrastive", "--elastic-sigma", "0"]),
+        &["--elastic-sigma", "positive"],
+    );
+    assert_clean_failure(
+        &pretrain(&["--task", "denoise", "--elastic-alpha", "30"]),
+        &["--elastic-alpha", "views of the contrastive task, not of denoise"],
     );
     // A GPT fine-tuned on a text with characters its vocabulary lacks.
     let gpt = dir.arg("gpt");

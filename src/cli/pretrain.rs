@@ -25,7 +25,8 @@ const PRETRAIN_LR: LrDefaults = LrDefaults { sgd: 0.1, adam: 1e-3, decay_matrice
 enum TaskName {
     /// Predict the rotation (0, 90, 180, 270 degrees) of each image (Gidaris et al. 2018).
     Rotation,
-    /// SimCLR: NT-Xent over two random views (crops, shifts, noise) of each image (Chen et al. 2020).
+    /// SimCLR: NT-Xent over two random views (crops, shifts, rotations, shears, noise) of each image
+    /// (Chen et al. 2020).
     Contrastive,
     /// A denoising autoencoder: reconstruct each image from a noisy copy (Vincent et al. 2008).
     Denoise,
@@ -87,6 +88,22 @@ pub(crate) struct PretrainArgs {
     /// (contrastive, default 0.1) or of the input to denoise (default 0.4).
     #[arg(long, value_parser = super::args::non_negative_f32)]
     noise: Option<f32>,
+    /// Rotate each view by a random angle of up to DEG degrees either way, 0 to 180
+    /// (contrastive; default 20, 0 turns it off).
+    #[arg(long, value_name = "DEG", value_parser = super::args::non_negative_f32)]
+    rotation: Option<f32>,
+    /// Shear each view horizontally by a random angle of up to DEG degrees either way, 0 to 60
+    /// (contrastive; default 15, 0 turns it off).
+    #[arg(long, value_name = "DEG", value_parser = super::args::non_negative_f32)]
+    shear: Option<f32>,
+    /// Distort each view elastically (Simard et al. 2003) by a random displacement field of
+    /// strength PX pixels (contrastive; default 34, 0 turns it off).
+    #[arg(long, value_name = "PX", value_parser = super::args::non_negative_f32)]
+    elastic_alpha: Option<f32>,
+    /// Standard deviation in pixels of the Gaussian that smooths the elastic displacement field
+    /// (contrastive; default 4).
+    #[arg(long, value_name = "PX", value_parser = positive_f32)]
+    elastic_sigma: Option<f32>,
     #[command(flatten)]
     optim: OptimArgs,
     #[command(flatten)]
@@ -100,6 +117,16 @@ pub(crate) fn run(a: PretrainArgs) -> Result<()> {
     let task = Task::from(a.task);
     if a.task == TaskName::Rotation && a.noise.is_some() {
         return Err(Error::invalid("--noise", "applies to the contrastive and denoise tasks, not rotation"));
+    }
+    let view_flags = [
+        ("--rotation", a.rotation.is_some()),
+        ("--shear", a.shear.is_some()),
+        ("--elastic-alpha", a.elastic_alpha.is_some()),
+        ("--elastic-sigma", a.elastic_sigma.is_some()),
+    ];
+    if let Some((flag, _)) = view_flags.iter().find(|(_, set)| *set).filter(|_| a.task != TaskName::Contrastive) {
+        let message = format!("sets the views of the contrastive task, not of {}", task.name());
+        return Err(Error::invalid(*flag, message));
     }
     let dir = a.data.clone().unwrap_or_else(super::train::default_data_dir);
     let (mut images, shape, mut meta) = load_unlabelled(&a, &dir)?;
@@ -142,8 +169,14 @@ pub(crate) fn run(a: PretrainArgs) -> Result<()> {
         config.views.noise = noise;
         config.denoise_noise = noise;
     }
-    let mut step = PretrainStep::new(backbone, &images.inputs, shape, config)
-        .map_err(|e| super::args::name_flags(e, &["batch_size", "task"]))?;
+    let views = &mut config.views;
+    views.rotation = a.rotation.unwrap_or(views.rotation);
+    views.shear = a.shear.unwrap_or(views.shear);
+    views.elastic_alpha = a.elastic_alpha.unwrap_or(views.elastic_alpha);
+    views.elastic_sigma = a.elastic_sigma.unwrap_or(views.elastic_sigma);
+    let flags = ["batch_size", "task", "rotation", "shear", "elastic_alpha", "elastic_sigma", "noise"];
+    let mut step =
+        PretrainStep::new(backbone, &images.inputs, shape, config).map_err(|e| super::args::name_flags(e, &flags))?;
     let params = step.parameters();
     let trained: usize = params.iter().map(|(_, p)| p.numel()).sum();
     let steps = images.len().div_ceil(a.batch_size) * a.epochs;

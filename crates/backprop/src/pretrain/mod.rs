@@ -45,7 +45,7 @@ mod views;
 pub use contrastive::nt_xent;
 pub use encoder::{Backbone, ENCODER_KIND, ENCODER_MODEL_KEY, TASK_KEY};
 pub use step::{PretrainConfig, PretrainStep, Task};
-pub use views::{random_view, rotate90, ViewOptions};
+pub use views::{random_view, rotate90, warp_affine, Affine, ViewOptions};
 
 use crate::data::Dataset;
 use crate::tensor::Rng;

@@ -153,8 +153,9 @@ impl<'a> PretrainStep<'a> {
     /// # Errors
     /// [`Error::InvalidArgument`] when there are no images (or, for the
     /// contrastive task, fewer than 2), the rows do not hold `shape`, the
-    /// batch size is 0, rotation is asked of images that are not square, or
-    /// the network has no layer before its output layer.
+    /// batch size is 0, rotation is asked of images that are not square, the
+    /// contrastive task's views are out of range ([`ViewOptions::validate`],
+    /// naming the field), or the network has no layer before its output layer.
     pub fn new(backbone: Backbone<'a>, images: &'a Tensor, shape: ImageShape, config: PretrainConfig) -> Result<Self> {
         let task = config.task;
         if images.ndim() != 2 || images.dim(1) != shape.len() {
@@ -173,6 +174,9 @@ impl<'a> PretrainStep<'a> {
                 "batch_size",
                 format!("{} is too small for the {} task", config.batch_size, task.name()),
             ));
+        }
+        if task == Task::Contrastive {
+            config.views.validate()?;
         }
         if task == Task::Rotation && shape.height != shape.width {
             let message = format!("rotation needs square images, these are {}x{}", shape.height, shape.width);
