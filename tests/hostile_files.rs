@@ -6,14 +6,10 @@ mod common;
 
 use backprop::checkpoint::Checkpoint;
 use backprop::data::{load_idx_pair, load_mnist_test, read_idx};
-use common::{assert_clean_failure, backprop, gunzip, gzip, idx_bytes, mnist_dir, TempDir};
+use common::{assert_clean_failure, backprop, fixture, gunzip, gzip, idx_bytes, mnist_dir, TempDir};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-
-fn fixture(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name).to_str().unwrap().to_string()
-}
 
 /// An IDX folder whose four files are the given images and labels (train and test alike).
 fn idx_folder(dir: &Path, image_dims: &[u32], pixels: &[u8], labels: &[u8]) {

@@ -5,14 +5,10 @@
 
 mod common;
 
-use common::{assert_clean_failure, backprop, Run, TempDir};
+use common::{assert_clean_failure, backprop, fixture, Run, TempDir};
 use image::{Rgb, RgbImage};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-
-fn fixture(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name).to_str().unwrap().to_string()
-}
 
 /// A tiny seeded generator (xorshift).
 struct Noise(u64);

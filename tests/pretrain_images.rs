@@ -6,15 +6,11 @@
 mod common;
 
 use backprop::checkpoint::Checkpoint;
-use common::{assert_clean_failure, backprop, TempDir};
+use common::{assert_clean_failure, backprop, fixture, TempDir};
 use std::path::Path;
 
 /// A small CNN for the 64x64 RGB fixture, without its output layer (added to fit the classes).
 const ARCH: &str = "c8k3p1-bn-relu-mp4-c16k3p1-relu-mp4-fc32-relu";
-
-fn fixture(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name).to_str().unwrap().to_string()
-}
 
 /// Pre-trains `ARCH` by SimCLR on the cat/non-cat training images; returns the encoder's path.
 fn pretrain(dir: &TempDir) -> String {

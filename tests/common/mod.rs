@@ -59,6 +59,11 @@ pub fn mnist_arg() -> String {
     mnist_dir().to_str().unwrap().to_string()
 }
 
+/// A file of `tests/fixtures`, as a command-line argument.
+pub fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name).to_str().unwrap().to_string()
+}
+
 /// What a run of the binary produced.
 #[derive(Debug)]
 pub struct Run {
