@@ -45,7 +45,8 @@ impl Default for GanTraining {
 ///   D(G(z))` (ibid., section 3) on the noise of the last discriminator phase.
 ///
 /// Each epoch's record gets the phases' losses (`discriminator_loss`, the
-/// mean over the `d_steps` phases, also its `train_loss`; `generator_loss`), the means of `D(x)` and `D(G(z))` (`d_x`, `d_g_z`,
+/// mean over the `d_steps` phases and so the `train_loss` too;
+/// `generator_loss`), the means of `D(x)` and `D(G(z))` (`d_x`, `d_g_z`,
 /// probabilities, over the discriminator's phases) and `sample_diversity`
 /// (see [`sample_diversity`](super::sample_diversity)). The data's inputs must
 /// be what the generator should produce (images scaled to [-1, 1]).
@@ -227,10 +228,6 @@ impl TrainStep for GanStep<'_> {
     }
 
     fn end_epoch(&mut self, record: &mut EpochRecord, _stats: &EpochStats) {
-        // `train_loss`: the discriminator's, over all its phases (not only the first).
-        if let Some(&d) = record.metrics.get("discriminator_loss") {
-            record.train_loss = d;
-        }
         let n = self.counted.max(1) as f64;
         record.metrics.insert("d_x".into(), (self.sums[0] / n) as f32);
         record.metrics.insert("d_g_z".into(), (self.sums[1] / n) as f32);

@@ -103,8 +103,8 @@ pub trait TrainStep {
 
     /// After an epoch's steps: fill the record's training metrics and start
     /// the next epoch's from zero. The trainer has already set `train_loss` to
-    /// the mean loss of phase 0 per step; a step may refine it (e.g. weighting
-    /// by examples).
+    /// the mean loss of phase 0 per step (averaged with the phases that share
+    /// its name); a step may refine it (e.g. weighting by examples).
     fn end_epoch(&mut self, record: &mut EpochRecord, stats: &EpochStats);
 
     /// Whether [`TrainStep::evaluate`] measures a validation loss (early

@@ -390,25 +390,29 @@ impl<'a> Trainer<'a> {
             }
             let steps = ran;
             let stats = EpochStats { steps, elapsed: started.elapsed() };
+            // Each phase name's mean loss per step: phases that share a name (a
+            // GAN's discriminator steps) are averaged. Phase 0's is the train loss.
+            let mut by_name: Vec<(&str, f64, usize)> = Vec::new();
+            for (phase, sum) in sums.iter().enumerate() {
+                let name = step.phase_name(phase);
+                match by_name.iter_mut().find(|(n, ..)| *n == name) {
+                    Some(entry) => (entry.1, entry.2) = (entry.1 + sum, entry.2 + 1),
+                    None => by_name.push((name, *sum, 1)),
+                }
+            }
+            let means: Vec<(&str, f32)> = by_name
+                .into_iter()
+                .map(|(name, sum, count)| (name, (sum / (steps.max(1) * count) as f64) as f32))
+                .collect();
             let mut record = EpochRecord {
                 epoch,
                 step: plan.counted_in_steps.then_some(done),
-                train_loss: (sums[0] / steps.max(1) as f64) as f32,
+                train_loss: means[0].1,
                 lr: self.optimizers[0].lr(),
                 ..Default::default()
             };
             if phases > 1 {
-                // Phases that share a name (a GAN's discriminator steps) get their mean.
-                let mut by_name: Vec<(&str, f64, usize)> = Vec::new();
-                for (phase, sum) in sums.iter().enumerate() {
-                    let name = step.phase_name(phase);
-                    match by_name.iter_mut().find(|(n, ..)| *n == name) {
-                        Some(entry) => (entry.1, entry.2) = (entry.1 + sum, entry.2 + 1),
-                        None => by_name.push((name, *sum, 1)),
-                    }
-                }
-                for (name, sum, count) in by_name {
-                    let mean = (sum / (steps.max(1) * count) as f64) as f32;
+                for (name, mean) in means {
                     record.metrics.insert(format!("{name}_loss"), mean);
                 }
             }
