@@ -90,17 +90,18 @@ pub fn write_plots(history: &[EpochRecord], out: &Path, name: &str) -> Result<Pl
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let diagnosis = diagnose(history);
     let mut files = Vec::new();
-    for (stem, chart) in charts(history, &diagnosis, name) {
+    let gan_verdict = super::train_gan::gan_verdict(history);
+    for (stem, chart) in charts(history, &diagnosis, gan_verdict.as_deref(), name) {
         let (png, svg) = (out.join(format!("{stem}.png")), out.join(format!("{stem}.svg")));
         write_png(&chart, &png)?;
         write_svg(&chart, &svg)?;
         files.extend([png, svg]);
     }
-    Ok(Plots { files, diagnosis, gradient_findings: None, gan_verdict: super::train_gan::gan_verdict(history) })
+    Ok(Plots { files, diagnosis, gradient_findings: None, gan_verdict })
 }
 
 /// The charts of a history, with their file stems.
-fn charts(history: &[EpochRecord], d: &Diagnosis, name: &str) -> Vec<(String, Chart)> {
+fn charts(history: &[EpochRecord], d: &Diagnosis, gan_verdict: Option<&str>, name: &str) -> Vec<(String, Chart)> {
     let title = |what: &str| if name.is_empty() { what.to_string() } else { format!("{name}: {what}") };
     // A run counted in steps (a language model's) is drawn against steps, others against epochs.
     let unit = if history.iter().all(|r| r.step.is_some()) { "step" } else { "epoch" };
@@ -171,7 +172,9 @@ fn charts(history: &[EpochRecord], d: &Diagnosis, name: &str) -> Vec<(String, Ch
         out.push((error, chart));
     }
     out.extend(super::train_rl::return_chart(history, title));
-    out.extend(super::train_gan::gan_charts(history, title));
+    if let Some(verdict) = gan_verdict {
+        out.extend(super::train_gan::gan_charts(history, verdict, title));
+    }
     out
 }
 

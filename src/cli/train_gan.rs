@@ -172,8 +172,12 @@ pub(crate) fn gan_verdict(history: &[EpochRecord]) -> Option<String> {
 
 /// The charts `report` draws of a GAN's history: the two networks' losses,
 /// and the discriminator's mean outputs D(x), D(G(z)) with the samples'
-/// diversity; none for other runs.
-pub(crate) fn gan_charts(history: &[EpochRecord], title: impl Fn(&str) -> String) -> Vec<(String, Chart)> {
+/// diversity, captioned with its `verdict` ([`gan_verdict`]).
+pub(crate) fn gan_charts(
+    history: &[EpochRecord],
+    verdict: &str,
+    title: impl Fn(&str) -> String,
+) -> Vec<(String, Chart)> {
     let curve = |name: &str, color, key: &str| Series {
         name: name.into(),
         color,
@@ -183,14 +187,13 @@ pub(crate) fn gan_charts(history: &[EpochRecord], title: impl Fn(&str) -> String
             .filter(|(_, v)| v.is_finite())
             .collect(),
     };
-    let Some(caption) = gan_verdict(history) else { return Vec::new() };
     let chart = |title: String, y_label: &str, series: Vec<Series>| Chart {
         title,
         x_label: "epoch",
         y_label: y_label.into(),
         series,
         marker: None,
-        caption: caption.clone(),
+        caption: verdict.to_string(),
         legend_low: false,
         y_format: |v| format!("{v:.2}"),
         log_y: false,
