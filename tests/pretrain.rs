@@ -241,6 +241,41 @@ fn pretrained_encoder_beats_a_random_one_with_ten_labels_per_class() {
     }
 }
 
+/// `train mnist --augment` (random affine maps and elastic distortions of
+/// the digits, Simard et al. 2003) is worth points when labels are few: 10
+/// per class, the same network and steps, with and without it.
+#[test]
+fn augmentation_helps_with_ten_labels_per_class() {
+    let dir = TempDir::new("augment-ci");
+    let data = mnist_arg();
+    let train = |name: &str, extra: &[&str]| {
+        let out = dir.arg(name);
+        let mut args = vec![
+            "train",
+            "mnist",
+            "--data",
+            &data,
+            "--arch",
+            "c8k5p2-bn-relu-mp2-c16k5-bn-relu-mp2-fc64-bn-relu",
+            "--labels-per-class",
+            "10",
+            "--batch-size",
+            "32",
+            "--epochs",
+            "120",
+            "--threads",
+            "2",
+            "--out",
+            &out,
+        ];
+        args.extend_from_slice(extra);
+        test_accuracy(&backprop(&args).expect_success(name).stdout)
+    };
+    let plain = train("plain", &[]);
+    let augmented = train("augmented", &["--augment"]);
+    assert!(augmented >= plain + 1.5, "with --augment {augmented}% vs without {plain}%");
+}
+
 #[test]
 fn bad_input_gets_one_line() {
     let dir = TempDir::new("pretrain-bad");

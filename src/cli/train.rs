@@ -3,7 +3,7 @@
 use super::args::{fraction, layer_sizes, positive_usize, DataArg, LayerSizes};
 use super::network::{build_cnn, ArchArg, Network};
 use super::train_args::{check_model_size, LrDefaults, OptimArgs, RunArgs};
-use backprop::data::load_mnist_dir_optional_test;
+use backprop::data::{load_mnist_dir_optional_test, Augment, Augmented, ImageShape, Supervised};
 use backprop::loss::Loss;
 use backprop::models::{CLASSES_KEY, INPUT_KEY, LOSS_KEY};
 use backprop::nn::{Activation, Mlp, MlpConfig};
@@ -87,6 +87,10 @@ pub(crate) struct MnistArgs {
     /// leaving the others as the unknown for `backprop ood --out-classes`.
     #[arg(long, value_name = "LIST")]
     classes: Option<String>,
+    /// Augment the training images, anew each epoch: random crops, shifts, rotations, shears and
+    /// elastic distortions of the digits (Simard et al. 2003; the library's Augment::digits).
+    #[arg(long)]
+    augment: bool,
     #[command(flatten)]
     init: super::input_args::InitArg,
     #[command(flatten)]
@@ -230,7 +234,21 @@ fn train_mnist(a: MnistArgs) -> Result<()> {
         // Save whenever validation loss improves; training ends with the best weights restored.
         trainer = trainer.early_stopping(patience).on_improvement(|_| folder.save(|| model.save(&folder.model, &meta)));
     }
-    let records = trainer.fit(module, &train, Some(&val)).map_err(|e| super::args::name_flags(e, &["batch_size"]))?;
+    let augmented;
+    let train_data: &dyn Supervised = match (a.augment, train.image_shape) {
+        (false, _) => &train,
+        (true, Some([height, width])) => {
+            let shape = ImageShape { height, width, channels: 1 };
+            augmented = Augmented::new(&train, shape, Augment::digits(), a.run.seed)?;
+            &augmented
+        }
+        (true, None) => {
+            return Err(Error::invalid("--augment", format!("{} holds vectors, not images", dir.display())));
+        }
+    };
+    let validation: &dyn Supervised = &val;
+    let records =
+        trainer.fit(module, train_data, Some(validation)).map_err(|e| super::args::name_flags(e, &["batch_size"]))?;
     drop(trainer);
     if !folder.writes() {
         return Ok(());

@@ -50,6 +50,7 @@ pub mod regression;
 pub mod series;
 pub mod supervised;
 pub mod text;
+pub mod views;
 
 pub use augment::{Augment, Augmented};
 pub use batches::{batch_indices, validation_split_indices};

@@ -40,12 +40,11 @@
 mod contrastive;
 mod encoder;
 mod step;
-mod views;
 
+pub use crate::data::views::{random_view, rotate90, warp_affine, Affine, ViewOptions};
 pub use contrastive::nt_xent;
 pub use encoder::{Backbone, ENCODER_KIND, ENCODER_MODEL_KEY, TASK_KEY};
 pub use step::{PretrainConfig, PretrainStep, Task};
-pub use views::{random_view, rotate90, warp_affine, Affine, ViewOptions};
 
 use crate::data::Dataset;
 use crate::tensor::Rng;

@@ -3,8 +3,8 @@
 
 use super::contrastive::nt_xent;
 use super::encoder::Backbone;
-use super::views::{random_view, rotate90, ViewOptions};
 use crate::autograd::{Graph, Param, Var};
+use crate::data::views::{random_view, rotate90, ViewOptions};
 use crate::data::{batch_indices, ImageShape};
 use crate::loss::{cross_entropy, mse};
 use crate::nn::{Activation, Init, Linear, Module, Sequential};

@@ -1,5 +1,5 @@
-//! The transformations self-supervised tasks apply to unlabelled images:
-//! rotations by multiples of 90 degrees, and random views: one affine map
+//! Transformations of images for self-supervised tasks and for data
+//! augmentation: rotations by multiples of 90 degrees, and random views: one affine map
 //! (a random resized crop, shift, rotation and shear) with an optional
 //! elastic distortion, sampled bilinearly, plus Gaussian noise. Images are
 //! rows of `HWC` pixels ([`ImageShape`]), as [`crate::data`] reads them.
@@ -13,7 +13,7 @@ use crate::{Error, Result};
 ///
 /// ```
 /// use backprop::data::ImageShape;
-/// use backprop::pretrain::rotate90;
+/// use backprop::data::views::rotate90;
 /// let shape = ImageShape { height: 2, width: 2, channels: 1 };
 /// // 1 2      2 4
 /// // 3 4  ->  1 3
@@ -96,7 +96,7 @@ impl ViewOptions {
     /// The options with every value in its range.
     ///
     /// ```
-    /// use backprop::pretrain::ViewOptions;
+    /// use backprop::data::views::ViewOptions;
     /// assert!(ViewOptions::default().validate().is_ok());
     /// let e = ViewOptions { rotation: 200.0, ..ViewOptions::default() }.validate().unwrap_err();
     /// assert_eq!(e.to_string(), "invalid value for rotation: must be from 0 to 180 degrees, got 200");
@@ -158,7 +158,7 @@ impl Affine {
 ///
 /// ```
 /// use backprop::data::ImageShape;
-/// use backprop::pretrain::{warp_affine, Affine};
+/// use backprop::data::views::{warp_affine, Affine};
 /// let shape = ImageShape { height: 2, width: 2, channels: 1 };
 /// let image = [1.0, 2.0, 3.0, 4.0];
 /// assert_eq!(warp_affine(&image, shape, &Affine::IDENTITY, None), image);
@@ -207,7 +207,7 @@ pub fn warp_affine(image: &[f32], shape: ImageShape, map: &Affine, displacement:
 ///
 /// ```
 /// use backprop::data::ImageShape;
-/// use backprop::pretrain::{random_view, ViewOptions};
+/// use backprop::data::views::{random_view, ViewOptions};
 /// use backprop::tensor::Rng;
 /// let shape = ImageShape { height: 8, width: 8, channels: 1 };
 /// let image: Vec<f32> = (0..64).map(|i| i as f32).collect();
