@@ -3,14 +3,17 @@
 
     python3 bench/pretrain_summary.py runs/acc/mnist-table.jsonl
 
-One row per (labels per class, encoder, training, recipe); the recipe (more
-fine-tuning flags, bench/pretrain_table.py --finetune-flags) is shown when set.
+One row per (labels per class, encoder, training, recipe, network); the recipe
+(more fine-tuning flags, bench/pretrain_table.py --finetune-flags) and a
+network other than lenet5 (--arch) are shown when set.
 """
 import json, statistics, sys, collections
 rows = collections.defaultdict(list)
 for line in open(sys.argv[1]):
     r = json.loads(line)
-    key = (r["labels_per_class"], r["start"], r["mode"], r.get("recipe", ""))
+    arch = r.get("arch", "lenet5")
+    recipe = " ".join(x for x in [r.get("recipe", ""), "" if arch == "lenet5" else f"--arch {arch}"] if x)
+    key = (r["labels_per_class"], r["start"], r["mode"], recipe)
     rows[key].append((r["seed"], r["test_accuracy"]))
 ORDER = ["scratch", "rotation", "contrastive", "denoise"]
 for key in sorted(rows, key=lambda k: (k[0], ORDER.index(k[1]) if k[1] in ORDER else len(ORDER), k[1], k[2], k[3])):

@@ -14,7 +14,7 @@ batch order).
         --tasks rotation,contrastive,denoise --out runs/acc/mnist-table.jsonl
 
 Recipe (the same for every row; --finetune-flags adds flags to the fine-tuning
-rows, scratch's included, e.g. --encoder-lr-scale 0.1): lenet5, Adam, cosine decay, batch 32;
+rows, scratch's included, e.g. --encoder-lr-scale 0.1): --arch (default lenet5), Adam, cosine decay, batch 32;
 10 labels per class: 60 epochs (240 steps); 100 per class: 20 epochs (640 steps);
 learning rate 1e-3 for training all layers, 1e-2 for a linear probe; no
 validation split (--val-fraction 0), test on the t10k files.
@@ -29,8 +29,8 @@ import sys
 RECIPE = {10: ["--epochs", "60"], 100: ["--epochs", "20"]}
 
 
-def run(binary, data, k, seed, extra, out):
-    args = [binary, "train", "mnist", "--data", data, "--arch", "lenet5", "--labels-per-class", str(k),
+def run(binary, data, arch, k, seed, extra, out):
+    args = [binary, "train", "mnist", "--data", data, "--arch", arch, "--labels-per-class", str(k),
             "--val-fraction", "0", "--batch-size", "32", "--seed", str(seed), "--threads", "1", "--json",
             "--out", out] + (RECIPE[k] if "--epochs" not in extra else []) + extra
     done = subprocess.run(args, capture_output=True, text=True)
@@ -44,6 +44,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--binary", default="target/release/backprop")
     p.add_argument("--data", required=True)
+    p.add_argument("--arch", default="lenet5", help="the network (the encoders' architecture)")
     p.add_argument("--encoders", required=True, help="prefix: the encoder of task T is PREFIX<T>/encoder.safetensors")
     p.add_argument("--tasks", default="rotation,contrastive,denoise")
     p.add_argument("--labels", default="10,100")
@@ -75,13 +76,13 @@ def main():
             accs = []
             for seed in [int(s) for s in a.seeds.split(",")]:
                 out = os.path.join(scratch_dir, f"{start}-{mode}-{k}-{seed}")
-                acc, secs = run(a.binary, a.data, k, seed, extra, out)
+                acc, secs = run(a.binary, a.data, a.arch, k, seed, extra, out)
                 accs.append(acc)
                 recipe = " ".join(tune) if mode == "fine-tune" else ""
                 with open(a.out, "a") as f:
                     f.write(json.dumps({"data": a.data, "start": start, "mode": mode, "labels_per_class": k,
                                         "seed": seed, "test_accuracy": acc, "train_seconds": secs,
-                                        "recipe": recipe}) + "\n")
+                                        "recipe": recipe, "arch": a.arch}) + "\n")
             line = (k, start, mode, statistics.mean(accs), statistics.stdev(accs) if len(accs) > 1 else 0.0)
             table.append(line)
             print("| %d | %s | %s | %.2f ± %.2f |" % line, flush=True)

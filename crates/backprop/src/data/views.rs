@@ -269,18 +269,22 @@ fn elastic_displacement(shape: ImageShape, alpha: f32, sigma: f32, rng: &mut Rng
         (0..=2 * radius).map(|i| (-0.5 * ((i as f32 - radius as f32) / sigma).powi(2)).exp()).collect();
     let total: f32 = kernel.iter().sum();
     let kernel: Vec<f32> = kernel.iter().map(|k| k / total).collect();
-    // One pass of the separable Gaussian along the rows or the columns, both components at once, times `gain`.
+    // One pass of the separable Gaussian along the rows or the columns, both
+    // components at once, times `gain`; taps that fall outside the image are
+    // left out (the field is 0 there), their range found once per position.
     let smooth = |src: &[f32], along_rows: bool, gain: f32| -> Vec<f32> {
         let mut out = vec![0.0; src.len()];
+        let (len, stride) = if along_rows { (w, 1) } else { (h, w) };
         for r in 0..h {
             for col in 0..w {
-                let (pos, len) = if along_rows { (col, w) } else { (r, h) };
+                let pos = if along_rows { col } else { r };
+                let first = if along_rows { r * w } else { col };
+                let taps = radius.saturating_sub(pos)..kernel.len().min(len + radius - pos);
                 let (mut dy, mut dx) = (0.0, 0.0);
-                for (i, &k) in kernel.iter().enumerate() {
-                    let Some(at) = (pos + i).checked_sub(radius).filter(|&at| at < len) else { continue };
-                    let idx = if along_rows { r * w + at } else { at * w + col };
-                    dy += k * src[2 * idx];
-                    dx += k * src[2 * idx + 1];
+                for i in taps {
+                    let idx = 2 * (first + (pos + i - radius) * stride);
+                    dy += kernel[i] * src[idx];
+                    dx += kernel[i] * src[idx + 1];
                 }
                 out[2 * (r * w + col)] = gain * dy;
                 out[2 * (r * w + col) + 1] = gain * dx;
