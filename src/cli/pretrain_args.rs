@@ -28,7 +28,8 @@ pub(crate) enum Frozen {
 #[derive(Args, Debug, Clone, Default)]
 pub(crate) struct FewLabelsArgs {
     /// Start the network's encoder (every layer but the output layer) from a pre-trained encoder
-    /// (`backprop pretrain`'s encoder.safetensors); the tensor names and shapes must match.
+    /// (`backprop pretrain`'s encoder.safetensors); the tensor names and shapes, an MLP's
+    /// --activation and the input scale (--normalize) must match.
     #[arg(long, value_name = "FILE")]
     pub init_from: Option<PathBuf>,
     /// Keep the encoder fixed and train only the output layer: a linear probe of the pre-trained
