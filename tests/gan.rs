@@ -278,6 +278,9 @@ fn train_gan_refuses_latent_0() {
     assert_clean_failure(&train(&["--arch", "dcgan", "--latent", "65536"]), &["--latent", "parameters", "limit"]);
     assert_clean_failure(&train(&["--arch", "dcgan", "--batch-size", "1"]), &["--batch-size", "batch norm"]);
     assert_clean_failure(&train(&["--batch-size", "9000"]), &["--batch-size", "8004"]);
+    // One batch fits but 200 discriminator steps of them do not: the flag at fault is --d-steps.
+    let line = assert_clean_failure(&train(&["--d-steps", "200"]), &["--d-steps", "200 x 64", "8004"]);
+    assert!(!line.contains("--batch-size"), "{line}");
     // A NaN in the generator's step is placed in the (frozen) discriminator layer that made it.
     let diverged = train(&["--lr", "1e30"]);
     assert!(diverged.stderr.contains("in discriminator.layers."), "{}", diverged.stderr);

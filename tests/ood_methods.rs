@@ -314,3 +314,50 @@ fn an_autoencoder_trained_on_normal_digits_flags_the_others() {
         &["--classes", "12"],
     );
 }
+
+#[test]
+fn classes_test_files_and_stored_settings() {
+    let root = TempDir::new("ood-settings");
+    let tiny = common::train_tiny_10x10(&root);
+    let (model, data10) = (tiny.to_str().unwrap().to_string(), root.arg("data10"));
+    // --classes names the classes the model was trained on: 5 of a 10-class model is refused up front.
+    let ood = ["ood", "--model", &model, "--in", &data10, "--out", &data10, "--out-classes", "5-9"];
+    let line = assert_clean_failure(
+        &backprop(&[&ood[..], &["--classes", "0-4", "--method", "mahalanobis"]].concat()),
+        &["--classes", "0-4", "5 classes", "the model has 10", "0,1,2,3,4,5,6,7,8,9"],
+    );
+    assert!(!line.contains("features"), "{line}");
+    let calibrate = ["calibrate", "--model", &model, "--data", &data10, "--classes", "0-4", "--method", "mahalanobis"];
+    assert_clean_failure(&backprop(&calibrate), &["--classes", "0-4", "the model has 10"]);
+
+    // calibrate on a folder without t10k- files: the threshold as usual, no test check.
+    let train_only = root.join("train-only");
+    std::fs::create_dir_all(&train_only).unwrap();
+    for name in ["train-images-idx3-ubyte", "train-labels-idx1-ubyte"] {
+        std::fs::copy(root.join("data10").join(name), train_only.join(name)).unwrap();
+    }
+    let calibrated = root.join("calibrated.safetensors");
+    std::fs::copy(&tiny, &calibrated).unwrap();
+    let calibrated = calibrated.to_str().unwrap();
+    let args = ["calibrate", "--model", calibrated, "--data", train_only.to_str().unwrap(), "--method", "knn"];
+    let run = backprop(&[&args[..], &["--bank-size", "50"]].concat()).expect_success("calibrate without t10k files");
+    assert!(run.stdout.contains("has no t10k- test files"), "{}", run.stdout);
+    let run = backprop(&[&args[..], &["--bank-size", "50", "--json"]].concat()).expect_success("calibrate --json");
+    let summary = &json_lines(&run.stdout)[0];
+    assert_eq!(summary["examples"], 20, "the threshold is set on the 10% held out: {summary}");
+    assert_eq!((summary["test_examples"].as_u64(), summary["test_tpr"].is_null()), (Some(0), true), "{summary}");
+    assert_eq!(summary["parameters"]["bank"], 50, "{summary}");
+
+    // ood --k 7 refits the stored k-NN with its stored bank size (50), not the default (all 180).
+    let other = root.join("other10");
+    write_band_dataset(&other, 10, 30, 20);
+    let ood = ["ood", "--model", calibrated, "--in", &data10, "--out", other.to_str().unwrap(), "--method", "knn"];
+    let rows = json_lines(&backprop(&[&ood[..], &["--k", "7", "--json"]].concat()).expect_success("refit").stdout);
+    assert_eq!((rows[0]["parameters"]["k"].as_u64(), rows[0]["parameters"]["bank"].as_u64()), (Some(7), Some(50)));
+    assert!(rows[0]["fitted"].as_str().unwrap().contains("as stored by calibrate"), "{}", rows[0]);
+    let rows = json_lines(&backprop(&[&ood[..], &["--json"]].concat()).expect_success("stored").stdout);
+    assert_eq!(rows[0]["fitted"], "stored by calibrate", "{}", rows[0]);
+    // ood scores the test split of --in: without t10k- files, one line naming them.
+    let ood = ["ood", "--model", calibrated, "--in", train_only.to_str().unwrap(), "--out", other.to_str().unwrap()];
+    assert_clean_failure(&backprop(&[&ood[..], &["--method", "knn"]].concat()), &["t10k-images", "not found"]);
+}

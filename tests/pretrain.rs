@@ -330,6 +330,31 @@ fn bad_input_gets_one_line() {
         &["--encoder-lr-scale", "--freeze encoder keeps fixed"],
     );
     assert_clean_failure(&train(&["--encoder-lr-scale", "0"]), &["--encoder-lr-scale", "positive"]);
+    // A logistic regression has no encoder: named as such, not as an "mlp network".
+    let line = assert_clean_failure(&train(&["--hidden", "", "--init-from", &encoder]), &["--init-from", "logistic"]);
+    assert!(!line.contains("mlp network"), "{line}");
+    assert_clean_failure(
+        &train(&["--hidden", "", "--encoder-lr-scale", "0.1"]),
+        &["--encoder-lr-scale", "logistic regression", "no encoder"],
+    );
+    // An MLP encoder keeps its activation: another one downstream is refused, naming both.
+    let mlp_pre = dir.arg("mlp-pre");
+    let args = ["pretrain", "--task", "rotation", "--data", &data, "--hidden", "16", "--activation", "tanh"];
+    backprop(&[&args[..], &["--limit", "64", "--epochs", "1", "--out", &mlp_pre]].concat())
+        .expect_success("pretrain a tanh MLP");
+    let mlp_encoder = dir.arg("mlp-pre/encoder.safetensors");
+    assert_clean_failure(
+        &train(&["--hidden", "16", "--init-from", &mlp_encoder]),
+        &["--activation", "pre-trained with --activation tanh", "relu"],
+    );
+    let run = train(&["--hidden", "16", "--activation", "tanh", "--init-from", &mlp_encoder])
+        .expect_success("the same activation");
+    assert!(run.stdout.contains("tensors from"), "{}", run.stdout);
+    // --temperature is the contrastive task's only.
+    assert_clean_failure(
+        &backprop(&["pretrain", "--task", "rotation", "--data", &data, "--temperature", "0.3", "--out", &pre]),
+        &["--temperature", "contrastive", "not of rotation"],
+    );
     assert_clean_failure(
         &backprop(&["pretrain", "--task", "rotation", "--data", &data, "--hidden", "", "--out", &pre]),
         &["--hidden", "no encoder"],

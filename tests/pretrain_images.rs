@@ -86,4 +86,21 @@ fn bad_input_gets_one_line() {
     // Photo flags on an IDX folder.
     let run = backprop(&["pretrain", "--task", "rotation", "--data", &common::mnist_arg(), "--size", "32"]);
     assert_clean_failure(&run, &["--size", "IDX folder"]);
+    // --size resizes folder images; an HDF5 file's keep their size, so it is refused, not ignored.
+    let run = backprop(&["pretrain", "--task", "rotation", "--data", &data, "--size", "32", "--out", &dir.arg("x")]);
+    assert_clean_failure(&run, &["--size", "catvnoncat_train.h5", "HDF5"]);
+    assert_clean_failure(&train_images(&dir, "x", &["--size", "32"]), &["--size", "catvnoncat_train.h5", "HDF5"]);
+    // The encoder saw inputs scaled by --normalize standard: another scale downstream is refused.
+    assert_clean_failure(
+        &train_images(&dir, "x", &["--init-from", &encoder_path, "--normalize", "unit"]),
+        &["--normalize", "pre-trained on inputs scaled by --normalize standard", "unit"],
+    );
+    // A logistic regression has no encoder to start from or to scale the learning rate of.
+    let logistic = |extra: &[&str]| {
+        let args = ["train", "images", "--data", &data, "--model", "logistic", "--out", &dir.arg("x")];
+        backprop(&[&args[..], extra].concat())
+    };
+    let line = assert_clean_failure(&logistic(&["--init-from", &encoder_path]), &["--init-from", "logistic"]);
+    assert!(!line.contains("mlp network"), "{line}");
+    assert_clean_failure(&logistic(&["--encoder-lr-scale", "0.1"]), &["--encoder-lr-scale", "logistic regression"]);
 }

@@ -9,7 +9,8 @@
 //! out with the same `--val-fraction` and `--seed` (0.1 and 1 by default), so
 //! the model has not trained on it. Scores on training images would be
 //! overconfident and set the threshold too high. The test split is left for
-//! checking: the output says what fraction of the test images it keeps.
+//! checking: the output says what fraction of the test images it keeps (a
+//! folder without `t10k-` test files is calibrated all the same, unchecked).
 
 use super::args::{DataArg, JsonArg, ModelArg, ThreadsArg, TprArg};
 use super::ood_args::FitArgs;
@@ -64,7 +65,12 @@ pub(crate) fn run(a: CalibrateArgs) -> Result<()> {
     let scores = detector.scores(&model, &validation.inputs, 500)?;
     let threshold = calibrate_threshold(&scores, a.tpr.tpr)?;
     let kept = fraction_at_or_above(&scores, threshold)?;
-    let test_kept = fraction_at_or_above(&detector.scores(&model, &test.inputs, 500)?, threshold)?;
+    // Without t10k- files (as train mnist then evaluates on the validation part) there is no test check.
+    let test_kept = match &test {
+        Some(t) => Some(fraction_at_or_above(&detector.scores(&model, &t.inputs, 500)?, threshold)?),
+        None => None,
+    };
+    let test_len = test.as_ref().map_or(0, |t| t.len());
     let mut ckpt = loaded.checkpoint.clone();
     let key = if a.method == Method::Msp {
         // The MSP threshold keeps its own key, which older versions read too.
@@ -82,7 +88,7 @@ pub(crate) fn run(a: CalibrateArgs) -> Result<()> {
             "model": a.model.model, "data": dir, "method": a.method.name(), "parameters": detector.parameters(),
             "split": held_out, "examples": scores.len(),
             "val_fraction": f64::from(a.fit.val_fraction * 1e4).round() / 1e4, "seed": a.fit.seed, "tpr": a.tpr.tpr,
-            "threshold": threshold, "tpr_measured": kept, "test_examples": test.len(), "test_tpr": test_kept, "key": key,
+            "threshold": threshold, "tpr_measured": kept, "test_examples": test_len, "test_tpr": test_kept, "key": key,
         });
         println!("{summary}");
         return Ok(());
@@ -99,7 +105,10 @@ pub(crate) fn run(a: CalibrateArgs) -> Result<()> {
             String::new()
         }
     );
-    println!("on the {} test images it keeps {:.1}%", test.len(), 100.0 * test_kept);
+    match test_kept {
+        Some(kept) => println!("on the {test_len} test images it keeps {:.1}%", 100.0 * kept),
+        None => println!("{} has no t10k- test files: no test images to check it on", dir.display()),
+    }
     let params = detector.parameters();
     let fitted = if params.as_object().is_some_and(|o| !o.is_empty()) { format!(" {params}") } else { String::new() };
     println!("stored as {key} ({}{fitted}) in {}", a.method.describe(), a.model.model.display());

@@ -79,6 +79,8 @@ pub(crate) fn run(a: OodArgs) -> Result<()> {
     let (fit_sets, inside) = if needs_fit {
         let (train, validation, test) = a.fit.load_split(&a.in_dir)?;
         super::eval::check_fits(&model, &train, &a.in_dir)?;
+        // The test split is what is scored: without t10k- files, the error naming them.
+        let test = test.map_or_else(|| load_test_split(&a.in_dir), Ok)?;
         (Some((train, validation)), test)
     } else {
         let test = a.fit.restrict(load_test_split(&a.in_dir)?)?;
@@ -89,7 +91,6 @@ pub(crate) fn run(a: OodArgs) -> Result<()> {
     let outside = restrict(load_test_split(&a.out_dir)?, a.out_classes.as_deref(), "--out-classes", true)?;
     super::eval::check_inputs(&model, &outside, &a.out_dir)?;
     let fit_data = fit_sets.as_ref().map(|(t, v)| FitData::new(t, v));
-    let options = a.fit.options();
     let (in_out, out_out) = (outputs(&model, &inside.inputs, 500), outputs(&model, &outside.inputs, 500));
     let mut rows = Vec::new();
     for &method in &wanted {
@@ -98,10 +99,12 @@ pub(crate) fn run(a: OodArgs) -> Result<()> {
             let (i, o) = super::ood_ae::scores(ae, &model, &inside, &outside)?;
             (i, o, format!("autoencoder {}", ae.display()), serde_json::json!({}))
         } else {
-            let stored = stored.as_ref().filter(|s| s.detector.method() == method && !a.fit.sets_parameters_of(method));
+            let stored = stored.as_ref().map(|s| &s.detector).filter(|d| d.method() == method);
             let (detector, fitted) = match stored {
-                Some(s) => (s.detector.clone(), "stored by calibrate".to_string()),
-                None => {
+                Some(d) if !a.fit.sets_parameters_of(method) => (d.clone(), "stored by calibrate".to_string()),
+                _ => {
+                    // Refitted: the settings not given on the command line are the stored detector's.
+                    let options = stored.map_or_else(|| a.fit.options(), |d| a.fit.options_over(d));
                     let data = fit_data
                         .as_ref()
                         .map_or_else(|| FitData::new(&inside, &inside), |d| FitData::new(d.train, d.validation));
@@ -109,7 +112,17 @@ pub(crate) fn run(a: OodArgs) -> Result<()> {
                     if let Some(caveat) = d.caveat(data.train.len()) {
                         eprintln!("warning: {caveat}");
                     }
-                    (d, fitted_on(method, fit_sets.as_ref(), options.epsilon))
+                    let fitted = match stored {
+                        Some(Detector::Odin(_)) if a.fit.epsilon.is_none() => {
+                            "temperature set by --temperature, epsilon as stored by calibrate".to_string()
+                        }
+                        Some(_) => format!(
+                            "{}; the settings not given as flags as stored by calibrate",
+                            fitted_on(method, fit_sets.as_ref(), a.fit.epsilon.is_some())
+                        ),
+                        None => fitted_on(method, fit_sets.as_ref(), a.fit.epsilon.is_some()),
+                    };
+                    (d, fitted)
                 }
             };
             let (i, o) = detector_scores(&detector, &model, (&inside, &in_out), (&outside, &out_out))?;
@@ -186,9 +199,9 @@ fn detector_scores(
     }
 }
 
-fn fitted_on(method: Method, sets: Option<&(Dataset, Dataset)>, epsilon: Option<f32>) -> String {
+fn fitted_on(method: Method, sets: Option<&(Dataset, Dataset)>, epsilon_given: bool) -> String {
     match (method, sets) {
-        (Method::Odin, _) if epsilon.is_some() => "epsilon set by --epsilon".to_string(),
+        (Method::Odin, _) if epsilon_given => "epsilon set by --epsilon".to_string(),
         (Method::Odin, Some((_, v))) => format!("epsilon chosen on {} validation images", v.len()),
         (Method::Mahalanobis | Method::Knn, Some((t, _))) => format!("fitted on {} training images", t.len()),
         _ => "nothing to fit".to_string(),

@@ -2,8 +2,8 @@
 //! (the in-distribution folder's training split, its held-out validation
 //! part, a subset of classes) and the methods' own parameters.
 
-use backprop::data::{load_mnist_dir, parse_classes, Dataset};
-use backprop::ood::{FitOptions, Method};
+use backprop::data::{load_mnist_dir_optional_test, parse_classes, Dataset};
+use backprop::ood::{Detector, FitOptions, Method};
 use backprop::{Error, Result};
 use clap::Args;
 use std::path::Path;
@@ -50,6 +50,26 @@ impl FitArgs {
         }
     }
 
+    /// The options to fit a method again with when `calibrate` stored a
+    /// detector of it (`stored`): the flags given, and for the others the
+    /// stored settings (k-NN's k and bank size, ODIN's temperature and
+    /// epsilon) rather than the defaults.
+    pub fn options_over(&self, stored: &Detector) -> FitOptions {
+        let mut options = self.options();
+        match stored {
+            Detector::Knn(knn) => {
+                options.k = self.k.unwrap_or(knn.k);
+                options.bank_size = self.bank_size.unwrap_or(knn.bank.dim(0));
+            }
+            Detector::Odin(odin) => {
+                options.temperature = self.temperature.unwrap_or(odin.temperature);
+                options.epsilon = Some(self.epsilon.unwrap_or(odin.epsilon));
+            }
+            _ => {}
+        }
+        options
+    }
+
     /// The method-specific flags given (`--k`, `--bank-size`, `--temperature`,
     /// `--epsilon`) with the method each applies to.
     fn given(&self) -> Vec<(&'static str, Method)> {
@@ -82,14 +102,15 @@ impl FitArgs {
     /// Errors unless `--classes` names the classes `model` was trained on
     /// (stored by `train mnist --classes`), or is absent for a model that
     /// stored none: in-distribution images the model never learned would
-    /// otherwise be scored as known.
+    /// otherwise be scored as known. For a model that stored no class
+    /// numbers, `--classes` must list as many classes as it has outputs.
     pub fn check_classes(&self, model: &backprop::models::Classifier) -> Result<()> {
         let Some(stored) = model.loaded().checkpoint.metadata.get(backprop::models::CLASSES_KEY) else {
-            return Ok(());
+            return self.check_class_count(model);
         };
         let trained: Vec<String> = serde_json::from_str(stored).unwrap_or_default();
         let numbers: Option<Vec<usize>> = trained.iter().map(|n| n.parse().ok()).collect();
-        let Some(numbers) = numbers else { return Ok(()) };
+        let Some(numbers) = numbers else { return self.check_class_count(model) };
         let listed = trained.join(",");
         match &self.classes {
             None => Err(Error::invalid(
@@ -109,17 +130,41 @@ impl FitArgs {
         }
     }
 
+    /// Errors when `--classes` lists another number of classes than `model`
+    /// has outputs: `--classes 0-4` for a model of 10 classes would score
+    /// half of what it knows as unknown (and Mahalanobis finds no example of
+    /// class 5 to take a mean of).
+    fn check_class_count(&self, model: &backprop::models::Classifier) -> Result<()> {
+        let Some(list) = &self.classes else { return Ok(()) };
+        let given = parse_classes(list, usize::MAX).map_err(super::args::as_flag("--classes"))?;
+        let names = model.class_names()?;
+        if given.len() == names.len() {
+            return Ok(());
+        }
+        Err(Error::invalid(
+            "--classes",
+            format!(
+                "{list} lists {} classes but the model has {} ({}): give the classes it was trained on \
+                 (train mnist --classes), or leave --classes out for a model of every class",
+                given.len(),
+                names.len(),
+                names.join(",")
+            ),
+        ))
+    }
+
     /// `data` restricted to `--classes` (relabelled from 0), or as it is.
     pub fn restrict(&self, data: Dataset) -> Result<Dataset> {
         restrict(data, self.classes.as_deref(), "--classes", false)
     }
 
     /// The training folder split as the model's training run split it:
-    /// `(train, validation, test)`, restricted to `--classes`.
-    pub fn load_split(&self, dir: &Path) -> Result<(Dataset, Dataset, Dataset)> {
-        let data = load_mnist_dir(dir)?;
-        let train = self.restrict(data.train)?;
-        let test = self.restrict(data.test)?;
+    /// `(train, validation, test)`, restricted to `--classes`; the test
+    /// split is `None` when the folder holds no `t10k-` files.
+    pub fn load_split(&self, dir: &Path) -> Result<(Dataset, Dataset, Option<Dataset>)> {
+        let (train, test) = load_mnist_dir_optional_test(dir)?;
+        let train = self.restrict(train)?;
+        let test = test.map(|t| self.restrict(t)).transpose()?;
         let (fit, validation) = if self.val_fraction > 0.0 {
             train.split_validation(self.val_fraction, self.seed)
         } else {

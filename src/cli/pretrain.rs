@@ -50,7 +50,8 @@ pub(crate) struct PretrainArgs {
     /// class. Labels are ignored.
     #[arg(long, value_name = "DIR|FILE.h5")]
     data: Option<PathBuf>,
-    /// Side of the square every image of a class folder is resized to (default 64; as train images).
+    /// Side of the square every image of a class folder is resized to (default 64; as train images;
+    /// HDF5 images keep their size).
     #[arg(long, value_parser = positive_usize)]
     size: Option<usize>,
     /// Input scaling of HDF5 and folder images, as train images applies it (default standard): none,
@@ -81,9 +82,9 @@ pub(crate) struct PretrainArgs {
     /// Use only the first N training images.
     #[arg(long, value_name = "N", value_parser = positive_usize)]
     limit: Option<usize>,
-    /// NT-Xent's temperature (contrastive).
-    #[arg(long, default_value_t = 0.5, value_parser = positive_f32)]
-    temperature: f32,
+    /// NT-Xent's temperature (contrastive; default 0.5).
+    #[arg(long, value_parser = positive_f32)]
+    temperature: Option<f32>,
     /// Standard deviation of the Gaussian noise added to the pixels (in [0, 1]): of each view
     /// (contrastive, default 0.1) or of the input to denoise (default 0.4).
     #[arg(long, value_parser = super::args::non_negative_f32)]
@@ -117,6 +118,10 @@ pub(crate) fn run(a: PretrainArgs) -> Result<()> {
     let task = Task::from(a.task);
     if a.task == TaskName::Rotation && a.noise.is_some() {
         return Err(Error::invalid("--noise", "applies to the contrastive and denoise tasks, not rotation"));
+    }
+    if a.task != TaskName::Contrastive && a.temperature.is_some() {
+        let message = format!("is NT-Xent's temperature of the contrastive task, not of {}", task.name());
+        return Err(Error::invalid("--temperature", message));
     }
     let view_flags = [
         ("--rotation", a.rotation.is_some()),
@@ -159,12 +164,9 @@ pub(crate) fn run(a: PretrainArgs) -> Result<()> {
         }
     };
     let backbone = model.backbone();
-    let mut config = PretrainConfig {
-        batch_size: a.batch_size,
-        temperature: a.temperature,
-        seed: a.run.seed,
-        ..PretrainConfig::new(task)
-    };
+    let defaults = PretrainConfig::new(task);
+    let temperature = a.temperature.unwrap_or(defaults.temperature);
+    let mut config = PretrainConfig { batch_size: a.batch_size, temperature, seed: a.run.seed, ..defaults };
     if let Some(noise) = a.noise {
         config.views.noise = noise;
         config.denoise_noise = noise;
@@ -227,9 +229,12 @@ pub(crate) fn run(a: PretrainArgs) -> Result<()> {
 fn load_unlabelled(a: &PretrainArgs, path: &Path) -> Result<(Dataset, ImageShape, BTreeMap<String, String>)> {
     let mut meta = BTreeMap::new();
     if !is_image_collection(path) {
-        for (given, flag) in [(a.size.is_some(), "--size"), (a.normalize.is_some(), "--normalize")] {
+        for (given, flag, applies) in [
+            (a.size.is_some(), "--size", "folder images"),
+            (a.normalize.is_some(), "--normalize", "HDF5 and folder images"),
+        ] {
             if given {
-                let message = format!("applies to HDF5 and folder images; {} is an IDX folder", path.display());
+                let message = format!("applies to {applies}; {} is an IDX folder", path.display());
                 return Err(Error::invalid(flag, message));
             }
         }
@@ -240,9 +245,7 @@ fn load_unlabelled(a: &PretrainArgs, path: &Path) -> Result<(Dataset, ImageShape
         meta.insert(backprop::models::INPUT_KEY.to_string(), format!("{{\"image\":[{rows},{cols}]}}"));
         return Ok((images, ImageShape { height: rows, width: cols, channels: 1 }, meta));
     }
-    let size = a.size.unwrap_or(64);
-    super::train_images::check_size(size)?;
-    let full = super::train_images::load_images(path, ImageShape::rgb(size))?;
+    let full = super::train_images::load_images(path, super::train_images::folder_shape(a.size, path)?)?;
     let scale = super::train_images::pixel_scale(a.normalize.unwrap_or(Normalize::Standard), &full.data);
     let s = full.shape;
     let input = serde_json::json!({ "image": [s.height, s.width], "channels": s.channels });

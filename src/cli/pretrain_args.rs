@@ -3,12 +3,16 @@
 //! `--labels-per-class` and `--encoder-lr-scale`.
 
 use super::args::{name_flags, positive_f32, positive_usize};
+use super::input_args::Normalize;
 use super::network::Network;
+use backprop::checkpoint::{Checkpoint, CONFIG_KEY};
 use backprop::data::Dataset;
+use backprop::models::NORMALIZE_KEY;
+use backprop::nn::MlpConfig;
 use backprop::pretrain::{labelled_subset, Backbone};
 use backprop::{Error, Param, Result};
 use clap::{Args, ValueEnum};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Parameters with their names, as an optimizer takes them.
 type NamedParams = Vec<(String, Param)>;
@@ -24,7 +28,8 @@ pub(crate) enum Frozen {
 #[derive(Args, Debug, Clone, Default)]
 pub(crate) struct FewLabelsArgs {
     /// Start the network's encoder (every layer but the output layer) from a pre-trained encoder
-    /// (`backprop pretrain`'s encoder.safetensors); the tensor names and shapes must match.
+    /// (`backprop pretrain`'s encoder.safetensors); the tensor names and shapes, an MLP's
+    /// --activation and the input scale (--normalize) must match.
     #[arg(long, value_name = "FILE")]
     pub init_from: Option<PathBuf>,
     /// Keep the encoder fixed and train only the output layer: a linear probe of the pre-trained
@@ -55,6 +60,7 @@ impl FewLabelsArgs {
     /// Each parameter's learning rate as a multiple of the rate: 1 for the
     /// output layer, `--encoder-lr-scale` (default 1) for the encoder.
     pub fn lr_scale(&self, model: &Network) -> Result<impl Fn(&str) -> f32> {
+        self.check_has_encoder(model)?;
         let scale = self.encoder_lr_scale.unwrap_or(1.0);
         if self.encoder_lr_scale.is_some() && self.freeze.is_some() {
             let message = "sets the learning rate of the encoder, which --freeze encoder keeps fixed";
@@ -64,18 +70,51 @@ impl FewLabelsArgs {
         Ok(move |name: &str| if name.starts_with(&head) { 1.0 } else { scale })
     }
 
+    /// Errors when a flag that acts on the encoder is given for a network
+    /// without one (no layer before the output layer: a logistic regression).
+    fn check_has_encoder(&self, model: &Network) -> Result<()> {
+        if !model.backbone().encoder_parameters().is_empty() {
+            return Ok(());
+        }
+        let flags = [
+            (self.init_from.is_some(), "--init-from", "start from a pre-trained one"),
+            (self.freeze.is_some(), "--freeze", "freeze"),
+            (self.encoder_lr_scale.is_some(), "--encoder-lr-scale", "set the learning rate of"),
+        ];
+        match flags.iter().find(|(given, ..)| *given) {
+            Some((_, flag, what)) => Err(Error::invalid(
+                *flag,
+                format!(
+                    "the network (a logistic regression) has no layer before its output layer: no encoder to {what}"
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// Loads the pre-trained encoder into `model` (with `--init-from`) and
     /// returns the parameters to train (all, or the output layer's with
-    /// `--freeze encoder`) and a line saying what was done.
+    /// `--freeze encoder`) and a line saying what was done. The inputs are
+    /// IDX pixels in [0, 1] (`train mnist`); see [`Self::apply_scaled`].
     pub fn apply(&self, model: &Network) -> Result<(NamedParams, Option<String>)> {
+        self.apply_scaled(model, None)
+    }
+
+    /// As [`Self::apply`] for inputs scaled by `--normalize` (`normalize`;
+    /// `None`: IDX pixels in [0, 1]). The encoder must have been pre-trained
+    /// on inputs scaled the same way and, for an MLP, with the same
+    /// `--activation`: features of other inputs, or through another
+    /// activation, would be what it never learned.
+    pub fn apply_scaled(&self, model: &Network, normalize: Option<Normalize>) -> Result<(NamedParams, Option<String>)> {
+        self.check_has_encoder(model)?;
         let all = model.module().parameters();
         let backbone = model.backbone();
-        if self.freeze.is_some() && backbone.encoder_parameters().is_empty() {
-            let message = "the network has no layer before its output layer: no encoder to freeze";
-            return Err(Error::invalid("--freeze", message));
-        }
         let mut note = match &self.init_from {
-            Some(path) => format!("encoder: {} tensors from {}", backbone.load_encoder(path)?, path.display()),
+            Some(path) => {
+                let tensors = backbone.load_encoder(path)?;
+                check_encoder_settings(path, model, normalize)?;
+                format!("encoder: {tensors} tensors from {}", path.display())
+            }
             None if self.freeze.is_some() => "encoder: randomly initialised".to_string(),
             None => return Ok((all, None)),
         };
@@ -91,6 +130,57 @@ impl FewLabelsArgs {
         };
         Ok((params, Some(note)))
     }
+}
+
+/// Errors when the encoder at `path` was pre-trained with another MLP
+/// activation than `model`'s, or on inputs scaled otherwise than `normalize`
+/// (`None`: IDX pixels in [0, 1], which pretrain stores no scale for).
+fn check_encoder_settings(path: &Path, model: &Network, normalize: Option<Normalize>) -> Result<()> {
+    let meta = Checkpoint::load(path)?.metadata;
+    if let (Network::Mlp(mlp), Some(config)) = (model, meta.get(CONFIG_KEY)) {
+        let stored: Option<MlpConfig> = serde_json::from_str(config).ok();
+        let (mine, theirs) = (mlp.config().activation, stored.map(|c| c.activation));
+        if let Some(theirs) = theirs.filter(|&t| t != mine) {
+            let message = format!(
+                "the encoder {} was pre-trained with --activation {theirs} but this network's is {mine}: \
+                 give --activation {theirs}",
+                path.display()
+            );
+            return Err(Error::invalid("--activation", message));
+        }
+    }
+    let theirs = match meta.get(NORMALIZE_KEY) {
+        Some(text) => super::train_images::normalize_of(text).ok_or_else(|| Error::Checkpoint {
+            path: path.to_path_buf(),
+            message: format!("bad {NORMALIZE_KEY} {text}"),
+        })?,
+        None => Normalize::Unit,
+    };
+    let mine = normalize.unwrap_or(Normalize::Unit);
+    if theirs == mine {
+        return Ok(());
+    }
+    let (mut theirs, mine) = (name(theirs), name(mine));
+    if !meta.contains_key(NORMALIZE_KEY) {
+        theirs.push_str(" (IDX pixels in [0, 1])");
+    }
+    let message = match normalize {
+        Some(_) => format!(
+            "the encoder {} was pre-trained on inputs scaled by --normalize {theirs} but this run's is {mine}: \
+             give --normalize {theirs}",
+            path.display()
+        ),
+        None => format!(
+            "{} was pre-trained on inputs scaled by --normalize {theirs}, not on IDX pixels in [0, 1] as read here",
+            path.display()
+        ),
+    };
+    Err(Error::invalid(if normalize.is_some() { "--normalize" } else { "--init-from" }, message))
+}
+
+/// The flag value that names `n`: `none`, `unit` or `standard`.
+fn name(n: Normalize) -> String {
+    n.to_possible_value().map_or_else(String::new, |v| v.get_name().to_string())
 }
 
 impl Network {

@@ -65,9 +65,10 @@ pub(crate) struct ImagesArgs {
     /// Images per step.
     #[arg(long, default_value_t = 32, value_parser = positive_usize)]
     batch_size: usize,
-    /// Side of the square every image of a folder is resized to (HDF5 images keep their size).
-    #[arg(long, default_value_t = 64, value_parser = positive_usize)]
-    size: usize,
+    /// Side of the square every image of a folder is resized to (default 64; HDF5 images keep their
+    /// size).
+    #[arg(long, value_parser = positive_usize)]
+    size: Option<usize>,
     /// Fraction of the training images held out for validation each epoch.
     #[arg(long, default_value_t = 0.1, value_parser = fraction)]
     val_fraction: f32,
@@ -86,7 +87,7 @@ pub(crate) struct ImagesArgs {
 pub(crate) fn run(a: ImagesArgs) -> Result<()> {
     let folder = a.run.start()?;
     check_flags(&a)?;
-    let full = load_images(&a.data, ImageShape::rgb(a.size))?;
+    let full = load_images(&a.data, folder_shape(a.size, &a.data)?)?;
     let test = match &a.test {
         Some(path) => Some(load_test(path, &full)?),
         None => None,
@@ -115,7 +116,7 @@ pub(crate) fn run(a: ImagesArgs) -> Result<()> {
     if let Some(note) = a.init.apply(module, hidden_layers) {
         eprintln!("{note}");
     }
-    let (trained, encoder_note) = a.few.apply(&model)?;
+    let (trained, encoder_note) = a.few.apply_scaled(&model, Some(a.normalize.normalize))?;
     let steps = train.len().div_ceil(a.batch_size * folder.ranks()) * a.epochs;
     let scale = a.few.lr_scale(&model)?;
     let (optimizer, schedule) = a.optim.build_scaled(trained, steps, IMAGES_LR, &scale)?;
@@ -208,24 +209,52 @@ fn check_flags(a: &ImagesArgs) -> Result<()> {
     if a.model == ModelKind::Cnn && a.activation.is_some() {
         return Err(Error::invalid("--activation", "applies to an MLP; a CNN's activations are part of --arch"));
     }
-    check_size(a.size)
+    Ok(())
 }
 
-/// `--size` of folder images: at most 4096 (a larger side is a typo, and its images would not fit in memory).
-pub(crate) fn check_size(size: usize) -> Result<()> {
+/// The shape the images of a folder at `path` are resized to: `--size`
+/// (`size`, default 64) RGB, at most 4096 (a larger side is a typo, and its
+/// images would not fit in memory). An HDF5 file's images keep their size:
+/// `--size` given with one is an error rather than ignored.
+pub(crate) fn folder_shape(size: Option<usize>, path: &Path) -> Result<ImageShape> {
+    if size.is_some() && path.is_file() {
+        let message =
+            format!("resizes folder images; {} is an HDF5 file, whose images keep their size", path.display());
+        return Err(Error::invalid("--size", message));
+    }
+    let size = size.unwrap_or(64);
     if size > 4096 {
         return Err(Error::invalid("--size", format!("must be at most 4096, got {size}")));
     }
-    Ok(())
+    Ok(ImageShape::rgb(size))
 }
 
 /// The scaling `--normalize` asks for, fitted on `train` for `standard`.
 pub(crate) fn pixel_scale(normalize: Normalize, train: &Dataset) -> PixelScale {
+    fixed_scale(normalize).unwrap_or_else(|| PixelScale::fit(train))
+}
+
+/// The scale of `none` (pixels 0-255) and `unit` ([0, 1]); `standard`'s is fitted.
+fn fixed_scale(normalize: Normalize) -> Option<PixelScale> {
     match normalize {
-        Normalize::None => PixelScale { mean: 0.0, std: 1.0 / 255.0 },
-        Normalize::Unit => PixelScale { mean: 0.0, std: 1.0 },
-        Normalize::Standard => PixelScale::fit(train),
+        Normalize::None => Some(PixelScale { mean: 0.0, std: 1.0 / 255.0 }),
+        Normalize::Unit => Some(PixelScale { mean: 0.0, std: 1.0 }),
+        Normalize::Standard => None,
     }
+}
+
+/// The `--normalize` that gives the scale `text` (a [`PixelScale`]'s
+/// metadata, `{"mean":M,"std":S}`, as an encoder stores it): `none` and
+/// `unit` are fixed scales, any other is `standard`'s, fitted to the images.
+/// `None` when `text` is not such a scale.
+pub(crate) fn normalize_of(text: &str) -> Option<Normalize> {
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    let (mean, std) = (v["mean"].as_f64()? as f32, v["std"].as_f64()? as f32);
+    let same = |a: f32, b: f32| (a - b).abs() <= 1e-6 * b.abs().max(1e-3);
+    let fixed = [Normalize::None, Normalize::Unit]
+        .into_iter()
+        .find(|&n| fixed_scale(n).is_some_and(|s| same(mean, s.mean) && same(std, s.std)));
+    Some(fixed.unwrap_or(Normalize::Standard))
 }
 
 /// Images from an HDF5 file (`.h5`/`.hdf5`, or any file) or a folder of class folders.

@@ -76,11 +76,14 @@ impl<'a> GanStep<'a> {
     /// [`Error::InvalidArgument`] when the batch size or `d_steps` is 0,
     /// the smoothing is outside [0, 1), the data is not the generator's image
     /// size or its classes are not the GAN's, or it holds fewer images than
-    /// `d_steps` batches.
+    /// `d_steps` batches (naming `d_steps` when one batch fits).
     pub fn new(gan: &'a Gan, data: &'a Dataset, training: GanTraining) -> Result<GanStep<'a>> {
         let c = gan.config();
-        if training.batch_size == 0 || training.d_steps == 0 {
-            return Err(Error::invalid("batch_size", "the batch size and the discriminator steps must be at least 1"));
+        if training.batch_size == 0 {
+            return Err(Error::invalid("batch_size", "the batch size must be at least 1"));
+        }
+        if training.d_steps == 0 {
+            return Err(Error::invalid("d_steps", "the discriminator steps per generator step must be at least 1"));
         }
         if !(0.0..1.0).contains(&training.label_smoothing) {
             return Err(Error::invalid("label_smoothing", format!("{} is not in [0, 1)", training.label_smoothing)));
@@ -99,9 +102,11 @@ impl<'a> GanStep<'a> {
         if c.conditional && data.num_classes > c.classes {
             return Err(Error::invalid("data", format!("has {} classes, the GAN {}", data.num_classes, c.classes)));
         }
-        if data.len() < training.batch_size * training.d_steps {
+        if data.len() < training.batch_size.saturating_mul(training.d_steps) {
+            // The batch alone fits: then the discriminator steps ask too many.
+            let field = if training.batch_size <= data.len() { "d_steps" } else { "batch_size" };
             return Err(Error::invalid(
-                "batch_size",
+                field,
                 format!(
                     "one step takes {} x {} images, more than the data's {}",
                     training.d_steps,
