@@ -170,6 +170,16 @@ fn test_accuracy(stdout: &str) -> f32 {
     line.split_whitespace().nth(2).unwrap().trim_end_matches('%').parse().unwrap()
 }
 
+/// `train mnist --arch ARCH` on 10 labels per class of the bundled digits
+/// (batch 32, `epochs`, 2 threads, `extra` flags), into `dir/name`: its test accuracy.
+fn ten_labels(dir: &TempDir, arch: &str, epochs: &str, name: &str, extra: &[&str]) -> f32 {
+    let (data, out) = (mnist_arg(), dir.arg(name));
+    let mut args = vec!["train", "mnist", "--data", &data, "--arch", arch, "--labels-per-class", "10"];
+    args.extend_from_slice(&["--batch-size", "32", "--epochs", epochs, "--threads", "2", "--out", &out]);
+    args.extend_from_slice(extra);
+    test_accuracy(&backprop(&args).expect_success(name).stdout)
+}
+
 /// CI scale: SimCLR pre-training on 4,000 of the bundled digits (labels
 /// ignored) for 4 epochs, then 10 labels per class. A linear probe of the
 /// pre-trained encoder beats a linear probe of the same encoder at its random
@@ -203,29 +213,7 @@ fn pretrained_encoder_beats_a_random_one_with_ten_labels_per_class() {
     .expect_success("pretrain");
     assert!(run.stdout.contains("contrastive loss"), "{}", run.stdout);
     let encoder = dir.arg("pre/encoder.safetensors");
-    let downstream = |name: &str, extra: &[&str]| {
-        let out = dir.arg(name);
-        let mut args = vec![
-            "train",
-            "mnist",
-            "--data",
-            &data,
-            "--arch",
-            arch,
-            "--labels-per-class",
-            "10",
-            "--batch-size",
-            "32",
-            "--epochs",
-            "40",
-            "--threads",
-            "2",
-            "--out",
-            &out,
-        ];
-        args.extend_from_slice(extra);
-        test_accuracy(&backprop(&args).expect_success(name).stdout)
-    };
+    let downstream = |name: &str, extra: &[&str]| ten_labels(&dir, arch, "40", name, extra);
     let probe = downstream("probe", &["--init-from", &encoder, "--freeze", "encoder", "--lr", "0.01"]);
     let random_probe = downstream("random-probe", &["--freeze", "encoder", "--lr", "0.01"]);
     let tuned = downstream("tuned", &["--init-from", &encoder]);
@@ -247,30 +235,8 @@ fn pretrained_encoder_beats_a_random_one_with_ten_labels_per_class() {
 #[test]
 fn augmentation_helps_with_ten_labels_per_class() {
     let dir = TempDir::new("augment-ci");
-    let data = mnist_arg();
-    let train = |name: &str, extra: &[&str]| {
-        let out = dir.arg(name);
-        let mut args = vec![
-            "train",
-            "mnist",
-            "--data",
-            &data,
-            "--arch",
-            "c8k5p2-bn-relu-mp2-c16k5-bn-relu-mp2-fc64-bn-relu",
-            "--labels-per-class",
-            "10",
-            "--batch-size",
-            "32",
-            "--epochs",
-            "120",
-            "--threads",
-            "2",
-            "--out",
-            &out,
-        ];
-        args.extend_from_slice(extra);
-        test_accuracy(&backprop(&args).expect_success(name).stdout)
-    };
+    let arch = "c8k5p2-bn-relu-mp2-c16k5-bn-relu-mp2-fc64-bn-relu";
+    let train = |name: &str, extra: &[&str]| ten_labels(&dir, arch, "120", name, extra);
     let plain = train("plain", &[]);
     let augmented = train("augmented", &["--augment"]);
     assert!(augmented >= plain + 1.5, "with --augment {augmented}% vs without {plain}%");
