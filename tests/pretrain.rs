@@ -330,6 +330,18 @@ fn bad_input_gets_one_line() {
         &["--encoder-lr-scale", "--freeze encoder keeps fixed"],
     );
     assert_clean_failure(&train(&["--encoder-lr-scale", "0"]), &["--encoder-lr-scale", "positive"]);
+    // --init zeros contradicts --init-from, and freezes a useless encoder with --freeze.
+    let arch = "c4k3-relu-mp2-fc16-relu";
+    assert_clean_failure(
+        &train(&["--arch", arch, "--init", "zeros", "--init-from", &encoder]),
+        &["--init", "--init-from", "one of the two"],
+    );
+    assert_clean_failure(&train(&["--init", "zeros", "--freeze", "encoder"]), &["--init", "all-zero encoder"]);
+    let huge = usize::MAX.to_string();
+    assert_clean_failure(
+        &backprop(&["pretrain", "--task", "rotation", "--data", &data, "--epochs", &huge, "--out", &pre]),
+        &["--epochs", "more steps than"],
+    );
     // A logistic regression has no encoder: named as such, not as an "mlp network".
     let line = assert_clean_failure(&train(&["--hidden", "", "--init-from", &encoder]), &["--init-from", "logistic"]);
     assert!(!line.contains("mlp network"), "{line}");

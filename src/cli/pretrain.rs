@@ -6,7 +6,7 @@ use super::args::{layer_sizes, positive_f32, positive_usize, LayerSizes};
 use super::input_args::Normalize;
 use super::network::{build_cnn, ArchArg, Network};
 use super::train::{describe, MnistModel};
-use super::train_args::{check_model_size, LrDefaults, OptimArgs, RunArgs};
+use super::train_args::{check_model_size, total_steps, LrDefaults, OptimArgs, RunArgs};
 use backprop::data::{load_mnist_dir_optional_test, Dataset, ImageShape};
 use backprop::nn::{Activation, Mlp, MlpConfig};
 use backprop::pretrain::{PretrainConfig, PretrainStep, Task, TASK_KEY};
@@ -181,7 +181,7 @@ pub(crate) fn run(a: PretrainArgs) -> Result<()> {
         PretrainStep::new(backbone, &images.inputs, shape, config).map_err(|e| super::args::name_flags(e, &flags))?;
     let params = step.parameters();
     let trained: usize = params.iter().map(|(_, p)| p.numel()).sum();
-    let steps = images.len().div_ceil(a.batch_size) * a.epochs;
+    let steps = total_steps(images.len().div_ceil(a.batch_size), a.epochs)?;
     let (optimizer, schedule) = a.optim.build(params, steps, PRETRAIN_LR)?;
     let train = TrainConfig {
         epochs: a.epochs,
