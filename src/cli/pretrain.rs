@@ -177,8 +177,12 @@ pub(crate) fn run(a: PretrainArgs) -> Result<()> {
     views.elastic_alpha = a.elastic_alpha.unwrap_or(views.elastic_alpha);
     views.elastic_sigma = a.elastic_sigma.unwrap_or(views.elastic_sigma);
     let flags = ["batch_size", "task", "rotation", "shear", "elastic_alpha", "elastic_sigma", "noise"];
-    let mut step =
-        PretrainStep::new(backbone, &images.inputs, shape, config).map_err(|e| super::args::name_flags(e, &flags))?;
+    // Too few images: what --limit kept, or what the folder holds.
+    let images_flag = if a.limit.is_some() { "--limit" } else { "--data" };
+    let mut step = PretrainStep::new(backbone, &images.inputs, shape, config).map_err(|e| match e {
+        Error::InvalidArgument { name, message } if name == "images" => Error::invalid(images_flag, message),
+        e => super::args::name_flags(e, &flags),
+    })?;
     let params = step.parameters();
     let trained: usize = params.iter().map(|(_, p)| p.numel()).sum();
     let steps = total_steps(images.len().div_ceil(a.batch_size), a.epochs)?;
