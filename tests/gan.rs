@@ -351,6 +351,7 @@ fn generate_draws_a_grid_a_class_and_an_interpolation_strip() {
     assert_clean_failure(&generate(&["--interpolate", "5", "--count", "3"]), &["--count", "--interpolate"]);
     assert_clean_failure(&generate(&["--count", "100000000"]), &["--count", "at most 10000"]);
     assert_clean_failure(&generate(&["--interpolate", "100000000"]), &["--interpolate", "1000"]);
+    assert_clean_failure(&generate(&["--interpolate", "5"]), &["--interpolate", "needs --class"]);
 }
 
 #[test]
