@@ -201,6 +201,9 @@ fn bad_sizes_and_counts() {
     assert_clean_failure(&train_flags(&dir, &["--val-fraction", "1.5"]), &["--val-fraction"]);
     assert_clean_failure(&train_flags(&dir, &["--momentum", "-0.5"]), &["--momentum"]);
     assert_clean_failure(&train_flags(&dir, &["--seed", "x"]), &["--seed"]);
+    // So many epochs that the schedule's step count would wrap around.
+    let huge = usize::MAX.to_string();
+    assert_clean_failure(&train_flags(&dir, &["--epochs", &huge]), &["--epochs", &huge, "more steps than"]);
 }
 
 #[test]

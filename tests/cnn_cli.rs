@@ -159,6 +159,11 @@ fn bad_architectures_get_one_line_naming_the_layer() {
         (vec!["--model", "cnn", "--hidden", "32"], vec!["--hidden", "--arch"]),
         (vec!["--model", "cnn", "--loss", "mse"], vec!["--loss", "cross-entropy"]),
         (vec!["--arch", "c4k5-bn-relu-mp4", "--batch-size", "1"], vec!["--batch-size", "batch norm", "at least 2"]),
+        // 8,004 x 0.9999 leaves one training image: no batch of two for batch norm.
+        (
+            vec!["--arch", "c4k5-bn-relu-mp4", "--val-fraction", "0.9999"],
+            vec!["training set", "1 example", "batch norm"],
+        ),
     ];
     for (extra, words) in cases {
         assert_clean_failure(&train(&extra), &words);

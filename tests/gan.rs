@@ -265,6 +265,37 @@ fn gan_score_refuses_a_classifier_of_another_input_size() {
 }
 
 #[test]
+fn gan_score_needs_hidden_features_and_names_the_classifiers_classes() {
+    let dir = TempDir::new("gan-score-classes");
+    let cgan = dir.join("cgan.safetensors");
+    std::fs::rename(gan_checkpoint(&dir, true), &cgan).unwrap();
+    let gan = gan_checkpoint(&dir, false);
+    let save = |name: &str, hidden: &[usize], names: &[&str]| {
+        let mlp = Mlp::new(MlpConfig::classifier(784, hidden, names.len(), Activation::Relu), &mut Rng::new(0));
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let meta = [(backprop::models::CLASSES_KEY.to_string(), serde_json::to_string(&names).unwrap())].into();
+        let path = dir.join(name);
+        mlp.save(&path, &meta).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let score = |model: &str, classifier: &str| {
+        backprop(&["gan-score", "--model", model, "--classifier", classifier, "--count", "50", "--data", &mnist_arg()])
+    };
+    // A logistic regression's "penultimate features" are the pixels: refused.
+    let digits = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+    let logistic = save("logistic.safetensors", &[], &digits);
+    assert_clean_failure(&score(&gan, &logistic), &["--classifier", "logistic.safetensors", "no layer before"]);
+    // A classifier of digits 3-7 reports the shares of digits 3-7, not of "0" to "4".
+    let subset = save("subset.safetensors", &[8], &["3", "4", "5", "6", "7"]);
+    let run = score(&gan, &subset).expect_success("gan-score with a classifier of digits 3-7");
+    assert!(run.stdout.contains("class shares 3:") && run.stdout.contains(" 7:"), "{}", run.stdout);
+    assert!(!run.stdout.contains(" 0:") && !run.stdout.contains(" 2:"), "{}", run.stdout);
+    // A conditional GAN's class i is digit i: a classifier of other classes is refused.
+    let shifted = save("shifted.safetensors", &[8], &["1", "2", "3", "4", "5", "6", "7", "8", "9", "10"]);
+    assert_clean_failure(&score(cgan.to_str().unwrap(), &shifted), &["--classifier", "1,2,3", "not the GAN's 0 to 9"]);
+}
+
+#[test]
 fn train_gan_refuses_latent_0() {
     let dir = TempDir::new("gan-latent-0");
     let run = backprop(&["train", "gan", "--latent", "0", "--epochs", "1", "--out", &dir.arg("out")]);
@@ -320,6 +351,7 @@ fn generate_draws_a_grid_a_class_and_an_interpolation_strip() {
     assert_clean_failure(&generate(&["--interpolate", "5", "--count", "3"]), &["--count", "--interpolate"]);
     assert_clean_failure(&generate(&["--count", "100000000"]), &["--count", "at most 10000"]);
     assert_clean_failure(&generate(&["--interpolate", "100000000"]), &["--interpolate", "1000"]);
+    assert_clean_failure(&generate(&["--interpolate", "5"]), &["--interpolate", "needs --class"]);
 }
 
 #[test]

@@ -82,6 +82,19 @@ fn a_kind_this_version_cannot_read_is_named() {
 }
 
 #[test]
+fn a_pretrained_encoder_given_as_a_model_says_what_it_is() {
+    let dir = TempDir::new("models-encoder");
+    let path = dir.join("encoder.safetensors");
+    let mlp = Mlp::new(MlpConfig::classifier(4, &[3], 2, Activation::Relu), &mut Rng::new(0));
+    backprop::pretrain::Backbone::Mlp(&mlp).save_encoder(&path, &Default::default()).unwrap();
+    for command in ["eval", "calibrate"] {
+        let run = backprop(&[command, "--model", path.to_str().unwrap()]);
+        let line = assert_clean_failure(&run, &["encoder.safetensors", "pre-trained encoder", "--init-from"]);
+        assert!(!line.contains("cannot read"), "{line}");
+    }
+}
+
+#[test]
 fn negative_numbers_reach_the_value_parsers() {
     let dir = TempDir::new("models-negative");
     let gpt = save_gpt(&dir);

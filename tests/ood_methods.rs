@@ -357,6 +357,14 @@ fn classes_test_files_and_stored_settings() {
     assert!(rows[0]["fitted"].as_str().unwrap().contains("as stored by calibrate"), "{}", rows[0]);
     let rows = json_lines(&backprop(&[&ood[..], &["--json"]].concat()).expect_success("stored").stdout);
     assert_eq!(rows[0]["fitted"], "stored by calibrate", "{}", rows[0]);
+    // --seed and --val-fraction choose the images a method is fitted on: refused where nothing is fitted.
+    let fit_flag = |extra: &[&str]| backprop(&[&ood[..], extra].concat());
+    assert_clean_failure(&fit_flag(&["--seed", "3"]), &["--seed", "knn is used as calibrate stored it"]);
+    let msp = [&ood[..ood.len() - 1], &["msp", "--val-fraction", "0.5"]].concat();
+    assert_clean_failure(&backprop(&msp), &["--val-fraction", "msp fits nothing"]);
+    fit_flag(&["--k", "7", "--seed", "3"]).expect_success("a refitted k-NN draws its bank with --seed");
+    let calibrate = ["calibrate", "--model", calibrated, "--data", &data10, "--method", "msp", "--val-fraction", "0"];
+    assert_clean_failure(&backprop(&[&calibrate[..], &["--seed", "3"]].concat()), &["--seed", "no validation part"]);
     // ood scores the test split of --in: without t10k- files, one line naming them.
     let ood = ["ood", "--model", calibrated, "--in", train_only.to_str().unwrap(), "--out", other.to_str().unwrap()];
     assert_clean_failure(&backprop(&[&ood[..], &["--method", "knn"]].concat()), &["t10k-images", "not found"]);

@@ -296,6 +296,18 @@ fn bad_input_gets_one_line() {
         &["--encoder-lr-scale", "--freeze encoder keeps fixed"],
     );
     assert_clean_failure(&train(&["--encoder-lr-scale", "0"]), &["--encoder-lr-scale", "positive"]);
+    // --init zeros contradicts --init-from, and freezes a useless encoder with --freeze.
+    let arch = "c4k3-relu-mp2-fc16-relu";
+    assert_clean_failure(
+        &train(&["--arch", arch, "--init", "zeros", "--init-from", &encoder]),
+        &["--init", "--init-from", "one of the two"],
+    );
+    assert_clean_failure(&train(&["--init", "zeros", "--freeze", "encoder"]), &["--init", "all-zero encoder"]);
+    let huge = usize::MAX.to_string();
+    assert_clean_failure(
+        &backprop(&["pretrain", "--task", "rotation", "--data", &data, "--epochs", &huge, "--out", &pre]),
+        &["--epochs", "more steps than"],
+    );
     // A logistic regression has no encoder: named as such, not as an "mlp network".
     let line = assert_clean_failure(&train(&["--hidden", "", "--init-from", &encoder]), &["--init-from", "logistic"]);
     assert!(!line.contains("mlp network"), "{line}");
@@ -348,6 +360,17 @@ fn bad_input_gets_one_line() {
         &pretrain(&["--task", "denoise", "--elastic-alpha", "30"]),
         &["--elastic-alpha", "views of the contrastive task, not of denoise"],
     );
+    // Batch norm needs two images per batch: a batch of 1 is refused, a last batch of 1 joins the one before.
+    let bn = ["--arch", "c4k3-bn-relu-mp2-fc8-relu"];
+    assert_clean_failure(
+        &pretrain(&[&bn[..], &["--task", "rotation", "--batch-size", "1"]].concat()),
+        &["--batch-size", "batch norm"],
+    );
+    pretrain(&[&bn[..], &["--task", "denoise", "--batch-size", "9"]].concat()).expect_success("64 = 7 x 9 + 1");
+    let one = ["pretrain", "--data", &data, "--limit", "1", "--task", "rotation", "--out", &pre];
+    assert_clean_failure(&backprop(&[&one[..], &bn[..]].concat()), &["--limit", "1 image", "batch norm"]);
+    let contrastive = [&one[..one.len() - 3], &["contrastive", "--out", &pre]].concat();
+    assert_clean_failure(&backprop(&contrastive), &["--limit", "1 images", "at least 2"]);
     // A GPT fine-tuned on a text with characters its vocabulary lacks.
     let gpt = dir.arg("gpt");
     let text = dir.write("first.txt", "abc abc cab bac\n".repeat(20).as_bytes());

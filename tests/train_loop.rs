@@ -128,6 +128,15 @@ fn runs_counted_in_steps_stop_at_max_steps_and_report_progress() {
 }
 
 #[test]
+fn a_huge_epoch_count_ended_by_max_steps_runs_without_reserving_memory_for_it() {
+    let w = param(0.0);
+    let mut step = Parabola { w: w.clone(), calls: 0, nan_at: usize::MAX };
+    let config = TrainConfig { epochs: usize::MAX, steps_per_epoch: Some(2), max_steps: Some(5), ..Default::default() };
+    let history = Trainer::new(Box::new(Sgd::new(vec![("w".into(), w)], 0.1)), config).run(&mut step).unwrap();
+    assert_eq!((history.len(), step.calls), (3, 5));
+}
+
+#[test]
 fn a_non_finite_loss_stops_training_naming_the_step() {
     let w = param(0.0);
     let mut step = Parabola { w: w.clone(), calls: 0, nan_at: 5 };

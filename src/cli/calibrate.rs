@@ -50,13 +50,17 @@ pub(crate) fn run(a: CalibrateArgs) -> Result<()> {
         ));
     }
     a.fit.check_applies(&[a.method])?;
+    // The threshold is always chosen on the validation part; --seed draws it (and the k-NN bank).
+    let seed_used = a.fit.val_fraction() > 0.0 || a.method == Method::Knn;
+    let idle = format!("--val-fraction 0 holds out no validation part and {} draws no k-NN bank", a.method);
+    a.fit.check_split_used(true, seed_used, &idle)?;
     let loaded = a.model.load()?;
     let model = super::ood::scoring_classifier(&loaded, "calibrate")?;
     a.fit.check_classes(&model)?;
     let dir = a.data.dir();
     let (train, validation, test) = a.fit.load_split(&dir)?;
     super::eval::check_fits(&model, &train, &dir)?;
-    let held_out = if a.fit.val_fraction > 0.0 { "held-out validation" } else { "training" };
+    let held_out = if a.fit.val_fraction() > 0.0 { "held-out validation" } else { "training" };
     let detector = Detector::fit(a.method, &model, &FitData::new(&train, &validation), &a.fit.options())
         .map_err(super::ood_args::fit_flags)?;
     if let Some(caveat) = detector.caveat(train.len()) {
@@ -87,7 +91,7 @@ pub(crate) fn run(a: CalibrateArgs) -> Result<()> {
         let summary = serde_json::json!({
             "model": a.model.model, "data": dir, "method": a.method.name(), "parameters": detector.parameters(),
             "split": held_out, "examples": scores.len(),
-            "val_fraction": f64::from(a.fit.val_fraction * 1e4).round() / 1e4, "seed": a.fit.seed, "tpr": a.tpr.tpr,
+            "val_fraction": f64::from(a.fit.val_fraction() * 1e4).round() / 1e4, "seed": a.fit.seed(), "tpr": a.tpr.tpr,
             "threshold": threshold, "tpr_measured": kept, "test_examples": test_len, "test_tpr": test_kept, "key": key,
         });
         println!("{summary}");
@@ -99,8 +103,8 @@ pub(crate) fn run(a: CalibrateArgs) -> Result<()> {
         100.0 * kept,
         scores.len(),
         dir.display(),
-        if a.fit.val_fraction > 0.0 {
-            format!(" (--val-fraction {} --seed {})", a.fit.val_fraction, a.fit.seed)
+        if a.fit.val_fraction() > 0.0 {
+            format!(" (--val-fraction {} --seed {})", a.fit.val_fraction(), a.fit.seed())
         } else {
             String::new()
         }

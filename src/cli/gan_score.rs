@@ -68,8 +68,12 @@ pub(crate) fn run(a: GanScoreArgs) -> Result<()> {
         dir.display(),
         a.classifier.display()
     );
-    let shares: Vec<String> =
-        score.class_shares.iter().enumerate().map(|(i, s)| format!("{i}:{:.1}%", 100.0 * s)).collect();
+    let shares: Vec<String> = score
+        .class_shares
+        .iter()
+        .zip(&score.class_names)
+        .map(|(s, name)| format!("{name}:{:.1}%", 100.0 * s))
+        .collect();
     println!("class shares {}", shares.join(" "));
     println!(
         "min class share {:.2}%, class entropy {:.3} bits (uniform: {:.3})",

@@ -45,6 +45,11 @@ pub(crate) fn run(gan: &Gan, file: &Path, r: GanRequest) -> Result<()> {
         (false, Some(_)) => {
             return Err(Error::invalid("--class", format!("{} is not conditional: it takes no class", file.display())))
         }
+        (true, None) if r.interpolate.is_some() => {
+            let message = "a conditional GAN's strip needs --class: without it the class would change from \
+                           image to image along the line";
+            return Err(Error::invalid("--interpolate", message));
+        }
         (true, class) => Some(class),
         (false, None) => None,
     };

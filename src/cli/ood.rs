@@ -74,8 +74,11 @@ pub(crate) fn run(a: OodArgs) -> Result<()> {
     let model = scoring_classifier(&loaded, "ood")?;
     a.fit.check_classes(&model)?;
     check_disjoint(&a)?;
-    let needs_fit = wanted.iter().any(|m| matches!(m, Method::Odin | Method::Mahalanobis | Method::Knn));
     let stored = StoredDetector::load(&loaded.checkpoint)?;
+    let idle: Vec<String> =
+        wanted.iter().filter_map(|&m| idle_split(m, stored.as_ref().map(|s| &s.detector), &a.fit)).collect();
+    let needs_fit = idle.len() < wanted.len();
+    a.fit.check_split_used(needs_fit, needs_fit, &idle.join("; "))?;
     let (fit_sets, inside) = if needs_fit {
         let (train, validation, test) = a.fit.load_split(&a.in_dir)?;
         super::eval::check_fits(&model, &train, &a.in_dir)?;
@@ -196,6 +199,27 @@ fn detector_scores(
             Ok((detector.scores(model, &inside.0.inputs, 500)?, detector.scores(model, &outside.0.inputs, 500)?))
         }
         _ => Ok((detector.scores_from(inside.1)?, detector.scores_from(outside.1)?)),
+    }
+}
+
+/// Why `method` fits nothing on the in-distribution training split in this
+/// run (what `--val-fraction` and `--seed` choose), or `None` when it does:
+/// Mahalanobis and k-NN fit on it, and ODIN chooses its epsilon on its
+/// validation part, unless `calibrate` stored the method and no flag sets
+/// its parameters, or ODIN's epsilon is given or stored.
+fn idle_split(method: Method, stored: Option<&Detector>, fit: &FitArgs) -> Option<String> {
+    let stored = stored.filter(|d| d.method() == method);
+    let name = method.name();
+    if stored.is_some() && !fit.sets_parameters_of(method) {
+        return Some(format!("{name} is used as calibrate stored it"));
+    }
+    match method {
+        Method::Mahalanobis | Method::Knn => None,
+        Method::Odin if fit.epsilon.is_some() => Some("odin's epsilon is given by --epsilon".into()),
+        Method::Odin if stored.is_some() => Some("odin keeps the epsilon calibrate stored".into()),
+        Method::Odin => None,
+        Method::Ae => Some("ae scores with its autoencoder".into()),
+        _ => Some(format!("{name} fits nothing")),
     }
 }
 

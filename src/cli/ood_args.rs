@@ -12,12 +12,12 @@ use std::path::Path;
 #[derive(Args, Debug, Clone)]
 pub(crate) struct FitArgs {
     /// Validation fraction used in training: that held-out part of the training split picks
-    /// thresholds and ODIN's epsilon (0: the whole training split).
-    #[arg(long, default_value = "0.1", value_parser = super::args::fraction)]
-    pub val_fraction: f32,
-    /// Seed used in training (it chose the validation split; it also draws the k-NN bank).
-    #[arg(long, default_value = "1")]
-    pub seed: u64,
+    /// thresholds and ODIN's epsilon (0: the whole training split) [default: 0.1].
+    #[arg(long, value_parser = super::args::fraction)]
+    val_fraction: Option<f32>,
+    /// Seed used in training (it chose the validation split; it also draws the k-NN bank) [default: 1].
+    #[arg(long)]
+    seed: Option<u64>,
     /// The classes the model was trained on (as `train mnist --classes`), e.g. 0-4: the
     /// in-distribution images are those of these classes, relabelled from 0.
     #[arg(long, value_name = "LIST")]
@@ -37,6 +37,34 @@ pub(crate) struct FitArgs {
 }
 
 impl FitArgs {
+    /// `--val-fraction`, 0.1 unless given.
+    pub fn val_fraction(&self) -> f32 {
+        self.val_fraction.unwrap_or(0.1)
+    }
+
+    /// `--seed`, 1 unless given.
+    pub fn seed(&self) -> u64 {
+        self.seed.unwrap_or(1)
+    }
+
+    /// Errors when `--val-fraction` or `--seed` is given but the run uses
+    /// neither the split they choose (`val_fraction_used`) nor, for the
+    /// seed, a k-NN bank it draws (`seed_used`): `idle` says why (`msp fits
+    /// nothing`), as the flag would change nothing.
+    pub fn check_split_used(&self, val_fraction_used: bool, seed_used: bool, idle: &str) -> Result<()> {
+        let idle_flags = [
+            (self.val_fraction.is_some() && !val_fraction_used, "--val-fraction"),
+            (self.seed.is_some() && !seed_used, "--seed"),
+        ];
+        match idle_flags.iter().find(|(idle, _)| *idle) {
+            Some((_, flag)) => Err(Error::invalid(
+                *flag,
+                format!("chooses the images a method is fitted or calibrated on, but here it chooses none: {idle}"),
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// The library's options: the flags given, the defaults for the others.
     pub fn options(&self) -> FitOptions {
         let d = FitOptions::default();
@@ -45,7 +73,7 @@ impl FitArgs {
             epsilon: self.epsilon,
             k: self.k.unwrap_or(d.k),
             bank_size: self.bank_size.unwrap_or(d.bank_size),
-            seed: self.seed,
+            seed: self.seed(),
             ..d
         }
     }
@@ -165,8 +193,8 @@ impl FitArgs {
         let (train, test) = load_mnist_dir_optional_test(dir)?;
         let train = self.restrict(train)?;
         let test = test.map(|t| self.restrict(t)).transpose()?;
-        let (fit, validation) = if self.val_fraction > 0.0 {
-            train.split_validation(self.val_fraction, self.seed)
+        let (fit, validation) = if self.val_fraction() > 0.0 {
+            train.split_validation(self.val_fraction(), self.seed())
         } else {
             (train.clone(), train)
         };

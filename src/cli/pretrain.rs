@@ -6,7 +6,7 @@ use super::args::{layer_sizes, positive_f32, positive_usize, LayerSizes};
 use super::input_args::Normalize;
 use super::network::{build_cnn, ArchArg, Network};
 use super::train::{describe, MnistModel};
-use super::train_args::{check_model_size, LrDefaults, OptimArgs, RunArgs};
+use super::train_args::{check_model_size, total_steps, LrDefaults, OptimArgs, RunArgs};
 use backprop::data::{load_mnist_dir_optional_test, Dataset, ImageShape};
 use backprop::nn::{Activation, Mlp, MlpConfig};
 use backprop::pretrain::{PretrainConfig, PretrainStep, Task, TASK_KEY};
@@ -177,11 +177,15 @@ pub(crate) fn run(a: PretrainArgs) -> Result<()> {
     views.elastic_alpha = a.elastic_alpha.unwrap_or(views.elastic_alpha);
     views.elastic_sigma = a.elastic_sigma.unwrap_or(views.elastic_sigma);
     let flags = ["batch_size", "task", "rotation", "shear", "elastic_alpha", "elastic_sigma", "noise"];
-    let mut step =
-        PretrainStep::new(backbone, &images.inputs, shape, config).map_err(|e| super::args::name_flags(e, &flags))?;
+    // Too few images: what --limit kept, or what the folder holds.
+    let images_flag = if a.limit.is_some() { "--limit" } else { "--data" };
+    let mut step = PretrainStep::new(backbone, &images.inputs, shape, config).map_err(|e| match e {
+        Error::InvalidArgument { name, message } if name == "images" => Error::invalid(images_flag, message),
+        e => super::args::name_flags(e, &flags),
+    })?;
     let params = step.parameters();
     let trained: usize = params.iter().map(|(_, p)| p.numel()).sum();
-    let steps = images.len().div_ceil(a.batch_size) * a.epochs;
+    let steps = total_steps(images.len().div_ceil(a.batch_size), a.epochs)?;
     let (optimizer, schedule) = a.optim.build(params, steps, PRETRAIN_LR)?;
     let train = TrainConfig {
         epochs: a.epochs,

@@ -3,7 +3,7 @@
 //! `--labels-per-class` and `--encoder-lr-scale`.
 
 use super::args::{name_flags, positive_f32, positive_usize};
-use super::input_args::Normalize;
+use super::input_args::{InitName, Normalize};
 use super::network::Network;
 use backprop::checkpoint::{Checkpoint, CONFIG_KEY};
 use backprop::data::Dataset;
@@ -68,6 +68,28 @@ impl FewLabelsArgs {
         }
         let head = model.backbone().head_prefix();
         Ok(move |name: &str| if name.starts_with(&head) { 1.0 } else { scale })
+    }
+
+    /// Errors when `--init zeros` is given with `--init-from` (the encoder
+    /// starts from the file, not at 0: only the output layer would, and the
+    /// note about equal hidden units would be false) or with `--freeze
+    /// encoder` (a frozen all-zero encoder gives every image the same
+    /// features: the probe can learn only the class frequencies).
+    pub fn check_init(&self, init: InitName) -> Result<()> {
+        if init != InitName::Zeros {
+            return Ok(());
+        }
+        if self.init_from.is_some() {
+            let message =
+                "starts every weight at 0, but --init-from starts the encoder from the file: give one of the two";
+            return Err(Error::invalid("--init", message));
+        }
+        if self.freeze.is_some() {
+            let message = "zeros with --freeze encoder would probe an all-zero encoder: every image gets the same \
+                           features, so the probe learns nothing but the class frequencies";
+            return Err(Error::invalid("--init", message));
+        }
+        Ok(())
     }
 
     /// Errors when a flag that acts on the encoder is given for a network

@@ -2,7 +2,7 @@
 
 use super::args::{fraction, layer_sizes, positive_usize, DataArg, LayerSizes};
 use super::network::{build_cnn, ArchArg, Network};
-use super::train_args::{check_model_size, LrDefaults, OptimArgs, RunArgs};
+use super::train_args::{check_model_size, total_steps, LrDefaults, OptimArgs, RunArgs};
 use backprop::data::{load_mnist_dir_optional_test, Augment, Augmented, ImageShape, Supervised};
 use backprop::loss::Loss;
 use backprop::models::{CLASSES_KEY, INPUT_KEY, LOSS_KEY};
@@ -191,11 +191,12 @@ fn train_mnist(a: MnistArgs) -> Result<()> {
         }
     };
     let module = model.module();
+    a.few.check_init(a.init.init)?;
     if let Some(note) = a.init.apply(module, hidden_layers) {
         eprintln!("{note}");
     }
     let (trained, encoder_note) = a.few.apply(&model)?;
-    let steps = train.len().div_ceil(a.batch_size * folder.ranks()) * a.epochs;
+    let steps = total_steps(train.len().div_ceil(a.batch_size * folder.ranks()), a.epochs)?;
     let scale = a.few.lr_scale(&model)?;
     let (optimizer, schedule) = a.optim.build_scaled(trained, steps, MNIST_LR, &scale)?;
     let config = TrainConfig {

@@ -277,6 +277,20 @@ pub(crate) struct LrDefaults {
     pub decay_matrices_only: bool,
 }
 
+/// The optimizer steps of a run: `epochs` passes of `steps_per_epoch` steps.
+///
+/// # Errors
+/// When the product does not fit in a `usize` (`--epochs 18446744073709551615`):
+/// the schedule's length would wrap around to a few steps.
+pub(crate) fn total_steps(steps_per_epoch: usize, epochs: usize) -> Result<usize> {
+    steps_per_epoch.checked_mul(epochs).ok_or_else(|| {
+        Error::invalid(
+            "--epochs",
+            format!("{epochs} epochs of {steps_per_epoch} steps is more steps than can be counted"),
+        )
+    })
+}
+
 impl OptimArgs {
     /// The learning rate asked for, or the command's default for the optimizer.
     pub fn lr(&self, defaults: LrDefaults) -> f32 {

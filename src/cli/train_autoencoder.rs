@@ -5,7 +5,7 @@
 //! class scored by reconstruction error, ROC AUC of normal against the rest.
 
 use super::args::{fraction, positive_usize, DataArg};
-use super::train_args::{LrDefaults, OptimArgs, RunArgs};
+use super::train_args::{total_steps, LrDefaults, OptimArgs, RunArgs};
 use backprop::autograd::{Graph, Var};
 use backprop::data::{batch_indices, load_mnist_dir_optional_test, parse_classes, Dataset};
 use backprop::nn::{AeArch, Autoencoder, AutoencoderConfig, Module};
@@ -151,7 +151,7 @@ pub(crate) fn run(a: AutoencoderArgs) -> Result<()> {
     let config =
         AutoencoderConfig { arch, input: [1, rows, cols], bottleneck: a.bottleneck, variational: a.variational };
     let ae = Autoencoder::new(config, &mut Rng::new(a.run.seed)).map_err(super::args::as_flag("--arch"))?;
-    let steps = train.len().div_ceil(a.batch_size) * a.epochs;
+    let steps = total_steps(train.len().div_ceil(a.batch_size), a.epochs)?;
     let (optimizer, schedule) = a.optim.build(ae.parameters(), steps, AE_LR)?;
     let config = TrainConfig {
         epochs: a.epochs,

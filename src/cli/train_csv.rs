@@ -2,7 +2,7 @@
 
 use super::args::{fraction, layer_sizes, positive_usize, LayerSizes};
 use super::input_args::{InitArg, Normalize, NormalizeArg};
-use super::train_args::{check_model_size, LrDefaults, OptimArgs, RunArgs};
+use super::train_args::{check_model_size, total_steps, LrDefaults, OptimArgs, RunArgs};
 use backprop::data::{read_csv, window_series, CsvTable, RegressionData, Standardizer};
 use backprop::loss::Loss;
 use backprop::models::{RegressionMeta, Scalers};
@@ -135,7 +135,7 @@ pub(crate) fn run(a: CsvArgs) -> Result<()> {
         RegressionLoss::Mse => Loss::Mse,
         RegressionLoss::L1 => Loss::L1,
     };
-    let steps = train.len().div_ceil(a.batch_size * folder.ranks()) * a.epochs;
+    let steps = total_steps(train.len().div_ceil(a.batch_size * folder.ranks()), a.epochs)?;
     let (optimizer, schedule) = a.optim.build(model.parameters(), steps, CSV_LR)?;
     let config = TrainConfig {
         epochs: a.epochs,

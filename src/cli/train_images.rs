@@ -5,7 +5,7 @@ use super::args::{fraction, layer_sizes, positive_usize, LayerSizes};
 use super::input_args::{InitArg, Normalize, NormalizeArg};
 use super::network::{build_cnn, ArchArg, Network};
 use super::pretrain_args::FewLabelsArgs;
-use super::train_args::{check_model_size, LrDefaults, OptimArgs, RunArgs};
+use super::train_args::{check_model_size, total_steps, LrDefaults, OptimArgs, RunArgs};
 use backprop::data::{load_hdf5_images, load_image_folder, Augment, Augmented, Dataset, ImageShape, LabelledImages};
 use backprop::loss::Loss;
 use backprop::models::{PixelScale, CLASSES_KEY, INPUT_KEY, LOSS_KEY};
@@ -113,11 +113,12 @@ pub(crate) fn run(a: ImagesArgs) -> Result<()> {
         Network::Mlp(mlp) => mlp.config().hidden.len(),
         Network::Cnn(_) => 1,
     };
+    a.few.check_init(a.init.init)?;
     if let Some(note) = a.init.apply(module, hidden_layers) {
         eprintln!("{note}");
     }
     let (trained, encoder_note) = a.few.apply_scaled(&model, Some(a.normalize.normalize))?;
-    let steps = train.len().div_ceil(a.batch_size * folder.ranks()) * a.epochs;
+    let steps = total_steps(train.len().div_ceil(a.batch_size * folder.ranks()), a.epochs)?;
     let scale = a.few.lr_scale(&model)?;
     let (optimizer, schedule) = a.optim.build_scaled(trained, steps, IMAGES_LR, &scale)?;
     let config = TrainConfig {

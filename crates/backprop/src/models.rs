@@ -89,6 +89,12 @@ impl Model {
             POLICY_KIND => Ok(Model::Policy(Policy::from_checkpoint(ckpt)?)),
             GAN_KIND => Ok(Model::Gan(Gan::from_checkpoint(ckpt)?)),
             AUTOENCODER_KIND => Ok(Model::Autoencoder(Autoencoder::from_checkpoint(ckpt)?)),
+            crate::pretrain::ENCODER_KIND => Err(Error::Checkpoint {
+                path: ckpt.path.clone(),
+                message: "holds a pre-trained encoder (backprop pretrain), a network without its output layer: \
+                          fine-tune it with train mnist|images --init-from FILE"
+                    .into(),
+            }),
             other => Err(Error::Checkpoint {
                 path: ckpt.path.clone(),
                 message: format!(

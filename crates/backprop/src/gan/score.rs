@@ -5,6 +5,7 @@
 use super::model::Gan;
 use crate::data::Dataset;
 use crate::models::Classifier;
+use crate::pretrain::Backbone;
 use crate::tensor::Rng;
 use crate::{Error, Graph, Result, Tensor};
 use nalgebra::{DMatrix, DVector, SymmetricEigen};
@@ -17,6 +18,9 @@ pub struct GanScore {
     pub frechet_distance: f64,
     /// The share of the samples the classifier puts in each class (sums to 1).
     pub class_shares: Vec<f64>,
+    /// The classifier's name of each class of `class_shares` (its stored
+    /// class names, e.g. `3` to `7` for `train mnist --classes 3-7`).
+    pub class_names: Vec<String>,
     /// The smallest of `class_shares`.
     pub min_class_share: f64,
     /// Entropy of `class_shares` in bits (log2(classes) when uniform).
@@ -31,12 +35,15 @@ pub struct GanScore {
 }
 
 /// The classifier's penultimate-layer features (the input of its last
-/// linear layer) `[N, F]` and its predicted class of each row of `x`
+/// linear layer) `[N, F]` and its predicted class of each row of `x` (for a
+/// single logit: 1 where it is positive)
 /// (`[N, inputs]`, already scaled as the classifier expects), in batches of 500.
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] when `x` does not have the classifier's input
-/// size, or the classifier is neither an MLP nor a CNN.
+/// size, or the classifier is neither an MLP nor a CNN, or has no layer with
+/// parameters before its output layer (a logistic regression: its
+/// "features" would be the pixels themselves).
 pub fn features(classifier: &Classifier, x: &Tensor) -> Result<(Tensor, Vec<usize>)> {
     let (n, d) = (x.dim(0), x.dim(1));
     if d != classifier.inputs {
@@ -44,6 +51,16 @@ pub fn features(classifier: &Classifier, x: &Tensor) -> Result<(Tensor, Vec<usiz
             "classifier",
             format!("takes {} inputs but the images have {d} values", classifier.inputs),
         ));
+    }
+    let backbone = match (classifier.mlp, classifier.cnn) {
+        (Some(mlp), _) => Backbone::Mlp(mlp),
+        (None, Some(cnn)) => Backbone::Cnn(cnn),
+        _ => return Err(Error::invalid("classifier", "is neither an MLP nor a CNN: no layers to read")),
+    };
+    if backbone.encoder_parameters().is_empty() {
+        let message = "has no layer before its output layer (a logistic regression): its penultimate features \
+                       would be the pixels themselves; give a classifier with hidden layers";
+        return Err(Error::invalid("classifier", message));
     }
     let mut feats = Vec::new();
     let mut width = 0;
@@ -68,12 +85,11 @@ pub fn features(classifier: &Classifier, x: &Tensor) -> Result<(Tensor, Vec<usiz
         width = penultimate.data().len() / (end - start);
         feats.extend_from_slice(penultimate.data());
         let k = logits.dim(1);
-        classes.extend(
-            logits
-                .data()
-                .chunks(k)
-                .map(|row| row.iter().enumerate().fold(0, |best, (i, &v)| if v > row[best] { i } else { best })),
-        );
+        // One logit (two classes through a sigmoid): class 1 where it is positive.
+        classes.extend(logits.data().chunks(k).map(|row| match row {
+            [logit] => usize::from(*logit > 0.0),
+            _ => row.iter().enumerate().fold(0, |best, (i, &v)| if v > row[best] { i } else { best }),
+        }));
     }
     Ok((Tensor::from_vec(feats, &[n, width]), classes))
 }
@@ -157,7 +173,8 @@ fn to_classifier(classifier: &Classifier, mut x: Tensor) -> Result<Tensor> {
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] when the classifier's input size is not the
-/// generator's output size, it has fewer classes than the conditional GAN,
+/// generator's output size, its first classes are not the conditional GAN's
+/// (fewer, or other ones: a classifier of `train mnist --classes 3-7`),
 /// `count` is below 2 or `real` has fewer than 2 images.
 pub fn score(gan: &Gan, classifier: &Classifier, real: &Dataset, count: usize, seed: u64) -> Result<GanScore> {
     let c = gan.config();
@@ -184,6 +201,18 @@ pub fn score(gan: &Gan, classifier: &Classifier, real: &Dataset, count: usize, s
         return Err(Error::invalid(
             "classifier",
             format!("tells {} classes apart but the GAN is conditioned on {}", classifier.classes, c.classes),
+        ));
+    }
+    let names = classifier.class_names()?;
+    if c.conditional && names.iter().take(c.classes).enumerate().any(|(i, name)| *name != i.to_string()) {
+        return Err(Error::invalid(
+            "classifier",
+            format!(
+                "its outputs are the classes {} (as trained with --classes), not the GAN's 0 to {}: \
+                 the conditional accuracy would compare other classes",
+                names.join(","),
+                c.classes - 1
+            ),
         ));
     }
     if count < 2 || real.len() < 2 {
@@ -221,13 +250,15 @@ fn compare(classifier: &Classifier, x: &Tensor, real: &Dataset) -> Result<(GanSc
     let real_x = to_classifier(classifier, real.batch(&(0..real_count).collect::<Vec<_>>()).0)?;
     let (fake_features, predicted) = features(classifier, &fake)?;
     let (real_features, _) = features(classifier, &real_x)?;
-    let shares = class_shares(&predicted, classifier.classes);
+    let class_names = classifier.class_names()?;
+    let shares = class_shares(&predicted, class_names.len());
     // 0 - sum, not -sum: one class alone gives 0 bits, not -0.
     let entropy = 0.0 - shares.iter().filter(|&&s| s > 0.0).map(|s| s * s.log2()).sum::<f64>();
     let score = GanScore {
         frechet_distance: frechet_distance(&fake_features, &real_features)?,
         min_class_share: shares.iter().copied().fold(f64::INFINITY, f64::min),
         class_shares: shares,
+        class_names,
         class_entropy_bits: entropy,
         conditional_accuracy: None,
         count,

@@ -7,7 +7,7 @@ use crate::autograd::{Graph, Param, Var};
 use crate::data::views::{random_view, rotate90, ViewOptions};
 use crate::data::{batch_indices, ImageShape};
 use crate::loss::{cross_entropy, mse};
-use crate::nn::{Activation, Init, Linear, Module, Sequential};
+use crate::nn::{has_batch_norm, Activation, Init, Linear, Module, Sequential};
 use crate::tensor::Rng;
 use crate::train::{EpochRecord, EpochStats, TrainStep};
 use crate::{Error, Result, Tensor};
@@ -152,8 +152,10 @@ impl<'a> PretrainStep<'a> {
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] when there are no images (or, for the
-    /// contrastive task, fewer than 2), the rows do not hold `shape`, the
-    /// batch size is 0, rotation is asked of images that are not square, the
+    /// contrastive task or an encoder with batch norm, fewer than 2), the rows
+    /// do not hold `shape`, the batch size is 0 (1 for the contrastive task or
+    /// an encoder with batch norm, which needs two images to compute a
+    /// variance; a last batch of one image then joins the one before), rotation is asked of images that are not square, the
     /// contrastive task's views are out of range ([`ViewOptions::validate`],
     /// naming the field), or the network has no layer before its output layer.
     pub fn new(backbone: Backbone<'a>, images: &'a Tensor, shape: ImageShape, config: PretrainConfig) -> Result<Self> {
@@ -174,6 +176,17 @@ impl<'a> PretrainStep<'a> {
                 "batch_size",
                 format!("{} is too small for the {} task", config.batch_size, task.name()),
             ));
+        }
+        // One image per row for rotation and denoising: batch norm needs two.
+        if has_batch_norm(&backbone.module().buffers()) && (config.batch_size < 2 || images.dim(0) < 2) {
+            let (name, count) =
+                if config.batch_size < 2 { ("batch_size", "a batch of 1") } else { ("images", "1 image") };
+            let message = format!(
+                "{count} is too few for the {} task: the encoder's batch norm needs at least 2 images per batch \
+                 to compute a variance",
+                task.name()
+            );
+            return Err(Error::invalid(name, message));
         }
         if task == Task::Contrastive {
             config.views.validate()?;
@@ -232,8 +245,15 @@ impl TrainStep for PretrainStep<'_> {
 
     fn start_epoch(&mut self, _epoch: usize) -> Result<Option<usize>> {
         let mut batches = batch_indices(self.images.dim(0), self.config.batch_size, Some(&mut self.rng));
-        if self.config.task == Task::Contrastive && batches.len() > 1 && batches.last().is_some_and(|b| b.len() < 2) {
+        let lone = batches.len() > 1 && batches.last().is_some_and(|b| b.len() < 2);
+        if lone && self.config.task == Task::Contrastive {
             batches.pop(); // a lone image has no negatives
+        } else if lone && has_batch_norm(&self.buffers()) {
+            // Batch norm needs a second image: the lone one joins the batch before (as in train mnist).
+            let last = batches.pop().unwrap_or_default();
+            if let Some(before) = batches.last_mut() {
+                before.extend(last);
+            }
         }
         self.batches = batches;
         self.next = 0;

@@ -79,6 +79,16 @@ impl<M: Module + ?Sized, D: Supervised + ?Sized> TrainStep for SupervisedStep<'_
             let why = "the model's batch norm needs at least 2 examples per batch to compute a variance";
             return Err(Error::invalid("batch_size", why));
         }
+        if batch_norm && self.train.len() < 2 * ranks {
+            let n = self.train.len();
+            let why = format!(
+                "{n} example{} for {ranks} process{}: the model's batch norm needs at least 2 per batch (and \
+                 process) to compute a variance",
+                if n == 1 { "" } else { "s" },
+                if ranks == 1 { "" } else { "es" }
+            );
+            return Err(Error::invalid("training set", why));
+        }
         self.batches = batch_indices(self.train.len(), self.batch_size * ranks, Some(&mut self.rng));
         if batch_norm && self.batches.len() > 1 && self.batches.last().is_some_and(|b| b.len() < 2 * ranks) {
             let last = self.batches.pop().unwrap_or_default();

@@ -309,7 +309,8 @@ impl<'a> Trainer<'a> {
             step.shard(comm.clone())?;
             broadcast_params(comm.as_ref(), &kept);
         }
-        let mut records = Vec::with_capacity(cfg.epochs);
+        // Not `with_capacity(cfg.epochs)`: a run of usize::MAX epochs that max_steps ends is valid.
+        let mut records = Vec::new();
         let mut checks: Vec<StepCheck> = (0..phases).map(|_| StepCheck::new(self.detect_anomaly)).collect();
         // Every phase's parameters name the places in a NaN report: a GAN's
         // generator phase runs through the frozen discriminator too.
