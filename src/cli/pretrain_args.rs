@@ -12,7 +12,7 @@ use backprop::nn::MlpConfig;
 use backprop::pretrain::{labelled_subset, Backbone};
 use backprop::{Error, Param, Result};
 use clap::{Args, ValueEnum};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Parameters with their names, as an optimizer takes them.
 type NamedParams = Vec<(String, Param)>;
@@ -133,8 +133,9 @@ impl FewLabelsArgs {
         let backbone = model.backbone();
         let mut note = match &self.init_from {
             Some(path) => {
-                let tensors = backbone.load_encoder(path)?;
-                check_encoder_settings(path, model, normalize)?;
+                let encoder = Checkpoint::load(path)?;
+                let tensors = backbone.load_encoder_from(&encoder)?;
+                check_encoder_settings(&encoder, model, normalize)?;
                 format!("encoder: {tensors} tensors from {}", path.display())
             }
             None if self.freeze.is_some() => "encoder: randomly initialised".to_string(),
@@ -154,11 +155,11 @@ impl FewLabelsArgs {
     }
 }
 
-/// Errors when the encoder at `path` was pre-trained with another MLP
-/// activation than `model`'s, or on inputs scaled otherwise than `normalize`
-/// (`None`: IDX pixels in [0, 1], which pretrain stores no scale for).
-fn check_encoder_settings(path: &Path, model: &Network, normalize: Option<Normalize>) -> Result<()> {
-    let meta = Checkpoint::load(path)?.metadata;
+/// Errors when the `encoder` was pre-trained with another MLP activation
+/// than `model`'s, or on inputs scaled otherwise than `normalize` (`None`:
+/// IDX pixels in [0, 1], which pretrain stores no scale for).
+fn check_encoder_settings(encoder: &Checkpoint, model: &Network, normalize: Option<Normalize>) -> Result<()> {
+    let (path, meta) = (encoder.path.as_path(), &encoder.metadata);
     if let (Network::Mlp(mlp), Some(config)) = (model, meta.get(CONFIG_KEY)) {
         let stored: Option<MlpConfig> = serde_json::from_str(config).ok();
         let (mine, theirs) = (mlp.config().activation, stored.map(|c| c.activation));

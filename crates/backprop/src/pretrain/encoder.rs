@@ -134,16 +134,24 @@ impl<'a> Backbone<'a> {
     /// # Errors
     /// [`Error::Checkpoint`] naming the file when it is not an encoder or
     /// does not fit: one line listing the tensors missing, of another shape
-    /// (both shapes) and not in the model.
+    /// (both shapes) and not in the model; when the file cannot be read.
     pub fn load_encoder(&self, path: &Path) -> Result<usize> {
-        let ckpt = Checkpoint::load(path)?;
-        let fail = |message: String| Error::Checkpoint { path: path.to_path_buf(), message };
+        self.load_encoder_from(&Checkpoint::load(path)?)
+    }
+
+    /// As [`Backbone::load_encoder`], from a checkpoint already read (whose
+    /// metadata the caller also wants, e.g. the encoder's input scale).
+    ///
+    /// # Errors
+    /// As [`Backbone::load_encoder`], naming `ckpt.path`.
+    pub fn load_encoder_from(&self, ckpt: &Checkpoint) -> Result<usize> {
+        let fail = |message: String| Error::Checkpoint { path: ckpt.path.clone(), message };
         let kind = ckpt.require(KIND_KEY)?;
         if kind != ENCODER_KIND {
             return Err(fail(format!("holds a '{kind}' model, not a pre-trained encoder (write one with pretrain)")));
         }
         let wanted = self.encoder_state();
-        let problems = mismatches(&ckpt, &wanted);
+        let problems = mismatches(ckpt, &wanted);
         if !problems.is_empty() {
             let model = ckpt.metadata.get(ENCODER_MODEL_KEY).map_or("?", String::as_str);
             return Err(fail(format!(
