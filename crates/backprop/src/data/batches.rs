@@ -28,6 +28,26 @@ pub fn batch_indices(n: usize, batch_size: usize, shuffle: Option<&mut Rng>) -> 
     order.chunks(batch_size).map(<[usize]>::to_vec).collect()
 }
 
+/// Moves a last batch of fewer than `min` indices into the batch before it,
+/// when there is one (batch norm needs two examples per batch to compute a
+/// variance): the epoch keeps every example and no batch is that small,
+/// unless the only batch is.
+///
+/// ```
+/// use backprop::data::{batch_indices, join_short_last};
+/// let mut batches = batch_indices(7, 3, None);
+/// join_short_last(&mut batches, 2);
+/// assert_eq!(batches, vec![vec![0, 1, 2], vec![3, 4, 5, 6]]);
+/// ```
+pub fn join_short_last(batches: &mut Vec<Vec<usize>>, min: usize) {
+    if batches.len() > 1 && batches.last().is_some_and(|b| b.len() < min) {
+        let last = batches.pop().unwrap_or_default();
+        if let Some(before) = batches.last_mut() {
+            before.extend(last);
+        }
+    }
+}
+
 /// Splits `0..n` into `(train, validation)` indices: `round(fraction * n)`
 /// drawn for validation by a shuffle seeded with `seed`; both lists ascending,
 /// so each part keeps the original order.

@@ -53,7 +53,7 @@ pub mod text;
 pub mod views;
 
 pub use augment::{Augment, Augmented};
-pub use batches::{batch_indices, validation_split_indices};
+pub use batches::{batch_indices, join_short_last, validation_split_indices};
 pub use csv::{parse_number, quote_field, read_csv, CsvTable};
 pub use dataset::{
     check_dataset_size, classes_from_labels, load_idx_pair, load_mnist_dir, load_mnist_dir_optional_test,

@@ -5,7 +5,7 @@ use super::contrastive::nt_xent;
 use super::encoder::Backbone;
 use crate::autograd::{Graph, Param, Var};
 use crate::data::views::{random_view, rotate90, ViewOptions};
-use crate::data::{batch_indices, ImageShape};
+use crate::data::{batch_indices, join_short_last, ImageShape};
 use crate::loss::{cross_entropy, mse};
 use crate::nn::{has_batch_norm, Activation, Init, Linear, Module, Sequential};
 use crate::tensor::Rng;
@@ -151,11 +151,11 @@ impl<'a> PretrainStep<'a> {
     /// A step over `images` (`[N, shape.len()]`).
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] when there are no images (or, for the
-    /// contrastive task or an encoder with batch norm, fewer than 2), the rows
-    /// do not hold `shape`, the batch size is 0 (1 for the contrastive task or
-    /// an encoder with batch norm, which needs two images to compute a
-    /// variance; a last batch of one image then joins the one before), rotation is asked of images that are not square, the
+    /// [`Error::InvalidArgument`] when the rows do not hold `shape`, there
+    /// are no images or the batch size is 0 (fewer than 2, or 1, for the
+    /// contrastive task and for an encoder with batch norm, which needs two
+    /// images to compute a variance; a last batch of one image then joins the
+    /// one before), rotation is asked of images that are not square, the
     /// contrastive task's views are out of range ([`ViewOptions::validate`],
     /// naming the field), or the network has no layer before its output layer.
     pub fn new(backbone: Backbone<'a>, images: &'a Tensor, shape: ImageShape, config: PretrainConfig) -> Result<Self> {
@@ -164,29 +164,26 @@ impl<'a> PretrainStep<'a> {
             let message = format!("images of shape {:?} are not rows of {} values", images.shape(), shape.len());
             return Err(Error::invalid("images", message));
         }
-        let minimum = if task == Task::Contrastive { 2 } else { 1 };
+        // Two images per batch at least: the contrastive task's negatives, batch norm's variance.
+        let why = if task == Task::Contrastive {
+            Some("each image's negatives are the others of its batch")
+        } else if has_batch_norm(&backbone.module().buffers()) {
+            Some("the encoder's batch norm needs at least 2 images per batch to compute a variance")
+        } else {
+            None
+        };
+        let (minimum, why) = why.map_or((1, String::new()), |why| (2, format!(": {why}")));
         if images.dim(0) < minimum {
             return Err(Error::invalid(
                 "images",
-                format!("{} images; the {} task needs at least {minimum}", images.dim(0), task.name()),
+                format!("{} images; the {} task needs at least {minimum}{why}", images.dim(0), task.name()),
             ));
         }
-        if config.batch_size == 0 || (task == Task::Contrastive && config.batch_size < 2) {
+        if config.batch_size < minimum {
             return Err(Error::invalid(
                 "batch_size",
-                format!("{} is too small for the {} task", config.batch_size, task.name()),
+                format!("{} is too small for the {} task{why}", config.batch_size, task.name()),
             ));
-        }
-        // One image per row for rotation and denoising: batch norm needs two.
-        if has_batch_norm(&backbone.module().buffers()) && (config.batch_size < 2 || images.dim(0) < 2) {
-            let (name, count) =
-                if config.batch_size < 2 { ("batch_size", "a batch of 1") } else { ("images", "1 image") };
-            let message = format!(
-                "{count} is too few for the {} task: the encoder's batch norm needs at least 2 images per batch \
-                 to compute a variance",
-                task.name()
-            );
-            return Err(Error::invalid(name, message));
         }
         if task == Task::Contrastive {
             config.views.validate()?;
@@ -245,15 +242,12 @@ impl TrainStep for PretrainStep<'_> {
 
     fn start_epoch(&mut self, _epoch: usize) -> Result<Option<usize>> {
         let mut batches = batch_indices(self.images.dim(0), self.config.batch_size, Some(&mut self.rng));
-        let lone = batches.len() > 1 && batches.last().is_some_and(|b| b.len() < 2);
-        if lone && self.config.task == Task::Contrastive {
-            batches.pop(); // a lone image has no negatives
-        } else if lone && has_batch_norm(&self.buffers()) {
-            // Batch norm needs a second image: the lone one joins the batch before (as in train mnist).
-            let last = batches.pop().unwrap_or_default();
-            if let Some(before) = batches.last_mut() {
-                before.extend(last);
+        if self.config.task == Task::Contrastive {
+            if batches.len() > 1 && batches.last().is_some_and(|b| b.len() < 2) {
+                batches.pop(); // a lone image has no negatives
             }
+        } else if has_batch_norm(&self.buffers()) {
+            join_short_last(&mut batches, 2); // as train mnist does
         }
         self.batches = batches;
         self.next = 0;

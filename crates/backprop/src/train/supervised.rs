@@ -5,7 +5,7 @@ use super::history::EpochRecord;
 use super::metrics::{evaluate, evaluate_distributed, MetricSum};
 use super::step::{EpochStats, TrainStep};
 use crate::autograd::{Graph, Var};
-use crate::data::{batch_indices, Supervised};
+use crate::data::{batch_indices, join_short_last, Supervised};
 use crate::dist::{Collective, Shard};
 use crate::loss::Loss;
 use crate::nn::{has_batch_norm, Module};
@@ -90,11 +90,8 @@ impl<M: Module + ?Sized, D: Supervised + ?Sized> TrainStep for SupervisedStep<'_
             return Err(Error::invalid("training set", why));
         }
         self.batches = batch_indices(self.train.len(), self.batch_size * ranks, Some(&mut self.rng));
-        if batch_norm && self.batches.len() > 1 && self.batches.last().is_some_and(|b| b.len() < 2 * ranks) {
-            let last = self.batches.pop().unwrap_or_default();
-            if let Some(before) = self.batches.last_mut() {
-                before.extend(last);
-            }
+        if batch_norm {
+            join_short_last(&mut self.batches, 2 * ranks);
         }
         // Every rank needs an example: a last global batch smaller than the ranks is left out.
         self.batches.retain(|b| b.len() >= ranks);
