@@ -220,9 +220,10 @@ pub(crate) fn run(a: PretrainArgs) -> Result<()> {
         println!("{summary}");
     }
     folder.say(format_args!(
-        "{} loss {last:.4} after {} epochs; pre-trained in {seconds:.1}s",
+        "{} loss {last:.4} after {} epoch{}; pre-trained in {seconds:.1}s",
         task.name(),
-        records.len()
+        records.len(),
+        if records.len() == 1 { "" } else { "s" }
     ));
     folder.say_saved();
     Ok(())

@@ -155,7 +155,7 @@ impl<'a> Backbone<'a> {
         if !problems.is_empty() {
             let model = ckpt.metadata.get(ENCODER_MODEL_KEY).map_or("?", String::as_str);
             return Err(fail(format!(
-                "the encoder (of a {model} network) does not fit this {} network: {}",
+                "the {model} encoder does not fit this {} network: {}",
                 self.kind(),
                 problems.join("; ")
             )));
