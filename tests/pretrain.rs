@@ -352,6 +352,13 @@ fn bad_input_gets_one_line() {
     );
     assert_clean_failure(&pretrain(&["--task", "contrastive", "--shear", "75"]), &["--shear", "from 0 to 60 degrees"]);
     assert_clean_failure(&pretrain(&["--task", "contrastive", "--rotation", "-5"]), &["--rotation", ">= 0"]);
+    // Hostile noise and temperatures: the loss would sit at chance (or overflow) and the encoder never train.
+    assert_clean_failure(&pretrain(&["--task", "contrastive", "--noise", "1e30"]), &["--noise", "from 0 to 1"]);
+    assert_clean_failure(&pretrain(&["--task", "denoise", "--noise", "2"]), &["--noise", "from 0 to 1", "got 2"]);
+    assert_clean_failure(
+        &pretrain(&["--task", "contrastive", "--temperature", "1e-30"]),
+        &["--temperature", "from 0.01 to 10"],
+    );
     assert_clean_failure(
         &pretrain(&["--task", "contrastive", "--elastic-sigma", "0"]),
         &["--elastic-sigma", "positive"],

@@ -82,10 +82,10 @@ pub(crate) struct PretrainArgs {
     /// Use only the first N training images.
     #[arg(long, value_name = "N", value_parser = positive_usize)]
     limit: Option<usize>,
-    /// NT-Xent's temperature (contrastive; default 0.5).
+    /// NT-Xent's temperature, 0.01 to 10 (contrastive; default 0.5).
     #[arg(long, value_parser = positive_f32)]
     temperature: Option<f32>,
-    /// Standard deviation of the Gaussian noise added to the pixels (in [0, 1]): of each view
+    /// Standard deviation of the Gaussian noise added to the pixels (0 to 1): of each view
     /// (contrastive, default 0.1) or of the input to denoise (default 0.4).
     #[arg(long, value_parser = super::args::non_negative_f32)]
     noise: Option<f32>,
@@ -176,7 +176,7 @@ pub(crate) fn run(a: PretrainArgs) -> Result<()> {
     views.shear = a.shear.unwrap_or(views.shear);
     views.elastic_alpha = a.elastic_alpha.unwrap_or(views.elastic_alpha);
     views.elastic_sigma = a.elastic_sigma.unwrap_or(views.elastic_sigma);
-    let flags = ["batch_size", "task", "rotation", "shear", "elastic_alpha", "elastic_sigma", "noise"];
+    let flags = ["batch_size", "task", "rotation", "shear", "elastic_alpha", "elastic_sigma", "noise", "temperature"];
     // Too few images: what --limit kept, or what the folder holds.
     let images_flag = if a.limit.is_some() { "--limit" } else { "--data" };
     let mut step = PretrainStep::new(backbone, &images.inputs, shape, config).map_err(|e| match e {

@@ -120,7 +120,7 @@ impl ViewOptions {
         check("shear", self.shear, (0.0..=60.0).contains(&self.shear), "from 0 to 60 degrees")?;
         check("elastic_alpha", self.elastic_alpha, self.elastic_alpha >= 0.0, "at least 0 pixels")?;
         check("elastic_sigma", self.elastic_sigma, self.elastic_sigma > 0.0, "above 0 pixels")?;
-        check("noise", self.noise, self.noise >= 0.0, "at least 0")
+        check("noise", self.noise, (0.0..=1.0).contains(&self.noise), "from 0 to 1 (pixels are in [0, 1])")
     }
 }
 

@@ -147,6 +147,10 @@ pub struct PretrainStep<'a> {
     seen: usize,
 }
 
+/// NT-Xent temperatures accepted by [`PretrainStep::new`].
+const MIN_TEMPERATURE: f32 = 0.01;
+const MAX_TEMPERATURE: f32 = 10.0;
+
 impl<'a> PretrainStep<'a> {
     /// A step over `images` (`[N, shape.len()]`).
     ///
@@ -157,7 +161,10 @@ impl<'a> PretrainStep<'a> {
     /// images to compute a variance; a last batch of one image then joins the
     /// one before), rotation is asked of images that are not square, the
     /// contrastive task's views are out of range ([`ViewOptions::validate`],
-    /// naming the field), or the network has no layer before its output layer.
+    /// naming the field), its temperature is outside [0.01, 10] (below, the
+    /// logits `cos / t` reach the hundreds and the loss stalls; above, every
+    /// pair looks alike), the denoising noise is outside [0, 1], or the
+    /// network has no layer before its output layer.
     pub fn new(backbone: Backbone<'a>, images: &'a Tensor, shape: ImageShape, config: PretrainConfig) -> Result<Self> {
         let task = config.task;
         if images.ndim() != 2 || images.dim(1) != shape.len() {
@@ -187,6 +194,16 @@ impl<'a> PretrainStep<'a> {
         }
         if task == Task::Contrastive {
             config.views.validate()?;
+            let t = config.temperature;
+            if !(MIN_TEMPERATURE..=MAX_TEMPERATURE).contains(&t) {
+                let message =
+                    format!("must be from {MIN_TEMPERATURE} to {MAX_TEMPERATURE} (SimCLR uses 0.1-1), got {t}");
+                return Err(Error::invalid("temperature", message));
+            }
+        }
+        let sigma = config.denoise_noise;
+        if task == Task::Denoise && !(0.0..=1.0).contains(&sigma) {
+            return Err(Error::invalid("noise", format!("must be from 0 to 1 (pixels are in [0, 1]), got {sigma}")));
         }
         if task == Task::Rotation && shape.height != shape.width {
             let message = format!("rotation needs square images, these are {}x{}", shape.height, shape.width);
