@@ -427,7 +427,7 @@ fn gpt_fine_tunes_from_a_checkpoint() {
     let dir = TempDir::new("pretrain-gpt");
     let first = dir.write("first.txt", "the cat sat on the mat. ".repeat(40).as_bytes());
     let second = dir.write("second.txt", "a cat on a hat. ".repeat(40).as_bytes());
-    let flags = ["--block-size", "8", "--batch-size", "8", "--eval-every", "20", "--threads", "2"];
+    let flags = ["--batch-size", "8", "--eval-every", "20", "--threads", "2"];
     let base = dir.arg("base");
     let mut args = vec![
         "train",
@@ -440,6 +440,8 @@ fn gpt_fine_tunes_from_a_checkpoint() {
         "2",
         "--embd",
         "16",
+        "--block-size",
+        "8",
         "--iters",
         "60",
         "--out",
@@ -462,6 +464,11 @@ fn gpt_fine_tunes_from_a_checkpoint() {
         &tuned,
     ];
     args.extend_from_slice(&flags);
+    // The file sets the shape: a flag that would set it too is refused, not ignored.
+    for shape_flag in [&["--layers", "2"][..], &["--block-size", "16"], &["--untied"]] {
+        assert_clean_failure(&backprop(&[&args[..], shape_flag].concat()), &[shape_flag[0], "--init-from"]);
+    }
+    args.extend_from_slice(&["--dropout", "0.2"]);
     let run = backprop(&args).expect_success("fine-tune");
     assert!(run.stdout.contains("fine-tuning the GPT of"), "{}", run.stdout);
     // The vocabulary (and so the embedding) is the pre-trained model's, not the second text's own.
@@ -469,4 +476,5 @@ fn gpt_fine_tunes_from_a_checkpoint() {
     let (model, tokenizer) = backprop::nn::Gpt::from_checkpoint(&ckpt).unwrap();
     assert_eq!(tokenizer.chars().len(), "the cat sat on mat.".chars().collect::<std::collections::BTreeSet<_>>().len());
     assert_eq!(model.config().embd, 16);
+    assert_eq!(model.config().dropout, 0.2, "--dropout applies to fine-tuning");
 }

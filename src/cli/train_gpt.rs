@@ -35,27 +35,27 @@ pub(crate) struct GptArgs {
     /// UTF-8 text to learn (default: the bundled data/tinyshakespeare/input.txt).
     #[arg(long, value_name = "FILE")]
     text: Option<PathBuf>,
-    /// Transformer blocks.
-    #[arg(long, default_value_t = 4, value_parser = positive_usize)]
-    layers: usize,
-    /// Attention heads (must divide --embd).
-    #[arg(long, default_value_t = 4, value_parser = positive_usize)]
-    heads: usize,
-    /// Embedding channels.
-    #[arg(long, default_value_t = 128, value_parser = positive_usize)]
-    embd: usize,
-    /// Context length in characters.
-    #[arg(long, default_value_t = 64, value_parser = positive_usize)]
-    block_size: usize,
+    /// Transformer blocks (default 4).
+    #[arg(long, value_parser = positive_usize)]
+    layers: Option<usize>,
+    /// Attention heads, dividing --embd (default 4).
+    #[arg(long, value_parser = positive_usize)]
+    heads: Option<usize>,
+    /// Embedding channels (default 128).
+    #[arg(long, value_parser = positive_usize)]
+    embd: Option<usize>,
+    /// Context length in characters (default 64).
+    #[arg(long, value_parser = positive_usize)]
+    block_size: Option<usize>,
     /// Sequences per step.
     #[arg(long, default_value_t = 12, value_parser = positive_usize)]
     batch_size: usize,
     /// Optimizer steps.
     #[arg(long, default_value_t = 2000, value_parser = positive_usize)]
     iters: usize,
-    /// Dropout probability.
-    #[arg(long, default_value_t = 0.0, value_parser = super::args::fraction)]
-    dropout: f32,
+    /// Dropout probability (default 0; with --init-from, the file's).
+    #[arg(long, value_parser = super::args::fraction)]
+    dropout: Option<f32>,
     /// Give Linear and LayerNorm layers biases.
     #[arg(long)]
     bias: bool,
@@ -63,8 +63,9 @@ pub(crate) struct GptArgs {
     #[arg(long)]
     untied: bool,
     /// Fine-tune the GPT of this checkpoint instead of a new one: its layers, heads, channels,
-    /// context, biases, tying, dropout and vocabulary come from the file (the flags that set them
-    /// are ignored); the text's characters must all be in its vocabulary.
+    /// context, biases, tying and vocabulary come from the file (the flags that set them are
+    /// refused), its dropout too unless --dropout is given; the text's characters must all be
+    /// in its vocabulary.
     #[arg(long, value_name = "FILE")]
     init_from: Option<PathBuf>,
     /// Validate every this many steps.
@@ -166,16 +167,35 @@ pub(crate) fn run(a: GptArgs) -> Result<()> {
 fn new_gpt(a: &GptArgs, data: &TextData) -> Result<Gpt> {
     let config = GptConfig {
         vocab_size: data.tokenizer.vocab_size(),
-        block_size: a.block_size,
-        layers: a.layers,
-        heads: a.heads,
-        embd: a.embd,
-        dropout: a.dropout,
+        block_size: a.block_size.unwrap_or(64),
+        layers: a.layers.unwrap_or(4),
+        heads: a.heads.unwrap_or(4),
+        embd: a.embd.unwrap_or(128),
+        dropout: a.dropout.unwrap_or(0.0),
         bias: a.bias,
         tied: !a.untied,
     };
     check_parameters(&config)?;
     Gpt::new(config, &mut Rng::new(a.run.seed))
+}
+
+/// With `--init-from` the file sets the GPT's shape: a flag that would set it too is refused.
+fn refuse_shape_flags(a: &GptArgs) -> Result<()> {
+    let given = [
+        ("--layers", a.layers.is_some()),
+        ("--heads", a.heads.is_some()),
+        ("--embd", a.embd.is_some()),
+        ("--block-size", a.block_size.is_some()),
+        ("--bias", a.bias),
+        ("--untied", a.untied),
+    ];
+    match given.iter().find(|(_, set)| *set) {
+        Some((flag, _)) => Err(Error::invalid(
+            *flag,
+            "sets the shape of a new GPT; with --init-from the checkpoint's shape is kept (drop the flag)",
+        )),
+        None => Ok(()),
+    }
 }
 
 fn train(mut a: GptArgs) -> Result<()> {
@@ -185,7 +205,11 @@ fn train(mut a: GptArgs) -> Result<()> {
     let data = TextData::load(&path, 0.9)?;
     let (model, data) = match &a.init_from {
         Some(file) => {
-            let (model, tokenizer) = Gpt::from_checkpoint(&Checkpoint::load(file)?)?;
+            refuse_shape_flags(&a)?;
+            let (mut model, tokenizer) = Gpt::from_checkpoint(&Checkpoint::load(file)?)?;
+            if let Some(p) = a.dropout {
+                model.set_dropout(p, a.run.seed)?;
+            }
             let data = data.in_vocabulary(&tokenizer).map_err(|e| match e {
                 Error::InvalidArgument { message, .. } => Error::format(&path, message),
                 other => other,

@@ -146,6 +146,29 @@ impl Gpt {
         &self.config
     }
 
+    /// Sets the dropout probability of training-mode forwards (fine-tuning a
+    /// saved model with another dropout than it was trained with); its masks
+    /// are drawn from `seed`. Dropout has no parameters: the weights are kept.
+    ///
+    /// ```
+    /// use backprop::nn::{Gpt, GptConfig};
+    /// use backprop::tensor::Rng;
+    /// let cfg = GptConfig { vocab_size: 5, block_size: 8, layers: 1, heads: 2, embd: 8, dropout: 0.0, bias: false, tied: true };
+    /// let mut gpt = Gpt::new(cfg, &mut Rng::new(0)).unwrap();
+    /// gpt.set_dropout(0.1, 7).unwrap();
+    /// assert_eq!(gpt.config().dropout, 0.1);
+    /// assert!(gpt.set_dropout(1.0, 7).is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming `dropout` when `p` is not in [0, 1).
+    pub fn set_dropout(&mut self, p: f32, seed: u64) -> Result<()> {
+        GptConfig { dropout: p, ..self.config.clone() }.validate()?;
+        self.config.dropout = p;
+        self.dropout = Dropout::new(p, seed);
+        Ok(())
+    }
+
     /// The one place the model's parameter names are given, for parameters and shapes alike.
     fn named<T>(
         wte: Vec<(String, T)>,
