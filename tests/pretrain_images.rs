@@ -28,8 +28,8 @@ fn pretrain(dir: &TempDir) -> String {
 
 fn train_images(dir: &TempDir, out: &str, extra: &[&str]) -> common::Run {
     let data = fixture("catvnoncat_train.h5");
-    let base =
-        ["train", "images", "--data", &data, "--model", "cnn", "--arch", ARCH, "--epochs", "3", "--threads", "1"];
+    // `--arch` alone implies `--model cnn`.
+    let base = ["train", "images", "--data", &data, "--arch", ARCH, "--epochs", "3", "--threads", "1"];
     backprop(&[&base[..], extra, &["--out", &dir.arg(out)]].concat())
 }
 

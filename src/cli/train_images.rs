@@ -44,9 +44,10 @@ pub(crate) struct ImagesArgs {
     /// Test images, in either form (default: report on the validation split).
     #[arg(long, value_name = "FILE.h5|DIR")]
     test: Option<PathBuf>,
-    /// logistic (one linear layer: logistic regression), mlp (--hidden layers first) or cnn (--arch).
-    #[arg(long, value_enum, default_value = "logistic")]
-    model: ModelKind,
+    /// logistic (one linear layer: logistic regression), mlp (--hidden layers first) or cnn
+    /// (--arch) [default: cnn with --arch, logistic otherwise].
+    #[arg(long, value_enum)]
+    model: Option<ModelKind>,
     #[command(flatten)]
     arch: ArchArg,
     /// Augment the training images: each time an image is used, shift it by a random crop of
@@ -194,20 +195,28 @@ fn summary_line(name: &str, count: usize, e: &Evaluation, positive: Option<&str>
 }
 
 /// Flag combinations that make no sense, rejected before reading any data.
+impl ImagesArgs {
+    /// `--model`, or what `--arch` implies (a CNN; logistic regression without it).
+    fn kind(&self) -> ModelKind {
+        self.model.unwrap_or(if self.arch.arch.is_some() { ModelKind::Cnn } else { ModelKind::Logistic })
+    }
+}
+
 fn check_flags(a: &ImagesArgs) -> Result<()> {
-    if a.model == ModelKind::Logistic && a.hidden.as_ref().is_some_and(|h| !h.0.is_empty()) {
+    let model = a.kind();
+    if model == ModelKind::Logistic && a.hidden.as_ref().is_some_and(|h| !h.0.is_empty()) {
         return Err(Error::invalid("--hidden", "logistic regression has no hidden layers (use --model mlp)"));
     }
-    if a.model == ModelKind::Logistic && a.activation.is_some() {
+    if model == ModelKind::Logistic && a.activation.is_some() {
         return Err(Error::invalid("--activation", "logistic regression has no hidden activation (use --model mlp)"));
     }
-    if a.model != ModelKind::Cnn && a.arch.arch.is_some() {
+    if model != ModelKind::Cnn && a.arch.arch.is_some() {
         return Err(Error::invalid("--arch", "sets a CNN's layers (use --model cnn)"));
     }
-    if a.model == ModelKind::Cnn && a.hidden.is_some() {
+    if model == ModelKind::Cnn && a.hidden.is_some() {
         return Err(Error::invalid("--hidden", "sets an MLP's layers; a CNN's are set by --arch"));
     }
-    if a.model == ModelKind::Cnn && a.activation.is_some() {
+    if model == ModelKind::Cnn && a.activation.is_some() {
         return Err(Error::invalid("--activation", "applies to an MLP; a CNN's activations are part of --arch"));
     }
     Ok(())
@@ -287,7 +296,7 @@ fn load_test(path: &Path, train: &LabelledImages) -> Result<LabelledImages> {
 /// cross-entropy), else one per class (softmax).
 fn build_network(a: &ImagesArgs, shape: ImageShape, classes: usize) -> Result<Network> {
     let outputs = if classes == 2 { 1 } else { classes };
-    let (hidden, activation) = match a.model {
+    let (hidden, activation) = match a.kind() {
         ModelKind::Cnn => {
             let arch = a.arch.arch.as_deref().unwrap_or("vgg-small");
             let input = [shape.channels, shape.height, shape.width];
