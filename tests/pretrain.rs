@@ -352,6 +352,11 @@ fn bad_input_gets_one_line() {
     );
     assert_clean_failure(&pretrain(&["--task", "contrastive", "--shear", "75"]), &["--shear", "from 0 to 60 degrees"]);
     assert_clean_failure(&pretrain(&["--task", "contrastive", "--rotation", "-5"]), &["--rotation", ">= 0"]);
+    // A last fc layer is the output layer: one that does not fit the classes was meant as the encoder's.
+    assert_clean_failure(
+        &pretrain(&["--task", "rotation", "--arch", "c4k3-relu-fc16"]),
+        &["--arch", "ends with fc16", "10 classes", "-fc16-relu"],
+    );
     // Hostile noise and temperatures: the loss would sit at chance (or overflow) and the encoder never train.
     assert_clean_failure(&pretrain(&["--task", "contrastive", "--noise", "1e30"]), &["--noise", "from 0 to 1"]);
     assert_clean_failure(&pretrain(&["--task", "denoise", "--noise", "2"]), &["--noise", "from 0 to 1", "got 2"]);

@@ -8,7 +8,7 @@ use super::network::{build_cnn, ArchArg, Network};
 use super::train::{describe, MnistModel};
 use super::train_args::{check_model_size, total_steps, LrDefaults, OptimArgs, RunArgs};
 use backprop::data::{load_mnist_dir_optional_test, Dataset, ImageShape};
-use backprop::nn::{Activation, Mlp, MlpConfig};
+use backprop::nn::{Activation, Arch, LayerSpec, Mlp, MlpConfig};
 use backprop::pretrain::{PretrainConfig, PretrainStep, Task, TASK_KEY};
 use backprop::tensor::Rng;
 use backprop::train::TrainConfig;
@@ -111,6 +111,24 @@ pub(crate) struct PretrainArgs {
     run: RunArgs,
 }
 
+/// An architecture ending in `fc<n>` has its output layer written out: pre-training drops
+/// it, and it must fit the data's classes. Another `n` was meant as the encoder's last
+/// layer: say how to write that.
+fn refuse_last_fc(arch: &str, classes: usize) -> Result<()> {
+    let Ok(parsed) = Arch::parse(arch) else { return Ok(()) }; // build_cnn names the parse error
+    match parsed.layers().last() {
+        Some(LayerSpec::Linear(n)) if *n != classes => Err(Error::invalid(
+            "--arch",
+            format!(
+                "ends with fc{n}, read as the output layer that pre-training drops, but the data has {classes} \
+                 classes; for an encoder whose last layer is fc{n}, end it with an activation (`...-fc{n}-relu`): \
+                 the output layer is then added"
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 pub(crate) fn run(a: PretrainArgs) -> Result<()> {
     a.run.single_process("self-supervised pre-training runs on one process")?;
     let mut folder = a.run.start()?;
@@ -159,6 +177,7 @@ pub(crate) fn run(a: PretrainArgs) -> Result<()> {
                 return Err(Error::invalid(flag, "applies to an MLP; a CNN's layers are set by --arch"));
             }
             let arch = a.arch.arch.as_deref().unwrap_or("lenet5");
+            refuse_last_fc(arch, images.num_classes)?;
             let input = [shape.channels, shape.height, shape.width];
             Network::Cnn(build_cnn(arch, input, images.num_classes, 2 * a.batch_size, a.run.seed)?)
         }
