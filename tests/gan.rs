@@ -316,6 +316,13 @@ fn train_gan_refuses_latent_0() {
     let diverged = train(&["--lr", "1e30"]);
     assert!(diverged.stderr.contains("in discriminator.layers."), "{}", diverged.stderr);
     assert!(!dir.join("out").join("model.safetensors").exists());
+    // A file where the samples folder goes is refused before the first epoch, and left as it was.
+    std::fs::create_dir_all(dir.join("out")).unwrap();
+    std::fs::write(dir.join("out/samples"), b"notes").unwrap();
+    let run = train(&[]);
+    assert_clean_failure(&run, &["--out", "samples is a file"]);
+    assert!(!run.stdout.contains("epoch 1/1"), "{}", run.stdout);
+    assert_eq!(std::fs::read(dir.join("out/samples")).unwrap(), b"notes");
 }
 
 #[test]

@@ -357,6 +357,12 @@ fn bad_input_gets_one_line() {
         &pretrain(&["--task", "rotation", "--arch", "c4k3-relu-fc16"]),
         &["--arch", "ends with fc16", "10 classes", "-fc16-relu"],
     );
+    // A folder where the encoder goes is refused before the first epoch.
+    std::fs::create_dir_all(dir.join("taken/encoder.safetensors")).unwrap();
+    assert_clean_failure(
+        &backprop(&["pretrain", "--task", "rotation", "--data", &data, "--limit", "64", "--out", &dir.arg("taken")]),
+        &["--out", "encoder.safetensors is a folder"],
+    );
     // Hostile noise and temperatures: the loss would sit at chance (or overflow) and the encoder never train.
     assert_clean_failure(&pretrain(&["--task", "contrastive", "--noise", "1e30"]), &["--noise", "from 0 to 1"]);
     assert_clean_failure(&pretrain(&["--task", "denoise", "--noise", "2"]), &["--noise", "from 0 to 1", "got 2"]);

@@ -131,8 +131,7 @@ fn refuse_last_fc(arch: &str, classes: usize) -> Result<()> {
 
 pub(crate) fn run(a: PretrainArgs) -> Result<()> {
     a.run.single_process("self-supervised pre-training runs on one process")?;
-    let mut folder = a.run.start()?;
-    folder.model = folder.dir.join("encoder.safetensors");
+    let folder = a.run.start_as("encoder.safetensors")?;
     let task = Task::from(a.task);
     if a.task == TaskName::Rotation && a.noise.is_some() {
         return Err(Error::invalid("--noise", "applies to the contrastive and denoise tasks, not rotation"));

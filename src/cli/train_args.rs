@@ -76,11 +76,16 @@ impl RunArgs {
     /// Sets the thread count (before any parallel work, such as decoding images)
     /// and names the run's files; the folder is made by [`RunFolder::trainer`].
     pub fn start(&self) -> Result<RunFolder> {
+        self.start_as("model.safetensors")
+    }
+
+    /// [`RunArgs::start`] for a run whose checkpoint is `<out>/<file>` (`pretrain`'s encoder).
+    pub fn start_as(&self, file: &str) -> Result<RunFolder> {
         self.threads.apply_or(self.distributed.default_threads())?;
         super::args::check_out_folder("--out", &self.out)?;
         let comm = self.distributed.start()?;
         let dir = self.out.clone();
-        let model = dir.join("model.safetensors");
+        let model = dir.join(file);
         if model.is_dir() {
             let message = format!("{} is a folder; the trained model is written there", model.display());
             return Err(Error::invalid("--out", message));

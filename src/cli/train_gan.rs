@@ -220,6 +220,10 @@ const DIVERSITY_COLOR: RGBColor = RGBColor(44, 160, 44);
 /// `samples` (`epoch_NNN.png`, `progress.gif`), so that a shorter run does
 /// not leave the old run's later epochs beside its own. Other files stay.
 fn remove_stale_samples(dir: &std::path::Path) -> Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        let message = format!("{} is a file; each epoch's sample grid is written in a folder there", dir.display());
+        return Err(Error::invalid("--out", message));
+    }
     let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
