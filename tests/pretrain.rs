@@ -355,8 +355,28 @@ fn bad_input_gets_one_line() {
     // A last fc layer is the output layer: one that does not fit the classes was meant as the encoder's.
     assert_clean_failure(
         &pretrain(&["--task", "rotation", "--arch", "c4k3-relu-fc16"]),
-        &["--arch", "ends with fc16", "10 classes", "-fc16-relu"],
+        &["--arch", "ends with fc16", "unlabelled", "-fc16-relu"],
     );
+    // Unlabelled images need no labels file: an IDX folder with train-images only.
+    let images_only = dir.join("images-only");
+    std::fs::create_dir_all(&images_only).unwrap();
+    let name = "train-images-idx3-ubyte.gz";
+    std::fs::copy(std::path::Path::new(&data).join(name), images_only.join(name)).unwrap();
+    let run = backprop(&[
+        "pretrain",
+        "--task",
+        "rotation",
+        "--data",
+        images_only.to_str().unwrap(),
+        "--limit",
+        "64",
+        "--epochs",
+        "1",
+        "--out",
+        &dir.arg("images-only-run"),
+    ]);
+    let stdout = run.expect_success("no labels file").stdout;
+    assert!(stdout.contains("on 64 unlabelled images"), "{stdout}");
     // A folder where the encoder goes is refused before the first epoch.
     std::fs::create_dir_all(dir.join("taken/encoder.safetensors")).unwrap();
     assert_clean_failure(

@@ -7,10 +7,10 @@ use super::input_args::Normalize;
 use super::network::{build_cnn, ArchArg, Network};
 use super::train::{describe, MnistModel};
 use super::train_args::{check_model_size, total_steps, LrDefaults, OptimArgs, RunArgs};
-use backprop::data::{load_mnist_dir_optional_test, Dataset, ImageShape};
+use backprop::data::{load_mnist_train_images, ImageShape};
 use backprop::nn::{Activation, Arch, LayerSpec, Mlp, MlpConfig};
 use backprop::pretrain::{PretrainConfig, PretrainStep, Task, TASK_KEY};
-use backprop::tensor::Rng;
+use backprop::tensor::{Rng, Tensor};
 use backprop::train::TrainConfig;
 use backprop::{Error, Result};
 use clap::{Args, ValueEnum};
@@ -111,20 +111,22 @@ pub(crate) struct PretrainArgs {
     run: RunArgs,
 }
 
-/// An architecture ending in `fc<n>` has its output layer written out: pre-training drops
-/// it, and it must fit the data's classes. Another `n` was meant as the encoder's last
-/// layer: say how to write that.
-fn refuse_last_fc(arch: &str, classes: usize) -> Result<()> {
-    let Ok(parsed) = Arch::parse(arch) else { return Ok(()) }; // build_cnn names the parse error
-    match parsed.layers().last() {
-        Some(LayerSpec::Linear(n)) if *n != classes => Err(Error::invalid(
-            "--arch",
-            format!(
-                "ends with fc{n}, read as the output layer that pre-training drops, but the data has {classes} \
-                 classes; for an encoder whose last layer is fc{n}, end it with an activation (`...-fc{n}-relu`): \
-                 the output layer is then added"
-            ),
-        )),
+/// An architecture ending in `fc<n>` has its output layer written out, which pre-training
+/// drops: it must fit the data's classes, and without labels (an IDX folder, whose labels are
+/// not read) there are none to fit. Such an `n` was meant as the encoder's last layer: say how
+/// to write that.
+fn refuse_last_fc(arch: &str, classes: Option<usize>) -> Result<()> {
+    match last_fc(arch) {
+        Some(n) if Some(n) != classes => {
+            let data = classes.map_or("the images are unlabelled".to_string(), |c| format!("the data has {c} classes"));
+            Err(Error::invalid(
+                "--arch",
+                format!(
+                    "ends with fc{n}, read as a classifier's output layer, which pre-training drops ({data}); \
+                     for an encoder whose last layer is fc{n}, end it with an activation (`...-fc{n}-relu`)"
+                ),
+            ))
+        }
         _ => Ok(()),
     }
 }
@@ -151,10 +153,12 @@ pub(crate) fn run(a: PretrainArgs) -> Result<()> {
         return Err(Error::invalid(*flag, message));
     }
     let dir = a.data.clone().unwrap_or_else(super::train::default_data_dir);
-    let (mut images, shape, mut meta) = load_unlabelled(&a, &dir)?;
+    let Unlabelled { mut images, shape, classes, mut meta } = load_unlabelled(&a, &dir)?;
     if let Some(n) = a.limit {
-        images = images.subset(&(0..n.min(images.len())).collect::<Vec<_>>());
+        images = images.narrow(0, 0, n.min(images.dim(0)));
     }
+    // The output layer is built and dropped: the data's classes where there are labels, else 10.
+    let outputs = classes.unwrap_or(10);
     let kind = a.model.unwrap_or(if a.arch.arch.is_some() { MnistModel::Cnn } else { MnistModel::Mlp });
     let model = match kind {
         MnistModel::Mlp => {
@@ -166,7 +170,7 @@ pub(crate) fn run(a: PretrainArgs) -> Result<()> {
                 return Err(Error::invalid("--hidden", "an MLP without hidden layers has no encoder to pre-train"));
             }
             let activation = a.activation.unwrap_or(Activation::Relu);
-            let config = MlpConfig::classifier(images.input_dim(), &hidden, images.num_classes, activation);
+            let config = MlpConfig::classifier(images.dim(1), &hidden, outputs, activation);
             check_model_size(&config, "--hidden")?;
             Network::Mlp(Mlp::new(config, &mut Rng::new(a.run.seed)))
         }
@@ -176,9 +180,9 @@ pub(crate) fn run(a: PretrainArgs) -> Result<()> {
                 return Err(Error::invalid(flag, "applies to an MLP; a CNN's layers are set by --arch"));
             }
             let arch = a.arch.arch.as_deref().unwrap_or("lenet5");
-            refuse_last_fc(arch, images.num_classes)?;
+            refuse_last_fc(arch, classes)?;
             let input = [shape.channels, shape.height, shape.width];
-            Network::Cnn(build_cnn(arch, input, images.num_classes, 2 * a.batch_size, a.run.seed)?)
+            Network::Cnn(build_cnn(arch, input, outputs, 2 * a.batch_size, a.run.seed)?)
         }
     };
     let backbone = model.backbone();
@@ -197,13 +201,13 @@ pub(crate) fn run(a: PretrainArgs) -> Result<()> {
     let flags = ["batch_size", "task", "rotation", "shear", "elastic_alpha", "elastic_sigma", "noise", "temperature"];
     // Too few images: what --limit kept, or what the folder holds.
     let images_flag = if a.limit.is_some() { "--limit" } else { "--data" };
-    let mut step = PretrainStep::new(backbone, &images.inputs, shape, config).map_err(|e| match e {
+    let mut step = PretrainStep::new(backbone, &images, shape, config).map_err(|e| match e {
         Error::InvalidArgument { name, message } if name == "images" => Error::invalid(images_flag, message),
         e => super::args::name_flags(e, &flags),
     })?;
     let params = step.parameters();
     let trained: usize = params.iter().map(|(_, p)| p.numel()).sum();
-    let steps = total_steps(images.len().div_ceil(a.batch_size), a.epochs)?;
+    let steps = total_steps(images.dim(0).div_ceil(a.batch_size), a.epochs)?;
     let (optimizer, schedule) = a.optim.build(params, steps, PRETRAIN_LR)?;
     let train = TrainConfig {
         epochs: a.epochs,
@@ -220,7 +224,7 @@ pub(crate) fn run(a: PretrainArgs) -> Result<()> {
     folder.say(format_args!(
         "pre-training the encoder of {network} ({} features) on {} unlabelled images of {} by {}; {trained} parameters with the head",
         backbone.feature_dim(),
-        images.len(),
+        images.dim(0),
         dir.display(),
         task.name()
     ));
@@ -247,9 +251,28 @@ pub(crate) fn run(a: PretrainArgs) -> Result<()> {
     Ok(())
 }
 
-/// The images to pre-train on, their shape, and the metadata that describes
-/// them (the input size; the pixel scale of HDF5 and folder images).
-fn load_unlabelled(a: &PretrainArgs, path: &Path) -> Result<(Dataset, ImageShape, BTreeMap<String, String>)> {
+/// `n` when the architecture parses and ends in `fc<n>`.
+fn last_fc(arch: &str) -> Option<usize> {
+    match Arch::parse(arch).ok()?.layers().last() {
+        Some(LayerSpec::Linear(n)) => Some(*n),
+        _ => None,
+    }
+}
+
+/// The images pre-training reads, their shape, their labels' class count where there are
+/// labels, and the metadata that describes them (the input size; the pixel scale of HDF5 and
+/// folder images).
+struct Unlabelled {
+    /// `[N, C * H * W]`, scaled as `train mnist` or `train images` scales them.
+    images: Tensor,
+    shape: ImageShape,
+    classes: Option<usize>,
+    meta: BTreeMap<String, String>,
+}
+
+/// An IDX folder's `train-images` (its labels file may be missing), or an
+/// HDF5 file or folder of class folders as `train images` reads them.
+fn load_unlabelled(a: &PretrainArgs, path: &Path) -> Result<Unlabelled> {
     let mut meta = BTreeMap::new();
     if !is_image_collection(path) {
         for (given, flag, applies) in [
@@ -261,12 +284,13 @@ fn load_unlabelled(a: &PretrainArgs, path: &Path) -> Result<(Dataset, ImageShape
                 return Err(Error::invalid(flag, message));
             }
         }
-        let (images, _) = load_mnist_dir_optional_test(path)?;
-        let Some([rows, cols]) = images.image_shape else {
+        let (images, image_shape) = load_mnist_train_images(path)?;
+        let Some([rows, cols]) = image_shape else {
             return Err(Error::format(path, "holds vectors, not images"));
         };
         meta.insert(backprop::models::INPUT_KEY.to_string(), format!("{{\"image\":[{rows},{cols}]}}"));
-        return Ok((images, ImageShape { height: rows, width: cols, channels: 1 }, meta));
+        let shape = ImageShape { height: rows, width: cols, channels: 1 };
+        return Ok(Unlabelled { images, shape, classes: None, meta });
     }
     let full = super::train_images::load_images(path, super::train_images::folder_shape(a.size, path)?)?;
     let scale = super::train_images::pixel_scale(a.normalize.unwrap_or(Normalize::Standard), &full.data);
@@ -274,7 +298,8 @@ fn load_unlabelled(a: &PretrainArgs, path: &Path) -> Result<(Dataset, ImageShape
     let input = serde_json::json!({ "image": [s.height, s.width], "channels": s.channels });
     meta.insert(backprop::models::INPUT_KEY.to_string(), input.to_string());
     meta.extend([scale.to_metadata()]);
-    Ok((scale.apply(full.data), s, meta))
+    let data = scale.apply(full.data);
+    Ok(Unlabelled { images: data.inputs, shape: s, classes: Some(data.num_classes), meta })
 }
 
 /// An HDF5 file or a folder of class folders (any subfolder), not an IDX folder.

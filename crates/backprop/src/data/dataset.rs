@@ -199,8 +199,8 @@ fn shape_error(message: String) -> Error {
 /// # Ok::<(), backprop::Error>(())
 /// ```
 pub fn load_idx_pair(images: &Path, labels: &Path) -> Result<Dataset> {
-    let image_array = read_idx(images)?;
-    let (n, dim, image_shape) = image_layout(&image_array.dims).map_err(|m| Error::format(images, m))?;
+    let (inputs, image_shape) = load_idx_images(images)?;
+    let n = inputs.dim(0);
     let label_array = read_idx(labels)?;
     let labels_vec = label_values(label_array).map_err(|m| Error::format(labels, m))?;
     if labels_vec.len() != n {
@@ -214,13 +214,45 @@ pub fn load_idx_pair(images: &Path, labels: &Path) -> Result<Dataset> {
         ));
     }
     let num_classes = classes_from_labels(&labels_vec, MIN_CLASSES).map_err(|m| Error::format(labels, m))?;
-    let pixels = image_array.data.iter().map(|&b| f32::from(b) / 255.0).collect();
-    let inputs = Tensor::try_from_vec(pixels, &[n, dim])?;
     let dataset = Dataset::new(inputs, labels_vec, num_classes)?;
     match image_shape {
         Some(shape) => dataset.with_image_shape(shape),
         None => Ok(dataset),
     }
+}
+
+/// The images of one IDX file (plain or gzip) as rows `[N, D]` scaled to
+/// `[0, 1]` (`x / 255`), with `[rows, cols]` when the file is 3-D
+/// `[N, rows, cols]` (`None` for 2-D `[N, D]`): what [`load_idx_pair`]
+/// reads, without labels (self-supervised pre-training needs none).
+///
+/// # Errors
+/// Any error of [`read_idx`]; [`Error::Format`] naming the file when the
+/// dimensions are not as above, the set is empty or an image has a zero side.
+pub fn load_idx_images(images: &Path) -> Result<(Tensor, Option<[usize; 2]>)> {
+    let image_array = read_idx(images)?;
+    let (n, dim, image_shape) = image_layout(&image_array.dims).map_err(|m| Error::format(images, m))?;
+    let pixels = image_array.data.iter().map(|&b| f32::from(b) / 255.0).collect();
+    Ok((Tensor::try_from_vec(pixels, &[n, dim])?, image_shape))
+}
+
+/// The training images of an MNIST-style folder
+/// (`train-images-idx3-ubyte[.gz]` or the dotted spelling) without their
+/// labels: the labels file need not be there. See [`load_idx_images`].
+///
+/// ```no_run
+/// let (images, shape) = backprop::data::load_mnist_train_images(std::path::Path::new("data/mnist-10k"))?;
+/// assert_eq!((images.dim(1), shape), (784, Some([28, 28])));
+/// # Ok::<(), backprop::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::Io`] (not found) when the folder or the file is missing, naming
+/// the names tried; [`Error::Format`] when `dir` is not a folder; any error
+/// of [`load_idx_images`].
+pub fn load_mnist_train_images(dir: &Path) -> Result<(Tensor, Option<[usize; 2]>)> {
+    check_folder(dir)?;
+    load_idx_images(&find_file(dir, MNIST_FILES[0])?)
 }
 
 /// The most input values an in-memory data set may hold: 2^30 `f32`

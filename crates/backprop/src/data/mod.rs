@@ -56,8 +56,9 @@ pub use augment::{Augment, Augmented};
 pub use batches::{batch_indices, join_short_last, validation_split_indices};
 pub use csv::{parse_number, quote_field, read_csv, CsvTable};
 pub use dataset::{
-    check_dataset_size, classes_from_labels, load_idx_pair, load_mnist_dir, load_mnist_dir_optional_test,
-    load_mnist_test, Dataset, ImageFolderSplit, MAX_CLASSES, MAX_DATASET_VALUES,
+    check_dataset_size, classes_from_labels, load_idx_images, load_idx_pair, load_mnist_dir,
+    load_mnist_dir_optional_test, load_mnist_test, load_mnist_train_images, Dataset, ImageFolderSplit, MAX_CLASSES,
+    MAX_DATASET_VALUES,
 };
 pub use hdf5::load_hdf5_images;
 pub use idx::{read_idx, IdxArray};
