@@ -283,7 +283,7 @@ fn bad_input_gets_one_line() {
     std::fs::copy(dir.join("out/model.safetensors"), &model).unwrap();
     assert_clean_failure(
         &train(&["--hidden", "8", "--init-from", model.to_str().unwrap()]),
-        &["holds a 'mlp' model, not a pre-trained encoder"],
+        &["holds a model of kind 'mlp', not a pre-trained encoder"],
     );
     assert_clean_failure(&train(&["--labels-per-class", "0"]), &["--labels-per-class", "at least 1"]);
     assert_clean_failure(

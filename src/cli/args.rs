@@ -237,6 +237,9 @@ pub(crate) fn positive_usize(s: &str) -> Result<usize, String> {
     match s.trim().parse::<usize>() {
         Ok(0) => Err("must be at least 1, got 0".into()),
         Ok(v) => Ok(v),
+        Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow => {
+            Err(format!("'{}' is too large: at most {}", s.trim(), usize::MAX))
+        }
         Err(_) => Err(format!("'{s}' is not a positive whole number")),
     }
 }

@@ -74,6 +74,6 @@ pub(crate) fn run(gan: &Gan, file: &Path, r: GanRequest) -> Result<()> {
     let cols = if r.interpolate.is_none() && classes.is_some() && r.class.is_none() { c.classes } else { cols };
     let images = gan.sample(&z, classes.as_deref())?;
     save_png(&grid(&images, c.image, cols), out)?;
-    println!("wrote {} images to {}", n, out.display());
+    println!("wrote {n} image{} to {}", if n == 1 { "" } else { "s" }, out.display());
     Ok(())
 }

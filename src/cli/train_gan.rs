@@ -142,8 +142,9 @@ pub(crate) fn run(a: GanArgs) -> Result<()> {
         println!("{summary}");
     }
     folder.say(format_args!(
-        "trained {} epochs in {:.1}s: D loss {:.3}, G loss {:.3}, D(x) {:.3}, D(G(z)) {:.3}; samples in {}",
+        "trained {} epoch{} in {:.1}s: D loss {:.3}, G loss {:.3}, D(x) {:.3}, D(G(z)) {:.3}; samples in {}",
         history.len(),
+        if history.len() == 1 { "" } else { "s" },
         train_seconds,
         metric("discriminator_loss"),
         metric("generator_loss"),

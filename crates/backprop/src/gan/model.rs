@@ -216,7 +216,7 @@ impl Gan {
         let fail = |message: String| Error::Checkpoint { path: ckpt.path.clone(), message };
         let kind = ckpt.require(KIND_KEY)?;
         if kind != GAN_KIND {
-            return Err(fail(format!("holds a '{kind}' model, not a GAN")));
+            return Err(fail(format!("holds a model of kind '{kind}', not a GAN")));
         }
         let config: GanConfig =
             serde_json::from_str(ckpt.require(CONFIG_KEY)?).map_err(|e| fail(format!("bad GAN configuration: {e}")))?;

@@ -311,7 +311,7 @@ impl Cnn {
         let fail = |message: String| Error::Checkpoint { path: ckpt.path.clone(), message };
         let kind = ckpt.require(KIND_KEY)?;
         if kind != "cnn" {
-            return Err(fail(format!("holds a '{kind}' model, not a CNN")));
+            return Err(fail(format!("holds a model of kind '{kind}', not a CNN")));
         }
         let config: CnnConfig =
             serde_json::from_str(ckpt.require(CONFIG_KEY)?).map_err(|e| fail(format!("bad CNN configuration: {e}")))?;

@@ -256,7 +256,7 @@ impl Gpt {
         let fail = |message: String| Error::Checkpoint { path: ckpt.path.clone(), message };
         let kind = ckpt.require(KIND_KEY)?;
         if kind != "gpt" {
-            return Err(fail(format!("holds a '{kind}' model, not a GPT")));
+            return Err(fail(format!("holds a model of kind '{kind}', not a GPT")));
         }
         let config: GptConfig =
             serde_json::from_str(ckpt.require(CONFIG_KEY)?).map_err(|e| fail(format!("bad GPT configuration: {e}")))?;

@@ -144,7 +144,7 @@ impl Mlp {
         let fail = |message: String| crate::Error::Checkpoint { path: ckpt.path.clone(), message };
         let kind = ckpt.require(KIND_KEY)?;
         if kind != "mlp" {
-            return Err(fail(format!("holds a '{kind}' model, not an MLP")));
+            return Err(fail(format!("holds a model of kind '{kind}', not an MLP")));
         }
         let config: MlpConfig =
             serde_json::from_str(ckpt.require(CONFIG_KEY)?).map_err(|e| fail(format!("bad MLP configuration: {e}")))?;

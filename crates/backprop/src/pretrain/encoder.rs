@@ -148,7 +148,9 @@ impl<'a> Backbone<'a> {
         let fail = |message: String| Error::Checkpoint { path: ckpt.path.clone(), message };
         let kind = ckpt.require(KIND_KEY)?;
         if kind != ENCODER_KIND {
-            return Err(fail(format!("holds a '{kind}' model, not a pre-trained encoder (write one with pretrain)")));
+            return Err(fail(format!(
+                "holds a model of kind '{kind}', not a pre-trained encoder (write one with pretrain)"
+            )));
         }
         let wanted = self.encoder_state();
         let problems = mismatches(ckpt, &wanted);

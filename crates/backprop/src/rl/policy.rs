@@ -142,7 +142,7 @@ impl Policy {
         let fail = |message: String| Error::Checkpoint { path: ckpt.path.clone(), message };
         let kind = ckpt.require(KIND_KEY)?;
         if kind != POLICY_KIND {
-            return Err(fail(format!("holds a '{kind}' model, not a policy")));
+            return Err(fail(format!("holds a model of kind '{kind}', not a policy")));
         }
         let env: EnvName = ckpt.require(ENV_KEY)?.parse().map_err(|e: Error| fail(format!("{ENV_KEY}: {e}")))?;
         let algo: Algo = ckpt.require(ALGO_KEY)?.parse().map_err(|e: Error| fail(format!("{ALGO_KEY}: {e}")))?;
