@@ -207,6 +207,7 @@ pub(crate) fn run(a: PretrainArgs) -> Result<()> {
     })?;
     let params = step.parameters();
     let trained: usize = params.iter().map(|(_, p)| p.numel()).sum();
+    let encoder_parameters: usize = backbone.encoder_parameters().iter().map(|(_, p)| p.numel()).sum();
     let steps = total_steps(images.dim(0).div_ceil(a.batch_size), a.epochs)?;
     let (optimizer, schedule) = a.optim.build(params, steps, PRETRAIN_LR)?;
     let train = TrainConfig {
@@ -222,7 +223,8 @@ pub(crate) fn run(a: PretrainArgs) -> Result<()> {
         Network::Cnn(c) => c.describe(),
     };
     folder.say(format_args!(
-        "pre-training the encoder of {network} ({} features) on {} unlabelled images of {} by {}; {trained} parameters with the head",
+        "pre-training the encoder of {network} ({} features; the output layer is dropped) on {} unlabelled images of {} by {}; \
+         {encoder_parameters} parameters in the encoder, {trained} with the head",
         backbone.feature_dim(),
         images.dim(0),
         dir.display(),
@@ -237,7 +239,8 @@ pub(crate) fn run(a: PretrainArgs) -> Result<()> {
     if a.run.output.json {
         let summary = serde_json::json!({
             "task": task.name(), "train_loss": last, "train_seconds": seconds,
-            "encoder": folder.model, "history": folder.history, "parameters": backbone.module().num_parameters(),
+            "encoder": folder.model, "history": folder.history, "parameters": encoder_parameters,
+            "parameters_with_head": trained,
         });
         println!("{summary}");
     }
