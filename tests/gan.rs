@@ -342,7 +342,8 @@ fn generate_draws_a_grid_a_class_and_an_interpolation_strip() {
     let dir = TempDir::new("gan-generate");
     let gan = gan_checkpoint(&dir, true);
     let out = dir.arg("grid.png");
-    backprop(&["generate", "--model", &gan, "--count", "20", "--class", "7", "--out", &out]).expect_success("grid");
+    let args = ["generate", "--model", &gan, "--count", "20", "--class", "7", "--out", &out, "--threads", "1"];
+    backprop(&args).expect_success("grid");
     let grid = image::open(&out).unwrap();
     let strip = dir.arg("strip.png");
     backprop(&["generate", "--model", &gan, "--interpolate", "9", "--class", "3", "--out", &strip])
@@ -359,6 +360,9 @@ fn generate_draws_a_grid_a_class_and_an_interpolation_strip() {
     assert_clean_failure(&generate(&["--count", "100000000"]), &["--count", "at most 10000"]);
     assert_clean_failure(&generate(&["--interpolate", "100000000"]), &["--interpolate", "1000"]);
     assert_clean_failure(&generate(&["--interpolate", "5"]), &["--interpolate", "needs --class"]);
+    let dotfile = dir.arg(".png");
+    let run = backprop(&["generate", "--model", &gan, "--class", "1", "--out", &dotfile]);
+    assert_clean_failure(&run, &["--out", "not a file name ending in .png"]);
 }
 
 #[test]

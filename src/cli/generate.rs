@@ -40,9 +40,12 @@ pub(crate) struct GenerateArgs {
     /// GAN: the PNG file to write.
     #[arg(long, value_name = "FILE")]
     out: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    threads: super::args::ThreadsArg,
 }
 
 pub(crate) fn run(a: GenerateArgs) -> Result<()> {
+    a.threads.apply()?;
     let loaded = a.model.load()?;
     if let backprop::models::Model::Gan(gan) = &loaded.model {
         let gpt_flags = [

@@ -24,8 +24,9 @@ pub(crate) struct GanRequest<'a> {
 
 pub(crate) fn run(gan: &Gan, file: &Path, r: GanRequest) -> Result<()> {
     let out = r.out.ok_or_else(|| Error::invalid("--out", "a GAN draws images: give --out FILE.png"))?;
-    if !out.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")) {
-        return Err(Error::invalid("--out", format!("{} does not end in .png", out.display())));
+    let named = out.file_stem().is_some_and(|stem| !stem.is_empty());
+    if !named || !out.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")) {
+        return Err(Error::invalid("--out", format!("{} is not a file name ending in .png", out.display())));
     }
     if r.interpolate.is_some() && r.count.is_some() {
         return Err(Error::invalid("--count", "the strip of --interpolate has its own length; give one of the two"));
