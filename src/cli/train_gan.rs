@@ -168,7 +168,12 @@ pub(crate) fn gan_verdict(history: &[EpochRecord]) -> Option<String> {
         return None;
     }
     let caption = warnings(history).iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
-    Some(if caption.is_empty() { "no sign of a failing GAN in the last epochs".into() } else { caption })
+    Some(match (caption.is_empty(), history.len()) {
+        (false, _) => caption,
+        // The warnings look at two epochs: one cannot show a failure, nor its absence.
+        (true, 1) => "one epoch: too early to tell a failing GAN (the warnings need two)".into(),
+        (true, _) => "no sign of a failing GAN in the last epochs".into(),
+    })
 }
 
 /// The charts `report` draws of a GAN's history: the two networks' losses,
