@@ -176,21 +176,23 @@ fn matmul_into_accumulates() {
 
 #[test]
 fn matmul_small_batch_times_transposed_weight_accumulates() {
-    // A layer's `x W^T` with few rows (m * 4 <= n, k): computed column-major
+    // A layer's `x W^T` with few rows (m (n + k) <= n k): computed column-major
     // and transposed into place; accumulating and overwriting (even NaN).
-    let (m, k, n) = (8, 96, 40);
-    let x = randn(&[m, k], 4);
-    let w = randn(&[n, k], 5);
-    let init = randn(&[m, n], 6);
-    let (want, scale) = naive_matmul(x.data(), false, w.data(), true, m, k, n);
-    let mut dst = vec![f32::NAN; m * n];
-    matmul_into(&mut dst, x.data(), false, w.data(), true, m, k, n, false);
-    assert_matmul_close("x W^T overwrite", &dst, &want, &scale);
-    let mut dst = init.data().to_vec();
-    matmul_into(&mut dst, x.data(), false, w.data(), true, m, k, n, true);
-    let want: Vec<f64> = want.iter().zip(init.data()).map(|(w, &i)| w + i as f64).collect();
-    let scale: Vec<f64> = scale.iter().zip(init.data()).map(|(s, &i)| s + i.abs() as f64).collect();
-    assert_matmul_close("x W^T accumulate", &dst, &want, &scale);
+    // W1's shape (10 x 784 against 30 x 784) is one of them.
+    for (m, k, n) in [(8, 96, 40), (10, 784, 30)] {
+        let x = randn(&[m, k], 4);
+        let w = randn(&[n, k], 5);
+        let init = randn(&[m, n], 6);
+        let (want, scale) = naive_matmul(x.data(), false, w.data(), true, m, k, n);
+        let mut dst = vec![f32::NAN; m * n];
+        matmul_into(&mut dst, x.data(), false, w.data(), true, m, k, n, false);
+        assert_matmul_close("x W^T overwrite", &dst, &want, &scale);
+        let mut dst = init.data().to_vec();
+        matmul_into(&mut dst, x.data(), false, w.data(), true, m, k, n, true);
+        let want: Vec<f64> = want.iter().zip(init.data()).map(|(w, &i)| w + i as f64).collect();
+        let scale: Vec<f64> = scale.iter().zip(init.data()).map(|(s, &i)| s + i.abs() as f64).collect();
+        assert_matmul_close("x W^T accumulate", &dst, &want, &scale);
+    }
     check_matmul_2d(64, 300, 200, 92);
 }
 

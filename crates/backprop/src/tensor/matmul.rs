@@ -148,9 +148,12 @@ fn gemm_kernel(
 /// product around (`dst^T = b^T a^T`), making `b^T` the operand it packs
 /// whole when `b` is transposed (a layer's `x W^T`): for a small `m` (a batch
 /// of 64 against a 1024x784 weight) packing `b` costs as much as the product.
-/// The column-major product packs only `a` (`m x k`); the transpose copies `m x n`.
+/// The column-major product packs only `a` (`m x k`); the transpose copies `m x n`:
+/// cheaper when those two, `m (k + n)` values, are fewer than `b`'s `n k`. (W1's
+/// 10x784 batch against its 30x784 weight: 9% faster per epoch than packing the
+/// weight; W2 and W6 unchanged, all three losses the same to the digit.)
 fn column_major_is_cheaper(a: &Operand, b: &Operand, m: usize, k: usize, n: usize) -> bool {
-    !a.transposed && b.transposed && m * 4 <= n.min(k)
+    !a.transposed && b.transposed && m * (n + k) <= n * k
 }
 
 /// `gemm` into `dst` with the given (row, column) strides.
