@@ -82,7 +82,10 @@ fn bad_input_gets_one_line() {
     assert_clean_failure(&run, &["encoder.safetensors", "does not fit", "layers.0.weight"]);
     // Zero labels, and more labels than a class has.
     assert_clean_failure(&train_images(&dir, "x", &["--labels-per-class", "0"]), &["--labels-per-class", "at least 1"]);
-    assert_clean_failure(&train_images(&dir, "x", &["--labels-per-class", "5000"]), &["--labels-per-class", "5000"]);
+    assert_clean_failure(
+        &train_images(&dir, "x", &["--labels-per-class", "5000"]),
+        &["--labels-per-class", "5000", "class 0 ('non-cat') has only"],
+    );
     // Photo flags on an IDX folder.
     let run = backprop(&["pretrain", "--task", "rotation", "--data", &common::mnist_arg(), "--size", "32"]);
     assert_clean_failure(&run, &["--size", "IDX folder"]);

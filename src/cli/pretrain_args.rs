@@ -49,12 +49,20 @@ pub(crate) struct FewLabelsArgs {
 }
 
 impl FewLabelsArgs {
-    /// The training split, or K labelled examples per class of it.
-    pub fn subset(&self, train: Dataset, seed: u64) -> Result<Dataset> {
-        match self.labels_per_class {
-            Some(k) => labelled_subset(&train, k, seed).map_err(|e| name_flags(e, &["labels_per_class"])),
-            None => Ok(train),
-        }
+    /// The training split, or K labelled examples per class of it. A class
+    /// with too few is named by its index and, given `names` (an image
+    /// folder's class folders), by its name.
+    pub fn subset(&self, train: Dataset, seed: u64, names: Option<&[String]>) -> Result<Dataset> {
+        let Some(k) = self.labels_per_class else { return Ok(train) };
+        labelled_subset(&train, k, seed).map_err(|e| match (e, names) {
+            (Error::InvalidArgument { name, message }, Some(names)) => {
+                let message = names.iter().enumerate().fold(message, |m, (i, class)| {
+                    m.replace(&format!("class {i} has only"), &format!("class {i} ('{class}') has only"))
+                });
+                name_flags(Error::InvalidArgument { name, message }, &["labels_per_class"])
+            }
+            (e, _) => name_flags(e, &["labels_per_class"]),
+        })
     }
 
     /// Each parameter's learning rate as a multiple of the rate: 1 for the

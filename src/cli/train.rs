@@ -166,7 +166,7 @@ fn train_mnist(a: MnistArgs) -> Result<()> {
         return Err(Error::invalid("--val-fraction", message));
     }
     let (train, val) = train_set.split_validation(a.val_fraction, a.run.seed);
-    let train = a.few.subset(train, a.run.seed)?;
+    let train = a.few.subset(train, a.run.seed, None)?;
     let (eval_name, eval_set) = match &test_set {
         Some(test) => ("test", test),
         None => ("validation", &val),

@@ -98,7 +98,7 @@ pub(crate) fn run(a: ImagesArgs) -> Result<()> {
         let message = format!("{} leaves no training images ({} in all)", a.val_fraction, full.data.len());
         return Err(Error::invalid("--val-fraction", message));
     }
-    let train = a.few.subset(train, a.run.seed)?;
+    let train = a.few.subset(train, a.run.seed, Some(&full.classes))?;
     let norm = pixel_scale(a.normalize.normalize, &train);
     let (train, val) = (norm.apply(train), norm.apply(val));
     let test = test.map(|mut t| {
