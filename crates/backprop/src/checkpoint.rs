@@ -221,6 +221,20 @@ impl Checkpoint {
         })
     }
 
+    /// Checks that the file holds a model of kind `kind` (its [`KIND_KEY`]
+    /// entry); otherwise the error names the kind it holds and what was
+    /// wanted: `holds a model of kind 'gan', not a GPT` (`what` = "a GPT").
+    pub fn require_kind(&self, kind: &str, what: &str) -> Result<()> {
+        let found = self.require(KIND_KEY)?;
+        if found == kind {
+            return Ok(());
+        }
+        Err(Error::Checkpoint {
+            path: self.path.clone(),
+            message: format!("holds a model of kind '{found}', not {what}"),
+        })
+    }
+
     /// Checks that the file holds exactly the tensors `expected` names, with
     /// those shapes (besides an out-of-distribution detector's `ood.*`
     /// tensors); the error names the first tensor that is missing, has

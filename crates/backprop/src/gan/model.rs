@@ -214,10 +214,7 @@ impl Gan {
     /// a tensor missing, of the wrong shape or not the model's.
     pub fn from_checkpoint(ckpt: &Checkpoint) -> Result<Gan> {
         let fail = |message: String| Error::Checkpoint { path: ckpt.path.clone(), message };
-        let kind = ckpt.require(KIND_KEY)?;
-        if kind != GAN_KIND {
-            return Err(fail(format!("holds a model of kind '{kind}', not a GAN")));
-        }
+        ckpt.require_kind(GAN_KIND, "a GAN")?;
         let config: GanConfig =
             serde_json::from_str(ckpt.require(CONFIG_KEY)?).map_err(|e| fail(format!("bad GAN configuration: {e}")))?;
         config.check().map_err(|e| fail(format!("bad GAN configuration: {e}")))?;

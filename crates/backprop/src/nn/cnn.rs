@@ -309,10 +309,7 @@ impl Cnn {
     /// configuration, a tensor missing, extra or of another shape.
     pub fn from_checkpoint(ckpt: &Checkpoint) -> Result<Cnn> {
         let fail = |message: String| Error::Checkpoint { path: ckpt.path.clone(), message };
-        let kind = ckpt.require(KIND_KEY)?;
-        if kind != "cnn" {
-            return Err(fail(format!("holds a model of kind '{kind}', not a CNN")));
-        }
+        ckpt.require_kind("cnn", "a CNN")?;
         let config: CnnConfig =
             serde_json::from_str(ckpt.require(CONFIG_KEY)?).map_err(|e| fail(format!("bad CNN configuration: {e}")))?;
         let (params, _) = config.sizes().map_err(|e| fail(format!("bad CNN configuration: {e}")))?;

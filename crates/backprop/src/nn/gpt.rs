@@ -252,12 +252,9 @@ impl Gpt {
 
     /// Rebuilds a GPT and its tokenizer from a checkpoint written by [`Gpt::save`].
     pub fn from_checkpoint(ckpt: &crate::checkpoint::Checkpoint) -> Result<(Gpt, crate::data::CharTokenizer)> {
-        use crate::checkpoint::{CONFIG_KEY, KIND_KEY};
+        use crate::checkpoint::CONFIG_KEY;
         let fail = |message: String| Error::Checkpoint { path: ckpt.path.clone(), message };
-        let kind = ckpt.require(KIND_KEY)?;
-        if kind != "gpt" {
-            return Err(fail(format!("holds a model of kind '{kind}', not a GPT")));
-        }
+        ckpt.require_kind("gpt", "a GPT")?;
         let config: GptConfig =
             serde_json::from_str(ckpt.require(CONFIG_KEY)?).map_err(|e| fail(format!("bad GPT configuration: {e}")))?;
         config.validate().map_err(|e| fail(format!("bad GPT configuration: {e}")))?;

@@ -140,12 +140,9 @@ impl Mlp {
 
     /// Rebuilds an MLP from a checkpoint written by [`Mlp::save`].
     pub fn from_checkpoint(ckpt: &crate::checkpoint::Checkpoint) -> crate::Result<Mlp> {
-        use crate::checkpoint::{CONFIG_KEY, KIND_KEY};
+        use crate::checkpoint::CONFIG_KEY;
         let fail = |message: String| crate::Error::Checkpoint { path: ckpt.path.clone(), message };
-        let kind = ckpt.require(KIND_KEY)?;
-        if kind != "mlp" {
-            return Err(fail(format!("holds a model of kind '{kind}', not an MLP")));
-        }
+        ckpt.require_kind("mlp", "an MLP")?;
         let config: MlpConfig =
             serde_json::from_str(ckpt.require(CONFIG_KEY)?).map_err(|e| fail(format!("bad MLP configuration: {e}")))?;
         // Check the tensors against the configuration before building anything: a

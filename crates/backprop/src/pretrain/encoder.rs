@@ -146,12 +146,7 @@ impl<'a> Backbone<'a> {
     /// As [`Backbone::load_encoder`], naming `ckpt.path`.
     pub fn load_encoder_from(&self, ckpt: &Checkpoint) -> Result<usize> {
         let fail = |message: String| Error::Checkpoint { path: ckpt.path.clone(), message };
-        let kind = ckpt.require(KIND_KEY)?;
-        if kind != ENCODER_KIND {
-            return Err(fail(format!(
-                "holds a model of kind '{kind}', not a pre-trained encoder (write one with pretrain)"
-            )));
-        }
+        ckpt.require_kind(ENCODER_KIND, "a pre-trained encoder (write one with pretrain)")?;
         let wanted = self.encoder_state();
         let problems = mismatches(ckpt, &wanted);
         if !problems.is_empty() {

@@ -140,10 +140,7 @@ impl Policy {
     /// not fit (an unknown environment, networks of the wrong size, ...).
     pub fn from_checkpoint(ckpt: &Checkpoint) -> Result<Policy> {
         let fail = |message: String| Error::Checkpoint { path: ckpt.path.clone(), message };
-        let kind = ckpt.require(KIND_KEY)?;
-        if kind != POLICY_KIND {
-            return Err(fail(format!("holds a model of kind '{kind}', not a policy")));
-        }
+        ckpt.require_kind(POLICY_KIND, "a policy")?;
         let env: EnvName = ckpt.require(ENV_KEY)?.parse().map_err(|e: Error| fail(format!("{ENV_KEY}: {e}")))?;
         let algo: Algo = ckpt.require(ALGO_KEY)?.parse().map_err(|e: Error| fail(format!("{ALGO_KEY}: {e}")))?;
         let parse = |key: &str| -> Result<MlpConfig> {
