@@ -129,15 +129,15 @@ fn view_options_out_of_range_are_refused() {
 fn labelled_subsets_are_balanced_seeded_and_nested() {
     let labels: Vec<usize> = (0..300).map(|i| (i * 7) % 10).collect();
     let data = Dataset::new(Tensor::from_vec((0..300).map(|i| i as f32).collect(), &[300, 1]), labels, 10).unwrap();
-    let few = labelled_subset(&data, 3, 5).unwrap();
-    let more = labelled_subset(&data, 12, 5).unwrap();
+    let few = labelled_subset(&data, 3, 5, None).unwrap();
+    let more = labelled_subset(&data, 12, 5, None).unwrap();
     for c in 0..10 {
         assert_eq!(few.labels.iter().filter(|&&l| l == c).count(), 3);
         assert_eq!(more.labels.iter().filter(|&&l| l == c).count(), 12);
     }
     assert!(few.inputs.data().iter().all(|x| more.inputs.data().contains(x)), "3 per class is part of 12 per class");
-    assert_eq!(few, labelled_subset(&data, 3, 5).unwrap());
-    assert_ne!(few, labelled_subset(&data, 3, 6).unwrap());
+    assert_eq!(few, labelled_subset(&data, 3, 5, None).unwrap());
+    assert_ne!(few, labelled_subset(&data, 3, 6, None).unwrap());
 }
 
 #[test]

@@ -54,15 +54,7 @@ impl FewLabelsArgs {
     /// folder's class folders), by its name.
     pub fn subset(&self, train: Dataset, seed: u64, names: Option<&[String]>) -> Result<Dataset> {
         let Some(k) = self.labels_per_class else { return Ok(train) };
-        labelled_subset(&train, k, seed).map_err(|e| match (e, names) {
-            (Error::InvalidArgument { name, message }, Some(names)) => {
-                let message = names.iter().enumerate().fold(message, |m, (i, class)| {
-                    m.replace(&format!("class {i} has only"), &format!("class {i} ('{class}') has only"))
-                });
-                name_flags(Error::InvalidArgument { name, message }, &["labels_per_class"])
-            }
-            (e, _) => name_flags(e, &["labels_per_class"]),
-        })
+        labelled_subset(&train, k, seed, names).map_err(|e| name_flags(e, &["labels_per_class"]))
     }
 
     /// Each parameter's learning rate as a multiple of the rate: 1 for the

@@ -32,7 +32,7 @@
 //! let classifier = Mlp::new(MlpConfig::classifier(16, &[8], 4, Activation::Relu), &mut Rng::new(2));
 //! assert_eq!(Backbone::Mlp(&classifier).load_encoder(&path)?, 2); // layers.0.weight and .bias
 //! let data = Dataset::new(images, (0..40).map(|i| i % 4).collect(), 4)?;
-//! assert_eq!(labelled_subset(&data, 2, 7)?.len(), 8);
+//! assert_eq!(labelled_subset(&data, 2, 7, None)?.len(), 8);
 //! # std::fs::remove_file(&path).ok();
 //! # Ok::<(), backprop::Error>(())
 //! ```
@@ -53,23 +53,27 @@ use crate::{Error, Result};
 /// A seeded, class-balanced subset of `data`: `per_class` examples of every
 /// class, drawn at random. With the same seed, the subset for fewer labels
 /// is part of the subset for more (each class's examples are shuffled once,
-/// and the first `per_class` taken).
+/// and the first `per_class` taken). A class with too few examples is named
+/// by its index and, given `class_names` (indexed by label), by its name.
 ///
 /// ```
 /// use backprop::{data::Dataset, pretrain::labelled_subset, Tensor};
 /// let data = Dataset::new(Tensor::zeros(&[9, 1]), vec![0, 1, 2, 0, 1, 2, 0, 1, 2], 3)?;
-/// let few = labelled_subset(&data, 2, 1)?;
+/// let few = labelled_subset(&data, 2, 1, None)?;
 /// assert_eq!(few.len(), 6);
 /// assert_eq!((0..3).map(|c| few.labels.iter().filter(|&&l| l == c).count()).collect::<Vec<_>>(), [2, 2, 2]);
-/// let e = labelled_subset(&data, 4, 1).unwrap_err().to_string();
+/// let e = labelled_subset(&data, 4, 1, None).unwrap_err().to_string();
 /// assert!(e.contains("4 per class") && e.contains("class 0 has only 3"), "{e}");
+/// let names = ["cat".to_string(), "dog".into(), "owl".into()];
+/// let e = labelled_subset(&data, 4, 1, Some(&names)).unwrap_err().to_string();
+/// assert!(e.contains("class 0 ('cat') has only 3"), "{e}");
 /// # Ok::<(), backprop::Error>(())
 /// ```
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] for `labels_per_class` when it is 0 or a class
 /// has fewer examples than asked (naming the class and its count).
-pub fn labelled_subset(data: &Dataset, per_class: usize, seed: u64) -> Result<Dataset> {
+pub fn labelled_subset(data: &Dataset, per_class: usize, seed: u64, class_names: Option<&[String]>) -> Result<Dataset> {
     if per_class == 0 {
         return Err(Error::invalid("labels_per_class", "must be at least 1, got 0"));
     }
@@ -78,8 +82,9 @@ pub fn labelled_subset(data: &Dataset, per_class: usize, seed: u64) -> Result<Da
         by_class[label].push(i);
     }
     if let Some((class, ids)) = by_class.iter().enumerate().find(|(_, ids)| ids.len() < per_class) {
+        let name = class_names.and_then(|names| names.get(class)).map_or(String::new(), |n| format!(" ('{n}')"));
         let message = format!(
-            "{per_class} per class asked, but class {class} has only {} examples in the {} training examples",
+            "{per_class} per class asked, but class {class}{name} has only {} examples in the {} training examples",
             ids.len(),
             data.len()
         );
