@@ -111,26 +111,6 @@ pub(crate) struct PretrainArgs {
     run: RunArgs,
 }
 
-/// An architecture ending in `fc<n>` has its output layer written out, which pre-training
-/// drops: it must fit the data's classes, and without labels (an IDX folder, whose labels are
-/// not read) there are none to fit. Such an `n` was meant as the encoder's last layer: say how
-/// to write that.
-fn refuse_last_fc(arch: &str, classes: Option<usize>) -> Result<()> {
-    match last_fc(arch) {
-        Some(n) if Some(n) != classes => {
-            let data = classes.map_or("the images are unlabelled".to_string(), |c| format!("the data has {c} classes"));
-            Err(Error::invalid(
-                "--arch",
-                format!(
-                    "ends with fc{n}, read as a classifier's output layer, which pre-training drops ({data}); \
-                     for an encoder whose last layer is fc{n}, end it with an activation (`...-fc{n}-relu`)"
-                ),
-            ))
-        }
-        _ => Ok(()),
-    }
-}
-
 pub(crate) fn run(a: PretrainArgs) -> Result<()> {
     a.run.single_process("self-supervised pre-training runs on one process")?;
     let folder = a.run.start_as("encoder.safetensors")?;
@@ -252,6 +232,26 @@ pub(crate) fn run(a: PretrainArgs) -> Result<()> {
     ));
     folder.say_saved();
     Ok(())
+}
+
+/// An architecture ending in `fc<n>` has its output layer written out, which pre-training
+/// drops: it must fit the data's classes, and without labels (an IDX folder, whose labels are
+/// not read) there are none to fit. Such an `n` was meant as the encoder's last layer: say how
+/// to write that.
+fn refuse_last_fc(arch: &str, classes: Option<usize>) -> Result<()> {
+    match last_fc(arch) {
+        Some(n) if Some(n) != classes => {
+            let data = classes.map_or("the images are unlabelled".to_string(), |c| format!("the data has {c} classes"));
+            Err(Error::invalid(
+                "--arch",
+                format!(
+                    "ends with fc{n}, read as a classifier's output layer, which pre-training drops ({data}); \
+                     for an encoder whose last layer is fc{n}, end it with an activation (`...-fc{n}-relu`)"
+                ),
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// `n` when the architecture parses and ends in `fc<n>`.
