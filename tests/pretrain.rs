@@ -107,6 +107,63 @@ fn affine_views_rotate_shear_and_distort() {
 }
 
 #[test]
+fn stroke_views_thicken_or_thin_the_strokes() {
+    // A one-pixel vertical stroke down the middle of a 5x5 image.
+    let shape = ImageShape { height: 5, width: 5, channels: 1 };
+    let image: Vec<f32> = (0..25).map(|i| if i % 5 == 2 { 1.0 } else { 0.0 }).collect();
+    let plain = ViewOptions {
+        min_scale: 1.0,
+        max_aspect: 1.0,
+        shift: 0.0,
+        rotation: 0.0,
+        shear: 0.0,
+        elastic_alpha: 0.0,
+        noise: 0.0,
+        ..ViewOptions::default()
+    };
+    assert_eq!(plain.stroke, 0.0, "off by default");
+    let ink = |v: &[f32]| v.iter().sum::<f32>();
+    let (mut thicker, mut thinner) = (false, false);
+    let mut rng = Rng::new(5);
+    for _ in 0..20 {
+        let view = random_view(&image, shape, &ViewOptions { stroke: 1.0, ..plain }, &mut rng);
+        // The stroke's neighbours gain what its pixels keep or lose: a dilation spreads ink
+        // to columns 1 and 3 only; an erosion of a one-pixel stroke takes ink from it.
+        for r in 0..5 {
+            assert_eq!(view[r * 5], 0.0, "column 0 is beyond a 3x3 dilation's reach");
+            assert_eq!(view[r * 5 + 1], view[r * 5 + 3], "a dilation is symmetric");
+        }
+        thicker |= ink(&view) > ink(&image) + 1.0;
+        thinner |= ink(&view) < ink(&image) - 1.0;
+        assert!(view.iter().all(|&v| (0.0..=1.0).contains(&v)), "{view:?}");
+    }
+    assert!(thicker && thinner, "20 draws of up to a full dilation or erosion give both");
+}
+
+#[test]
+fn projection_head_with_batch_norm_is_simclrs() {
+    use backprop::pretrain::Task;
+    let names = |bn: bool| -> Vec<(String, Vec<usize>)> {
+        let head = Task::Contrastive.head(84, 784, bn, &mut Rng::new(0));
+        head.parameters().into_iter().map(|(n, p)| (n, p.value().shape().to_vec())).collect()
+    };
+    let plain = names(false);
+    assert!(plain.contains(&("layers.0.bias".to_string(), vec![128])), "{plain:?}");
+    let with_bn = names(true);
+    // Linear without bias, BatchNorm1d's scale and shift, ReLU, Linear to the 64 projections.
+    let expected = [
+        ("layers.0.weight", vec![128, 84]),
+        ("layers.1.weight", vec![128]),
+        ("layers.1.bias", vec![128]),
+        ("layers.3.weight", vec![64, 128]),
+    ];
+    for (name, shape) in expected {
+        assert!(with_bn.contains(&(name.to_string(), shape.clone())), "{name} {shape:?} not in {with_bn:?}");
+    }
+    assert!(!with_bn.iter().any(|(n, _)| n == "layers.0.bias"), "batch norm's shift replaces the bias");
+}
+
+#[test]
 fn view_options_out_of_range_are_refused() {
     let base = ViewOptions::default();
     assert!(base.validate().is_ok());
@@ -119,6 +176,7 @@ fn view_options_out_of_range_are_refused() {
         (ViewOptions { min_scale: 0.0, ..base }, "min_scale"),
         (ViewOptions { max_aspect: 0.5, ..base }, "max_aspect"),
         (ViewOptions { noise: f32::NAN, ..base }, "noise"),
+        (ViewOptions { stroke: 3.5, ..base }, "stroke"),
     ] {
         let e = bad.validate().unwrap_err().to_string();
         assert!(e.starts_with(&format!("invalid value for {field}: must be")), "{e}");
@@ -352,6 +410,14 @@ fn bad_input_gets_one_line() {
     );
     assert_clean_failure(&pretrain(&["--task", "contrastive", "--shear", "75"]), &["--shear", "from 0 to 60 degrees"]);
     assert_clean_failure(&pretrain(&["--task", "contrastive", "--rotation", "-5"]), &["--rotation", ">= 0"]);
+    assert_clean_failure(&pretrain(&["--task", "contrastive", "--stroke", "4"]), &["--stroke", "from 0 to 3 pixels"]);
+    // SimCLR's head with batch norm, and stroke views, train.
+    let run = pretrain(&["--task", "contrastive", "--projection-bn", "--stroke", "1.5", "--batch-size", "16"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_clean_failure(
+        &pretrain(&["--task", "denoise", "--projection-bn"]),
+        &["--projection-bn", "contrastive", "not of denoise"],
+    );
     // A last fc layer is the output layer: one that does not fit the classes was meant as the encoder's.
     assert_clean_failure(
         &pretrain(&["--task", "rotation", "--arch", "c4k3-relu-fc16"]),

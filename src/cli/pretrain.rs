@@ -85,6 +85,9 @@ pub(crate) struct PretrainArgs {
     /// NT-Xent's temperature, 0.01 to 10 (contrastive; default 0.5).
     #[arg(long, value_parser = positive_f32)]
     temperature: Option<f32>,
+    /// Batch norm in the projection head's hidden layer, as SimCLR's head (contrastive; default off).
+    #[arg(long)]
+    projection_bn: bool,
     /// Standard deviation of the Gaussian noise added to the pixels (0 to 1): of each view
     /// (contrastive, default 0.1) or of the input to denoise (default 0.4).
     #[arg(long, value_parser = super::args::non_negative_f32)]
@@ -105,6 +108,10 @@ pub(crate) struct PretrainArgs {
     /// (contrastive; default 4).
     #[arg(long, value_name = "PX", value_parser = positive_f32)]
     elastic_sigma: Option<f32>,
+    /// Thicken or thin each view's strokes by a random amount of up to PX pixels on each side
+    /// (grey-scale dilation or erosion), 0 to 3 (contrastive; default 0, off).
+    #[arg(long, value_name = "PX", value_parser = super::args::non_negative_f32)]
+    stroke: Option<f32>,
     #[command(flatten)]
     optim: OptimArgs,
     #[command(flatten)]
@@ -127,7 +134,12 @@ pub(crate) fn run(a: PretrainArgs) -> Result<()> {
         ("--shear", a.shear.is_some()),
         ("--elastic-alpha", a.elastic_alpha.is_some()),
         ("--elastic-sigma", a.elastic_sigma.is_some()),
+        ("--stroke", a.stroke.is_some()),
     ];
+    if a.task != TaskName::Contrastive && a.projection_bn {
+        let message = format!("sets the projection head of the contrastive task, not of {}", task.name());
+        return Err(Error::invalid("--projection-bn", message));
+    }
     if let Some((flag, _)) = view_flags.iter().find(|(_, set)| *set).filter(|_| a.task != TaskName::Contrastive) {
         let message = format!("sets the views of the contrastive task, not of {}", task.name());
         return Err(Error::invalid(*flag, message));
@@ -178,7 +190,10 @@ pub(crate) fn run(a: PretrainArgs) -> Result<()> {
     views.shear = a.shear.unwrap_or(views.shear);
     views.elastic_alpha = a.elastic_alpha.unwrap_or(views.elastic_alpha);
     views.elastic_sigma = a.elastic_sigma.unwrap_or(views.elastic_sigma);
-    let flags = ["batch_size", "task", "rotation", "shear", "elastic_alpha", "elastic_sigma", "noise", "temperature"];
+    views.stroke = a.stroke.unwrap_or(views.stroke);
+    config.projection_batch_norm = a.projection_bn;
+    let flags =
+        ["batch_size", "task", "rotation", "shear", "elastic_alpha", "elastic_sigma", "stroke", "noise", "temperature"];
     // Too few images: what --limit kept, or what the folder holds.
     let images_flag = if a.limit.is_some() { "--limit" } else { "--data" };
     let mut step = PretrainStep::new(backbone, &images, shape, config).map_err(|e| match e {

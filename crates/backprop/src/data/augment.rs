@@ -49,6 +49,7 @@ impl Augment {
             shear: 10.0,
             elastic_alpha: 34.0,
             elastic_sigma: 4.0,
+            stroke: 0.0,
             noise: 0.0,
         };
         Augment { pad: 0, flip: false, warp: Some(warp) }

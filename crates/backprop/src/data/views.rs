@@ -69,6 +69,13 @@ pub struct ViewOptions {
     /// Standard deviation, in pixels (> 0), of the Gaussian that smooths the
     /// elastic displacement field: larger is smoother.
     pub elastic_sigma: f32,
+    /// Stroke-width change, in pixels on each side of a stroke, in [0, 3]
+    /// (0: none): each view is thickened (grey-scale dilation over 3x3
+    /// neighbourhoods, the largest value of each) or thinned (erosion, the
+    /// smallest) by an amount drawn uniformly from `[-stroke, stroke]`, whole
+    /// pixels as repeated dilations or erosions and the fraction left as a
+    /// blend towards one more.
+    pub stroke: f32,
     /// Standard deviation of the Gaussian noise added to every value (>= 0).
     pub noise: f32,
 }
@@ -87,6 +94,7 @@ impl Default for ViewOptions {
             shear: 15.0,
             elastic_alpha: 34.0,
             elastic_sigma: 4.0,
+            stroke: 0.0,
             noise: 0.1,
         }
     }
@@ -120,6 +128,7 @@ impl ViewOptions {
         check("shear", self.shear, (0.0..=60.0).contains(&self.shear), "from 0 to 60 degrees")?;
         check("elastic_alpha", self.elastic_alpha, self.elastic_alpha >= 0.0, "at least 0 pixels")?;
         check("elastic_sigma", self.elastic_sigma, self.elastic_sigma > 0.0, "above 0 pixels")?;
+        check("stroke", self.stroke, (0.0..=MAX_STROKE).contains(&self.stroke), "from 0 to 3 pixels")?;
         check("noise", self.noise, (0.0..=1.0).contains(&self.noise), "from 0 to 1 (pixels are in [0, 1])")
     }
 }
@@ -240,9 +249,59 @@ pub fn random_view(image: &[f32], shape: ImageShape, options: &ViewOptions, rng:
     let field = (options.elastic_alpha > 0.0)
         .then(|| elastic_displacement(shape, options.elastic_alpha, options.elastic_sigma.max(1e-3), rng));
     let mut out = warp_affine(image, shape, &map, field.as_deref());
+    if options.stroke > 0.0 {
+        let most = options.stroke.min(MAX_STROKE);
+        out = change_stroke(out, shape, rng.uniform(-most, most));
+    }
     if options.noise > 0.0 {
         for v in &mut out {
             *v += options.noise * rng.normal();
+        }
+    }
+    out
+}
+
+/// The most [`ViewOptions::stroke`] may be, in pixels.
+const MAX_STROKE: f32 = 3.0;
+
+/// `image` with its strokes thickened by `pixels` on each side (thinned
+/// when negative): `floor(|pixels|)` dilations (erosions) over 3x3
+/// neighbourhoods, then a blend of the result towards one more by the
+/// fraction left.
+fn change_stroke(mut image: Vec<f32>, shape: ImageShape, pixels: f32) -> Vec<f32> {
+    let thicker = pixels > 0.0;
+    let amount = pixels.abs();
+    for _ in 0..amount.floor() as usize {
+        image = morph3x3(&image, shape, thicker);
+    }
+    let fraction = amount.fract();
+    if fraction > 0.0 {
+        let next = morph3x3(&image, shape, thicker);
+        for (v, m) in image.iter_mut().zip(&next) {
+            *v += fraction * (m - *v);
+        }
+    }
+    image
+}
+
+/// Grey-scale dilation (`thicker`: the largest value of each pixel's 3x3
+/// neighbourhood, per channel) or erosion (the smallest), the neighbourhood
+/// cut at the border.
+fn morph3x3(image: &[f32], shape: ImageShape, thicker: bool) -> Vec<f32> {
+    let ImageShape { height: h, width: w, channels: c } = shape;
+    let mut out = vec![0.0; image.len()];
+    for r in 0..h {
+        for col in 0..w {
+            for k in 0..c {
+                let mut best = image[(r * w + col) * c + k];
+                for rr in r.saturating_sub(1)..(r + 2).min(h) {
+                    for cc in col.saturating_sub(1)..(col + 2).min(w) {
+                        let v = image[(rr * w + cc) * c + k];
+                        best = if thicker { best.max(v) } else { best.min(v) };
+                    }
+                }
+                out[(r * w + col) * c + k] = best;
+            }
         }
     }
     out

@@ -7,7 +7,7 @@ use crate::autograd::{Graph, Param, Var};
 use crate::data::views::{random_view, rotate90, ViewOptions};
 use crate::data::{batch_indices, join_short_last, ImageShape};
 use crate::loss::{cross_entropy, mse};
-use crate::nn::{has_batch_norm, Activation, Init, Linear, Module, Sequential};
+use crate::nn::{has_batch_norm, Activation, BatchNorm1d, Init, Linear, Module, Sequential};
 use crate::tensor::Rng;
 use crate::train::{EpochRecord, EpochStats, TrainStep};
 use crate::{Error, Result, Tensor};
@@ -21,8 +21,9 @@ pub enum Task {
     Rotation,
     /// Pull together the projections of two random views of the same image
     /// and push apart those of other images, with NT-Xent (SimCLR: Chen et
-    /// al., ICML 2020). Head: the projection `Linear-ReLU-Linear` to 64 values,
-    /// dropped afterwards.
+    /// al., ICML 2020). Head: the projection `Linear-ReLU-Linear` to 64 values
+    /// (`Linear-BatchNorm1d-ReLU-Linear`, as SimCLR's, with
+    /// [`PretrainConfig::projection_batch_norm`]), dropped afterwards.
     Contrastive,
     /// Reconstruct each clean image from a noisy one, under the mean squared
     /// error (a denoising autoencoder: Vincent et al., ICML 2008). Head: a
@@ -40,10 +41,17 @@ impl Task {
         }
     }
 
-    /// The task's head on `features` encoder outputs, for images of `pixels` values.
-    pub fn head(self, features: usize, pixels: usize, rng: &mut Rng) -> Sequential {
+    /// The task's head on `features` encoder outputs, for images of `pixels`
+    /// values; `batch_norm` normalises the contrastive projection's hidden
+    /// layer (its `Linear` then has no bias, which batch norm's shift replaces).
+    pub fn head(self, features: usize, pixels: usize, batch_norm: bool, rng: &mut Rng) -> Sequential {
         let linear = |i, o, rng: &mut Rng| Linear::new(i, o, true, Init::PytorchDefault, rng);
         match self {
+            Task::Contrastive if batch_norm => Sequential::new()
+                .push(Linear::new(features, PROJECTION_HIDDEN, false, Init::PytorchDefault, rng))
+                .push(BatchNorm1d::new(PROJECTION_HIDDEN))
+                .push(Activation::Relu)
+                .push(linear(PROJECTION_HIDDEN, PROJECTION, rng)),
             Task::Rotation => Sequential::new().push(linear(features, 4, rng)),
             Task::Contrastive => Sequential::new()
                 .push(linear(features, PROJECTION_HIDDEN, rng))
@@ -87,6 +95,9 @@ pub struct PretrainConfig {
     pub temperature: f32,
     /// The contrastive task's random views.
     pub views: ViewOptions,
+    /// Batch norm in the contrastive projection head's hidden layer
+    /// (SimCLR's head; [`Task::head`]).
+    pub projection_batch_norm: bool,
     /// Standard deviation of the Gaussian noise the denoising task adds
     /// (pixels in [0, 1]).
     pub denoise_noise: f32,
@@ -96,13 +107,14 @@ pub struct PretrainConfig {
 
 impl PretrainConfig {
     /// The defaults for `task`: batches of 256, temperature 0.5, the default
-    /// views, denoising noise 0.4.
+    /// views, a projection head without batch norm, denoising noise 0.4.
     pub fn new(task: Task) -> PretrainConfig {
         PretrainConfig {
             task,
             batch_size: 256,
             temperature: 0.5,
             views: ViewOptions::default(),
+            projection_batch_norm: false,
             denoise_noise: 0.4,
             seed: 1,
         }
@@ -216,7 +228,7 @@ impl<'a> PretrainStep<'a> {
             ));
         }
         let mut rng = Rng::new(config.seed);
-        let head = task.head(backbone.feature_dim(), shape.len(), &mut rng);
+        let head = task.head(backbone.feature_dim(), shape.len(), config.projection_batch_norm, &mut rng);
         Ok(PretrainStep {
             backbone,
             head,
