@@ -60,13 +60,9 @@ fn rotations_and_views_keep_the_image() {
     assert_ne!(a, b);
 }
 
-#[test]
-fn affine_views_rotate_shear_and_distort() {
-    let shape = ImageShape { height: 6, width: 6, channels: 2 };
-    let image: Vec<f32> = (0..72).map(|i| (i as f32 * 0.37).sin()).collect();
-    let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-4);
-    // A view with every transformation off is the image itself.
-    let plain = ViewOptions {
+/// Views with every transformation off: the image itself.
+fn plain_views() -> ViewOptions {
+    ViewOptions {
         min_scale: 1.0,
         max_aspect: 1.0,
         shift: 0.0,
@@ -75,7 +71,16 @@ fn affine_views_rotate_shear_and_distort() {
         elastic_alpha: 0.0,
         noise: 0.0,
         ..ViewOptions::default()
-    };
+    }
+}
+
+#[test]
+fn affine_views_rotate_shear_and_distort() {
+    let shape = ImageShape { height: 6, width: 6, channels: 2 };
+    let image: Vec<f32> = (0..72).map(|i| (i as f32 * 0.37).sin()).collect();
+    let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-4);
+    // A view with every transformation off is the image itself.
+    let plain = plain_views();
     assert_eq!(random_view(&image, shape, &plain, &mut Rng::new(3)), image);
     assert_eq!(warp_affine(&image, shape, &Affine::IDENTITY, None), image);
     // Quarter turns through the affine path are rotate90's.
@@ -111,16 +116,7 @@ fn stroke_views_thicken_or_thin_the_strokes() {
     // A one-pixel vertical stroke down the middle of a 5x5 image.
     let shape = ImageShape { height: 5, width: 5, channels: 1 };
     let image: Vec<f32> = (0..25).map(|i| if i % 5 == 2 { 1.0 } else { 0.0 }).collect();
-    let plain = ViewOptions {
-        min_scale: 1.0,
-        max_aspect: 1.0,
-        shift: 0.0,
-        rotation: 0.0,
-        shear: 0.0,
-        elastic_alpha: 0.0,
-        noise: 0.0,
-        ..ViewOptions::default()
-    };
+    let plain = plain_views();
     assert_eq!(plain.stroke, 0.0, "off by default");
     let ink = |v: &[f32]| v.iter().sum::<f32>();
     let (mut thicker, mut thinner) = (false, false);
