@@ -125,23 +125,20 @@ pub(crate) fn run(a: PretrainArgs) -> Result<()> {
     if a.task == TaskName::Rotation && a.noise.is_some() {
         return Err(Error::invalid("--noise", "applies to the contrastive and denoise tasks, not rotation"));
     }
-    if a.task != TaskName::Contrastive && a.temperature.is_some() {
-        let message = format!("is NT-Xent's temperature of the contrastive task, not of {}", task.name());
-        return Err(Error::invalid("--temperature", message));
-    }
-    let view_flags = [
-        ("--rotation", a.rotation.is_some()),
-        ("--shear", a.shear.is_some()),
-        ("--elastic-alpha", a.elastic_alpha.is_some()),
-        ("--elastic-sigma", a.elastic_sigma.is_some()),
-        ("--stroke", a.stroke.is_some()),
+    // Flags of the contrastive task only, each with what it sets.
+    let contrastive_flags = [
+        ("--temperature", a.temperature.is_some(), "NT-Xent's temperature"),
+        ("--projection-bn", a.projection_bn, "the projection head"),
+        ("--rotation", a.rotation.is_some(), "the views"),
+        ("--shear", a.shear.is_some(), "the views"),
+        ("--elastic-alpha", a.elastic_alpha.is_some(), "the views"),
+        ("--elastic-sigma", a.elastic_sigma.is_some(), "the views"),
+        ("--stroke", a.stroke.is_some(), "the views"),
     ];
-    if a.task != TaskName::Contrastive && a.projection_bn {
-        let message = format!("sets the projection head of the contrastive task, not of {}", task.name());
-        return Err(Error::invalid("--projection-bn", message));
-    }
-    if let Some((flag, _)) = view_flags.iter().find(|(_, set)| *set).filter(|_| a.task != TaskName::Contrastive) {
-        let message = format!("sets the views of the contrastive task, not of {}", task.name());
+    if let Some((flag, _, what)) =
+        contrastive_flags.iter().find(|(_, set, _)| *set).filter(|_| a.task != TaskName::Contrastive)
+    {
+        let message = format!("sets {what} of the contrastive task, not of {}", task.name());
         return Err(Error::invalid(*flag, message));
     }
     let dir = a.data.clone().unwrap_or_else(super::train::default_data_dir);

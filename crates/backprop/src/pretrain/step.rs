@@ -47,16 +47,13 @@ impl Task {
     pub fn head(self, features: usize, pixels: usize, batch_norm: bool, rng: &mut Rng) -> Sequential {
         let linear = |i, o, rng: &mut Rng| Linear::new(i, o, true, Init::PytorchDefault, rng);
         match self {
-            Task::Contrastive if batch_norm => Sequential::new()
-                .push(Linear::new(features, PROJECTION_HIDDEN, false, Init::PytorchDefault, rng))
-                .push(BatchNorm1d::new(PROJECTION_HIDDEN))
-                .push(Activation::Relu)
-                .push(linear(PROJECTION_HIDDEN, PROJECTION, rng)),
             Task::Rotation => Sequential::new().push(linear(features, 4, rng)),
-            Task::Contrastive => Sequential::new()
-                .push(linear(features, PROJECTION_HIDDEN, rng))
-                .push(Activation::Relu)
-                .push(linear(PROJECTION_HIDDEN, PROJECTION, rng)),
+            Task::Contrastive => {
+                let first = Linear::new(features, PROJECTION_HIDDEN, !batch_norm, Init::PytorchDefault, rng);
+                let head = Sequential::new().push(first);
+                let head = if batch_norm { head.push(BatchNorm1d::new(PROJECTION_HIDDEN)) } else { head };
+                head.push(Activation::Relu).push(linear(PROJECTION_HIDDEN, PROJECTION, rng))
+            }
             Task::Denoise => Sequential::new()
                 .push(linear(features, DECODER_HIDDEN, rng))
                 .push(Activation::Relu)
