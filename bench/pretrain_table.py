@@ -16,8 +16,11 @@ batch order).
 Recipe (the same for every row; --finetune-flags adds flags to the fine-tuning
 rows, scratch's included, e.g. --encoder-lr-scale 0.1): --arch (default lenet5), Adam, cosine decay, batch 32;
 10 labels per class: 60 epochs (240 steps); 100 per class: 20 epochs (640 steps);
-learning rate 1e-3 for training all layers, 1e-2 for a linear probe; no
-validation split (--val-fraction 0), test on the t10k files.
+learning rate 1e-3 for training all layers, 1e-2 for a linear probe
+(--freeze encoder: the encoder in evaluation mode, its batch-norm statistics as
+pre-trained; --freeze encoder-weights here for the probe of the rows before
+2026-12-01, batch norm on batch statistics); no validation split
+(--val-fraction 0), test on the t10k files.
 """
 import argparse
 import json
@@ -52,11 +55,14 @@ def main():
     p.add_argument("--out", required=True, help="JSON lines, one per run (appended)")
     p.add_argument("--no-scratch", action="store_true", help="only the pre-trained rows")
     p.add_argument("--no-probe", action="store_true", help="only the fine-tuning rows")
+    p.add_argument("--no-finetune", action="store_true", help="only the probe rows")
+    p.add_argument("--freeze", default="encoder", choices=["encoder", "encoder-weights"],
+                   help="the probe's --freeze: encoder (evaluation mode) or encoder-weights (batch statistics)")
     p.add_argument("--finetune-flags", default="",
                    help="more train mnist flags for the fine-tuning rows (a recipe), e.g. '--encoder-lr-scale 0.1'")
     a = p.parse_args()
     tune = a.finetune_flags.split()
-    probe = ["--freeze", "encoder", "--lr", "0.01"]
+    probe = ["--freeze", a.freeze, "--lr", "0.01"]
     rows = [("scratch", "fine-tune", tune), ("scratch", "probe", probe)]
     if a.no_scratch:
         rows = []
@@ -68,6 +74,8 @@ def main():
         rows.append((task, "fine-tune", ["--init-from", enc] + tune))
     if a.no_probe:
         rows = [r for r in rows if r[1] != "probe"]
+    if a.no_finetune:
+        rows = [r for r in rows if r[1] != "fine-tune"]
     stem = os.path.splitext(os.path.basename(a.out))[0]
     scratch_dir = os.path.join(os.path.dirname(a.out) or ".", f"{stem}-runs")
     table = []
@@ -78,7 +86,7 @@ def main():
                 out = os.path.join(scratch_dir, f"{start}-{mode}-{k}-{seed}")
                 acc, secs = run(a.binary, a.data, a.arch, k, seed, extra, out)
                 accs.append(acc)
-                recipe = " ".join(tune) if mode == "fine-tune" else ""
+                recipe = " ".join(tune) if mode == "fine-tune" else ("" if a.freeze == "encoder" else "--freeze " + a.freeze)
                 with open(a.out, "a") as f:
                     f.write(json.dumps({"data": a.data, "start": start, "mode": mode, "labels_per_class": k,
                                         "seed": seed, "test_accuracy": acc, "train_seconds": secs,

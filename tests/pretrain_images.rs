@@ -39,14 +39,23 @@ fn train_images_starts_from_a_pretrained_encoder() {
     let encoder_path = pretrain(&dir);
     let encoder = Checkpoint::load(Path::new(&encoder_path)).unwrap();
 
-    // A linear probe: the encoder's tensors arrive and stay as they were.
+    // A linear probe: the encoder's tensors, batch-norm statistics included, arrive and stay as they were.
     let run = train_images(&dir, "probe", &["--init-from", &encoder_path, "--freeze", "encoder"])
         .expect_success("linear probe");
     assert!(run.stdout.contains("tensors from") && run.stdout.contains("linear probe"), "{}", run.stdout);
     let probe = Checkpoint::load(&dir.join("probe/model.safetensors")).unwrap();
-    for name in ["layers.0.weight", "layers.4.weight", "layers.8.weight"] {
+    for name in
+        ["layers.0.weight", "layers.4.weight", "layers.8.weight", "layers.1.running_mean", "layers.1.running_var"]
+    {
         assert_eq!(probe.tensors[name], encoder.tensors[name], "{name} of the frozen encoder changed");
     }
+    // `--freeze encoder-weights`: the weights stay, batch norm follows the labelled batches.
+    let run = train_images(&dir, "weights", &["--init-from", &encoder_path, "--freeze", "encoder-weights"])
+        .expect_success("probe with batch statistics");
+    assert!(run.stdout.contains("batch norm on batch statistics"), "{}", run.stdout);
+    let weights = Checkpoint::load(&dir.join("weights/model.safetensors")).unwrap();
+    assert_eq!(weights.tensors["layers.0.weight"], encoder.tensors["layers.0.weight"]);
+    assert_ne!(weights.tensors["layers.1.running_mean"], encoder.tensors["layers.1.running_mean"]);
 
     // Fine-tuning on 5 labelled images per class: the encoder starts from the file and then learns.
     let run = train_images(&dir, "tuned", &["--init-from", &encoder_path, "--labels-per-class", "5"])

@@ -159,3 +159,36 @@ fn a_step_without_its_own_epochs_needs_steps_per_epoch() {
         .unwrap_err();
     assert!(e.to_string().contains("steps_per_epoch"), "{e}");
 }
+
+/// `TrainConfig::eval_mode` trains with the layers in evaluation behaviour
+/// (a linear probe of a frozen encoder): batch norm normalises with its
+/// running statistics and leaves them as they were, while the layer after
+/// it learns. Without it the statistics follow the training batches.
+#[test]
+fn eval_mode_keeps_batch_norm_statistics() {
+    use backprop::data::Dataset;
+    use backprop::nn::{BatchNorm1d, Init, Linear, Module, Sequential};
+    use backprop::tensor::Rng;
+    let xs: Vec<f32> = (0..64).map(|i| (i % 8) as f32 * 3.0 + 5.0).collect();
+    let labels: Vec<usize> = (0..32).map(|i| usize::from(xs[2 * i] > 15.0)).collect();
+    let data = Dataset::new(Tensor::from_vec(xs, &[32, 2]), labels, 2).unwrap();
+    let train = |eval_mode: bool| {
+        let mut rng = Rng::new(0);
+        let bn = BatchNorm1d::new(2);
+        let (mean, var) = (bn.running_mean.clone(), bn.running_var.clone());
+        mean.set_value(Tensor::from_vec(vec![15.0, 15.0], &[2]));
+        var.set_value(Tensor::from_vec(vec![40.0, 40.0], &[2]));
+        let net = Sequential::new().push(bn).push(Linear::new(2, 2, true, Init::PytorchDefault, &mut rng));
+        let head: Vec<(String, Param)> =
+            net.parameters().into_iter().filter(|(n, _)| n.starts_with("layers.1")).collect();
+        let before = head[0].1.value();
+        let config = TrainConfig { epochs: 20, batch_size: 8, eval_mode, ..Default::default() };
+        Trainer::new(Box::new(Sgd::new(head.clone(), 0.1)), config).fit(&net, &data, None).unwrap();
+        assert_ne!(head[0].1.value().data(), before.data(), "the output layer learns");
+        (mean.value().data().to_vec(), var.value().data().to_vec())
+    };
+    assert_eq!(train(true), (vec![15.0, 15.0], vec![40.0, 40.0]), "eval_mode: running statistics as they were");
+    // Training mode: the running means move to the data's, 14 and 17.
+    let (mean, _) = train(false);
+    assert!((mean[0] - 14.0).abs() < 1.0 && (mean[1] - 17.0).abs() < 1.0, "training mode: running means {mean:?}");
+}

@@ -20,8 +20,15 @@ type NamedParams = Vec<(String, Param)>;
 /// What `--freeze` keeps fixed.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Frozen {
-    /// Every layer but the output layer: only the output layer learns (a linear probe).
+    /// Every layer but the output layer, in evaluation mode: only the output layer learns (a
+    /// linear probe), on the features the encoder gives at test time (batch norm normalises with
+    /// the encoder's running statistics and does not update them).
     Encoder,
+    /// The encoder's weights only: its batch norm normalises each batch with the batch's own
+    /// statistics and updates its running statistics from the labelled data (PyTorch's
+    /// `requires_grad_(False)` without `.eval()`; the probe of the README's rows before
+    /// 2026-12-01).
+    EncoderWeights,
 }
 
 /// `--init-from`, `--freeze`, `--labels-per-class`.
@@ -33,7 +40,9 @@ pub(crate) struct FewLabelsArgs {
     #[arg(long, value_name = "FILE")]
     pub init_from: Option<PathBuf>,
     /// Keep the encoder fixed and train only the output layer: a linear probe of the pre-trained
-    /// encoder (without --init-from: of the randomly initialised one, a baseline).
+    /// encoder (without --init-from: of the randomly initialised one, a baseline). `encoder`
+    /// freezes its batch-norm statistics too (evaluation mode); `encoder-weights` only its
+    /// weights, batch norm normalising with each batch's statistics.
     #[arg(long, value_enum)]
     pub freeze: Option<Frozen>,
     /// Train on K labelled examples of each class only: a seeded (--seed), class-balanced subset
@@ -55,6 +64,12 @@ impl FewLabelsArgs {
     pub fn subset(&self, train: Dataset, seed: u64, names: Option<&[String]>) -> Result<Dataset> {
         let Some(k) = self.labels_per_class else { return Ok(train) };
         labelled_subset(&train, k, seed, names).map_err(|e| name_flags(e, &["labels_per_class"]))
+    }
+
+    /// Whether training runs in evaluation mode (`TrainConfig::eval_mode`):
+    /// with `--freeze encoder`, whose batch-norm statistics stay as pre-trained.
+    pub fn eval_mode(&self) -> bool {
+        self.freeze == Some(Frozen::Encoder)
     }
 
     /// Each parameter's learning rate as a multiple of the rate: 1 for the
@@ -142,11 +157,15 @@ impl FewLabelsArgs {
             None => return Ok((all, None)),
         };
         let params = match self.freeze {
-            Some(Frozen::Encoder) => {
+            Some(frozen) => {
                 let head = backbone.head_prefix();
                 let trained: Vec<(String, Param)> = all.into_iter().filter(|(n, _)| n.starts_with(&head)).collect();
                 let count: usize = trained.iter().map(|(_, p)| p.numel()).sum();
-                note.push_str(&format!(", frozen (linear probe: {count} parameters trained)"));
+                let how = match frozen {
+                    Frozen::Encoder => "frozen in evaluation mode",
+                    Frozen::EncoderWeights => "weights frozen, batch norm on batch statistics",
+                };
+                note.push_str(&format!(", {how} (linear probe: {count} parameters trained)"));
                 trained
             }
             None => all,

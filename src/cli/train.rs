@@ -206,6 +206,7 @@ fn train_mnist(a: MnistArgs) -> Result<()> {
         loss: a.loss,
         schedule,
         clip_norm: a.optim.clip_norm(),
+        eval_mode: a.few.eval_mode(),
         ..Default::default()
     };
     folder.say(format_args!(

@@ -129,6 +129,7 @@ pub(crate) fn run(a: ImagesArgs) -> Result<()> {
         loss,
         schedule,
         clip_norm: a.optim.clip_norm(),
+        eval_mode: a.few.eval_mode(),
         ..Default::default()
     };
     let test_text = test.as_ref().map_or(String::new(), |t| format!(", {} test", t.data.len()));

@@ -42,6 +42,15 @@ pub struct TrainConfig {
     pub steps_per_epoch: Option<usize>,
     /// Stop after this many optimizer steps in all (the last epoch may be shorter).
     pub max_steps: Option<usize>,
+    /// Train with the layers in evaluation behaviour ([`Graph::eval`], as
+    /// PyTorch's `model.eval()` around a training loop): batch norm
+    /// normalises with its running statistics and leaves them as they are,
+    /// dropout is off. What a linear probe of a frozen encoder needs: the
+    /// encoder's features are then the fixed function of the image that
+    /// they are at test time (SimCLR's linear evaluation, Chen et al. 2020).
+    /// The layers being trained should have neither (a probe's output layer
+    /// has not).
+    pub eval_mode: bool,
 }
 
 impl Default for TrainConfig {
@@ -55,6 +64,20 @@ impl Default for TrainConfig {
             clip_norm: None,
             steps_per_epoch: None,
             max_steps: None,
+            eval_mode: false,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// A fresh graph for a training step: recording, in training or
+    /// (with `eval_mode`) evaluation behaviour.
+    fn graph(&self) -> Graph {
+        let g = Graph::new();
+        if self.eval_mode {
+            g.eval()
+        } else {
+            g
         }
     }
 }
@@ -346,7 +369,7 @@ impl<'a> Trainer<'a> {
                 // phases carry) until its last backward; that phase's update
                 // waits for the graph to go, so the parameters it changes are
                 // not shared with the graph's nodes (no copy on write).
-                let shared = step.shares_graph().then(Graph::new);
+                let shared = step.shares_graph().then(|| cfg.graph());
                 let mut carried = Vec::new();
                 let mut pending = None;
                 for (phase, sum) in sums.iter_mut().enumerate() {
@@ -369,7 +392,7 @@ impl<'a> Trainer<'a> {
                             self.backward_phase(g, loss, phase, check, &names, lr, &at, progress)?
                         }
                         None => {
-                            let g = Graph::new().freeze(&frozen[phase]);
+                            let g = cfg.graph().freeze(&frozen[phase]);
                             let loss = step.loss(&g, phase)?;
                             self.backward_phase(&g, loss, phase, check, &names, lr, &at, progress)?
                         }
