@@ -49,6 +49,12 @@ fn train_images_starts_from_a_pretrained_encoder() {
     {
         assert_eq!(probe.tensors[name], encoder.tensors[name], "{name} of the frozen encoder changed");
     }
+    // Evaluation mode needs no batch statistics: a batch of one image trains. The inputs are
+    // scaled as in pre-training, not fitted anew to the two labelled images.
+    let one = ["--init-from", &encoder_path, "--freeze", "encoder", "--labels-per-class", "1", "--batch-size", "1"];
+    train_images(&dir, "one", &one).expect_success("probe with batches of one image");
+    let one = Checkpoint::load(&dir.join("one/model.safetensors")).unwrap();
+    assert_eq!(one.metadata["backprop.normalize"], encoder.metadata["backprop.normalize"]);
     // `--freeze encoder-weights`: the weights stay, batch norm follows the labelled batches.
     let run = train_images(&dir, "weights", &["--init-from", &encoder_path, "--freeze", "encoder-weights"])
         .expect_success("probe with batch statistics");

@@ -7,8 +7,8 @@ use super::input_args::{InitName, Normalize};
 use super::network::Network;
 use backprop::checkpoint::{Checkpoint, CONFIG_KEY};
 use backprop::data::Dataset;
-use backprop::models::NORMALIZE_KEY;
-use backprop::nn::MlpConfig;
+use backprop::models::{PixelScale, NORMALIZE_KEY};
+use backprop::nn::{has_batch_norm, MlpConfig};
 use backprop::pretrain::{labelled_subset, Backbone};
 use backprop::{Error, Param, Result};
 use clap::{Args, ValueEnum};
@@ -22,13 +22,23 @@ type NamedParams = Vec<(String, Param)>;
 pub(crate) enum Frozen {
     /// Every layer but the output layer, in evaluation mode: only the output layer learns (a
     /// linear probe), on the features the encoder gives at test time (batch norm normalises with
-    /// the encoder's running statistics and does not update them).
+    /// the encoder's running statistics and does not update them; dropout is off).
     Encoder,
     /// The encoder's weights only: its batch norm normalises each batch with the batch's own
-    /// statistics and updates its running statistics from the labelled data (PyTorch's
-    /// `requires_grad_(False)` without `.eval()`; the probe of the README's rows before
-    /// 2026-12-01).
+    /// statistics and updates its running statistics from the labelled data, and its dropout
+    /// stays on (PyTorch's `requires_grad_(False)` without `.eval()`; what `encoder` did
+    /// before 2026-12-01).
     EncoderWeights,
+}
+
+impl Frozen {
+    /// The flag as given: `--freeze encoder` or `--freeze encoder-weights`.
+    fn flag(self) -> &'static str {
+        match self {
+            Frozen::Encoder => "--freeze encoder",
+            Frozen::EncoderWeights => "--freeze encoder-weights",
+        }
+    }
 }
 
 /// `--init-from`, `--freeze`, `--labels-per-class`.
@@ -41,8 +51,8 @@ pub(crate) struct FewLabelsArgs {
     pub init_from: Option<PathBuf>,
     /// Keep the encoder fixed and train only the output layer: a linear probe of the pre-trained
     /// encoder (without --init-from: of the randomly initialised one, a baseline). `encoder`
-    /// freezes its batch-norm statistics too (evaluation mode); `encoder-weights` only its
-    /// weights, batch norm normalising with each batch's statistics.
+    /// freezes its batch-norm statistics too (evaluation mode: dropout off); `encoder-weights`
+    /// only its weights, batch norm normalising with each batch's statistics.
     #[arg(long, value_enum)]
     pub freeze: Option<Frozen>,
     /// Train on K labelled examples of each class only: a seeded (--seed), class-balanced subset
@@ -66,6 +76,17 @@ impl FewLabelsArgs {
         labelled_subset(&train, k, seed, names).map_err(|e| name_flags(e, &["labels_per_class"]))
     }
 
+    /// The input scale that the encoder of `--init-from` was pre-trained
+    /// with (its `backprop.normalize` metadata), if it stores one: `train
+    /// images` scales the inputs the same way instead of fitting
+    /// `--normalize standard` anew to its own, maybe few, labelled images.
+    pub fn encoder_scale(&self) -> Result<Option<PixelScale>> {
+        let Some(path) = &self.init_from else { return Ok(None) };
+        let encoder = Checkpoint::load(path)?;
+        let Some(text) = encoder.metadata.get(NORMALIZE_KEY) else { return Ok(None) };
+        PixelScale::from_metadata(text).map(Some).map_err(|message| Error::Checkpoint { path: path.clone(), message })
+    }
+
     /// Whether training runs in evaluation mode (`TrainConfig::eval_mode`):
     /// with `--freeze encoder`, whose batch-norm statistics stay as pre-trained.
     pub fn eval_mode(&self) -> bool {
@@ -77,8 +98,8 @@ impl FewLabelsArgs {
     pub fn lr_scale(&self, model: &Network) -> Result<impl Fn(&str) -> f32> {
         self.check_has_encoder(model)?;
         let scale = self.encoder_lr_scale.unwrap_or(1.0);
-        if self.encoder_lr_scale.is_some() && self.freeze.is_some() {
-            let message = "sets the learning rate of the encoder, which --freeze encoder keeps fixed";
+        if let (Some(_), Some(frozen)) = (self.encoder_lr_scale, self.freeze) {
+            let message = format!("sets the learning rate of the encoder, which {} keeps fixed", frozen.flag());
             return Err(Error::invalid("--encoder-lr-scale", message));
         }
         let head = model.backbone().head_prefix();
@@ -99,9 +120,12 @@ impl FewLabelsArgs {
                 "starts every weight at 0, but --init-from starts the encoder from the file: give one of the two";
             return Err(Error::invalid("--init", message));
         }
-        if self.freeze.is_some() {
-            let message = "zeros with --freeze encoder would probe an all-zero encoder: every image gets the same \
-                           features, so the probe learns nothing but the class frequencies";
+        if let Some(frozen) = self.freeze {
+            let message = format!(
+                "zeros with {} would probe an all-zero encoder: every image gets the same features, so the probe \
+                 learns nothing but the class frequencies",
+                frozen.flag()
+            );
             return Err(Error::invalid("--init", message));
         }
         Ok(())
@@ -163,7 +187,10 @@ impl FewLabelsArgs {
                 let count: usize = trained.iter().map(|(_, p)| p.numel()).sum();
                 let how = match frozen {
                     Frozen::Encoder => "frozen in evaluation mode",
-                    Frozen::EncoderWeights => "weights frozen, batch norm on batch statistics",
+                    Frozen::EncoderWeights if has_batch_norm(&model.module().buffers()) => {
+                        "weights frozen, batch norm on batch statistics"
+                    }
+                    Frozen::EncoderWeights => "weights frozen",
                 };
                 note.push_str(&format!(", {how} (linear probe: {count} parameters trained)"));
                 trained

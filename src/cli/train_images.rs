@@ -99,7 +99,9 @@ pub(crate) fn run(a: ImagesArgs) -> Result<()> {
         return Err(Error::invalid("--val-fraction", message));
     }
     let train = a.few.subset(train, a.run.seed, Some(&full.classes))?;
-    let norm = pixel_scale(a.normalize.normalize, &train);
+    // A pre-trained encoder's inputs are scaled as in pre-training.
+    let stored = a.few.encoder_scale()?.filter(|_| a.normalize.normalize == Normalize::Standard);
+    let norm = stored.unwrap_or_else(|| pixel_scale(a.normalize.normalize, &train));
     let (train, val) = (norm.apply(train), norm.apply(val));
     let test = test.map(|mut t| {
         t.data = norm.apply(t.data);
@@ -259,8 +261,7 @@ fn fixed_scale(normalize: Normalize) -> Option<PixelScale> {
 /// `unit` are fixed scales, any other is `standard`'s, fitted to the images.
 /// `None` when `text` is not such a scale.
 pub(crate) fn normalize_of(text: &str) -> Option<Normalize> {
-    let v: serde_json::Value = serde_json::from_str(text).ok()?;
-    let (mean, std) = (v["mean"].as_f64()? as f32, v["std"].as_f64()? as f32);
+    let PixelScale { mean, std } = PixelScale::from_metadata(text).ok()?;
     let same = |a: f32, b: f32| (a - b).abs() <= 1e-6 * b.abs().max(1e-3);
     let fixed = [Normalize::None, Normalize::Unit]
         .into_iter()

@@ -343,6 +343,25 @@ impl PixelScale {
         data
     }
 
+    /// Reads a metadata entry ([`NORMALIZE_KEY`]) back; the error says what
+    /// is wrong with `text`.
+    ///
+    /// ```
+    /// use backprop::models::PixelScale;
+    /// let scale = PixelScale { mean: 0.25, std: 0.5 };
+    /// assert_eq!(PixelScale::from_metadata(&scale.to_metadata().1), Ok(scale));
+    /// assert!(PixelScale::from_metadata(r#"{"mean":0,"std":0}"#).is_err());
+    /// ```
+    pub fn from_metadata(text: &str) -> std::result::Result<PixelScale, String> {
+        let v: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("bad {NORMALIZE_KEY}: {e}"))?;
+        match (v["mean"].as_f64(), v["std"].as_f64()) {
+            (Some(mean), Some(std)) if mean.is_finite() && std.is_finite() && std > 0.0 => {
+                Ok(PixelScale { mean: mean as f32, std: std as f32 })
+            }
+            _ => Err(format!("{NORMALIZE_KEY} {text} is not {{\"mean\":M,\"std\":S}} with S > 0")),
+        }
+    }
+
     /// The metadata entry ([`NORMALIZE_KEY`], `{"mean":M,"std":S}`).
     pub fn to_metadata(self) -> (String, String) {
         (NORMALIZE_KEY.to_string(), serde_json::json!({ "mean": self.mean, "std": self.std }).to_string())
@@ -454,14 +473,7 @@ impl<'a> Classifier<'a> {
         let Some(text) = self.loaded.checkpoint.metadata.get(NORMALIZE_KEY) else {
             return Ok(PixelScale { mean: 0.0, std: 1.0 });
         };
-        let v: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| self.loaded.fail(format!("bad {NORMALIZE_KEY}: {e}")))?;
-        match (v["mean"].as_f64(), v["std"].as_f64()) {
-            (Some(mean), Some(std)) if mean.is_finite() && std.is_finite() && std > 0.0 => {
-                Ok(PixelScale { mean: mean as f32, std: std as f32 })
-            }
-            _ => Err(self.loaded.fail(format!("{NORMALIZE_KEY} {text} is not {{\"mean\":M,\"std\":S}} with S > 0"))),
-        }
+        PixelScale::from_metadata(text).map_err(|e| self.loaded.fail(e))
     }
 }
 

@@ -28,6 +28,8 @@ pub struct SupervisedStep<'a, M: Module + ?Sized, D: Supervised + ?Sized> {
     next: usize,
     sums: MetricSum,
     comm: Option<Rc<dyn Collective>>,
+    /// Batch norm normalises with its running statistics ([`Self::eval_mode`]).
+    eval_mode: bool,
 }
 
 impl<'a, M: Module + ?Sized, D: Supervised + ?Sized> SupervisedStep<'a, M, D> {
@@ -61,7 +63,17 @@ impl<'a, M: Module + ?Sized, D: Supervised + ?Sized> SupervisedStep<'a, M, D> {
             next: 0,
             sums: MetricSum::default(),
             comm: None,
+            eval_mode: false,
         })
+    }
+
+    /// Marks the step as run in evaluation mode
+    /// ([`TrainConfig::eval_mode`](super::TrainConfig::eval_mode)): batch
+    /// norm normalises with its running statistics, so a batch may hold one
+    /// example.
+    pub fn eval_mode(mut self, on: bool) -> Self {
+        self.eval_mode = on;
+        self
     }
 }
 
@@ -74,7 +86,7 @@ impl<M: Module + ?Sized, D: Supervised + ?Sized> TrainStep for SupervisedStep<'_
         let ranks = self.comm.as_ref().map_or(1, |c| c.size());
         // Batch norm needs two examples per rank: a smaller last batch joins
         // the one before it (a batch size of 1 is refused).
-        let batch_norm = has_batch_norm(&self.model.buffers());
+        let batch_norm = !self.eval_mode && has_batch_norm(&self.model.buffers());
         if batch_norm && self.batch_size < 2 {
             let why = "the model's batch norm needs at least 2 examples per batch to compute a variance";
             return Err(Error::invalid("batch_size", why));

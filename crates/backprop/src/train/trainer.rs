@@ -296,7 +296,8 @@ impl<'a> Trainer<'a> {
         validation: Option<&D>,
     ) -> Result<Vec<EpochRecord>> {
         let c = &self.config;
-        let mut step = SupervisedStep::new(model, train, validation, c.loss, c.batch_size, c.seed)?;
+        let mut step =
+            SupervisedStep::new(model, train, validation, c.loss, c.batch_size, c.seed)?.eval_mode(c.eval_mode);
         self.run(&mut step)
     }
 
