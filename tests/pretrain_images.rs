@@ -55,6 +55,9 @@ fn train_images_starts_from_a_pretrained_encoder() {
     train_images(&dir, "one", &one).expect_success("probe with batches of one image");
     let one = Checkpoint::load(&dir.join("one/model.safetensors")).unwrap();
     assert_eq!(one.metadata["backprop.normalize"], encoder.metadata["backprop.normalize"]);
+    assert_eq!(one.metadata["backprop.freeze"], "encoder", "the probe is recorded: {:?}", one.metadata);
+    assert_eq!(one.metadata["backprop.init_from"], encoder_path);
+    assert_eq!(one.metadata["backprop.labels_per_class"], "1");
     // `--freeze encoder-weights`: the weights stay, batch norm follows the labelled batches.
     let run = train_images(&dir, "weights", &["--init-from", &encoder_path, "--freeze", "encoder-weights"])
         .expect_success("probe with batch statistics");

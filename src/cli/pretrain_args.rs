@@ -32,12 +32,17 @@ pub(crate) enum Frozen {
 }
 
 impl Frozen {
-    /// The flag as given: `--freeze encoder` or `--freeze encoder-weights`.
-    fn flag(self) -> &'static str {
+    /// The value as given: `encoder` or `encoder-weights`.
+    fn value(self) -> &'static str {
         match self {
-            Frozen::Encoder => "--freeze encoder",
-            Frozen::EncoderWeights => "--freeze encoder-weights",
+            Frozen::Encoder => "encoder",
+            Frozen::EncoderWeights => "encoder-weights",
         }
+    }
+
+    /// The flag as given: `--freeze encoder` or `--freeze encoder-weights`.
+    fn flag(self) -> String {
+        format!("--freeze {}", self.value())
     }
 }
 
@@ -85,6 +90,18 @@ impl FewLabelsArgs {
         let encoder = Checkpoint::load(path)?;
         let Some(text) = encoder.metadata.get(NORMALIZE_KEY) else { return Ok(None) };
         PixelScale::from_metadata(text).map(Some).map_err(|message| Error::Checkpoint { path: path.clone(), message })
+    }
+
+    /// What a trained model's metadata records of these flags, so that
+    /// `info` shows how it was trained: `backprop.init_from` (the encoder's
+    /// path), `backprop.freeze` and `backprop.labels_per_class`, each when given.
+    pub fn metadata(&self) -> Vec<(String, String)> {
+        let entries = [
+            ("backprop.init_from", self.init_from.as_ref().map(|p| p.display().to_string())),
+            ("backprop.freeze", self.freeze.map(|f| f.value().to_string())),
+            ("backprop.labels_per_class", self.labels_per_class.map(|k| k.to_string())),
+        ];
+        entries.into_iter().filter_map(|(key, value)| Some((key.to_string(), value?))).collect()
     }
 
     /// Whether training runs in evaluation mode (`TrainConfig::eval_mode`):

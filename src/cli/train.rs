@@ -226,6 +226,7 @@ fn train_mnist(a: MnistArgs) -> Result<()> {
         meta.insert(INPUT_KEY.to_string(), format!("{{\"image\":[{rows},{cols}]}}"));
     }
     meta.insert(LOSS_KEY.into(), a.loss.to_string());
+    meta.extend(a.few.metadata());
     if let Some(keep) = &names {
         let names: Vec<String> = keep.iter().map(ToString::to_string).collect();
         meta.insert(CLASSES_KEY.into(), serde_json::to_string(&names).expect("strings serialize"));

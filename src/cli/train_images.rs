@@ -160,7 +160,9 @@ pub(crate) fn run(a: ImagesArgs) -> Result<()> {
     if !folder.writes() {
         return Ok(());
     }
-    model.save(&folder.model, &metadata(&full, loss, norm))?;
+    let mut meta = metadata(&full, loss, norm);
+    meta.extend(a.few.metadata());
+    model.save(&folder.model, &meta)?;
     let (eval_name, eval_count, eval) = match &test {
         Some(t) => ("test", t.data.len(), Some(evaluate(module, &t.data, loss, 1000))),
         None if !val.is_empty() => ("validation", val.len(), Some(evaluate(module, &val, loss, 1000))),
