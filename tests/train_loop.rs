@@ -163,7 +163,8 @@ fn a_step_without_its_own_epochs_needs_steps_per_epoch() {
 /// `TrainConfig::eval_mode` trains with the layers in evaluation behaviour
 /// (a linear probe of a frozen encoder): batch norm normalises with its
 /// running statistics and leaves them as they were, while the layer after
-/// it learns. Without it the statistics follow the training batches.
+/// it learns. Without it the statistics follow the training batches. Either
+/// way the parameters that no optimizer holds get no gradient.
 #[test]
 fn eval_mode_keeps_batch_norm_statistics() {
     use backprop::data::Dataset;
@@ -185,6 +186,8 @@ fn eval_mode_keeps_batch_norm_statistics() {
         let config = TrainConfig { epochs: 20, batch_size: 8, eval_mode, ..Default::default() };
         Trainer::new(Box::new(Sgd::new(head.clone(), 0.1)), config).fit(&net, &data, None).unwrap();
         assert_ne!(head[0].1.value().data(), before.data(), "the output layer learns");
+        let bn_weight = &net.parameters()[0];
+        assert!(bn_weight.1.grad().is_none(), "{}, held by no optimizer, gets no gradient", bn_weight.0);
         (mean.value().data().to_vec(), var.value().data().to_vec())
     };
     assert_eq!(train(true), (vec![15.0, 15.0], vec![40.0, 40.0]), "eval_mode: running statistics as they were");

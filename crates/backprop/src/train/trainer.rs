@@ -111,6 +111,9 @@ pub struct Trainer<'a> {
     detect_anomaly: bool,
     grad_stats: Option<GradStats>,
     comm: Option<Rc<dyn Collective>>,
+    /// The model's parameters that no optimizer holds ([`Trainer::fit`]):
+    /// constants in every step's graph, so backward spends nothing on them.
+    untrained: Vec<Param>,
 }
 
 impl<'a> Trainer<'a> {
@@ -127,6 +130,7 @@ impl<'a> Trainer<'a> {
             detect_anomaly: false,
             grad_stats: None,
             comm: None,
+            untrained: Vec::new(),
         }
     }
 
@@ -295,6 +299,16 @@ impl<'a> Trainer<'a> {
         train: &D,
         validation: Option<&D>,
     ) -> Result<Vec<EpochRecord>> {
+        // A linear probe's encoder: no optimizer updates it, so no gradient
+        // is computed for it (nor backward run through it, as the inputs are
+        // constants); the trained parameters' gradients are the same.
+        let held = all_params(&self.optimizers);
+        self.untrained = model
+            .parameters()
+            .into_iter()
+            .map(|(_, p)| p)
+            .filter(|p| !held.iter().any(|(_, q)| q.same_as(p)))
+            .collect();
         let c = &self.config;
         let mut step =
             SupervisedStep::new(model, train, validation, c.loss, c.batch_size, c.seed)?.eval_mode(c.eval_mode);
@@ -323,9 +337,15 @@ impl<'a> Trainer<'a> {
         let plan =
             Plan { epochs: cfg.epochs, max_steps: cfg.max_steps, counted_in_steps: cfg.steps_per_epoch.is_some() };
         let base_lr: Vec<f32> = self.optimizers.iter().map(|o| o.lr()).collect();
-        let frozen: Vec<Vec<Param>> = (0..phases).map(|p| self.params_except(p, |_| true)).collect();
+        let untrained = std::mem::take(&mut self.untrained);
+        let with_untrained = |mut params: Vec<Param>| {
+            params.extend(untrained.iter().cloned());
+            params
+        };
+        let frozen: Vec<Vec<Param>> = (0..phases).map(|p| with_untrained(self.params_except(p, |_| true))).collect();
         // On a graph shared by a step's phases: only the earlier phases' parameters.
-        let frozen_shared: Vec<Vec<Param>> = (0..phases).map(|p| self.params_except(p, |q| q < p)).collect();
+        let frozen_shared: Vec<Vec<Param>> =
+            (0..phases).map(|p| with_untrained(self.params_except(p, |q| q < p))).collect();
         // What early stopping snapshots and puts back: the weights and the buffers.
         let mut kept = all_params(&self.optimizers);
         kept.extend(step.buffers());
