@@ -81,15 +81,19 @@ impl FewLabelsArgs {
         labelled_subset(&train, k, seed, names).map_err(|e| name_flags(e, &["labels_per_class"]))
     }
 
-    /// The input scale that the encoder of `--init-from` was pre-trained
-    /// with (its `backprop.normalize` metadata), if it stores one: `train
-    /// images` scales the inputs the same way instead of fitting
-    /// `--normalize standard` anew to its own, maybe few, labelled images.
-    pub fn encoder_scale(&self) -> Result<Option<PixelScale>> {
-        let Some(path) = &self.init_from else { return Ok(None) };
-        let encoder = Checkpoint::load(path)?;
+    /// The pre-trained encoder of `--init-from`, if given.
+    pub fn load_encoder(&self) -> Result<Option<Checkpoint>> {
+        self.init_from.as_deref().map(Checkpoint::load).transpose()
+    }
+
+    /// The input scale that `encoder` was pre-trained with (its
+    /// `backprop.normalize` metadata), if it stores one: `train images`
+    /// scales the inputs the same way instead of fitting `--normalize
+    /// standard` anew to its own, maybe few, labelled images.
+    pub fn encoder_scale(encoder: &Checkpoint) -> Result<Option<PixelScale>> {
         let Some(text) = encoder.metadata.get(NORMALIZE_KEY) else { return Ok(None) };
-        PixelScale::from_metadata(text).map(Some).map_err(|message| Error::Checkpoint { path: path.clone(), message })
+        let path = encoder.path.clone();
+        PixelScale::from_metadata(text).map(Some).map_err(|message| Error::Checkpoint { path, message })
     }
 
     /// What a trained model's metadata records of these flags, so that
@@ -175,24 +179,30 @@ impl FewLabelsArgs {
     /// `--freeze encoder`) and a line saying what was done. The inputs are
     /// IDX pixels in [0, 1] (`train mnist`); see [`Self::apply_scaled`].
     pub fn apply(&self, model: &Network) -> Result<(NamedParams, Option<String>)> {
-        self.apply_scaled(model, None)
+        self.check_has_encoder(model)?;
+        self.apply_scaled(model, self.load_encoder()?.as_ref(), None)
     }
 
-    /// As [`Self::apply`] for inputs scaled by `--normalize` (`normalize`;
-    /// `None`: IDX pixels in [0, 1]). The encoder must have been pre-trained
+    /// As [`Self::apply`] with the `encoder` of [`Self::load_encoder`], for
+    /// inputs scaled by `--normalize` (`normalize`; `None`: IDX pixels in
+    /// [0, 1]). The encoder must have been pre-trained
     /// on inputs scaled the same way and, for an MLP, with the same
     /// `--activation`: features of other inputs, or through another
     /// activation, would be what it never learned.
-    pub fn apply_scaled(&self, model: &Network, normalize: Option<Normalize>) -> Result<(NamedParams, Option<String>)> {
+    pub fn apply_scaled(
+        &self,
+        model: &Network,
+        encoder: Option<&Checkpoint>,
+        normalize: Option<Normalize>,
+    ) -> Result<(NamedParams, Option<String>)> {
         self.check_has_encoder(model)?;
         let all = model.module().parameters();
         let backbone = model.backbone();
-        let mut note = match &self.init_from {
-            Some(path) => {
-                let encoder = Checkpoint::load(path)?;
-                let tensors = backbone.load_encoder_from(&encoder)?;
-                check_encoder_settings(&encoder, model, normalize)?;
-                format!("encoder: {tensors} tensors from {}", path.display())
+        let mut note = match encoder {
+            Some(encoder) => {
+                let tensors = backbone.load_encoder_from(encoder)?;
+                check_encoder_settings(encoder, model, normalize)?;
+                format!("encoder: {tensors} tensors from {}", encoder.path.display())
             }
             None if self.freeze.is_some() => "encoder: randomly initialised".to_string(),
             None => return Ok((all, None)),

@@ -100,7 +100,9 @@ pub(crate) fn run(a: ImagesArgs) -> Result<()> {
     }
     let train = a.few.subset(train, a.run.seed, Some(&full.classes))?;
     // A pre-trained encoder's inputs are scaled as in pre-training.
-    let stored = a.few.encoder_scale()?.filter(|_| a.normalize.normalize == Normalize::Standard);
+    let encoder = a.few.load_encoder()?;
+    let stored = encoder.as_ref().map(FewLabelsArgs::encoder_scale).transpose()?.flatten();
+    let stored = stored.filter(|_| a.normalize.normalize == Normalize::Standard);
     let norm = stored.unwrap_or_else(|| pixel_scale(a.normalize.normalize, &train));
     let (train, val) = (norm.apply(train), norm.apply(val));
     let test = test.map(|mut t| {
@@ -120,7 +122,7 @@ pub(crate) fn run(a: ImagesArgs) -> Result<()> {
     if let Some(note) = a.init.apply(module, hidden_layers) {
         eprintln!("{note}");
     }
-    let (trained, encoder_note) = a.few.apply_scaled(&model, Some(a.normalize.normalize))?;
+    let (trained, encoder_note) = a.few.apply_scaled(&model, encoder.as_ref(), Some(a.normalize.normalize))?;
     let steps = total_steps(train.len().div_ceil(a.batch_size * folder.ranks()), a.epochs)?;
     let scale = a.few.lr_scale(&model)?;
     let (optimizer, schedule) = a.optim.build_scaled(trained, steps, IMAGES_LR, &scale)?;

@@ -111,9 +111,6 @@ pub struct Trainer<'a> {
     detect_anomaly: bool,
     grad_stats: Option<GradStats>,
     comm: Option<Rc<dyn Collective>>,
-    /// The model's parameters that no optimizer holds ([`Trainer::fit`]):
-    /// constants in every step's graph, so backward spends nothing on them.
-    untrained: Vec<Param>,
 }
 
 impl<'a> Trainer<'a> {
@@ -130,7 +127,6 @@ impl<'a> Trainer<'a> {
             detect_anomaly: false,
             grad_stats: None,
             comm: None,
-            untrained: Vec::new(),
         }
     }
 
@@ -303,7 +299,7 @@ impl<'a> Trainer<'a> {
         // is computed for it (nor backward run through it, as the inputs are
         // constants); the trained parameters' gradients are the same.
         let held = all_params(&self.optimizers);
-        self.untrained = model
+        let untrained: Vec<Param> = model
             .parameters()
             .into_iter()
             .map(|(_, p)| p)
@@ -312,7 +308,7 @@ impl<'a> Trainer<'a> {
         let c = &self.config;
         let mut step =
             SupervisedStep::new(model, train, validation, c.loss, c.batch_size, c.seed)?.eval_mode(c.eval_mode);
-        self.run(&mut step)
+        self.run_with(&mut step, &untrained)
     }
 
     /// Runs the epochs of any [`TrainStep`] and returns their records.
@@ -320,6 +316,12 @@ impl<'a> Trainer<'a> {
     /// # Errors
     /// As [`Trainer::fit`]; also when the step's phases and the optimizers differ in number.
     pub fn run(&mut self, step: &mut dyn TrainStep) -> Result<Vec<EpochRecord>> {
+        self.run_with(step, &[])
+    }
+
+    /// [`Trainer::run`] with `untrained` (parameters no optimizer holds)
+    /// constants in every step's graph, so backward spends nothing on them.
+    fn run_with(&mut self, step: &mut dyn TrainStep, untrained: &[Param]) -> Result<Vec<EpochRecord>> {
         let phases = step.phases();
         if phases != self.optimizers.len() {
             return Err(Error::invalid(
@@ -337,7 +339,6 @@ impl<'a> Trainer<'a> {
         let plan =
             Plan { epochs: cfg.epochs, max_steps: cfg.max_steps, counted_in_steps: cfg.steps_per_epoch.is_some() };
         let base_lr: Vec<f32> = self.optimizers.iter().map(|o| o.lr()).collect();
-        let untrained = std::mem::take(&mut self.untrained);
         let with_untrained = |mut params: Vec<Param>| {
             params.extend(untrained.iter().cloned());
             params
