@@ -351,14 +351,18 @@ impl PixelScale {
     /// let scale = PixelScale { mean: 0.25, std: 0.5 };
     /// assert_eq!(PixelScale::from_metadata(&scale.to_metadata().1), Ok(scale));
     /// assert!(PixelScale::from_metadata(r#"{"mean":0,"std":0}"#).is_err());
+    /// assert!(PixelScale::from_metadata(r#"{"mean":1e39,"std":1e-45}"#).is_err()); // not f32s
     /// ```
     pub fn from_metadata(text: &str) -> std::result::Result<PixelScale, String> {
         let v: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("bad {NORMALIZE_KEY}: {e}"))?;
-        match (v["mean"].as_f64(), v["std"].as_f64()) {
-            (Some(mean), Some(std)) if mean.is_finite() && std.is_finite() && std > 0.0 => {
-                Ok(PixelScale { mean: mean as f32, std: std as f32 })
-            }
-            _ => Err(format!("{NORMALIZE_KEY} {text} is not {{\"mean\":M,\"std\":S}} with S > 0")),
+        // Checked as the f32 values used: a mean beyond f32's range would be
+        // infinite, a subnormal deviation would divide pixels to infinity.
+        let (mean, std) = (v["mean"].as_f64().map(|m| m as f32), v["std"].as_f64().map(|s| s as f32));
+        match (mean, std) {
+            (Some(mean), Some(std)) if mean.is_finite() && std.is_normal() && std > 0.0 => Ok(PixelScale { mean, std }),
+            _ => Err(format!(
+                "{NORMALIZE_KEY} {text} is not {{\"mean\":M,\"std\":S}} with S > 0 (both finite 32-bit floats)"
+            )),
         }
     }
 
