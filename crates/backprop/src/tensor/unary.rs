@@ -148,65 +148,69 @@ impl UnaryOp {
     }
 }
 
-/// Calls `$body` with `$k` bound to `$op` as a value the compiler sees is one
-/// fixed variant, so the `match` inside `f`/`df` folds away in each loop.
+/// Calls `$body` with `$k` bound to a closure that returns `$op`, built
+/// inside the closure as one fixed variant: a loop calling `$k().f(x)` then
+/// sees the variant as a constant and the `match` inside `f`/`df` folds away.
+/// (Binding the value itself is not enough: a loop closure that captures an
+/// enum reads its discriminant from memory, and the kernels it is handed to
+/// are not inlined, so every element went through the `match`'s jump table.)
 macro_rules! specialise {
     ($op:expr, $k:ident => $body:expr) => {
         match $op {
             UnaryOp::Exp => {
-                let $k = UnaryOp::Exp;
+                let $k = move || UnaryOp::Exp;
                 $body
             }
             UnaryOp::Log => {
-                let $k = UnaryOp::Log;
+                let $k = move || UnaryOp::Log;
                 $body
             }
             UnaryOp::Sqrt => {
-                let $k = UnaryOp::Sqrt;
+                let $k = move || UnaryOp::Sqrt;
                 $body
             }
             UnaryOp::Abs => {
-                let $k = UnaryOp::Abs;
+                let $k = move || UnaryOp::Abs;
                 $body
             }
             UnaryOp::Tanh => {
-                let $k = UnaryOp::Tanh;
+                let $k = move || UnaryOp::Tanh;
                 $body
             }
             UnaryOp::Sigmoid => {
-                let $k = UnaryOp::Sigmoid;
+                let $k = move || UnaryOp::Sigmoid;
                 $body
             }
             UnaryOp::HardSigmoid => {
-                let $k = UnaryOp::HardSigmoid;
+                let $k = move || UnaryOp::HardSigmoid;
                 $body
             }
             UnaryOp::Relu => {
-                let $k = UnaryOp::Relu;
+                let $k = move || UnaryOp::Relu;
                 $body
             }
             UnaryOp::LeakyRelu(a) => {
-                let $k = UnaryOp::LeakyRelu(a);
+                let $k = move || UnaryOp::LeakyRelu(a);
                 $body
             }
             UnaryOp::Gelu => {
-                let $k = UnaryOp::Gelu;
+                let $k = move || UnaryOp::Gelu;
                 $body
             }
             UnaryOp::Square => {
-                let $k = UnaryOp::Square;
+                let $k = move || UnaryOp::Square;
                 $body
             }
             UnaryOp::Pow(p) => {
-                let $k = UnaryOp::Pow(p);
+                let $k = move || UnaryOp::Pow(p);
                 $body
             }
             UnaryOp::MaxScalar(s) => {
-                let $k = UnaryOp::MaxScalar(s);
+                let $k = move || UnaryOp::MaxScalar(s);
                 $body
             }
             UnaryOp::MinScalar(s) => {
-                let $k = UnaryOp::MinScalar(s);
+                let $k = move || UnaryOp::MinScalar(s);
                 $body
             }
         }
@@ -221,7 +225,7 @@ macro_rules! specialise {
 /// assert_eq!(y.data(), &[0.0, 2.0]);
 /// ```
 pub fn unary(op: UnaryOp, x: &Tensor) -> Tensor {
-    specialise!(op, k => x.map(move |v| k.f(v)))
+    specialise!(op, k => x.map(move |v| k().f(v)))
 }
 
 /// The chain rule through `op`: `dx = dy * df(x, y)`, elementwise, where `y`
@@ -244,7 +248,7 @@ pub fn unary_backward(op: UnaryOp, x: &Tensor, y: &Tensor, dy: &Tensor) -> Tenso
         dy.shape()
     );
     let mut out = vec![0.0f32; x.numel()];
-    specialise!(op, k => chain(&mut out, x.data(), y.data(), dy.data(), move |x, y| k.df(x, y)));
+    specialise!(op, k => chain(&mut out, x.data(), y.data(), dy.data(), move |x, y| k().df(x, y)));
     Tensor::from_vec(out, dy.shape())
 }
 
