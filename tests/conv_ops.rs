@@ -32,6 +32,18 @@ where
     assert!(report.passed, "gradcheck failed for {name}: {report:?}");
 }
 
+/// [`check`] for a function linear in each input separately (a convolution):
+/// central differences are then exact at any step, so a step of 0.05 keeps
+/// f32 rounding (larger in Winograd's transforms than in a plain dot
+/// product) from swamping the difference, which 1e-3 does not.
+fn check_linear<F>(name: &str, inputs: &[Tensor], f: F)
+where
+    F: for<'g> Fn(&'g Graph, &[Var<'g>]) -> Var<'g>,
+{
+    let report = gradcheck(inputs, f, &GradcheckOptions { eps: 0.05, ..GradcheckOptions::default() });
+    assert!(report.passed, "gradcheck failed for {name}: {report:?}");
+}
+
 /// `max |a - b| <= tol * max |b|`: errors relative to the tensor's scale.
 fn assert_close(what: &str, a: &Tensor, b: &Tensor, tol: f32) {
     assert_eq!(a.shape(), b.shape(), "{what}: shapes differ");
@@ -182,6 +194,12 @@ fn conv_cases() -> Vec<([usize; 4], [usize; 4], Conv2dOptions, bool)> {
         ([1, 2, 3, 3], [3, 2, 3, 3], conv_opts([2, 2], [2, 2], [1, 1], 1), true),
         ([3, 1, 7, 5], [2, 1, 5, 3], conv_opts([3, 2], [0, 0], [1, 1], 1), false),
         ([2, 2, 4, 4], [2, 2, 1, 1], conv_opts([2, 2], [1, 0], [1, 1], 1), true),
+        // Stride 1, 3x3 or 5x5, 8+ channels each side: Winograd's F(4x4, 3x3)
+        // and F(2x2, 5x5), with outputs that are not a multiple of the tile.
+        ([2, 8, 7, 9], [8, 8, 3, 3], conv_opts([1, 1], [1, 1], [1, 1], 1), true),
+        ([1, 9, 6, 5], [10, 9, 5, 5], conv_opts([1, 1], [2, 2], [1, 1], 1), false),
+        ([3, 8, 5, 6], [9, 8, 3, 3], conv_opts([1, 1], [0, 0], [1, 1], 1), true),
+        ([1, 8, 4, 3], [8, 8, 5, 5], conv_opts([1, 1], [3, 2], [1, 1], 1), true),
     ]
 }
 
@@ -214,7 +232,9 @@ fn conv2d_gradcheck() {
         if bias {
             inputs.push(randn(&[ws[0]], 70 + i as u64));
         }
-        check(&format!("conv2d x {xs:?} w {ws:?} {o:?}"), &inputs, |_, v| v[0].conv2d(v[1], v.get(2).copied(), o));
+        check_linear(&format!("conv2d x {xs:?} w {ws:?} {o:?}"), &inputs, |_, v| {
+            v[0].conv2d(v[1], v.get(2).copied(), o)
+        });
     }
 }
 
@@ -234,6 +254,7 @@ fn conv_transpose_cases() -> Vec<([usize; 4], [usize; 4], ConvTranspose2dOptions
         ([1, 2, 3, 3], [2, 2, 2, 2], o([1, 1], [0, 0], [1, 1], [2, 2], 1), true),
         ([2, 3, 2, 3], [3, 2, 1, 3], o([1, 2], [0, 1], [0, 1], [1, 1], 1), true),
         ([1, 3, 3, 2], [3, 1, 3, 3], o([2, 1], [1, 1], [1, 0], [1, 2], 3), false),
+        ([2, 8, 4, 5], [8, 9, 3, 3], o([1, 1], [1, 1], [0, 0], [1, 1], 1), true),
     ]
 }
 
@@ -257,15 +278,22 @@ fn conv_transpose2d_gradcheck() {
             inputs.push(randn(&[ws[1] * o.groups], 130 + i as u64));
         }
         let name = format!("conv_transpose2d x {xs:?} w {ws:?} {o:?}");
-        check(&name, &inputs, |_, v| v[0].conv_transpose2d(v[1], v.get(2).copied(), o));
+        check_linear(&name, &inputs, |_, v| v[0].conv_transpose2d(v[1], v.get(2).copied(), o));
     }
 }
 
 #[test]
 fn conv2d_on_a_batch_that_runs_in_parallel_is_independent_of_the_thread_count() {
     // Large enough to be split across threads; the weight gradient is summed
-    // in fixed blocks, so one thread and four give the same bits.
-    let (x, w) = (randn(&[40, 4, 12, 12], 1), randn(&[8, 4, 3, 3], 2));
+    // in fixed blocks, so one thread and four give the same bits. Four input
+    // channels run through im2col, eight through Winograd.
+    for c in [4, 8] {
+        thread_count_independent(c);
+    }
+}
+
+fn thread_count_independent(c: usize) {
+    let (x, w) = (randn(&[40, c, 12, 12], 1), randn(&[8, c, 3, 3], 2));
     let o = conv_opts([1, 1], [1, 1], [1, 1], 1);
     let dy = randn(&[40, 8, 12, 12], 3);
     let run = |threads: usize| {

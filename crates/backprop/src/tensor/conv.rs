@@ -30,6 +30,7 @@ use super::batch_norm::sum_channels;
 use super::im2col::{col2im, im2col, ConvGeometry};
 use super::matmul::{matmul_into, matmul_into_serial};
 use super::parallel::{self, with_scratch, Rows};
+use super::winograd;
 use super::Tensor;
 
 /// Stride, padding, dilation and groups of a 2-d convolution (PyTorch's
@@ -233,7 +234,7 @@ fn chunk_len(g: &ConvGeometry) -> usize {
 }
 
 /// A matrix product as [`matmul_into`] takes it.
-type Product = fn(&mut [f32], &[f32], bool, &[f32], bool, usize, usize, usize, bool);
+pub(crate) type Product = fn(&mut [f32], &[f32], bool, &[f32], bool, usize, usize, usize, bool);
 
 /// The product for one chunk: on the calling thread when the chunks alone
 /// keep every thread busy, else free to split across threads itself.
@@ -274,6 +275,9 @@ fn for_each_block(ys_len: usize, g: &ConvGeometry, mut f: impl FnMut(usize, usiz
 /// per group, then each output plane copied (bias added) to its sample.
 /// `x`: `[N, C, H, W]` data, `y`: `[N, O, OH, OW]`.
 fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeometry, y: &mut [f32]) {
+    if winograd::applies(g) {
+        return winograd::forward(x, w, bias, g, y);
+    }
     let (k, og, l) = (g.group_rows(), g.group_out(), g.out_plane());
     let (in_size, out_size) = (g.in_size(), g.out_size());
     let product = product_for(g);
@@ -308,6 +312,9 @@ fn gather_dy(dys: &[f32], g: &ConvGeometry, out: &mut [f32]) {
 /// `dx = col2im(W^T dy)` for every sample, a chunk at a time: the
 /// input-gradient of [`forward`].
 fn input_grad(dy: &[f32], w: &[f32], g: &ConvGeometry, dx: &mut [f32]) {
+    if winograd::applies(g) {
+        return winograd::input_grad(dy, w, g, dx);
+    }
     let (k, og, l) = (g.group_rows(), g.group_out(), g.out_plane());
     let (in_size, out_size) = (g.in_size(), g.out_size());
     let product = product_for(g);
@@ -330,6 +337,9 @@ fn input_grad(dy: &[f32], w: &[f32], g: &ConvGeometry, dx: &mut [f32]) {
 /// `dW = sum_n dy_n col_n^T` per group: the weight-gradient of [`forward`],
 /// `[O, C/g, kh, kw]` flattened. One partial sum per chunk, added in chunk order.
 fn weight_grad(x: &[f32], dy: &[f32], g: &ConvGeometry) -> Vec<f32> {
+    if winograd::applies(g) {
+        return winograd::weight_grad(x, dy, g);
+    }
     let (k, og, l) = (g.group_rows(), g.group_out(), g.out_plane());
     let (in_size, out_size) = (g.in_size(), g.out_size());
     let w_size = g.out_channels * k;

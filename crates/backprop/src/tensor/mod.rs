@@ -39,6 +39,7 @@ mod reduce;
 mod shape;
 mod softmax;
 mod unary;
+mod winograd;
 
 pub use attention::{causal_attention, causal_attention_backward, causal_softmax, causal_softmax_backward};
 pub use batch_norm::{batch_norm, batch_norm_backward, batch_norm_stats, sum_channels};
