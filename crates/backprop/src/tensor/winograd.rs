@@ -57,14 +57,31 @@ struct Transforms {
     /// Kernel side.
     r: usize,
     /// `A^T` `[m, TILE]` and `A` `[TILE, m]`.
-    at: Vec<f32>,
-    a: Vec<f32>,
+    at: Mat,
+    a: Mat,
     /// `G` `[TILE, r]` and `G^T` `[r, TILE]`.
-    g: Vec<f32>,
-    gt: Vec<f32>,
+    g: Mat,
+    gt: Mat,
     /// `B^T` and `B`, `[TILE, TILE]`.
-    bt: Vec<f32>,
-    b: Vec<f32>,
+    bt: Mat,
+    b: Mat,
+}
+
+/// A small row-major matrix of transform coefficients.
+struct Mat {
+    v: Vec<f32>,
+    rows: usize,
+    cols: usize,
+}
+
+impl Mat {
+    fn new(v: Vec<f32>, rows: usize, cols: usize) -> Self {
+        Mat { v, rows, cols }
+    }
+    fn transposed(&self) -> Mat {
+        let (rows, cols) = (self.rows, self.cols);
+        Mat::new((0..cols * rows).map(|i| self.v[(i % rows) * cols + i / rows]).collect(), cols, rows)
+    }
 }
 
 /// Coefficients (lowest power first) of `prod (x - root)`.
@@ -79,10 +96,6 @@ fn poly_from_roots(roots: impl Iterator<Item = f64>) -> Vec<f64> {
         c = next;
     }
     c
-}
-
-fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    (0..cols * rows).map(|i| m[(i % rows) * cols + i / rows]).collect()
 }
 
 impl Transforms {
@@ -111,7 +124,8 @@ impl Transforms {
         for (n, c) in poly_from_roots(POINTS.iter().copied()).into_iter().enumerate() {
             bt[last * TILE + n] = c as f32;
         }
-        let (a, gt, b) = (transpose(&at, m, TILE), transpose(&g, TILE, r), transpose(&bt, TILE, TILE));
+        let (at, g, bt) = (Mat::new(at, m, TILE), Mat::new(g, TILE, r), Mat::new(bt, TILE, TILE));
+        let (a, gt, b) = (at.transposed(), g.transposed(), bt.transposed());
         Transforms { m, r, at, a, g, gt, bt, b }
     }
 }
@@ -135,63 +149,31 @@ impl Grid {
 const LANES: usize = 16;
 
 /// `dst = mat src mat^T` on `[cols, cols]` grids of `len`-vectors (`dst`
-/// `[rows, rows]`), or `dst +=` when `add`; `mat` is `[rows, cols]`, with
+/// `[rows, rows]`), or `dst +=` when `add`, for `mat` `[rows, cols]` with
 /// `rows` and `cols` at most [`TILE`]. Runs [`LANES`] channels at a time on
 /// arrays on the stack; zero coefficients are skipped.
-#[allow(clippy::too_many_arguments)]
-fn sandwich(
-    mat: &[f32],
-    rows: usize,
-    cols: usize,
-    src: &[f32],
-    s: Grid,
-    dst: &mut [f32],
-    d: Grid,
-    len: usize,
-    add: bool,
-) {
+fn sandwich(mat: &Mat, src: &[f32], s: Grid, dst: &mut [f32], d: Grid, len: usize, add: bool) {
     // A build for the generic x86-64 target still gets AVX-512 where the CPU has it.
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx512f") {
         // SAFETY: the CPU supports AVX-512F, checked just above; the function
         // is plain safe Rust compiled with that feature enabled.
-        return unsafe { sandwich_avx512(mat, rows, cols, src, s, dst, d, len, add) };
+        return unsafe { sandwich_avx512(mat, src, s, dst, d, len, add) };
     }
-    sandwich_lanes(mat, rows, cols, src, s, dst, d, len, add)
+    sandwich_lanes(mat, src, s, dst, d, len, add)
 }
 
 /// [`sandwich_lanes`] compiled for CPUs with AVX-512F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-#[allow(clippy::too_many_arguments)]
-fn sandwich_avx512(
-    mat: &[f32],
-    rows: usize,
-    cols: usize,
-    src: &[f32],
-    s: Grid,
-    dst: &mut [f32],
-    d: Grid,
-    len: usize,
-    add: bool,
-) {
-    sandwich_lanes(mat, rows, cols, src, s, dst, d, len, add)
+fn sandwich_avx512(mat: &Mat, src: &[f32], s: Grid, dst: &mut [f32], d: Grid, len: usize, add: bool) {
+    sandwich_lanes(mat, src, s, dst, d, len, add)
 }
 
 /// The body of [`sandwich`], inlined into each CPU-specific copy.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn sandwich_lanes(
-    mat: &[f32],
-    rows: usize,
-    cols: usize,
-    src: &[f32],
-    s: Grid,
-    dst: &mut [f32],
-    d: Grid,
-    len: usize,
-    add: bool,
-) {
+fn sandwich_lanes(mat: &Mat, src: &[f32], s: Grid, dst: &mut [f32], d: Grid, len: usize, add: bool) {
+    let (rows, cols, mat) = (mat.rows, mat.cols, &mat.v[..]);
     for lane in (0..len).step_by(LANES) {
         let w = LANES.min(len - lane);
         // x[b][a] = src(a, b): the tile by columns.
@@ -332,7 +314,7 @@ fn pack_input(xs: &[f32], g: &ConvGeometry, p: &Plan, xp: &mut [f32]) {
 fn transform_input(xp: &[f32], p: &Plan, tiles: usize, c: usize, v: &mut [f32]) {
     for t in 0..tiles {
         let (s, d) = (p.input_tile(t, c), p.position(t, tiles, c));
-        sandwich(&p.t.bt, TILE, TILE, xp, s, v, d, c, false);
+        sandwich(&p.t.bt, xp, s, v, d, c, false);
     }
 }
 
@@ -346,7 +328,7 @@ fn transform_weight(w: &[f32], g: &ConvGeometry, p: &Plan) -> Vec<f32> {
             wt[k * o + oc] = w[(oc * c + ch) * r * r + k];
         }
         let (s, d) = (Grid { at: 0, rs: r * o, cs: o }, Grid { at: ch * o, rs: TILE * c * o, cs: c * o });
-        sandwich(&p.t.g, TILE, r, &wt, s, &mut u, d, o, false);
+        sandwich(&p.t.g, &wt, s, &mut u, d, o, false);
     }
     u
 }
@@ -377,7 +359,7 @@ fn transform_output_grad(dyp: &[f32], p: &Plan, tiles: usize, o: usize, dm: &mut
         let (n, ty, tx) = (t / per, t % per / p.tiles[1], t % p.tiles[1]);
         let rs = cols * o;
         let s = Grid { at: n * p.tiles[0] * m * rs + ty * m * rs + tx * m * o, rs, cs: o };
-        sandwich(&p.t.a, TILE, m, dyp, s, dm, p.position(t, tiles, o), o, false);
+        sandwich(&p.t.a, dyp, s, dm, p.position(t, tiles, o), o, false);
     }
 }
 
@@ -416,7 +398,7 @@ pub(crate) fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeomet
                 let per = p.tiles_per_image();
                 for t in 0..tiles {
                     let d = Grid { at: 0, rs: m * o, cs: o };
-                    sandwich(&p.t.at, m, TILE, mm, p.position(t, tiles, o), block, d, o, false);
+                    sandwich(&p.t.at, mm, p.position(t, tiles, o), block, d, o, false);
                     let (n, ty, tx) = (t / per, t % per / p.tiles[1], t % p.tiles[1]);
                     let yn = &mut ys[n * g.out_size()..][..g.out_size()];
                     for i in 0..m.min(oh - ty * m) {
@@ -458,7 +440,7 @@ pub(crate) fn input_grad(dy: &[f32], w: &[f32], g: &ConvGeometry, dx: &mut [f32]
                 dxp.fill(0.0);
                 for t in 0..tiles {
                     let (s, d) = (p.position(t, tiles, c), p.input_tile(t, c));
-                    sandwich(&p.t.b, TILE, TILE, dv, s, dxp, d, c, true);
+                    sandwich(&p.t.b, dv, s, dxp, d, c, true);
                 }
             }
             let [ph, pw] = p.padded;
@@ -520,7 +502,7 @@ pub(crate) fn weight_grad(x: &[f32], dy: &[f32], g: &ConvGeometry) -> Vec<f32> {
     let mut block = vec![0.0f32; r * r * o];
     for ch in 0..c {
         let s = Grid { at: ch * o, rs: TILE * c * o, cs: c * o };
-        sandwich(&p.t.gt, r, TILE, &du, s, &mut block, Grid { at: 0, rs: r * o, cs: o }, o, false);
+        sandwich(&p.t.gt, &du, s, &mut block, Grid { at: 0, rs: r * o, cs: o }, o, false);
         for (k, vals) in block.chunks_exact(o).enumerate() {
             for (oc, &v) in vals.iter().enumerate() {
                 dw[(oc * c + ch) * r * r + k] = v;
@@ -541,10 +523,10 @@ mod tests {
             let t = Transforms::new(r);
             let d: Vec<f32> = (0..TILE).map(|i| (i as f32 * 0.37).sin()).collect();
             let k: Vec<f32> = (0..r).map(|i| (i as f32 * 1.3 + 0.2).cos()).collect();
-            let gg: Vec<f32> = (0..TILE).map(|i| (0..r).map(|j| t.g[i * r + j] * k[j]).sum()).collect();
-            let bd: Vec<f32> = (0..TILE).map(|i| (0..TILE).map(|j| t.bt[i * TILE + j] * d[j]).sum()).collect();
+            let gg: Vec<f32> = (0..TILE).map(|i| (0..r).map(|j| t.g.v[i * r + j] * k[j]).sum()).collect();
+            let bd: Vec<f32> = (0..TILE).map(|i| (0..TILE).map(|j| t.bt.v[i * TILE + j] * d[j]).sum()).collect();
             for i in 0..t.m {
-                let y: f32 = (0..TILE).map(|j| t.at[i * TILE + j] * gg[j] * bd[j]).sum();
+                let y: f32 = (0..TILE).map(|j| t.at.v[i * TILE + j] * gg[j] * bd[j]).sum();
                 let direct: f32 = (0..r).map(|j| k[j] * d[i + j]).sum();
                 assert!((y - direct).abs() < 1e-5, "r {r}, output {i}: {y} vs {direct}");
             }
