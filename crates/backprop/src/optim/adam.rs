@@ -2,7 +2,7 @@
 
 use super::Optimizer;
 use crate::autograd::Param;
-use crate::tensor::parallel::{self, CHUNK};
+use crate::tensor::{adam_update, AdamStep};
 use crate::Tensor;
 
 /// Adam (Kingma & Ba): running means of the gradient (m) and its square (v),
@@ -156,14 +156,7 @@ impl Optimizer for Adam {
             let wd = if decays { self.weight_decay } else { 0.0 };
             let (l2, shrink) = if self.decoupled { (0.0, 1.0 - lr * wd) } else { (wd, 1.0) };
             let (w, g, m, v) = (locked.value.data_mut(), grad.data(), st.m.data_mut(), st.v.data_mut());
-            parallel::for_each((w, g, m, v), CHUNK, |_, (w, g, m, v)| {
-                for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-                    let g = g + l2 * *w;
-                    *m = b1 * *m + (1.0 - b1) * g;
-                    *v = b2 * *v + (1.0 - b2) * g * g;
-                    *w = *w * shrink - step_size * *m / (v.sqrt() * inv_sqrt_bc2 + eps);
-                }
-            });
+            adam_update(w, g, m, v, AdamStep { b1, b2, eps, l2, shrink, step_size, inv_sqrt_bc2 });
         }
     }
     fn lr(&self) -> f32 {

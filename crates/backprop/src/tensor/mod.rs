@@ -23,6 +23,7 @@
 //! assert_eq!(c.sum_axis(1, false).data(), &[66.0, 75.0]);
 //! ```
 
+mod adam;
 mod attention;
 mod batch_norm;
 mod conv;
@@ -41,6 +42,7 @@ mod softmax;
 mod unary;
 mod winograd;
 
+pub(crate) use adam::{adam_update, AdamStep};
 pub use attention::{causal_attention, causal_attention_backward, causal_softmax, causal_softmax_backward};
 pub use batch_norm::{batch_norm, batch_norm_backward, batch_norm_stats, sum_channels};
 pub use conv::{
