@@ -236,10 +236,11 @@ fn chunk_len(g: &ConvGeometry) -> usize {
 /// A matrix product as [`matmul_into`] takes it.
 pub(crate) type Product = fn(&mut [f32], &[f32], bool, &[f32], bool, usize, usize, usize, bool);
 
-/// The product for one chunk: on the calling thread when the chunks alone
-/// keep every thread busy, else free to split across threads itself.
-fn product_for(g: &ConvGeometry) -> Product {
-    if g.batch.div_ceil(chunk_len(g)) >= rayon::current_num_threads() {
+/// The product for one chunk of `chunk` samples out of `batch`: on the
+/// calling thread when the chunks alone keep every thread busy, else free to
+/// split across threads itself.
+pub(crate) fn product_for(batch: usize, chunk: usize) -> Product {
+    if batch.div_ceil(chunk) >= rayon::current_num_threads() {
         matmul_into_serial
     } else {
         matmul_into
@@ -280,7 +281,7 @@ fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeometry, y: &mut
     }
     let (k, og, l) = (g.group_rows(), g.group_out(), g.out_plane());
     let (in_size, out_size) = (g.in_size(), g.out_size());
-    let product = product_for(g);
+    let product = product_for(g.batch, chunk_len(g));
     let work = (Rows(y, out_size), Rows(x, in_size));
     parallel::for_each(work, chunk_len(g), |_, (Rows(ys, _), Rows(xs, _))| {
         let b = xs.len() / in_size;
@@ -317,7 +318,7 @@ fn input_grad(dy: &[f32], w: &[f32], g: &ConvGeometry, dx: &mut [f32]) {
     }
     let (k, og, l) = (g.group_rows(), g.group_out(), g.out_plane());
     let (in_size, out_size) = (g.in_size(), g.out_size());
-    let product = product_for(g);
+    let product = product_for(g.batch, chunk_len(g));
     let work = (Rows(dx, in_size), Rows(dy, out_size));
     parallel::for_each(work, chunk_len(g), |_, (Rows(dxs, _), Rows(dys, _))| {
         let b = dys.len() / out_size;
@@ -344,7 +345,7 @@ fn weight_grad(x: &[f32], dy: &[f32], g: &ConvGeometry) -> Vec<f32> {
     let (in_size, out_size) = (g.in_size(), g.out_size());
     let w_size = g.out_channels * k;
     let work = (Rows(x, in_size), Rows(dy, out_size));
-    let product = product_for(g);
+    let product = product_for(g.batch, chunk_len(g));
     let partials = parallel::map(work, chunk_len(g), |_, (Rows(xs, _), Rows(dys, _))| {
         let b = xs.len() / in_size;
         let mut dw = vec![0.0f32; w_size];

@@ -36,8 +36,9 @@
 //! last inside the chunk so that every transform runs along contiguous
 //! channels.
 
+use super::conv::product_for;
 use super::im2col::ConvGeometry;
-use super::matmul::{matmul_into, matmul_into_serial};
+use super::matmul::matmul_into_serial;
 use super::parallel::{self, with_scratch, Rows};
 
 /// Tile side of every transform here.
@@ -272,8 +273,7 @@ impl Plan {
     }
     /// The input tile of tile `t` in a padded channels-last chunk of `len` channels.
     fn input_tile(&self, t: usize, len: usize) -> Grid {
-        let per = self.tiles_per_image();
-        let (n, ty, tx) = (t / per, t % per / self.tiles[1], t % self.tiles[1]);
+        let (n, ty, tx) = self.tile(t);
         let [ph, pw] = self.padded;
         let rs = pw * len;
         Grid { at: n * ph * rs + ty * self.t.m * rs + tx * self.t.m * len, rs, cs: len }
@@ -282,13 +282,14 @@ impl Plan {
     fn position(&self, t: usize, tiles: usize, len: usize) -> Grid {
         Grid { at: t * len, rs: TILE * tiles * len, cs: tiles * len }
     }
-    /// The product for a chunk's per-position matrices (see `conv::product_for`).
+    /// The product for a chunk's per-position matrices.
     fn product(&self, g: &ConvGeometry) -> super::conv::Product {
-        if g.batch.div_ceil(self.chunk) >= rayon::current_num_threads() {
-            matmul_into_serial
-        } else {
-            matmul_into
-        }
+        product_for(g.batch, self.chunk)
+    }
+    /// Image, tile row and tile column of tile `t` of a chunk.
+    fn tile(&self, t: usize) -> (usize, usize, usize) {
+        let per = self.tiles_per_image();
+        (t / per, t % per / self.tiles[1], t % self.tiles[1])
     }
 }
 
@@ -354,9 +355,9 @@ fn pack_output(dys: &[f32], g: &ConvGeometry, p: &Plan, dyp: &mut [f32]) {
 /// `dM[p]` `[tiles, O]` = `A dY A^T` per tile from a packed output-gradient chunk.
 fn transform_output_grad(dyp: &[f32], p: &Plan, tiles: usize, o: usize, dm: &mut [f32]) {
     let m = p.t.m;
-    let (per, cols) = (p.tiles_per_image(), p.tiles[1] * m);
+    let cols = p.tiles[1] * m;
     for t in 0..tiles {
-        let (n, ty, tx) = (t / per, t % per / p.tiles[1], t % p.tiles[1]);
+        let (n, ty, tx) = p.tile(t);
         let rs = cols * o;
         let s = Grid { at: n * p.tiles[0] * m * rs + ty * m * rs + tx * m * o, rs, cs: o };
         sandwich(&p.t.a, dyp, s, dm, p.position(t, tiles, o), o, false);
@@ -390,24 +391,21 @@ pub(crate) fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeomet
         with_chunk(sizes, |[xp, v, mm, block]| {
             pack_input(xs, g, &p, xp);
             transform_input(xp, &p, tiles, c, v);
-            {
-                for pos in 0..TILE * TILE {
-                    let (vp, up) = (&v[pos * tiles * c..][..tiles * c], &u[pos * c * o..][..c * o]);
-                    product(&mut mm[pos * tiles * o..][..tiles * o], vp, false, up, false, tiles, c, o, false);
-                }
-                let per = p.tiles_per_image();
-                for t in 0..tiles {
-                    let d = Grid { at: 0, rs: m * o, cs: o };
-                    sandwich(&p.t.at, mm, p.position(t, tiles, o), block, d, o, false);
-                    let (n, ty, tx) = (t / per, t % per / p.tiles[1], t % p.tiles[1]);
-                    let yn = &mut ys[n * g.out_size()..][..g.out_size()];
-                    for i in 0..m.min(oh - ty * m) {
-                        for j in 0..m.min(ow - tx * m) {
-                            let (oy, ox) = (ty * m + i, tx * m + j);
-                            for oc in 0..o {
-                                let v = block[(i * m + j) * o + oc];
-                                yn[(oc * oh + oy) * ow + ox] = v + bias.map_or(0.0, |b| b[oc]);
-                            }
+            for pos in 0..TILE * TILE {
+                let (vp, up) = (&v[pos * tiles * c..][..tiles * c], &u[pos * c * o..][..c * o]);
+                product(&mut mm[pos * tiles * o..][..tiles * o], vp, false, up, false, tiles, c, o, false);
+            }
+            for t in 0..tiles {
+                let d = Grid { at: 0, rs: m * o, cs: o };
+                sandwich(&p.t.at, mm, p.position(t, tiles, o), block, d, o, false);
+                let (n, ty, tx) = p.tile(t);
+                let yn = &mut ys[n * g.out_size()..][..g.out_size()];
+                for i in 0..m.min(oh - ty * m) {
+                    for j in 0..m.min(ow - tx * m) {
+                        let (oy, ox) = (ty * m + i, tx * m + j);
+                        for oc in 0..o {
+                            let v = block[(i * m + j) * o + oc];
+                            yn[(oc * oh + oy) * ow + ox] = v + bias.map_or(0.0, |b| b[oc]);
                         }
                     }
                 }
@@ -430,18 +428,16 @@ pub(crate) fn input_grad(dy: &[f32], w: &[f32], g: &ConvGeometry, dx: &mut [f32]
         let sizes =
             [b * out_tile * o, TILE * TILE * tiles * o, TILE * TILE * tiles * c, b * p.padded[0] * p.padded[1] * c];
         with_chunk(sizes, |[dyp, dm, dv, dxp]| {
-            {
-                pack_output(dys, g, &p, dyp);
-                transform_output_grad(dyp, &p, tiles, o, dm);
-                for pos in 0..TILE * TILE {
-                    let (dmp, up) = (&dm[pos * tiles * o..][..tiles * o], &u[pos * c * o..][..c * o]);
-                    product(&mut dv[pos * tiles * c..][..tiles * c], dmp, false, up, true, tiles, o, c, false);
-                }
-                dxp.fill(0.0);
-                for t in 0..tiles {
-                    let (s, d) = (p.position(t, tiles, c), p.input_tile(t, c));
-                    sandwich(&p.t.b, dv, s, dxp, d, c, true);
-                }
+            pack_output(dys, g, &p, dyp);
+            transform_output_grad(dyp, &p, tiles, o, dm);
+            for pos in 0..TILE * TILE {
+                let (dmp, up) = (&dm[pos * tiles * o..][..tiles * o], &u[pos * c * o..][..c * o]);
+                product(&mut dv[pos * tiles * c..][..tiles * c], dmp, false, up, true, tiles, o, c, false);
+            }
+            dxp.fill(0.0);
+            for t in 0..tiles {
+                let (s, d) = (p.position(t, tiles, c), p.input_tile(t, c));
+                sandwich(&p.t.b, dv, s, dxp, d, c, true);
             }
             let [ph, pw] = p.padded;
             for (n, dxn) in dxs.chunks_exact_mut(g.in_size()).enumerate() {
