@@ -458,14 +458,32 @@ fn quadratic() {
 
 #[test]
 fn linear_forward_with_weights_as_leaves() {
-    // y = x W^T + b, as nn::Linear computes it; x, W and b all checked.
+    // y = x W^T + b, as nn::Linear computes it (the fused op) and as a
+    // product plus a broadcast bias; x, W and b all checked.
     let x = randn(&[4, 3], 330);
     let w = randn(&[2, 3], 331);
     let b = randn(&[2], 332);
-    check("linear", [x, w.clone(), b.clone()], |_, v| v[0].matmul_t(false, v[1], true) + v[2]);
+    check("linear", [x.clone(), w.clone(), b.clone()], |_, v| v[0].linear(v[1], Some(v[2])));
+    check("linear, no bias", [x.clone(), w.clone()], |_, v| v[0].linear(v[1], None));
+    check("matmul_t + bias", [x, w.clone(), b.clone()], |_, v| v[0].matmul_t(false, v[1], true) + v[2]);
     // A [batch, time, in] input against the shared weight.
     let x3 = randn(&[2, 3, 3], 333);
-    check("linear 3-d input", [x3, w, b], |_, v| v[0].matmul_t(false, v[1], true) + v[2]);
+    check("linear 3-d input", [x3.clone(), w.clone(), b.clone()], |_, v| v[0].linear(v[1], Some(v[2])));
+    check("matmul_t + bias 3-d", [x3, w, b], |_, v| v[0].matmul_t(false, v[1], true) + v[2]);
+}
+
+#[test]
+fn linear_equals_a_product_plus_a_bias_at_every_size() {
+    // Both of the product's paths (a column-major scratch for few rows, the
+    // row-major kernel otherwise) and the single-thread and threaded splits.
+    for (m, k, n) in [(1, 1, 1), (3, 7, 5), (64, 100, 256), (300, 40, 20), (2, 300, 1)] {
+        let (x, w, b) = (randn(&[m, k], 340), randn(&[n, k], 341), randn(&[n], 342));
+        let fused = x.linear(&w, Some(&b));
+        let apart = x.matmul_t(false, &w, true).add(&b);
+        let worst = fused.data().iter().zip(apart.data()).map(|(p, q)| (p - q).abs()).fold(0.0, f32::max);
+        assert!(worst <= 1e-4, "{m}x{k}x{n}: the fused linear differs by {worst}");
+        assert_eq!(x.linear(&w, None).data(), x.matmul_t(false, &w, true).data(), "{m}x{k}x{n} without a bias");
+    }
 }
 
 #[test]

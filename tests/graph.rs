@@ -244,7 +244,7 @@ fn a_trained_model_is_drawn_and_passes_the_gradient_check() {
         "x [2, 784]",
         "layers.0.weight [16, 784]",
         "layers.2.bias [10]",
-        "matmul",
+        "linear",
         "relu",
         "cross_entropy",
         "J = ",

@@ -121,6 +121,32 @@ fn adam_counts_the_steps_of_each_parameter() {
     assert_eq!((adam.steps_of(0), adam.steps_of(1)), (5, 3));
 }
 
+#[test]
+fn adam_gives_the_same_update_when_something_else_holds_the_weights() {
+    // A live graph holding the weights (a GAN's discriminator between its
+    // phases) makes Adam write the update into a new buffer instead of its own.
+    let start: Vec<f32> = (0..19).map(|i| i as f32 * 0.25 - 2.0).collect();
+    let run = |hold: bool| {
+        let (a, b, list) = params(&start, 0.5);
+        let mut adam = Adam::adamw(list, 0.1, 0.01);
+        let mut held = Vec::new();
+        for step in 0..3 {
+            if hold {
+                held.push(a.value());
+            }
+            let grad: Vec<f32> = (0..19).map(|i| ((i * 7 + step * 3) % 11) as f32 - 5.0).collect();
+            a.lock().grad = Some(Tensor::from_vec(grad, &[19]));
+            b.lock().grad = Some(Tensor::scalar(1.0));
+            adam.step();
+        }
+        (a.value(), held)
+    };
+    let ((owned, _), (shared, held)) = (run(false), run(true));
+    assert_eq!(owned.data(), shared.data(), "the same bits either way");
+    assert_eq!(held[0].data(), &start[..], "the holder keeps the values it took");
+    assert!(held.windows(2).all(|w| w[0].data() != w[1].data()) && held[2].data() != shared.data());
+}
+
 /// A regression set whose first input column holds `bad` in one row.
 fn data_with(bad: f32) -> RegressionData {
     let mut x: Vec<f32> = (0..32).map(|i| i as f32 / 32.0).collect();

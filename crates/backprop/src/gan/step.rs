@@ -40,7 +40,9 @@ impl Default for GanTraining {
 /// the generator's step.
 ///
 /// - Discriminator: `BCE(D(x), 1 - smoothing) + BCE(D(G(z)), 0)` on a real
-///   batch and a generated one (Goodfellow et al. 2014, eq. 1).
+///   batch and a generated one (Goodfellow et al. 2014, eq. 1). A
+///   discriminator without batch norm reads both in one pass of `2 x batch`
+///   rows: the same loss, with one product per layer instead of two.
 /// - Generator: the non-saturating loss `BCE(D(G(z)), 1)` = `-mean log
 ///   D(G(z))` (ibid., section 3) on the noise of the last discriminator phase.
 ///
@@ -67,6 +69,9 @@ pub struct GanStep<'a> {
     /// Real inputs that [`sample_diversity`](super::sample_diversity) compares with.
     reference: Tensor,
     fixed_noise: Tensor,
+    /// Whether the discriminator reads the real and the generated batch in
+    /// one pass: when it has no batch norm (whose statistics would mix them).
+    one_pass: bool,
 }
 
 impl<'a> GanStep<'a> {
@@ -119,6 +124,9 @@ impl<'a> GanStep<'a> {
             let why = "the DCGAN's batch norm needs at least 2 images per batch to compute a variance";
             return Err(Error::invalid("batch_size", why));
         }
+        let discriminator: Vec<_> =
+            gan.buffers().into_iter().filter(|(name, _)| name.starts_with("discriminator.")).collect();
+        let one_pass = !has_batch_norm(&discriminator);
         let mut rng = Rng::new(training.seed);
         let reference = data.batch(&(0..data.len().min(DIVERSITY_SAMPLES)).collect::<Vec<_>>()).0;
         let fixed_noise =
@@ -136,6 +144,7 @@ impl<'a> GanStep<'a> {
             counted: 0,
             reference,
             fixed_noise,
+            one_pass,
         })
     }
 
@@ -152,8 +161,18 @@ impl<'a> GanStep<'a> {
             c.conditional.then(|| (0..b).map(|_| self.rng.below(c.classes)).collect());
         let z = Tensor::randn(&[b, c.latent], 0.0, 1.0, &mut self.rng);
         let fake = self.gan.generate(g, g.constant(z.clone()), fake_labels.as_deref())?;
-        let d_real = self.gan.discriminate(g, g.constant(x), real_labels.as_deref())?;
-        let d_fake = self.gan.discriminate(g, g.constant(fake.value()), fake_labels.as_deref())?;
+        let (d_real, d_fake) = if self.one_pass {
+            // Without batch norm the discriminator treats each image alone, so
+            // both batches go through it as one of 2b rows: the same logits,
+            // one product per layer and one weight gradient instead of two.
+            let both = Tensor::concat(&[&x, &fake.value()], 0);
+            let labels = real_labels.zip(fake_labels.as_ref()).map(|(real, fake)| [real, fake.clone()].concat());
+            let logits = self.gan.discriminate(g, g.constant(both), labels.as_deref())?;
+            (logits.narrow(0, 0, b), logits.narrow(0, b, b))
+        } else {
+            let d_real = self.gan.discriminate(g, g.constant(x), real_labels.as_deref())?;
+            (d_real, self.gan.discriminate(g, g.constant(fake.value()), fake_labels.as_deref())?)
+        };
         let target = |v: f32| g.constant(Tensor::full(&[b, 1], v));
         let loss =
             bce_with_logits(d_real, target(1.0 - self.training.label_smoothing)) + bce_with_logits(d_fake, target(0.0));
@@ -247,5 +266,48 @@ impl TrainStep for GanStep<'_> {
 
     fn buffers(&self) -> Vec<(String, Param)> {
         self.gan.buffers()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gan::GanConfig;
+
+    /// The discriminator's loss and gradients from one pass over the real and
+    /// the generated batch together, against a pass over each.
+    #[test]
+    fn one_pass_over_both_batches_equals_two() {
+        let mut rng = Rng::new(7);
+        let labels: Vec<usize> = (0..48).map(|i| i % 3).collect();
+        let data = Dataset::new(Tensor::randn(&[48, 6], 0.0, 0.5, &mut rng), labels, 3).unwrap();
+        for conditional in [false, true] {
+            let config = GanConfig {
+                conditional,
+                generator_hidden: vec![16],
+                discriminator_hidden: vec![16, 8],
+                ..GanConfig::mlp(4, [1, 2, 3], 3)
+            };
+            let gan = Gan::new(config, &mut Rng::new(8)).unwrap();
+            let run = |one_pass: bool| {
+                let mut step = GanStep::new(&gan, &data, GanTraining { batch_size: 16, ..Default::default() }).unwrap();
+                assert!(step.one_pass, "an MLP discriminator has no batch norm");
+                step.one_pass = one_pass;
+                step.start_epoch(1).unwrap();
+                gan.discriminator_parameters().iter().for_each(|(_, p)| p.lock().grad = None);
+                let g = Graph::new();
+                let loss = step.discriminator_loss(&g).unwrap().0;
+                g.backward(loss);
+                let grads: Vec<Tensor> =
+                    gan.discriminator_parameters().iter().map(|(_, p)| p.grad().expect("a gradient")).collect();
+                (loss.item(), grads)
+            };
+            let ((one, one_grads), (two, two_grads)) = (run(true), run(false));
+            assert!((one - two).abs() < 1e-6, "conditional {conditional}: loss {one} in one pass, {two} in two");
+            for (a, b) in one_grads.iter().zip(&two_grads) {
+                let worst = a.data().iter().zip(b.data()).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+                assert!(worst < 1e-6, "conditional {conditional}: gradients differ by {worst}");
+            }
+        }
     }
 }

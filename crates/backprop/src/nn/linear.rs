@@ -121,11 +121,7 @@ impl Module for Linear {
             Some(inputs),
             "Linear: input of shape {xs:?} does not end in the layer's {inputs} inputs"
         );
-        let y = x.matmul_t(false, g.param(&self.weight), true);
-        match &self.bias {
-            Some(b) => y + g.param(b),
-            None => y,
-        }
+        x.linear(g.param(&self.weight), self.bias.as_ref().map(|b| g.param(b)))
     }
 
     fn parameters(&self) -> Vec<(String, Param)> {

@@ -155,8 +155,8 @@ impl Optimizer for Adam {
             let inv_sqrt_bc2 = 1.0 / bc2.sqrt();
             let wd = if decays { self.weight_decay } else { 0.0 };
             let (l2, shrink) = if self.decoupled { (0.0, 1.0 - lr * wd) } else { (wd, 1.0) };
-            let (w, g, m, v) = (locked.value.data_mut(), grad.data(), st.m.data_mut(), st.v.data_mut());
-            adam_update(w, g, m, v, AdamStep { b1, b2, eps, l2, shrink, step_size, inv_sqrt_bc2 });
+            let (g, m, v) = (grad.data(), st.m.data_mut(), st.v.data_mut());
+            adam_update(&mut locked.value, g, m, v, AdamStep { b1, b2, eps, l2, shrink, step_size, inv_sqrt_bc2 });
         }
     }
     fn lr(&self) -> f32 {

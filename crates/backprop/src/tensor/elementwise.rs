@@ -8,7 +8,7 @@ use super::shape::{broadcast_shapes, broadcast_strides, numel};
 use super::unary::{nan_max, nan_min, sigmoid_f32, unary, UnaryOp};
 #[cfg(doc)]
 use super::unary::{pow_grad_base, pow_grad_exponent};
-use super::Tensor;
+use super::{output_buffer, Tensor};
 use std::sync::Arc;
 
 /// `dst[i] = f(src[i])`.
@@ -37,7 +37,8 @@ impl Tensor {
     /// assert_eq!(t.map(|x| x * x).data(), &[1.0, 4.0]);
     /// ```
     pub fn map(&self, f: impl Fn(f32) -> f32 + Sync) -> Tensor {
-        let mut out = vec![0.0; self.numel()];
+        // SAFETY: `map_slice` writes every value of `out`.
+        let mut out = unsafe { output_buffer(self.numel()) };
         map_slice(self.data(), &mut out, f);
         Tensor { shape: self.shape.clone(), data: Arc::new(out) }
     }
@@ -53,7 +54,8 @@ impl Tensor {
     /// When the shapes cannot be broadcast together; the message names `op` and both shapes.
     pub fn zip_broadcast(&self, other: &Tensor, op: &str, f: impl Fn(f32, f32) -> f32 + Sync) -> Tensor {
         if self.shape == other.shape {
-            let mut out = vec![0.0; self.numel()];
+            // SAFETY: `zip_slice` writes every value of `out`.
+            let mut out = unsafe { output_buffer(self.numel()) };
             zip_slice(self.data(), other.data(), &mut out, f);
             return Tensor { shape: self.shape.clone(), data: Arc::new(out) };
         }
@@ -61,7 +63,9 @@ impl Tensor {
             panic!("{op}: shapes {:?} and {:?} cannot be broadcast together", self.shape, other.shape)
         });
         let n = numel(&out_shape);
-        let mut out = vec![0.0; n];
+        // SAFETY: each branch below writes every one of the `n` output values
+        // (the row loops cover all `n / m` rows of `m`).
+        let mut out = unsafe { output_buffer(n) };
         let (a, b) = (self.data(), other.data());
         if other.numel() == 1 && self.numel() == n {
             let s = b[0];

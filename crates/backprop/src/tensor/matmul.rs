@@ -4,7 +4,7 @@
 //! `A B^T` (the shapes every backward pass needs) cost no copy.
 
 use super::parallel::with_scratch;
-use super::Tensor;
+use super::{output_buffer, Tensor};
 use gemm::Parallelism;
 use rayon::prelude::*;
 
@@ -130,11 +130,19 @@ fn gemm_kernel(
         // reused buffer needs no zeroing.
         with_scratch(m * n, |t| {
             gemm_strided(t, (1, m as isize), a, b, m, k, n, false, par);
-            for (i, row) in dst[..m * n].chunks_exact_mut(n).enumerate() {
-                if accumulate {
-                    row.iter_mut().enumerate().for_each(|(j, d)| *d += t[j * m + i]);
-                } else {
-                    row.iter_mut().enumerate().for_each(|(j, d)| *d = t[j * m + i]);
+            // Transposed in blocks of columns: a block's `m x COLUMNS` scratch
+            // values stay in L1 while every row takes its slice (a row at a
+            // time read each value from a different cache line).
+            const COLUMNS: usize = 16;
+            for j0 in (0..n).step_by(COLUMNS) {
+                let block = &t[j0 * m..(j0 + COLUMNS).min(n) * m];
+                for (i, row) in dst[..m * n].chunks_exact_mut(n).enumerate() {
+                    let row = &mut row[j0..(j0 + COLUMNS).min(n)];
+                    if accumulate {
+                        row.iter_mut().enumerate().for_each(|(j, d)| *d += block[j * m + i]);
+                    } else {
+                        row.iter_mut().enumerate().for_each(|(j, d)| *d = block[j * m + i]);
+                    }
                 }
             }
         });
@@ -230,9 +238,47 @@ impl Tensor {
     /// assert_eq!(x.matmul_t(false, &w, true).data(), &[3.0, 2.0, 2.0]); // x W^T
     /// ```
     pub fn matmul_t(&self, ta: bool, other: &Tensor, tb: bool) -> Tensor {
+        self.product(ta, other, tb, None)
+    }
+
+    /// `x W^T + b` (PyTorch's `F.linear`): `x` `[m, in]` or `[B, m, in]`,
+    /// `weight` `[out, in]`, `bias` `[out]`; the result `[m, out]` or `[B, m, out]`.
+    /// The bias is written first and the product added to it, so it costs no
+    /// pass of its own.
+    ///
+    /// # Panics
+    /// When the shapes do not fit; the message names them.
+    ///
+    /// ```
+    /// use backprop::Tensor;
+    /// let x = Tensor::from_vec(vec![1.0, 2.0], &[1, 2]);
+    /// let w = Tensor::from_vec(vec![1.0, 1.0, 0.0, 1.0, 2.0, 0.0], &[3, 2]); // [out, in]
+    /// let b = Tensor::from_vec(vec![0.5, 0.0, -1.0], &[3]);
+    /// assert_eq!(x.linear(&w, Some(&b)).data(), &[3.5, 2.0, 1.0]);
+    /// ```
+    pub fn linear(&self, weight: &Tensor, bias: Option<&Tensor>) -> Tensor {
+        self.product(false, weight, true, bias)
+    }
+
+    /// `op(self) op(other)`, plus `bias` on every row when given.
+    fn product(&self, ta: bool, other: &Tensor, tb: bool, bias: Option<&Tensor>) -> Tensor {
         let (batch, m, k, n) = matmul_dims(self.shape(), ta, other.shape(), tb);
-        let mut out = vec![0.0f32; batch * m * n];
-        batched_matmul(&mut out, self, ta, other, tb, batch, m, k, n, false);
+        // SAFETY: every value is written before any is read: the bias rows
+        // when there is a bias (then the product adds to them); otherwise
+        // `batched_matmul` with `accumulate = false`, as `gemm` told not to read
+        // its destination never does (it zeroes it itself when k = 0) and the
+        // column-major path copies into every element.
+        let mut out = unsafe { output_buffer(batch * m * n) };
+        if let Some(b) = bias {
+            assert!(
+                b.shape() == [n],
+                "linear: bias of shape {:?} for {n} outputs (weight {:?})",
+                b.shape(),
+                other.shape()
+            );
+            out.chunks_exact_mut(n.max(1)).for_each(|row| row.copy_from_slice(b.data()));
+        }
+        batched_matmul(&mut out, self, ta, other, tb, batch, m, k, n, bias.is_some());
         let mut shape = vec![m, n];
         if self.ndim() == 3 || other.ndim() == 3 {
             shape.insert(0, batch);

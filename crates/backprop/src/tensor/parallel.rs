@@ -131,6 +131,7 @@ macro_rules! split_tuple {
 split_tuple!(A a0 a1, B b0 b1);
 split_tuple!(A a0 a1, B b0 b1, C c0 c1);
 split_tuple!(A a0 a1, B b0 b1, C c0 c1, D d0 d1);
+split_tuple!(A a0 a1, B b0 b1, C c0 c1, D d0 d1, E e0 e1);
 
 /// Runs `f(index, chunk)` on consecutive chunks of `chunk` units (the last
 /// may be shorter); `index` numbers the chunks from 0. In parallel when the

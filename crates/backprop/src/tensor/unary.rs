@@ -7,7 +7,7 @@
 //! for one op and vectorises.
 
 use super::parallel::{self, CHUNK};
-use super::Tensor;
+use super::{output_buffer, Tensor};
 
 /// An elementwise function `y = f(x)` and its derivative `dy/dx = df(x, y)`.
 ///
@@ -247,7 +247,8 @@ pub fn unary_backward(op: UnaryOp, x: &Tensor, y: &Tensor, dy: &Tensor) -> Tenso
         y.shape(),
         dy.shape()
     );
-    let mut out = vec![0.0f32; x.numel()];
+    // SAFETY: `chain` writes every value of `out`.
+    let mut out = unsafe { output_buffer(x.numel()) };
     specialise!(op, k => chain(&mut out, x.data(), y.data(), dy.data(), move |x, y| k().df(x, y)));
     Tensor::from_vec(out, dy.shape())
 }

@@ -59,7 +59,47 @@ impl Backward for MatMulOp {
     }
 }
 
+/// y = x W^T + b: the products' gradients are [`MatMulOp`]'s with W
+/// transposed; the bias's is the sum of `dy` over every row.
+struct LinearOp;
+
+impl Backward for LinearOp {
+    fn name(&self) -> &'static str {
+        "linear"
+    }
+    fn backward(&self, c: &BackwardCtx<'_>) -> Vec<Option<Tensor>> {
+        let product = BackwardCtx { inputs: c.inputs[..2].to_vec(), needs: c.needs[..2].to_vec(), ..*c };
+        let mut grads = MatMulOp { ta: false, tb: true }.backward(&product);
+        if let (Some(b), Some(&needs)) = (c.inputs.get(2), c.needs.get(2)) {
+            grads.push(needs.then(|| c.grad.sum_to_shape(b.shape())));
+        }
+        grads
+    }
+}
+
 impl<'g> Var<'g> {
+    /// `x W^T + b`, PyTorch's `F.linear` (the linear layer): `x` `[m, in]` or
+    /// `[B, m, in]`, `weight` `[out, in]`, `bias` `[out]`. One node and one
+    /// pass over the output, where `x.matmul_t(false, w, true) + b` takes two.
+    /// Panics naming the shapes when they do not fit.
+    ///
+    /// ```
+    /// use backprop::{Graph, Tensor};
+    /// let g = Graph::new();
+    /// let x = g.leaf(Tensor::from_vec(vec![1.0, 2.0], &[1, 2]));
+    /// let w = g.leaf(Tensor::from_vec(vec![1.0, 1.0, 0.0, 1.0, 2.0, 0.0], &[3, 2]));
+    /// let b = g.leaf(Tensor::from_vec(vec![0.5, 0.0, -1.0], &[3]));
+    /// assert_eq!(x.linear(w, Some(b)).value().data(), &[3.5, 2.0, 1.0]);
+    /// ```
+    pub fn linear(self, weight: Var<'g>, bias: Option<Var<'g>>) -> Var<'g> {
+        let (w, b) = (weight.value(), bias.map(|b| b.value()));
+        let v = self.value().linear(&w, b.as_ref());
+        match bias {
+            Some(bias) => self.derive(v, &[weight, bias], LinearOp),
+            None => self.derive(v, &[weight], LinearOp),
+        }
+    }
+
     /// Matrix product: `[m, k] x [k, n]`, batched `[B, m, k] x [B, k, n]`, or
     /// `[B, m, k] x [k, n]`. Panics naming both shapes when they do not fit.
     pub fn matmul(self, other: Var<'g>) -> Var<'g> {
