@@ -5,6 +5,7 @@
 //! and the op's backward rule. [`Graph::backward`] walks the nodes once in
 //! reverse, applying the chain rule.
 
+use super::gradients::{Gradients, NonFiniteGrad};
 use super::param::Param;
 use crate::Tensor;
 use std::cell::{Ref, RefCell};
@@ -28,6 +29,17 @@ pub(crate) struct BackwardCtx<'a> {
     pub grad: &'a Tensor,
     /// Which inputs need a gradient.
     pub needs: Vec<bool>,
+}
+
+/// How [`Graph::run_backward`] runs.
+#[derive(Clone, Copy, Default)]
+struct Pass {
+    /// Keep every node's gradient, not only the leaves'.
+    keep_all: bool,
+    /// Stop at the first non-finite gradient.
+    check: bool,
+    /// Sum the squares of each parameter's gradient.
+    sums: bool,
 }
 
 pub(crate) struct Node {
@@ -283,13 +295,22 @@ impl Graph {
     /// # Panics
     /// When `loss` is not a one-element tensor or the graph does not record.
     pub fn backward(&self, loss: Var<'_>) -> Gradients {
-        self.run_backward(loss, false, false).unwrap_or_else(|_| unreachable!("an unchecked backward never fails"))
+        self.run_backward(loss, Pass::default()).unwrap_or_else(|_| unreachable!("an unchecked backward never fails"))
     }
 
     /// Like [`Graph::backward`] but keeps the gradient of every node, for
     /// drawing a graph with its gradients.
     pub fn backward_keep_all(&self, loss: Var<'_>) -> Gradients {
-        self.run_backward(loss, true, false).unwrap_or_else(|_| unreachable!("an unchecked backward never fails"))
+        let pass = Pass { keep_all: true, ..Pass::default() };
+        self.run_backward(loss, pass).unwrap_or_else(|_| unreachable!("an unchecked backward never fails"))
+    }
+
+    /// [`Graph::backward`] that also sums the squares of each parameter's
+    /// gradient as it is finished, while it is still in cache (the trainer's
+    /// check of every step reads them; [`Gradients::param_sum_squares`]).
+    pub(crate) fn backward_summing(&self, loss: Var<'_>) -> Gradients {
+        let pass = Pass { sums: true, ..Pass::default() };
+        self.run_backward(loss, pass).unwrap_or_else(|_| unreachable!("an unchecked backward never fails"))
     }
 
     /// [`Graph::backward`] that checks every gradient as it is computed (the
@@ -315,10 +336,11 @@ impl Graph {
     /// # Panics
     /// As [`Graph::backward`].
     pub fn try_backward(&self, loss: Var<'_>) -> Result<Gradients, NonFiniteGrad> {
-        self.run_backward(loss, false, true)
+        self.run_backward(loss, Pass { check: true, ..Pass::default() })
     }
 
-    fn run_backward(&self, loss: Var<'_>, keep_all: bool, check: bool) -> Result<Gradients, NonFiniteGrad> {
+    fn run_backward(&self, loss: Var<'_>, pass: Pass) -> Result<Gradients, NonFiniteGrad> {
+        let Pass { keep_all, check, sums } = pass;
         assert!(self.record, "backward: this graph was built with Graph::no_grad() and recorded nothing");
         let nodes = self.nodes.borrow();
         let root = &nodes[loss.id];
@@ -330,9 +352,17 @@ impl Graph {
         );
         let mut grads: Vec<Option<Tensor>> = vec![None; nodes.len()];
         grads[loss.id] = Some(Tensor::ones(root.value.shape()));
+        // A leaf's gradient is final when the loop reaches it (its consumers
+        // come after it): summed then, right after its last op made it.
+        let mut leaf_sums = vec![f32::NAN; if sums { nodes.len() } else { 0 }];
         for id in (0..=loss.id).rev() {
             let node = &nodes[id];
-            let Some(op) = &node.op else { continue };
+            let Some(op) = &node.op else {
+                if let (true, Some(_), Some(g)) = (sums, &node.param, &grads[id]) {
+                    leaf_sums[id] = g.sum_squares();
+                }
+                continue;
+            };
             let Some(grad) = (if keep_all { grads[id].clone() } else { grads[id].take() }) else { continue };
             let ctx = BackwardCtx {
                 inputs: node.inputs.iter().map(|&i| &nodes[i].value).collect(),
@@ -383,12 +413,20 @@ impl Graph {
                 }
             }
         }
-        for (node, grad) in nodes.iter().zip(&grads) {
+        let mut param_sums: Vec<(Param, Option<f32>)> = Vec::new();
+        for (id, (node, grad)) in nodes.iter().zip(&grads).enumerate() {
             if let (Some(p), Some(g), true) = (&node.param, grad, node.requires_grad) {
-                p.accumulate_grad(g);
+                let fresh = p.accumulate_grad(g);
+                if sums {
+                    // Exact only for a gradient made by one node from none.
+                    match param_sums.iter_mut().find(|(q, _)| q.same_as(p)) {
+                        Some((_, sum)) => *sum = None,
+                        None => param_sums.push((p.clone(), fresh.then_some(leaf_sums[id]))),
+                    }
+                }
             }
         }
-        Ok(Gradients { grads })
+        Ok(Gradients { grads, param_sums })
     }
 
     /// The backward rule of op node `id` applied to a gradient of ones: for a
@@ -493,45 +531,6 @@ impl AsParam for (String, Param) {
 impl<T: AsParam + ?Sized> AsParam for &T {
     fn as_param(&self) -> &Param {
         (**self).as_param()
-    }
-}
-
-/// Where [`Graph::try_backward`] met the first non-finite gradient: the op
-/// whose backward rule made it, and the input it was for.
-#[derive(Clone, Debug)]
-pub struct NonFiniteGrad {
-    /// The op's name (`"sqrt"`, `"matmul"`).
-    pub op: &'static str,
-    /// The op's node id (as numbered by [`Graph::visit_nodes`]).
-    pub node: usize,
-    /// Which of the op's inputs (0 = first) the gradient is for.
-    pub input: usize,
-    /// That input's node id.
-    pub input_id: usize,
-    /// The gradient the op received (dLoss/dOutput): finite.
-    pub incoming: Tensor,
-    /// The gradient for the input: holds a NaN or an infinity.
-    pub grad: Tensor,
-    /// Whether the op's own result was finite and it was the sum with the
-    /// input's gradient from other ops that overflowed.
-    pub summed: bool,
-}
-
-/// Gradients from one backward pass.
-pub struct Gradients {
-    grads: Vec<Option<Tensor>>,
-}
-
-impl Gradients {
-    /// dLoss/dv for a leaf (or any node after [`Graph::backward_keep_all`]);
-    /// `None` where no gradient reached it.
-    pub fn wrt(&self, v: Var<'_>) -> Option<&Tensor> {
-        self.grads.get(v.id).and_then(|g| g.as_ref())
-    }
-
-    /// The gradient of node `id`, as numbered by [`Graph::visit_nodes`].
-    pub fn by_id(&self, id: usize) -> Option<&Tensor> {
-        self.grads.get(id).and_then(|g| g.as_ref())
     }
 }
 

@@ -17,12 +17,14 @@
 
 mod gradcheck;
 mod gradcheck_params;
+mod gradients;
 mod graph;
 mod ops;
 mod param;
 
 pub use gradcheck::{gradcheck, GradcheckOptions, GradcheckReport};
 pub use gradcheck_params::{gradcheck_params, gradcheck_params_with, ParamCheck, ParamCheckOptions};
-pub use graph::{AsParam, Gradients, Graph, NodeInfo, NonFiniteGrad, Var};
+pub use gradients::{Gradients, NonFiniteGrad};
+pub use graph::{AsParam, Graph, NodeInfo, Var};
 pub(crate) use graph::{Backward, BackwardCtx};
 pub use param::{Param, ParamState};

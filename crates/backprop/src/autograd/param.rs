@@ -89,11 +89,18 @@ impl Param {
         Arc::ptr_eq(&self.state, &other.state)
     }
 
-    pub(crate) fn accumulate_grad(&self, grad: &Tensor) {
+    /// Adds `grad` to the gradient; true when there was none before.
+    pub(crate) fn accumulate_grad(&self, grad: &Tensor) -> bool {
         let mut s = self.lock();
         match &mut s.grad {
-            Some(existing) => existing.add_scaled_inplace(grad, 1.0),
-            None => s.grad = Some(grad.clone()),
+            Some(existing) => {
+                existing.add_scaled_inplace(grad, 1.0);
+                false
+            }
+            None => {
+                s.grad = Some(grad.clone());
+                true
+            }
         }
     }
 }

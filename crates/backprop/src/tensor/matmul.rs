@@ -4,6 +4,7 @@
 //! `A B^T` (the shapes every backward pass needs) cost no copy.
 
 use super::parallel::with_scratch;
+use super::transpose::{transpose_into, Write};
 use super::{output_buffer, Tensor};
 use gemm::Parallelism;
 use rayon::prelude::*;
@@ -66,7 +67,7 @@ pub fn matmul_into(
     n: usize,
     accumulate: bool,
 ) {
-    product_into(dst, a, ta, b, tb, m, k, n, accumulate, parallelism(m, n, k));
+    product_into(dst, a, ta, b, tb, m, k, n, Write::from(accumulate), parallelism(m, n, k));
 }
 
 /// [`matmul_into`] on the calling thread only, for kernels that already run
@@ -83,7 +84,7 @@ pub(crate) fn matmul_into_serial(
     n: usize,
     accumulate: bool,
 ) {
-    product_into(dst, a, ta, b, tb, m, k, n, accumulate, Parallelism::None);
+    product_into(dst, a, ta, b, tb, m, k, n, Write::from(accumulate), Parallelism::None);
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -96,13 +97,13 @@ fn product_into(
     m: usize,
     k: usize,
     n: usize,
-    accumulate: bool,
+    how: Write<'_>,
     par: Parallelism,
 ) {
     assert!(a.len() >= m * k && b.len() >= k * n && dst.len() >= m * n, "matmul_into: buffers too small");
     let a = Operand { data: a, stored_cols: if ta { m } else { k }, transposed: ta };
     let b = Operand { data: b, stored_cols: if tb { k } else { n }, transposed: tb };
-    gemm_kernel(dst, a, b, m, k, n, accumulate, par);
+    gemm_kernel(dst, a, b, m, k, n, how, par);
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -113,15 +114,19 @@ fn gemm_kernel(
     m: usize,
     k: usize,
     n: usize,
-    accumulate: bool,
+    how: Write<'_>,
     par: Parallelism,
 ) {
     if m == 0 || n == 0 {
         return;
     }
+    let bias_rows =
+        |dst: &mut [f32], bias: &[f32]| dst[..m * n].chunks_exact_mut(n).for_each(|r| r.copy_from_slice(&bias[..n]));
     if k == 0 {
-        if !accumulate {
-            dst[..m * n].fill(0.0);
+        match how {
+            Write::Overwrite => dst[..m * n].fill(0.0),
+            Write::Accumulate => {}
+            Write::Bias(bias) => bias_rows(dst, bias),
         }
         return;
     }
@@ -130,24 +135,18 @@ fn gemm_kernel(
         // reused buffer needs no zeroing.
         with_scratch(m * n, |t| {
             gemm_strided(t, (1, m as isize), a, b, m, k, n, false, par);
-            // Transposed in blocks of columns: a block's `m x COLUMNS` scratch
-            // values stay in L1 while every row takes its slice (a row at a
-            // time read each value from a different cache line).
-            const COLUMNS: usize = 16;
-            for j0 in (0..n).step_by(COLUMNS) {
-                let block = &t[j0 * m..(j0 + COLUMNS).min(n) * m];
-                for (i, row) in dst[..m * n].chunks_exact_mut(n).enumerate() {
-                    let row = &mut row[j0..(j0 + COLUMNS).min(n)];
-                    if accumulate {
-                        row.iter_mut().enumerate().for_each(|(j, d)| *d += block[j * m + i]);
-                    } else {
-                        row.iter_mut().enumerate().for_each(|(j, d)| *d = block[j * m + i]);
-                    }
-                }
-            }
+            transpose_into(t, dst, m, n, how);
         });
         return;
     }
+    let accumulate = match how {
+        Write::Overwrite => false,
+        Write::Accumulate => true,
+        Write::Bias(bias) => {
+            bias_rows(dst, bias);
+            true
+        }
+    };
     gemm_strided(dst, (n as isize, 1), a, b, m, k, n, accumulate, par);
 }
 
@@ -263,22 +262,25 @@ impl Tensor {
     /// `op(self) op(other)`, plus `bias` on every row when given.
     fn product(&self, ta: bool, other: &Tensor, tb: bool, bias: Option<&Tensor>) -> Tensor {
         let (batch, m, k, n) = matmul_dims(self.shape(), ta, other.shape(), tb);
-        // SAFETY: every value is written before any is read: the bias rows
-        // when there is a bias (then the product adds to them); otherwise
-        // `batched_matmul` with `accumulate = false`, as `gemm` told not to read
-        // its destination never does (it zeroes it itself when k = 0) and the
-        // column-major path copies into every element.
+        // SAFETY: every value is written before any is read. `gemm` told not
+        // to read its destination never does (it zeroes it itself when
+        // k = 0); the row-major path writes the bias rows before adding the
+        // product to them; the column-major path copies into every element.
         let mut out = unsafe { output_buffer(batch * m * n) };
-        if let Some(b) = bias {
-            assert!(
-                b.shape() == [n],
-                "linear: bias of shape {:?} for {n} outputs (weight {:?})",
-                b.shape(),
-                other.shape()
-            );
-            out.chunks_exact_mut(n.max(1)).for_each(|row| row.copy_from_slice(b.data()));
+        match bias {
+            Some(b) => {
+                assert!(
+                    other.ndim() == 2 && b.shape() == [n],
+                    "linear: weight {:?} and bias {:?} for {n} outputs; they must be [out, in] and [out]",
+                    other.shape(),
+                    b.shape()
+                );
+                // A [B, m, in] input against the one weight is one [B m, in] product.
+                let (x, w, rows) = (self.data(), other.data(), batch * m);
+                product_into(&mut out, x, ta, w, tb, rows, k, n, Write::Bias(b.data()), parallelism(rows, n, k));
+            }
+            None => batched_matmul(&mut out, self, ta, other, tb, batch, m, k, n, false),
         }
-        batched_matmul(&mut out, self, ta, other, tb, batch, m, k, n, bias.is_some());
         let mut shape = vec![m, n];
         if self.ndim() == 3 || other.ndim() == 3 {
             shape.insert(0, batch);
@@ -349,14 +351,15 @@ pub(crate) fn batched_matmul(
     let one = |(i, dst): (usize, &mut [f32])| {
         let a_op = Operand { data: &a.data()[i * sa..], stored_cols: if ta { m } else { k }, transposed: ta };
         let b_op = Operand { data: &b.data()[i * sb..], stored_cols: if tb { k } else { n }, transposed: tb };
-        gemm_kernel(dst, a_op, b_op, m, k, n, accumulate, Parallelism::None);
+        gemm_kernel(dst, a_op, b_op, m, k, n, Write::from(accumulate), Parallelism::None);
     };
     if per_product >= PARALLEL_MIN_FLOPS * 4 {
         // Big products: let the kernel use every thread, one product at a time.
         for i in 0..batch {
             let a_op = Operand { data: &a.data()[i * sa..], stored_cols: if ta { m } else { k }, transposed: ta };
             let b_op = Operand { data: &b.data()[i * sb..], stored_cols: if tb { k } else { n }, transposed: tb };
-            gemm_kernel(&mut out[i * m * n..(i + 1) * m * n], a_op, b_op, m, k, n, accumulate, parallelism(m, n, k));
+            let dst = &mut out[i * m * n..(i + 1) * m * n];
+            gemm_kernel(dst, a_op, b_op, m, k, n, Write::from(accumulate), parallelism(m, n, k));
         }
     } else if batch * per_product >= PARALLEL_MIN_FLOPS {
         out.par_chunks_mut(m * n).enumerate().for_each(one);

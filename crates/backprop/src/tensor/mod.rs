@@ -39,6 +39,7 @@ mod random;
 mod reduce;
 mod shape;
 mod softmax;
+mod transpose;
 mod unary;
 mod winograd;
 

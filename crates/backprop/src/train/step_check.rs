@@ -109,21 +109,23 @@ impl StepCheck {
     /// graph is walked again, checking each op, to name the first one whose
     /// gradient is not finite.
     pub fn backward(&mut self, g: &Graph, loss: Var<'_>, params: ParamNames<'_>, lr: f32, at: &At) -> Result<()> {
-        if self.anomaly {
-            if let Err(bad) = g.try_backward(loss) {
-                return Err(self.backward_error(g, &bad, params, lr, at));
+        let grads = if self.anomaly {
+            match g.try_backward(loss) {
+                Ok(grads) => grads,
+                Err(bad) => return Err(self.backward_error(g, &bad, params, lr, at)),
             }
         } else {
-            g.backward(loss);
-        }
+            g.backward_summing(loss)
+        };
         self.grad_sq.clear();
         let mut finite = true;
         for (_, p) in params {
             // NaN stands for "no gradient"; a sum of squares that is not finite
-            // (a non-finite value, or an overflow) is checked exactly.
+            // (a non-finite value, or an overflow) is checked exactly. The
+            // backward pass summed most while they were in cache.
             let sq = match &p.lock().grad {
                 Some(grad) => {
-                    let sq = grad.sum_squares();
+                    let sq = grads.param_sum_squares(p).unwrap_or_else(|| grad.sum_squares());
                     finite &= sq.is_finite() || grad.all_finite();
                     sq
                 }
