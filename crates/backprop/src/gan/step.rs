@@ -124,9 +124,7 @@ impl<'a> GanStep<'a> {
             let why = "the DCGAN's batch norm needs at least 2 images per batch to compute a variance";
             return Err(Error::invalid("batch_size", why));
         }
-        let discriminator: Vec<_> =
-            gan.buffers().into_iter().filter(|(name, _)| name.starts_with("discriminator.")).collect();
-        let one_pass = !has_batch_norm(&discriminator);
+        let one_pass = !has_batch_norm(&gan.discriminator_state());
         let mut rng = Rng::new(training.seed);
         let reference = data.batch(&(0..data.len().min(DIVERSITY_SAMPLES)).collect::<Vec<_>>()).0;
         let fixed_noise =

@@ -267,7 +267,7 @@ impl Tensor {
         // k = 0); the row-major path writes the bias rows before adding the
         // product to them; the column-major path copies into every element.
         let mut out = unsafe { output_buffer(batch * m * n) };
-        match bias {
+        let how = match bias {
             Some(b) => {
                 assert!(
                     other.ndim() == 2 && b.shape() == [n],
@@ -275,12 +275,11 @@ impl Tensor {
                     other.shape(),
                     b.shape()
                 );
-                // A [B, m, in] input against the one weight is one [B m, in] product.
-                let (x, w, rows) = (self.data(), other.data(), batch * m);
-                product_into(&mut out, x, ta, w, tb, rows, k, n, Write::Bias(b.data()), parallelism(rows, n, k));
+                Write::Bias(b.data())
             }
-            None => batched_matmul(&mut out, self, ta, other, tb, batch, m, k, n, false),
-        }
+            None => Write::Overwrite,
+        };
+        batched_matmul(&mut out, self, ta, other, tb, batch, m, k, n, how);
         let mut shape = vec![m, n];
         if self.ndim() == 3 || other.ndim() == 3 {
             shape.insert(0, batch);
@@ -323,7 +322,8 @@ pub(crate) fn matmul_dims(a: &[usize], ta: bool, b: &[usize], tb: bool) -> (usiz
     (batch, m, k, n)
 }
 
-/// Runs a (possibly batched, possibly broadcast-over-batch) product into `out`.
+/// Runs a (possibly batched, possibly broadcast-over-batch) product into
+/// `out`, writing it as `how` says.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn batched_matmul(
     out: &mut [f32],
@@ -335,7 +335,7 @@ pub(crate) fn batched_matmul(
     m: usize,
     k: usize,
     n: usize,
-    accumulate: bool,
+    how: Write<'_>,
 ) {
     let a_batched = a.ndim() == 3;
     let b_batched = b.ndim() == 3;
@@ -343,7 +343,7 @@ pub(crate) fn batched_matmul(
         // One product; a batched left operand with a shared right matrix is
         // one tall [batch*m, k] matrix when not transposed.
         let rows = if a_batched { batch * m } else { m };
-        matmul_into(out, a.data(), ta, b.data(), tb, rows, k, n, accumulate);
+        product_into(out, a.data(), ta, b.data(), tb, rows, k, n, how, parallelism(rows, n, k));
         return;
     }
     let (sa, sb) = (if a_batched { m * k } else { 0 }, if b_batched { k * n } else { 0 });
@@ -351,7 +351,7 @@ pub(crate) fn batched_matmul(
     let one = |(i, dst): (usize, &mut [f32])| {
         let a_op = Operand { data: &a.data()[i * sa..], stored_cols: if ta { m } else { k }, transposed: ta };
         let b_op = Operand { data: &b.data()[i * sb..], stored_cols: if tb { k } else { n }, transposed: tb };
-        gemm_kernel(dst, a_op, b_op, m, k, n, Write::from(accumulate), Parallelism::None);
+        gemm_kernel(dst, a_op, b_op, m, k, n, how, Parallelism::None);
     };
     if per_product >= PARALLEL_MIN_FLOPS * 4 {
         // Big products: let the kernel use every thread, one product at a time.
@@ -359,7 +359,7 @@ pub(crate) fn batched_matmul(
             let a_op = Operand { data: &a.data()[i * sa..], stored_cols: if ta { m } else { k }, transposed: ta };
             let b_op = Operand { data: &b.data()[i * sb..], stored_cols: if tb { k } else { n }, transposed: tb };
             let dst = &mut out[i * m * n..(i + 1) * m * n];
-            gemm_kernel(dst, a_op, b_op, m, k, n, Write::from(accumulate), parallelism(m, n, k));
+            gemm_kernel(dst, a_op, b_op, m, k, n, how, parallelism(m, n, k));
         }
     } else if batch * per_product >= PARALLEL_MIN_FLOPS {
         out.par_chunks_mut(m * n).enumerate().for_each(one);
