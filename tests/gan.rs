@@ -458,3 +458,47 @@ fn train_gan_writes_history_sample_grids_and_report_plots() {
     let report = backprop(&["report", &out]).expect_success("report of one epoch");
     assert!(report.stdout.contains("GAN: one epoch: too early to tell"), "{}", report.stdout);
 }
+
+/// `train gan`'s steps are PyTorch's: a small MLP GAN trained by [`GanStep`]
+/// and the [`Trainer`] ends where PyTorch's reference recipe ends when it is
+/// fed the same random numbers (initial weights, data order, classes, noise;
+/// tests/fixtures/make_gan_step_fixture.py replays backprop's generator).
+/// One case with one discriminator step; one conditional, with two
+/// discriminator steps and label smoothing 0.1.
+#[test]
+fn train_gan_takes_pytorchs_steps_on_the_same_random_numbers() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gan_steps.safetensors");
+    let fixture = backprop::checkpoint::Checkpoint::load(&path).unwrap().tensors;
+    let labels: Vec<usize> = fixture["labels"].data().iter().map(|&v| v as usize).collect();
+    let data = Dataset::new(fixture["inputs"].clone(), labels, 3).unwrap();
+    // CASES, LR, EPOCHS and BATCH of the script.
+    for (case, seed, conditional, d_steps, label_smoothing) in
+        [("plain", 5, false, 1, 0.0), ("conditional", 6, true, 2, 0.1)]
+    {
+        let config = GanConfig {
+            generator_hidden: vec![5],
+            discriminator_hidden: vec![6],
+            conditional,
+            ..GanConfig::mlp(3, [1, 2, 2], 3)
+        };
+        let gan = Gan::new(config, &mut Rng::new(seed)).unwrap();
+        let training = GanTraining { batch_size: 4, d_steps, label_smoothing, seed };
+        let mut step = GanStep::new(&gan, &data, training).unwrap();
+        let d = Shared::new(Adam::new(gan.discriminator_parameters(), 0.01).betas(0.5, 0.999));
+        let g = Adam::new(gan.generator_parameters(), 0.01).betas(0.5, 0.999);
+        let mut trainer = Trainer::new(Box::new(d.clone()), TrainConfig { epochs: 3, ..Default::default() });
+        for _ in 1..d_steps {
+            trainer = trainer.and_optimizer(Box::new(d.clone()));
+        }
+        trainer.and_optimizer(Box::new(g)).run(&mut step).unwrap();
+        for (name, p) in gan.generator_parameters().into_iter().chain(gan.discriminator_parameters()) {
+            let expected = &fixture[&format!("{case}.{name}")];
+            let diff = p.value().max_abs_diff(expected);
+            assert!(
+                diff < 1e-5,
+                "{case}: {name} differs from PyTorch's by {diff}\nours {:?}\nPyTorch {expected:?}",
+                p.value()
+            );
+        }
+    }
+}
