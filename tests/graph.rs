@@ -22,7 +22,7 @@ fn check_mermaid(text: &str) -> Result<(), String> {
     let words: Vec<&str> = header.split_whitespace().collect();
     let directions = ["TB", "TD", "BT", "RL", "LR"];
     let header_ok = matches!(words.as_slice(), [kind] | [kind, _] if *kind == "flowchart" || *kind == "graph")
-        && words.get(1).map_or(true, |d| directions.contains(d));
+        && words.get(1).is_none_or(|d| directions.contains(d));
     if !header_ok {
         return Err(format!("line 1 is not a flowchart header: {header:?}"));
     }

@@ -107,7 +107,7 @@ fn render(table: &CsvTable, meta: &RegressionMeta, predictions: &[f32], first_ro
         let k = r.checked_sub(first_row).filter(|k| (k + 1) * t <= predictions.len());
         match k {
             Some(k) => fields.extend(predictions[k * t..(k + 1) * t].iter().map(|v| v.to_string())),
-            None => fields.extend(std::iter::repeat(String::new()).take(t)),
+            None => fields.extend(std::iter::repeat_n(String::new(), t)),
         }
         text += &fields.join(",");
         text.push('\n');

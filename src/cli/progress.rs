@@ -47,7 +47,7 @@ impl Progress for Terminal {
     fn step_done(&mut self, step: usize, running_loss: f32) {
         if let Some(bar) = &self.bar {
             bar.set_position(step as u64);
-            if step % 16 == 0 {
+            if step.is_multiple_of(16) {
                 bar.set_message(format!("loss {running_loss:.4}"));
             }
         }

@@ -136,7 +136,7 @@ impl RunFolder {
     /// Whether this process prints and writes files: always, but with
     /// `--distributed` only rank 0.
     pub fn writes(&self) -> bool {
-        self.comm.as_ref().map_or(true, |c| c.rank() == 0)
+        self.comm.as_ref().is_none_or(|c| c.rank() == 0)
     }
 
     /// The number of ranks training together (1 without `--distributed`):

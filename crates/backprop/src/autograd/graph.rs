@@ -163,13 +163,13 @@ impl Graph {
     ///
     /// ```
     /// use backprop::{autograd::{Graph, Param}, Tensor};
-    /// let (gen, disc) = (Param::new(Tensor::scalar(2.0)), Param::new(Tensor::scalar(5.0)));
+    /// let (generator, disc) = (Param::new(Tensor::scalar(2.0)), Param::new(Tensor::scalar(5.0)));
     /// // A generator step: the loss goes through the discriminator, whose
     /// // parameter stays out of the step.
     /// let g = Graph::new().freeze([&disc]);
-    /// let loss = g.param(&gen) * g.param(&disc);
+    /// let loss = g.param(&generator) * g.param(&disc);
     /// g.backward(loss);
-    /// assert_eq!(gen.grad().unwrap().item(), 5.0);
+    /// assert_eq!(generator.grad().unwrap().item(), 5.0);
     /// assert!(disc.grad().is_none());
     /// ```
     pub fn freeze<I>(mut self, params: I) -> Graph

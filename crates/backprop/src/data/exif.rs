@@ -47,10 +47,10 @@ fn jpeg_exif(bytes: &[u8]) -> Option<&[u8]> {
             _ => {
                 let len = usize::from(u16::from_be_bytes([*bytes.get(pos + 2)?, *bytes.get(pos + 3)?]));
                 let segment = bytes.get(pos + 4..pos + 2 + len.max(2))?;
-                if marker == 0xe1 {
-                    if let Some(tiff) = segment.strip_prefix(b"Exif\0\0") {
-                        return Some(tiff);
-                    }
+                if marker == 0xe1
+                    && let Some(tiff) = segment.strip_prefix(b"Exif\0\0")
+                {
+                    return Some(tiff);
                 }
                 pos += 2 + len;
             }

@@ -177,7 +177,7 @@ impl GanConfig {
         if self.image.contains(&0) {
             return Err(Error::invalid("image", format!("{:?} has a zero side", self.image)));
         }
-        if self.image.iter().try_fold(1usize, |a, &b| a.checked_mul(b)).map_or(true, |n| n > 1 << 24) {
+        if self.image.iter().try_fold(1usize, |a, &b| a.checked_mul(b)).is_none_or(|n| n > 1 << 24) {
             return Err(Error::invalid("image", format!("{:?} is too large", self.image)));
         }
         if self.latent > 1 << 16 {
@@ -196,7 +196,7 @@ impl GanConfig {
         if hidden.clone().any(|&h| h == 0 || h > 1 << 16) {
             return Err(Error::invalid("hidden", "every hidden layer needs 1 to 65536 units"));
         }
-        if self.arch == GanArch::Dcgan && (self.image[1] % 4 != 0 || self.image[2] % 4 != 0) {
+        if self.arch == GanArch::Dcgan && (!self.image[1].is_multiple_of(4) || !self.image[2].is_multiple_of(4)) {
             return Err(Error::invalid(
                 "arch",
                 format!("the DCGAN needs image sides divisible by 4, got {}x{}", self.image[1], self.image[2]),

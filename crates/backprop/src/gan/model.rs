@@ -182,7 +182,7 @@ impl Gan {
             let [_, h, w] = c.image;
             let mut data = Vec::with_capacity(n * c.classes * h * w);
             for row in hot.data().chunks(c.classes) {
-                data.extend(row.iter().flat_map(|&v| std::iter::repeat(v).take(h * w)));
+                data.extend(row.iter().flat_map(|&v| std::iter::repeat_n(v, h * w)));
             }
             let planes = g.constant(Tensor::from_vec(data, &[n, c.classes * h * w]));
             // Channels first: the image's planes, then the classes'.

@@ -95,15 +95,15 @@ impl RegressionMeta {
             window: ckpt.metadata.get(WINDOW_KEY).map(|_| parse(ckpt, WINDOW_KEY)).transpose()?,
             scalers: parse(ckpt, STANDARDIZER_KEY)?,
         };
-        if let Some(w) = meta.window {
-            if w == 0 || !meta.features.is_empty() || meta.targets.len() != 1 {
-                return Err(fail(format!(
-                    "a time-series model has a window of at least 1, no feature columns and exactly one target; \
+        if let Some(w) = meta.window
+            && (w == 0 || !meta.features.is_empty() || meta.targets.len() != 1)
+        {
+            return Err(fail(format!(
+                "a time-series model has a window of at least 1, no feature columns and exactly one target; \
                      the metadata says window {w}, {} features, {} targets",
-                    meta.features.len(),
-                    meta.targets.len()
-                )));
-            }
+                meta.features.len(),
+                meta.targets.len()
+            )));
         }
         let described = meta.window.unwrap_or(meta.features.len());
         if described != inputs {

@@ -26,7 +26,7 @@ impl CausalSelfAttention {
     /// # Panics
     /// When `heads` does not divide `embd`.
     pub fn new(embd: usize, heads: usize, bias: bool, std: f32, proj_std: f32, rng: &mut Rng) -> Self {
-        assert!(heads > 0 && embd % heads == 0, "attention: {heads} heads do not divide {embd} channels");
+        assert!(heads > 0 && embd.is_multiple_of(heads), "attention: {heads} heads do not divide {embd} channels");
         CausalSelfAttention {
             c_attn: Linear::new(embd, 3 * embd, bias, Init::Normal(std), rng),
             c_proj: Linear::new(embd, embd, bias, Init::Normal(proj_std), rng),

@@ -20,7 +20,7 @@ fn init(shape: [usize; 4], bias: Option<usize>, rng: &mut Rng) -> (Param, Option
 /// Panics unless `groups` divides both channel counts (`layer` names the layer).
 fn check_groups(layer: &str, in_channels: usize, out_channels: usize, groups: usize) {
     assert!(
-        groups > 0 && in_channels % groups == 0 && out_channels % groups == 0,
+        groups > 0 && in_channels.is_multiple_of(groups) && out_channels.is_multiple_of(groups),
         "{layer}: {groups} groups must divide both {in_channels} input and {out_channels} output channels"
     );
 }

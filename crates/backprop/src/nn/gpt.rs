@@ -53,7 +53,7 @@ impl GptConfig {
                 return Err(Error::invalid(name, "must be at least 1, got 0"));
             }
         }
-        if self.embd % self.heads != 0 {
+        if !self.embd.is_multiple_of(self.heads) {
             return Err(Error::invalid("heads", format!("{} heads do not divide embd {}", self.heads, self.embd)));
         }
         if !(0.0..1.0).contains(&self.dropout) {

@@ -382,7 +382,7 @@ impl LayerSpec {
 
 /// Groups must divide both the input and the output channels.
 fn check_groups(groups: usize, inputs: usize, outputs: usize) -> std::result::Result<(), String> {
-    if inputs % groups != 0 || outputs % groups != 0 {
+    if !inputs.is_multiple_of(groups) || !outputs.is_multiple_of(groups) {
         return Err(format!("{groups} groups do not divide both {inputs} input and {outputs} output channels"));
     }
     Ok(())

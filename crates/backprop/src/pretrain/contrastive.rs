@@ -36,7 +36,7 @@ const SELF_MASK: f32 = -1e9;
 pub fn nt_xent<'g>(z: Var<'g>, temperature: f32) -> Var<'g> {
     let shape = z.shape();
     assert!(
-        shape.len() == 2 && shape[0] >= 2 && shape[0] % 2 == 0,
+        shape.len() == 2 && shape[0] >= 2 && shape[0].is_multiple_of(2),
         "nt_xent: z must be [2N, d] (two views of N examples), got {shape:?}"
     );
     assert!(temperature > 0.0, "nt_xent: the temperature must be above 0, got {temperature}");

@@ -100,7 +100,7 @@ pub fn normalize(x: &[f32]) -> Vec<f32> {
 }
 
 fn check_layout(len: usize, others: &[(&str, usize)], envs: usize) -> Result<()> {
-    if envs == 0 || len % envs != 0 {
+    if envs == 0 || !len.is_multiple_of(envs) {
         return Err(Error::invalid("rewards", format!("{len} rewards do not split into {envs} environments")));
     }
     for (name, n) in others {

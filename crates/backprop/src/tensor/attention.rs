@@ -95,7 +95,7 @@ fn scatter_head(buf: &[f32], t: usize, width: usize, offset: usize, d: usize, ro
 fn check_qkv(qkv: &Tensor, batch: usize, time: usize, heads: usize) -> usize {
     let shape = qkv.shape();
     assert!(
-        shape.len() == 2 && shape[0] == batch * time && heads > 0 && shape[1] % (3 * heads) == 0,
+        shape.len() == 2 && shape[0] == batch * time && heads > 0 && shape[1].is_multiple_of(3 * heads),
         "causal_attention: input {shape:?} is not [batch {batch} * time {time}, 3 * C] with C divisible by {heads} heads"
     );
     shape[1] / 3

@@ -145,7 +145,7 @@ pub(crate) fn conv2d_geometry(op: &str, x: &[usize], w: &[usize], opts: &Conv2dO
         fail("input must be [N, C, H, W] and weight [O, C/groups, kh, kw]".into());
     }
     let g = opts.groups;
-    if g == 0 || x[1] % g != 0 || w[0] % g != 0 || w[1].checked_mul(g) != Some(x[1]) {
+    if g == 0 || !x[1].is_multiple_of(g) || !w[0].is_multiple_of(g) || w[1].checked_mul(g) != Some(x[1]) {
         let wants = w[1].saturating_mul(g);
         fail(format!("weight for {wants} input channels in {g} groups does not fit {} input channels", x[1]));
     }
@@ -185,7 +185,7 @@ pub(crate) fn conv_transpose2d_geometry(
         fail("input must be [N, C, H, W] and weight [C, O/groups, kh, kw]".into());
     }
     let g = o.groups;
-    if g == 0 || w[0] != x[1] || x[1] % g != 0 || w[1].checked_mul(g).is_none() {
+    if g == 0 || w[0] != x[1] || !x[1].is_multiple_of(g) || w[1].checked_mul(g).is_none() {
         fail(format!("weight for {} input channels in {g} groups does not fit {} input channels", w[0], x[1]));
     }
     let out = |a: usize| {

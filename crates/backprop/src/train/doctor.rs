@@ -253,13 +253,13 @@ fn learning_rate_verdicts(run: &RunFacts<'_>) -> Vec<Verdict> {
     let h = run.history;
     let lr = h.iter().map(|r| r.lr).fold(0.0f32, f32::max);
     let mut evidence = Vec::new();
-    if let Some((layer, ratio)) = first_epoch_ratios(run.grad_stats).max_by(|a, b| a.1.total_cmp(&b.1)) {
-        if ratio > LARGE_UPDATES {
-            evidence.push(format!(
-                "the updates of {layer} were {} times its weights' size in epoch 1 (about 0.001 is healthy)",
-                num(ratio)
-            ));
-        }
+    if let Some((layer, ratio)) = first_epoch_ratios(run.grad_stats).max_by(|a, b| a.1.total_cmp(&b.1))
+        && ratio > LARGE_UPDATES
+    {
+        evidence.push(format!(
+            "the updates of {layer} were {} times its weights' size in epoch 1 (about 0.001 is healthy)",
+            num(ratio)
+        ));
     }
     if let (Some(k), Some(first)) = (run.classes.filter(|&k| k > 1), h.first()) {
         let chance = (k as f32).ln();

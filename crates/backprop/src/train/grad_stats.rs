@@ -159,7 +159,7 @@ impl GradStats {
         }
         observe_activations(sums, g, params, &self.prefixes[phase]);
         let every = (steps / UPDATE_SAMPLES).max(1);
-        sums.before = (s % every == 0).then(|| params.iter().map(|(_, p)| p.value()).collect());
+        sums.before = s.is_multiple_of(every).then(|| params.iter().map(|(_, p)| p.value()).collect());
     }
 
     /// After the optimizer step: the update/weight ratio on sampled steps.

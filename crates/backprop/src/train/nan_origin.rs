@@ -344,10 +344,10 @@ fn input_summaries(g: &Graph, ids: &[usize], names: ParamNames<'_>) -> Vec<(Stri
     let mut out: Vec<(String, Summary)> =
         ids.iter().enumerate().map(|(k, &i)| (format!("input {k}"), Summary::of(&g.value_ref(i)))).collect();
     g.visit_nodes(|n| {
-        if let (Some(k), Some(p)) = (ids.iter().position(|&i| i == n.id), n.param) {
-            if let Some(name) = name_of(p, names) {
-                out[k].0 = format!("input {k} = {name}");
-            }
+        if let (Some(k), Some(p)) = (ids.iter().position(|&i| i == n.id), n.param)
+            && let Some(name) = name_of(p, names)
+        {
+            out[k].0 = format!("input {k} = {name}");
         }
     });
     out

@@ -156,7 +156,7 @@ impl StepCheck {
     /// first), keeps the weights' norms, so that a later divergence can show
     /// the size of the updates since.
     pub fn before_update(&mut self, params: ParamNames<'_>, lr: f32, at: &At) {
-        if at.done % NORM_EVERY != 0 {
+        if !at.done.is_multiple_of(NORM_EVERY) {
             return;
         }
         let weight_norms = params.iter().map(|(_, p)| norm(&p.lock().value)).collect();

@@ -545,10 +545,10 @@ impl<'a> Trainer<'a> {
     fn watch_improvement(&mut self, record: &EpochRecord, kept: &[(String, Param)]) -> Result<bool> {
         let Some(stopping) = &mut self.early_stopping else { return Ok(false) };
         let val_loss = record.val_loss.unwrap_or(f32::NAN);
-        if stopping.update(record.epoch, val_loss, kept) {
-            if let Some(f) = &mut self.on_improvement {
-                f(record)?;
-            }
+        if stopping.update(record.epoch, val_loss, kept)
+            && let Some(f) = &mut self.on_improvement
+        {
+            f(record)?;
         }
         Ok(stopping.should_stop())
     }

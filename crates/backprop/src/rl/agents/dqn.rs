@@ -129,11 +129,11 @@ fn huber<'g>(d: Var<'g>) -> Var<'g> {
 impl Learner for Dqn {
     fn loss<'g>(&mut self, core: &mut Core, g: &'g Graph) -> Result<Var<'g>> {
         let c = self.config;
-        if self.calls % c.gradient_steps == 0 {
+        if self.calls.is_multiple_of(c.gradient_steps) {
             let warmup = if self.calls == 0 { c.learning_starts.max(c.batch) } else { 0 };
             self.gather(core, warmup + c.train_freq)?;
         }
-        if self.calls % c.target_update == 0 {
+        if self.calls.is_multiple_of(c.target_update) {
             copy_params(&core.policy.net().parameters(), &self.target.parameters());
         }
         self.calls += 1;
@@ -162,7 +162,7 @@ impl Learner for Dqn {
     }
 
     fn at_boundary(&self) -> bool {
-        self.calls % self.config.gradient_steps == 0
+        self.calls.is_multiple_of(self.config.gradient_steps)
     }
 
     fn end_round(&mut self, record: &mut EpochRecord) {

@@ -151,7 +151,7 @@ impl Core {
         let e = Evaluation { mean, std, env_steps: steps, episodes: self.episodes.returns.len() };
         record.metrics.insert("eval_return".into(), mean);
         record.metrics.insert("eval_std".into(), std);
-        if self.best.map_or(true, |b| mean >= b.mean) {
+        if self.best.is_none_or(|b| mean >= b.mean) {
             self.best = Some(e);
             self.best_values = Some(self.policy.snapshot());
         }
