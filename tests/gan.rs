@@ -432,7 +432,18 @@ fn train_gan_writes_history_sample_grids_and_report_plots() {
     let out = dir.arg("run");
     let args = ["train", "gan", "--data", data.to_str().unwrap(), "--epochs", "2", "--batch-size", "32"];
     let run_dir = std::path::PathBuf::from(&out);
-    let flags = ["--latent", "8", "--conditional", "--d-steps", "2", "--label-smoothing", "0.1", "--out", &out];
+    let flags = [
+        "--latent",
+        "8",
+        "--conditional",
+        "--d-steps",
+        "2",
+        "--label-smoothing",
+        "0.1",
+        "--keep-epochs",
+        "--out",
+        &out,
+    ];
     let run = backprop(&[&args[..], &flags[..]].concat());
     run.expect_success("train gan");
     let history = backprop::train::read_history(&run_dir.join("history.jsonl")).unwrap();
@@ -447,6 +458,12 @@ fn train_gan_writes_history_sample_grids_and_report_plots() {
     }
     let loaded = backprop::models::load(&run_dir.join("model.safetensors")).unwrap();
     assert!(loaded.gan("test").unwrap().config().conditional);
+    // --keep-epochs: each epoch's checkpoint; the last is the final model.
+    let kept = |epoch: usize| run_dir.join(format!("epochs/epoch_{epoch:03}.safetensors"));
+    assert!(backprop::models::load(&kept(1)).unwrap().gan("test").is_ok());
+    let tensors = |path: std::path::PathBuf| backprop::checkpoint::Checkpoint::load(&path).unwrap().tensors;
+    let (last, model) = (tensors(kept(2)), tensors(run_dir.join("model.safetensors")));
+    assert!(last.keys().eq(model.keys()) && last.iter().all(|(k, t)| t.max_abs_diff(&model[k]) == 0.0));
     let report = backprop(&["report", &out]).expect_success("report");
     assert!(report.stdout.lines().any(|l| l.starts_with("GAN: ")), "the GAN's verdict: {}", report.stdout);
     assert!(run_dir.join("gan_losses.png").is_file() && run_dir.join("gan_outputs.png").is_file());
@@ -454,6 +471,7 @@ fn train_gan_writes_history_sample_grids_and_report_plots() {
     let again = ["train", "gan", "--data", data.to_str().unwrap(), "--epochs", "1", "--batch-size", "32"];
     backprop(&[&again[..], &flags[..]].concat()).expect_success("train gan again");
     assert!(run_dir.join("samples/epoch_001.png").is_file() && !run_dir.join("samples/epoch_002.png").exists());
+    assert!(kept(1).is_file() && !kept(2).exists(), "the old run's epoch 2 checkpoint is left");
     // One epoch cannot show a failure (the warnings look at two): the verdict says so.
     let report = backprop(&["report", &out]).expect_success("report of one epoch");
     assert!(report.stdout.contains("GAN: one epoch: too early to tell"), "{}", report.stdout);

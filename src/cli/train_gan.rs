@@ -53,6 +53,10 @@ pub(crate) struct GanArgs {
     /// One-sided label smoothing: the discriminator's target for real images is 1 - this (e.g. 0.1).
     #[arg(long, default_value_t = 0.0)]
     label_smoothing: f32,
+    /// Keep each epoch's checkpoint as <out>/epochs/epoch_NNN.safetensors (a GAN's sample
+    /// quality swings from epoch to epoch: score them with gan-score to pick one).
+    #[arg(long)]
+    keep_epochs: bool,
     #[command(flatten)]
     run: RunArgs,
 }
@@ -103,7 +107,12 @@ pub(crate) fn run(a: GanArgs) -> Result<()> {
         count(&gan.discriminator_parameters()),
     ));
     let samples_dir = folder.dir.join("samples");
-    remove_stale_samples(&samples_dir)?;
+    remove_stale_epochs(&samples_dir, "png", "each epoch's sample grid")?;
+    let epochs_dir = folder.dir.join("epochs");
+    if a.keep_epochs {
+        remove_stale_epochs(&epochs_dir, "safetensors", "each epoch's checkpoint (--keep-epochs)")?;
+        std::fs::create_dir_all(&epochs_dir).map_err(|e| Error::io(&epochs_dir, e))?;
+    }
     let fixed = Tensor::randn(&[GRID, a.latent], 0.0, 1.0, &mut Rng::new(a.run.seed.wrapping_add(7)));
     let labels: Option<Vec<usize>> = a.conditional.then(|| (0..GRID).map(|i| i % gan.config().classes).collect());
     let grid_cols = if a.conditional { gan.config().classes.min(GRID) } else { 8 };
@@ -117,6 +126,9 @@ pub(crate) fn run(a: GanArgs) -> Result<()> {
     }
     trainer = trainer.and_optimizer(Box::new(generator)).on_epoch(|record| {
         gan.save(&folder.model, &meta)?;
+        if a.keep_epochs {
+            gan.save(&epochs_dir.join(format!("epoch_{:03}.safetensors", record.epoch)), &meta)?;
+        }
         let picture = grid(&gan.sample(&fixed, labels.as_deref())?, gan.config().image, grid_cols);
         save_png(&picture, &samples_dir.join(format!("epoch_{:03}.png", record.epoch)))?;
         frames.push(picture);
@@ -136,6 +148,7 @@ pub(crate) fn run(a: GanArgs) -> Result<()> {
         let summary = serde_json::json!({
             "train_seconds": train_seconds, "epochs": history.len(), "model": folder.model,
             "history": folder.history, "samples": samples_dir,
+            "epoch_checkpoints": a.keep_epochs.then_some(&epochs_dir),
             "discriminator_loss": metric("discriminator_loss"), "generator_loss": metric("generator_loss"),
             "d_x": metric("d_x"), "d_g_z": metric("d_g_z"), "sample_diversity": metric("sample_diversity"),
         });
@@ -225,18 +238,21 @@ const DIVERSITY_COLOR: RGBColor = RGBColor(44, 160, 44);
 /// Removes the sample grids and animation an earlier run wrote into
 /// `samples` (`epoch_NNN.png`, `progress.gif`), so that a shorter run does
 /// not leave the old run's later epochs beside its own. Other files stay.
-fn remove_stale_samples(dir: &std::path::Path) -> Result<()> {
+/// Removes what an earlier run left in `dir`: the files `epoch_NNN.<ext>`
+/// (and `progress.gif` among sample grids), so that the folder holds this
+/// run's epochs only. `what` says what the folder is for.
+fn remove_stale_epochs(dir: &std::path::Path, ext: &str, what: &str) -> Result<()> {
     if dir.exists() && !dir.is_dir() {
-        let message = format!("{} is a file; each epoch's sample grid is written in a folder there", dir.display());
+        let message = format!("{} is a file; {what} is written in a folder there", dir.display());
         return Err(Error::invalid("--out", message));
     }
     let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let ours = name == "progress.gif"
+        let ours = (ext == "png" && name == "progress.gif")
             || name
                 .strip_prefix("epoch_")
-                .and_then(|r| r.strip_suffix(".png"))
+                .and_then(|r| r.strip_suffix(ext)?.strip_suffix('.'))
                 .is_some_and(|n| n.len() >= 3 && n.bytes().all(|b| b.is_ascii_digit()));
         if ours && entry.path().is_file() {
             std::fs::remove_file(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
