@@ -467,11 +467,18 @@ fn train_gan_writes_history_sample_grids_and_report_plots() {
     let report = backprop(&["report", &out]).expect_success("report");
     assert!(report.stdout.lines().any(|l| l.starts_with("GAN: ")), "the GAN's verdict: {}", report.stdout);
     assert!(run_dir.join("gan_losses.png").is_file() && run_dir.join("gan_outputs.png").is_file());
-    // A shorter run into the same folder leaves none of the old run's sample grids.
+    // A run that fails before its first epoch is saved leaves the old run's files.
     let again = ["train", "gan", "--data", data.to_str().unwrap(), "--epochs", "1", "--batch-size", "32"];
-    backprop(&[&again[..], &flags[..]].concat()).expect_success("train gan again");
+    let diverging = backprop(&[&again[..], &flags[..], &["--lr", "1e30"]].concat());
+    assert!(!diverging.success() && diverging.stderr.contains("became NaN"), "{}", diverging.stderr);
+    assert!(run_dir.join("samples/epoch_002.png").is_file() && kept(2).is_file());
+    // A shorter run into the same folder leaves none of the old run's sample
+    // grids, nor its kept checkpoints (even without --keep-epochs).
+    let plain = &flags[..flags.len() - 3];
+    assert_eq!(flags[flags.len() - 3], "--keep-epochs");
+    backprop(&[&again[..], plain, &["--out", &out]].concat()).expect_success("train gan again");
     assert!(run_dir.join("samples/epoch_001.png").is_file() && !run_dir.join("samples/epoch_002.png").exists());
-    assert!(kept(1).is_file() && !kept(2).exists(), "the old run's epoch 2 checkpoint is left");
+    assert!(!kept(1).exists() && !kept(2).exists(), "the old run's checkpoints are left");
     // One epoch cannot show a failure (the warnings look at two): the verdict says so.
     let report = backprop(&["report", &out]).expect_success("report of one epoch");
     assert!(report.stdout.contains("GAN: one epoch: too early to tell"), "{}", report.stdout);

@@ -106,12 +106,17 @@ pub(crate) fn run(a: GanArgs) -> Result<()> {
         count(&gan.generator_parameters()),
         count(&gan.discriminator_parameters()),
     ));
+    // An earlier run's sample grids and kept checkpoints go when this run's
+    // first epoch is saved (a run that fails before that leaves them); a
+    // file in the way of either folder fails now, before any training.
     let samples_dir = folder.dir.join("samples");
-    remove_stale_epochs(&samples_dir, "png", "each epoch's sample grid")?;
     let epochs_dir = folder.dir.join("epochs");
-    if a.keep_epochs {
-        remove_stale_epochs(&epochs_dir, "safetensors", "each epoch's checkpoint (--keep-epochs)")?;
-        std::fs::create_dir_all(&epochs_dir).map_err(|e| Error::io(&epochs_dir, e))?;
+    let stale = [(&samples_dir, "png", "each epoch's sample grid"), (&epochs_dir, "safetensors", "--keep-epochs")];
+    for (dir, _, what) in stale {
+        if dir.exists() && !dir.is_dir() {
+            let message = format!("{} is a file; {what} is written in a folder there", dir.display());
+            return Err(Error::invalid("--out", message));
+        }
     }
     let fixed = Tensor::randn(&[GRID, a.latent], 0.0, 1.0, &mut Rng::new(a.run.seed.wrapping_add(7)));
     let labels: Option<Vec<usize>> = a.conditional.then(|| (0..GRID).map(|i| i % gan.config().classes).collect());
@@ -125,6 +130,14 @@ pub(crate) fn run(a: GanArgs) -> Result<()> {
         trainer = trainer.and_optimizer(Box::new(discriminator.clone()));
     }
     trainer = trainer.and_optimizer(Box::new(generator)).on_epoch(|record| {
+        if records.is_empty() {
+            for (dir, ext, _) in stale {
+                remove_stale_epochs(dir, ext)?;
+            }
+            if a.keep_epochs {
+                std::fs::create_dir_all(&epochs_dir).map_err(|e| Error::io(&epochs_dir, e))?;
+            }
+        }
         gan.save(&folder.model, &meta)?;
         if a.keep_epochs {
             gan.save(&epochs_dir.join(format!("epoch_{:03}.safetensors", record.epoch)), &meta)?;
@@ -155,7 +168,7 @@ pub(crate) fn run(a: GanArgs) -> Result<()> {
         println!("{summary}");
     }
     folder.say(format_args!(
-        "trained {} epoch{} in {:.1}s: D loss {:.3}, G loss {:.3}, D(x) {:.3}, D(G(z)) {:.3}; samples in {}",
+        "trained {} epoch{} in {:.1}s: D loss {:.3}, G loss {:.3}, D(x) {:.3}, D(G(z)) {:.3}; samples in {}{}",
         history.len(),
         if history.len() == 1 { "" } else { "s" },
         train_seconds,
@@ -163,7 +176,8 @@ pub(crate) fn run(a: GanArgs) -> Result<()> {
         metric("generator_loss"),
         metric("d_x"),
         metric("d_g_z"),
-        samples_dir.display()
+        samples_dir.display(),
+        if a.keep_epochs { format!(", each epoch's checkpoint in {}", epochs_dir.display()) } else { String::new() }
     ));
     folder.say_saved();
     Ok(())
@@ -240,12 +254,8 @@ const DIVERSITY_COLOR: RGBColor = RGBColor(44, 160, 44);
 /// not leave the old run's later epochs beside its own. Other files stay.
 /// Removes what an earlier run left in `dir`: the files `epoch_NNN.<ext>`
 /// (and `progress.gif` among sample grids), so that the folder holds this
-/// run's epochs only. `what` says what the folder is for.
-fn remove_stale_epochs(dir: &std::path::Path, ext: &str, what: &str) -> Result<()> {
-    if dir.exists() && !dir.is_dir() {
-        let message = format!("{} is a file; {what} is written in a folder there", dir.display());
-        return Err(Error::invalid("--out", message));
-    }
+/// run's epochs only.
+fn remove_stale_epochs(dir: &std::path::Path, ext: &str) -> Result<()> {
     let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -255,7 +265,10 @@ fn remove_stale_epochs(dir: &std::path::Path, ext: &str, what: &str) -> Result<(
                 .and_then(|r| r.strip_suffix(ext)?.strip_suffix('.'))
                 .is_some_and(|n| n.len() >= 3 && n.bytes().all(|b| b.is_ascii_digit()));
         if ours && entry.path().is_file() {
-            std::fs::remove_file(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
+            std::fs::remove_file(entry.path()).map_err(|e| {
+                let why = format!("cannot remove the earlier run's {}: {e}", entry.path().display());
+                Error::invalid("--out", why)
+            })?;
         }
     }
     Ok(())
