@@ -249,12 +249,9 @@ pub(crate) fn gan_charts(
 /// The diversity curve's colour (green).
 const DIVERSITY_COLOR: RGBColor = RGBColor(44, 160, 44);
 
-/// Removes the sample grids and animation an earlier run wrote into
-/// `samples` (`epoch_NNN.png`, `progress.gif`), so that a shorter run does
-/// not leave the old run's later epochs beside its own. Other files stay.
 /// Removes what an earlier run left in `dir`: the files `epoch_NNN.<ext>`
-/// (and `progress.gif` among sample grids), so that the folder holds this
-/// run's epochs only.
+/// (and `progress.gif` among sample grids), so that a shorter run does not
+/// leave the old run's later epochs beside its own. Other files stay.
 fn remove_stale_epochs(dir: &std::path::Path, ext: &str) -> Result<()> {
     let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
     for entry in entries.flatten() {
