@@ -152,10 +152,10 @@ fn report_clap_error(e: clap::Error) -> i32 {
             // An enum flag's accepted values and a suggestion for a misspelt name
             // come on later lines: keep them.
             use clap::error::{ContextKind, ContextValue};
-            if let Some(ContextValue::Strings(valid)) =
-                e.get(ContextKind::ValidValue).filter(|v| !matches!(v, ContextValue::Strings(s) if s.is_empty()))
-            {
-                line = format!("{line} (expected one of: {})", valid.join(", "));
+            if let Some(ContextValue::Strings(valid)) = e.get(ContextKind::ValidValue) {
+                if !valid.is_empty() {
+                    line = format!("{line} (expected one of: {})", valid.join(", "));
+                }
             }
             for kind in [ContextKind::SuggestedSubcommand, ContextKind::SuggestedArg] {
                 match e.get(kind) {
