@@ -238,7 +238,9 @@ fn apply_avx512<const R: usize, const W: u8>(op: Operands) {
     let Operands { src, s, dst, d, len, add } = op;
     let full = len / LANES * LANES;
     for lane in (0..full).step_by(LANES) {
-        let mut t = [[_mm512_setzero_ps(); TILE]; TILE];
+        // t[i][b] = sum_a mat[i][a] src(a, b), a column of `src` at a time.
+        // Left uninitialized (zeroing it would be a `memset` per slice).
+        let mut t = [[std::mem::MaybeUninit::<__m512>::uninit(); TILE]; TILE];
         for b in 0..cols {
             let mut column = [_mm512_setzero_ps(); TILE];
             for (a, xa) in column.iter_mut().enumerate().take(cols) {
@@ -248,12 +250,17 @@ fn apply_avx512<const R: usize, const W: u8>(op: Operands) {
                 *xa = unsafe { _mm512_loadu_ps(v.as_ptr()) };
             }
             for (i, ti) in t.iter_mut().enumerate().take(rows) {
-                ti[b] = combine_avx512(&mat.v[i], &column, cols);
+                ti[b].write(combine_avx512(&mat.v[i], &column, cols));
             }
         }
         for (i, ti) in t.iter().enumerate().take(rows) {
+            let mut row = [_mm512_setzero_ps(); TILE];
+            for (b, rb) in row.iter_mut().enumerate().take(cols) {
+                // SAFETY: the loop above wrote t[i][b] for every i < rows, b < cols.
+                *rb = unsafe { ti[b].assume_init() };
+            }
             for j in 0..rows {
-                let mut acc = combine_avx512(&mat.v[j], ti, cols);
+                let mut acc = combine_avx512(&mat.v[j], &row, cols);
                 let at = d.of(i, j) + lane;
                 let out: &mut [f32; LANES] = (&mut dst[at..at + LANES]).try_into().expect("a whole lane slice");
                 // SAFETY: `out` is 16 writable f32s; loads and stores take any alignment.
@@ -275,11 +282,7 @@ fn apply_avx512<const R: usize, const W: u8>(op: Operands) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[inline]
-fn combine_avx512(
-    coefs: &[f32; TILE],
-    xs: &[std::arch::x86_64::__m512; TILE],
-    n: usize,
-) -> std::arch::x86_64::__m512 {
+fn combine_avx512(coefs: &[f32; TILE], xs: &[std::arch::x86_64::__m512; TILE], n: usize) -> std::arch::x86_64::__m512 {
     use std::arch::x86_64::*;
     let mut acc = _mm512_set1_ps(-0.0);
     for (&c, &x) in coefs.iter().zip(xs).take(n) {
