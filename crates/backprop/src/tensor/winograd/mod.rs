@@ -33,8 +33,10 @@ use super::conv::product_for;
 use super::im2col::ConvGeometry;
 use super::matmul::matmul_into_serial;
 use super::parallel::{self, with_scratch, Rows};
+use layout::Placement;
 use transform::{sandwich, Grid, Which, TILE};
 
+mod layout;
 mod transform;
 
 /// Tiles (rows of each per-position product) aimed at in one chunk of images:
@@ -89,6 +91,12 @@ impl Plan {
         let rs = pw * len;
         Grid { at: n * ph * rs + ty * self.m * rs + tx * self.m * len, rs, cs: len }
     }
+    /// The `m x m` outputs of tile `t` in a chunk's tiled output planes of `len` channels.
+    fn output_tile(&self, t: usize, len: usize) -> Grid {
+        let (n, ty, tx) = self.tile(t);
+        let rs = self.tiles[1] * self.m * len;
+        Grid { at: n * self.tiles[0] * self.m * rs + ty * self.m * rs + tx * self.m * len, rs, cs: len }
+    }
     /// Position `(i, j)` of tile `t` in a `[TILE^2, tiles, len]` buffer.
     fn position(&self, t: usize, tiles: usize, len: usize) -> Grid {
         Grid { at: t * len, rs: TILE * tiles * len, cs: tiles * len }
@@ -96,6 +104,20 @@ impl Plan {
     /// The product for a chunk's per-position matrices.
     fn product(&self, g: &ConvGeometry) -> super::conv::Product {
         product_for(g.batch, self.chunk)
+    }
+    /// Pixels of one image's tiled output plane `[tiles_h m, tiles_w m]`.
+    fn out_tile(&self) -> usize {
+        self.tiles[0] * self.tiles[1] * self.m * self.m
+    }
+    /// An input image inside its zero-padded plane `[PH, PW]`.
+    fn input_plane(&self, g: &ConvGeometry) -> Placement {
+        let ([h, w], [rows, cols], [top, left]) = (g.in_hw, self.padded, g.padding);
+        Placement { h, w, rows, cols, top, left }
+    }
+    /// An output image inside its tiled plane `[tiles_h m, tiles_w m]`.
+    fn output_plane(&self, g: &ConvGeometry) -> Placement {
+        let [h, w] = g.out_hw;
+        Placement { h, w, rows: self.tiles[0] * self.m, cols: self.tiles[1] * self.m, top: 0, left: 0 }
     }
     /// Image, tile row and tile column of tile `t` of a chunk.
     fn tile(&self, t: usize) -> (usize, usize, usize) {
@@ -107,18 +129,9 @@ impl Plan {
 /// Copies images `[b, C, H, W]` into the zero-padded channels-last chunk
 /// `[b, PH, PW, C]`, shifted by the convolution's padding.
 fn pack_input(xs: &[f32], g: &ConvGeometry, p: &Plan, xp: &mut [f32]) {
-    let (c, [h, w], [ph, pw]) = (g.in_channels, g.in_hw, p.padded);
-    xp.fill(0.0);
-    for (n, x) in xs.chunks_exact(g.in_size()).enumerate() {
-        for y in 0..h.min(ph.saturating_sub(g.padding[0])) {
-            let row = &mut xp[((n * ph + y + g.padding[0]) * pw + g.padding[1]) * c..];
-            for xx in 0..w.min(pw.saturating_sub(g.padding[1])) {
-                let at = xx * c;
-                for ch in 0..c {
-                    row[at + ch] = x[(ch * h + y) * w + xx];
-                }
-            }
-        }
+    let plane = p.padded[0] * p.padded[1] * g.in_channels;
+    for (x, xp) in xs.chunks_exact(g.in_size()).zip(xp.chunks_exact_mut(plane)) {
+        layout::from_nchw(x, g.in_channels, p.input_plane(g), xp);
     }
 }
 
@@ -148,30 +161,16 @@ fn transform_weight(w: &[f32], g: &ConvGeometry, p: &Plan) -> Vec<f32> {
 /// Copies output gradients `[b, O, OH, OW]` into the zero-padded
 /// channels-last chunk `[b, tiles_h m, tiles_w m, O]`.
 fn pack_output(dys: &[f32], g: &ConvGeometry, p: &Plan, dyp: &mut [f32]) {
-    let (o, [oh, ow]) = (g.out_channels, g.out_hw);
-    let (rows, cols) = (p.tiles[0] * p.m, p.tiles[1] * p.m);
-    dyp.fill(0.0);
-    for (n, dy) in dys.chunks_exact(g.out_size()).enumerate() {
-        for y in 0..oh {
-            for x in 0..ow {
-                let at = ((n * rows + y) * cols + x) * o;
-                for oc in 0..o {
-                    dyp[at + oc] = dy[(oc * oh + y) * ow + x];
-                }
-            }
-        }
+    let plane = p.out_tile() * g.out_channels;
+    for (dy, dyp) in dys.chunks_exact(g.out_size()).zip(dyp.chunks_exact_mut(plane)) {
+        layout::from_nchw(dy, g.out_channels, p.output_plane(g), dyp);
     }
 }
 
 /// `dM[p]` `[tiles, O]` = `A dY A^T` per tile from a packed output-gradient chunk.
 fn transform_output_grad(dyp: &[f32], p: &Plan, tiles: usize, o: usize, dm: &mut [f32]) {
-    let m = p.m;
-    let cols = p.tiles[1] * m;
     for t in 0..tiles {
-        let (n, ty, tx) = p.tile(t);
-        let rs = cols * o;
-        let s = Grid { at: n * p.tiles[0] * m * rs + ty * m * rs + tx * m * o, rs, cs: o };
-        sandwich(p.r, Which::A, dyp, s, dm, p.position(t, tiles, o), o, false);
+        sandwich(p.r, Which::A, dyp, p.output_tile(t, o), dm, p.position(t, tiles, o), o, false);
     }
 }
 
@@ -191,15 +190,16 @@ fn with_chunk<const K: usize, R>(sizes: [usize; K], f: impl FnOnce([&mut [f32]; 
 /// `x` `[N, C, H, W]`, `y` `[N, O, OH, OW]`.
 pub(crate) fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeometry, y: &mut [f32]) {
     let p = Plan::new(g);
-    let (c, o, m, [oh, ow]) = (g.in_channels, g.out_channels, p.m, g.out_hw);
+    let (c, o) = (g.in_channels, g.out_channels);
     let u = transform_weight(w, g, &p);
     let product = p.product(g);
     let work = (Rows(y, g.out_size()), Rows(x, g.in_size()));
     parallel::for_each(work, p.chunk, |_, (Rows(ys, _), Rows(xs, _))| {
         let b = xs.len() / g.in_size();
         let tiles = b * p.tiles_per_image();
-        let sizes = [b * p.padded[0] * p.padded[1] * c, TILE * TILE * tiles * c, TILE * TILE * tiles * o, m * m * o];
-        with_chunk(sizes, |[xp, v, mm, block]| {
+        let sizes =
+            [b * p.padded[0] * p.padded[1] * c, TILE * TILE * tiles * c, TILE * TILE * tiles * o, b * p.out_tile() * o];
+        with_chunk(sizes, |[xp, v, mm, yp]| {
             pack_input(xs, g, &p, xp);
             transform_input(xp, &p, tiles, c, v);
             for pos in 0..TILE * TILE {
@@ -207,19 +207,11 @@ pub(crate) fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeomet
                 product(&mut mm[pos * tiles * o..][..tiles * o], vp, false, up, false, tiles, c, o, false);
             }
             for t in 0..tiles {
-                let d = Grid { at: 0, rs: m * o, cs: o };
-                sandwich(p.r, Which::At, mm, p.position(t, tiles, o), block, d, o, false);
-                let (n, ty, tx) = p.tile(t);
-                let yn = &mut ys[n * g.out_size()..][..g.out_size()];
-                for i in 0..m.min(oh - ty * m) {
-                    for j in 0..m.min(ow - tx * m) {
-                        let (oy, ox) = (ty * m + i, tx * m + j);
-                        for oc in 0..o {
-                            let v = block[(i * m + j) * o + oc];
-                            yn[(oc * oh + oy) * ow + ox] = v + bias.map_or(0.0, |b| b[oc]);
-                        }
-                    }
-                }
+                sandwich(p.r, Which::At, mm, p.position(t, tiles, o), yp, p.output_tile(t, o), o, false);
+            }
+            let plane = p.out_tile() * o;
+            for (yp, yn) in yp.chunks_exact_mut(plane).zip(ys.chunks_exact_mut(g.out_size())) {
+                layout::to_nchw(yp, o, p.output_plane(g), yn, bias);
             }
         });
     });
@@ -228,10 +220,10 @@ pub(crate) fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeomet
 /// `dx`, the input-gradient of [`forward`], from `dy` `[N, O, OH, OW]`.
 pub(crate) fn input_grad(dy: &[f32], w: &[f32], g: &ConvGeometry, dx: &mut [f32]) {
     let p = Plan::new(g);
-    let (c, o, [h, wd]) = (g.in_channels, g.out_channels, g.in_hw);
+    let (c, o) = (g.in_channels, g.out_channels);
     let u = transform_weight(w, g, &p);
     let product = p.product(g);
-    let out_tile = p.tiles[0] * p.tiles[1] * p.m * p.m;
+    let out_tile = p.out_tile();
     let work = (Rows(dx, g.in_size()), Rows(dy, g.out_size()));
     parallel::for_each(work, p.chunk, |_, (Rows(dxs, _), Rows(dys, _))| {
         let b = dys.len() / g.out_size();
@@ -250,19 +242,9 @@ pub(crate) fn input_grad(dy: &[f32], w: &[f32], g: &ConvGeometry, dx: &mut [f32]
                 let (s, d) = (p.position(t, tiles, c), p.input_tile(t, c));
                 sandwich(p.r, Which::B, dv, s, dxp, d, c, true);
             }
-            let [ph, pw] = p.padded;
-            for (n, dxn) in dxs.chunks_exact_mut(g.in_size()).enumerate() {
-                for ch in 0..c {
-                    for y in 0..h {
-                        let py = y + g.padding[0];
-                        for x in 0..wd {
-                            let px = x + g.padding[1];
-                            let inside = py < ph && px < pw;
-                            let v = if inside { dxp[((n * ph + py) * pw + px) * c + ch] } else { 0.0 };
-                            dxn[(ch * h + y) * wd + x] = v;
-                        }
-                    }
-                }
+            let plane = p.padded[0] * p.padded[1] * c;
+            for (dxp, dxn) in dxp.chunks_exact_mut(plane).zip(dxs.chunks_exact_mut(g.in_size())) {
+                layout::to_nchw(dxp, c, p.input_plane(g), dxn, None);
             }
         });
     });
@@ -277,7 +259,7 @@ pub(crate) fn weight_grad(x: &[f32], dy: &[f32], g: &ConvGeometry) -> Vec<f32> {
     let p = Plan::new(g);
     let (c, o, r) = (g.in_channels, g.out_channels, p.r);
     let per_part = p.chunk.max(WEIGHT_GRAD_IMAGES.div_ceil(p.chunk) * p.chunk);
-    let out_tile = p.tiles[0] * p.tiles[1] * p.m * p.m;
+    let out_tile = p.out_tile();
     let work = (Rows(x, g.in_size()), Rows(dy, g.out_size()));
     let partials = parallel::map(work, per_part, |_, (Rows(xs, _), Rows(dys, _))| {
         let mut du = vec![0.0f32; TILE * TILE * c * o];
