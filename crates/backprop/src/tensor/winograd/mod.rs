@@ -33,6 +33,7 @@ use super::conv::product_for;
 use super::im2col::ConvGeometry;
 use super::matmul::matmul_into_serial;
 use super::parallel::{self, with_scratch, Rows};
+use super::transpose::{transpose_into, Write};
 use layout::Placement;
 use transform::{sandwich, Grid, Which, TILE};
 
@@ -221,7 +222,13 @@ pub(crate) fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeomet
 pub(crate) fn input_grad(dy: &[f32], w: &[f32], g: &ConvGeometry, dx: &mut [f32]) {
     let p = Plan::new(g);
     let (c, o) = (g.in_channels, g.out_channels);
+    // U[p]^T `[O, C]` per position: `gemm` reads it without packing it
+    // again for every chunk, as it would a transposed `U[p]`.
     let u = transform_weight(w, g, &p);
+    let mut ut = vec![0.0f32; u.len()];
+    for (up, utp) in u.chunks_exact(c * o).zip(ut.chunks_exact_mut(c * o)) {
+        transpose_into(up, utp, o, c, Write::Overwrite);
+    }
     let product = p.product(g);
     let out_tile = p.out_tile();
     let work = (Rows(dx, g.in_size()), Rows(dy, g.out_size()));
@@ -234,8 +241,8 @@ pub(crate) fn input_grad(dy: &[f32], w: &[f32], g: &ConvGeometry, dx: &mut [f32]
             pack_output(dys, g, &p, dyp);
             transform_output_grad(dyp, &p, tiles, o, dm);
             for pos in 0..TILE * TILE {
-                let (dmp, up) = (&dm[pos * tiles * o..][..tiles * o], &u[pos * c * o..][..c * o]);
-                product(&mut dv[pos * tiles * c..][..tiles * c], dmp, false, up, true, tiles, o, c, false);
+                let (dmp, utp) = (&dm[pos * tiles * o..][..tiles * o], &ut[pos * c * o..][..c * o]);
+                product(&mut dv[pos * tiles * c..][..tiles * c], dmp, false, utp, false, tiles, o, c, false);
             }
             dxp.fill(0.0);
             for t in 0..tiles {
