@@ -1,5 +1,5 @@
-//! Winograd's minimal filtering for stride-1 convolutions: F(4x4, 3x3) and
-//! F(2x2, 5x5), each on 6x6 input tiles.
+//! Winograd's minimal filtering for stride-1 convolutions: F(4x4, 3x3) on
+//! 6x6 input tiles and F(4x4, 5x5) on 8x8 tiles.
 //!
 //! A convolution (cross-correlation) with an `r x r` kernel produces an
 //! `m x m` block of outputs from an `a x a` tile of input, `a = m + r - 1`,
@@ -9,7 +9,7 @@
 //! `Y = A^T [ (G g G^T) ⊙ (B^T d B) ] A`
 //!
 //! with `g` the kernel and `d` the tile: `a^2` multiplications instead of
-//! `m^2 r^2` (2.8x fewer for F(2x2, 5x5), 4x for F(4x4, 3x3)). Summed over
+//! `m^2 r^2` (4x fewer for F(4x4, 3x3), 6.25x for F(4x4, 5x5)). Summed over
 //! input channels, each of the `a^2` tile positions `p` becomes one matrix
 //! product over all tiles `t`: `M[p] = V[p] U[p]`, with `V[p]` `[tiles, C]`
 //! the transformed input and `U[p]` `[C, O]` the transformed weight.
@@ -35,14 +35,14 @@ use super::matmul::matmul_into_serial;
 use super::parallel::{self, with_scratch, Rows};
 use super::transpose::{transpose_into, Write};
 use layout::Placement;
-use transform::{sandwich, Grid, Which, TILE};
+use transform::{sandwich, tile_side, Grid, Which};
 
 mod layout;
 mod transform;
 
 /// Tiles (rows of each per-position product) aimed at in one chunk of images:
 /// its `V` and `M` then stay in a core's cache.
-const CHUNK_TILES: usize = 96;
+const CHUNK_TILES: usize = 32;
 
 /// True when `g` is a convolution this module computes faster than
 /// `im2col`: stride 1, no dilation, one group, a square 3x3 or 5x5 kernel,
@@ -62,7 +62,8 @@ pub(crate) fn applies(g: &ConvGeometry) -> bool {
 
 /// The tiling of one geometry.
 struct Plan {
-    /// Outputs per tile side, and the kernel side.
+    /// Tile side, outputs per tile side, and the kernel side.
+    a: usize,
     m: usize,
     r: usize,
     /// Tiles per image `[rows, columns]`.
@@ -76,11 +77,12 @@ struct Plan {
 impl Plan {
     fn new(g: &ConvGeometry) -> Self {
         let r = g.kernel[0];
-        let m = TILE + 1 - r;
+        let a = tile_side(r);
+        let m = a + 1 - r;
         let tiles = [g.out_hw[0].div_ceil(m), g.out_hw[1].div_ceil(m)];
         let chunk = (CHUNK_TILES / (tiles[0] * tiles[1])).max(1);
         let padded = [tiles[0] * m + r - 1, tiles[1] * m + r - 1];
-        Plan { m, r, tiles, chunk, padded }
+        Plan { a, m, r, tiles, chunk, padded }
     }
     fn tiles_per_image(&self) -> usize {
         self.tiles[0] * self.tiles[1]
@@ -98,9 +100,13 @@ impl Plan {
         let rs = self.tiles[1] * self.m * len;
         Grid { at: n * self.tiles[0] * self.m * rs + ty * self.m * rs + tx * self.m * len, rs, cs: len }
     }
-    /// Position `(i, j)` of tile `t` in a `[TILE^2, tiles, len]` buffer.
+    /// Positions in a tile, `a^2`: the number of per-position products.
+    fn positions(&self) -> usize {
+        self.a * self.a
+    }
+    /// Position `(i, j)` of tile `t` in a `[a^2, tiles, len]` buffer.
     fn position(&self, t: usize, tiles: usize, len: usize) -> Grid {
-        Grid { at: t * len, rs: TILE * tiles * len, cs: tiles * len }
+        Grid { at: t * len, rs: self.a * tiles * len, cs: tiles * len }
     }
     /// The product for a chunk's per-position matrices.
     fn product(&self, g: &ConvGeometry) -> super::conv::Product {
@@ -147,13 +153,13 @@ fn transform_input(xp: &[f32], p: &Plan, tiles: usize, c: usize, v: &mut [f32]) 
 /// `U[p]` `[C, O]` for every position from the weight `[O, C, r, r]`.
 fn transform_weight(w: &[f32], g: &ConvGeometry, p: &Plan) -> Vec<f32> {
     let (c, o, r) = (g.in_channels, g.out_channels, p.r);
-    let mut u = vec![0.0f32; TILE * TILE * c * o];
+    let mut u = vec![0.0f32; p.positions() * c * o];
     let mut wt = vec![0.0f32; r * r * o];
     for ch in 0..c {
         for (oc, k) in (0..o).flat_map(|oc| (0..r * r).map(move |k| (oc, k))) {
             wt[k * o + oc] = w[(oc * c + ch) * r * r + k];
         }
-        let (s, d) = (Grid { at: 0, rs: r * o, cs: o }, Grid { at: ch * o, rs: TILE * c * o, cs: c * o });
+        let (s, d) = (Grid { at: 0, rs: r * o, cs: o }, Grid { at: ch * o, rs: p.a * c * o, cs: c * o });
         sandwich(p.r, Which::G, &wt, s, &mut u, d, o, false);
     }
     u
@@ -198,12 +204,16 @@ pub(crate) fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeomet
     parallel::for_each(work, p.chunk, |_, (Rows(ys, _), Rows(xs, _))| {
         let b = xs.len() / g.in_size();
         let tiles = b * p.tiles_per_image();
-        let sizes =
-            [b * p.padded[0] * p.padded[1] * c, TILE * TILE * tiles * c, TILE * TILE * tiles * o, b * p.out_tile() * o];
+        let sizes = [
+            b * p.padded[0] * p.padded[1] * c,
+            p.positions() * tiles * c,
+            p.positions() * tiles * o,
+            b * p.out_tile() * o,
+        ];
         with_chunk(sizes, |[xp, v, mm, yp]| {
             pack_input(xs, g, &p, xp);
             transform_input(xp, &p, tiles, c, v);
-            for pos in 0..TILE * TILE {
+            for pos in 0..p.positions() {
                 let (vp, up) = (&v[pos * tiles * c..][..tiles * c], &u[pos * c * o..][..c * o]);
                 product(&mut mm[pos * tiles * o..][..tiles * o], vp, false, up, false, tiles, c, o, false);
             }
@@ -236,11 +246,11 @@ pub(crate) fn input_grad(dy: &[f32], w: &[f32], g: &ConvGeometry, dx: &mut [f32]
         let b = dys.len() / g.out_size();
         let tiles = b * p.tiles_per_image();
         let sizes =
-            [b * out_tile * o, TILE * TILE * tiles * o, TILE * TILE * tiles * c, b * p.padded[0] * p.padded[1] * c];
+            [b * out_tile * o, p.positions() * tiles * o, p.positions() * tiles * c, b * p.padded[0] * p.padded[1] * c];
         with_chunk(sizes, |[dyp, dm, dv, dxp]| {
             pack_output(dys, g, &p, dyp);
             transform_output_grad(dyp, &p, tiles, o, dm);
-            for pos in 0..TILE * TILE {
+            for pos in 0..p.positions() {
                 let (dmp, utp) = (&dm[pos * tiles * o..][..tiles * o], &ut[pos * c * o..][..c * o]);
                 product(&mut dv[pos * tiles * c..][..tiles * c], dmp, false, utp, false, tiles, o, c, false);
             }
@@ -269,19 +279,23 @@ pub(crate) fn weight_grad(x: &[f32], dy: &[f32], g: &ConvGeometry) -> Vec<f32> {
     let out_tile = p.out_tile();
     let work = (Rows(x, g.in_size()), Rows(dy, g.out_size()));
     let partials = parallel::map(work, per_part, |_, (Rows(xs, _), Rows(dys, _))| {
-        let mut du = vec![0.0f32; TILE * TILE * c * o];
+        let mut du = vec![0.0f32; p.positions() * c * o];
         let parts = xs.chunks(p.chunk * g.in_size()).zip(dys.chunks(p.chunk * g.out_size()));
         for (xs, dys) in parts {
             let b = xs.len() / g.in_size();
             let tiles = b * p.tiles_per_image();
-            let sizes =
-                [b * p.padded[0] * p.padded[1] * c, b * out_tile * o, TILE * TILE * tiles * c, TILE * TILE * tiles * o];
+            let sizes = [
+                b * p.padded[0] * p.padded[1] * c,
+                b * out_tile * o,
+                p.positions() * tiles * c,
+                p.positions() * tiles * o,
+            ];
             with_chunk(sizes, |[xp, dyp, v, dm]| {
                 pack_input(xs, g, &p, xp);
                 transform_input(xp, &p, tiles, c, v);
                 pack_output(dys, g, &p, dyp);
                 transform_output_grad(dyp, &p, tiles, o, dm);
-                for pos in 0..TILE * TILE {
+                for pos in 0..p.positions() {
                     let (vp, dmp) = (&v[pos * tiles * c..][..tiles * c], &dm[pos * tiles * o..][..tiles * o]);
                     matmul_into_serial(&mut du[pos * c * o..][..c * o], vp, true, dmp, false, c, tiles, o, true);
                 }
@@ -290,14 +304,14 @@ pub(crate) fn weight_grad(x: &[f32], dy: &[f32], g: &ConvGeometry) -> Vec<f32> {
         du
     });
     let mut parts = partials.into_iter();
-    let mut du = parts.next().unwrap_or_else(|| vec![0.0; TILE * TILE * c * o]);
+    let mut du = parts.next().unwrap_or_else(|| vec![0.0; p.positions() * c * o]);
     for part in parts {
         du.iter_mut().zip(&part).for_each(|(a, b)| *a += b);
     }
     let mut dw = vec![0.0f32; o * c * r * r];
     let mut block = vec![0.0f32; r * r * o];
     for ch in 0..c {
-        let s = Grid { at: ch * o, rs: TILE * c * o, cs: c * o };
+        let s = Grid { at: ch * o, rs: p.a * c * o, cs: c * o };
         sandwich(p.r, Which::Gt, &du, s, &mut block, Grid { at: 0, rs: r * o, cs: o }, o, false);
         for (k, vals) in block.chunks_exact(o).enumerate() {
             for (oc, &v) in vals.iter().enumerate() {

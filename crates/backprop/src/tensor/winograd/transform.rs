@@ -1,26 +1,34 @@
-//! The transform matrices of F(4x4, 3x3) and F(2x2, 5x5), built at compile
-//! time, and the kernel that applies one to a tile of channel vectors.
+//! The transform matrices of F(4x4, 3x3) on 6x6 tiles and F(4x4, 5x5) on
+//! 8x8 tiles, built at compile time, and the kernel that applies one to a
+//! tile of channel vectors.
 //!
 //! The matrices come from the Toom-Cook construction on the points
-//! `0, 1, -1, 1/2, -1/2` and infinity: for the `k`-th finite point `p_k`,
-//! `A^T[i][k] = p_k^i`, `G[k][j] = p_k^j / prod_{l != k} (p_k - p_l)`, row
-//! `k` of `B^T` holds the coefficients of `prod_{l != k} (x - p_l)`; the point
-//! at infinity adds a last column `e_{m-1}` to `A^T`, a last row `e_{r-1}` to
-//! `G` and the coefficients of `prod_l (x - p_l)` as the last row of `B^T`
-//! (the construction of Lavin's `wincnn`). The points `±1/2` rather than
-//! `±2` keep the f32 error lower (Barabasz et al., "Error Analysis and
-//! Improving the Accuracy of Winograd Convolution", 2020).
+//! `0, 1, -1, 1/2, -1/2` (and `2, -2` for 8x8 tiles) and infinity: for the
+//! `k`-th finite point `p_k`, `A^T[i][k] = p_k^i`,
+//! `G[k][j] = p_k^j / prod_{l != k} (p_k - p_l)`, row `k` of `B^T` holds the
+//! coefficients of `prod_{l != k} (x - p_l)`; the point at infinity adds a
+//! last column `e_{m-1}` to `A^T`, a last row `e_{r-1}` to `G` and the
+//! coefficients of `prod_l (x - p_l)` as the last row of `B^T` (the
+//! construction of Lavin's `wincnn`). The points `±1/2` before `±2` keep the
+//! f32 error lower (Barabasz et al., "Error Analysis and Improving the
+//! Accuracy of Winograd Convolution", 2020).
 //!
 //! Each matrix is a constant of the kernel that applies it ([`sandwich`] is
 //! compiled once per kernel size and matrix), so the compiler drops the
-//! zero coefficients and turns the ones into additions: most of the
+//! zero coefficients and turns the ones into additions: many of the
 //! coefficients of these matrices are 0 or ±1.
 
-/// Tile side of every transform.
-pub(super) const TILE: usize = 6;
+/// Largest tile side of any transform here.
+pub(super) const MAX_TILE: usize = 8;
 
-/// Finite interpolation points (the last point is infinity).
-const POINTS: [f64; TILE - 1] = [0.0, 1.0, -1.0, 0.5, -0.5];
+/// The interpolation points, in the order they are taken: a tile of side
+/// `a` uses the first `a - 1` (the last point is infinity).
+const POINTS: [f64; MAX_TILE - 1] = [0.0, 1.0, -1.0, 0.5, -0.5, 2.0, -2.0];
+
+/// Tile side for an `r x r` kernel: F(4x4, r x r), `4 + r - 1`.
+pub(super) const fn tile_side(r: usize) -> usize {
+    4 + r - 1
+}
 
 /// Channels transformed together: one AVX-512 register.
 const LANES: usize = 16;
@@ -28,25 +36,25 @@ const LANES: usize = 16;
 /// Which matrix of F(m x m, r x r) a [`sandwich`] applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Which {
-    /// `A^T` `[m, TILE]`: products to outputs.
+    /// `A^T` `[m, a]`: products to outputs.
     At,
-    /// `A` `[TILE, m]`: output gradients to product gradients.
+    /// `A` `[a, m]`: output gradients to product gradients.
     A,
-    /// `G` `[TILE, r]`: kernel to transformed kernel.
+    /// `G` `[a, r]`: kernel to transformed kernel.
     G,
-    /// `G^T` `[r, TILE]`: transformed-kernel gradient to kernel gradient.
+    /// `G^T` `[r, a]`: transformed-kernel gradient to kernel gradient.
     Gt,
-    /// `B^T` `[TILE, TILE]`: input tile to transformed tile.
+    /// `B^T` `[a, a]`: input tile to transformed tile.
     Bt,
-    /// `B` `[TILE, TILE]`: transformed-tile gradient to input-tile gradient.
+    /// `B` `[a, a]`: transformed-tile gradient to input-tile gradient.
     B,
 }
 
-/// A matrix of at most `TILE x TILE` coefficients (row-major, the unused
+/// A matrix of at most `MAX_TILE x MAX_TILE` coefficients (row-major, the unused
 /// part zero).
 #[derive(Clone, Copy)]
 pub(super) struct Mat {
-    pub(super) v: [[f32; TILE]; TILE],
+    pub(super) v: [[f32; MAX_TILE]; MAX_TILE],
     pub(super) rows: usize,
     pub(super) cols: usize,
 }
@@ -61,13 +69,13 @@ const fn pow(p: f64, i: usize) -> f64 {
     v
 }
 
-/// Coefficients (lowest power first) of `prod (x - p_l)` over the finite
-/// points but the `skip`-th (none skipped when `skip >= TILE - 1`).
-const fn poly_without(skip: usize) -> [f64; TILE] {
-    let mut c = [0.0; TILE];
+/// Coefficients (lowest power first) of `prod (x - p_l)` over the first
+/// `n` points but the `skip`-th (none skipped when `skip >= n`).
+const fn poly_without(n: usize, skip: usize) -> [f64; MAX_TILE] {
+    let mut c = [0.0; MAX_TILE];
     c[0] = 1.0;
     let (mut deg, mut l) = (0, 0);
-    while l < TILE - 1 {
+    while l < n {
         if l != skip {
             // c *= (x - root): new c[i] = c[i - 1] - root c[i].
             let mut i = deg + 1;
@@ -83,10 +91,10 @@ const fn poly_without(skip: usize) -> [f64; TILE] {
     c
 }
 
-/// `prod_{l != k} (p_k - p_l)` over the finite points.
-const fn denominator(k: usize) -> f64 {
+/// `prod_{l != k} (p_k - p_l)` over the first `n` points.
+const fn denominator(n: usize, k: usize) -> f64 {
     let (mut f, mut l) = (1.0, 0);
-    while l < TILE - 1 {
+    while l < n {
         if l != k {
             f *= POINTS[k] - POINTS[l];
         }
@@ -96,11 +104,11 @@ const fn denominator(k: usize) -> f64 {
 }
 
 const fn transposed(a: Mat) -> Mat {
-    let mut t = Mat { v: [[0.0; TILE]; TILE], rows: a.cols, cols: a.rows };
+    let mut t = Mat { v: [[0.0; MAX_TILE]; MAX_TILE], rows: a.cols, cols: a.rows };
     let mut i = 0;
-    while i < TILE {
+    while i < MAX_TILE {
         let mut j = 0;
-        while j < TILE {
+        while j < MAX_TILE {
             t.v[j][i] = a.v[i][j];
             j += 1;
         }
@@ -109,10 +117,12 @@ const fn transposed(a: Mat) -> Mat {
     t
 }
 
-/// Matrix `which` of F(m x m, r x r), `m = TILE + 1 - r`.
+/// Matrix `which` of F(m x m, r x r) on tiles of side `a = tile_side(r)`,
+/// `m = a + 1 - r`.
 pub(super) const fn matrix(r: usize, which: Which) -> Mat {
-    let (m, last) = (TILE + 1 - r, TILE - 1);
-    let zero = [[0.0f32; TILE]; TILE];
+    let a = tile_side(r);
+    let (m, last) = (a + 1 - r, a - 1);
+    let zero = [[0.0f32; MAX_TILE]; MAX_TILE];
     let (mut at, mut g, mut bt) = (zero, zero, zero);
     let mut k = 0;
     while k < last {
@@ -124,12 +134,12 @@ pub(super) const fn matrix(r: usize, which: Which) -> Mat {
         }
         let mut j = 0;
         while j < r {
-            g[k][j] = (pow(p, j) / denominator(k)) as f32;
+            g[k][j] = (pow(p, j) / denominator(last, k)) as f32;
             j += 1;
         }
-        let poly = poly_without(k);
+        let poly = poly_without(last, k);
         let mut n = 0;
-        while n < TILE {
+        while n < a {
             bt[k][n] = poly[n] as f32;
             n += 1;
         }
@@ -137,14 +147,14 @@ pub(super) const fn matrix(r: usize, which: Which) -> Mat {
     }
     at[m - 1][last] = 1.0;
     g[last][r - 1] = 1.0;
-    let poly = poly_without(TILE);
+    let poly = poly_without(last, last);
     let mut n = 0;
-    while n < TILE {
+    while n < a {
         bt[last][n] = poly[n] as f32;
         n += 1;
     }
     let (at, g, bt) =
-        (Mat { v: at, rows: m, cols: TILE }, Mat { v: g, rows: TILE, cols: r }, Mat { v: bt, rows: TILE, cols: TILE });
+        (Mat { v: at, rows: m, cols: a }, Mat { v: g, rows: a, cols: r }, Mat { v: bt, rows: a, cols: a });
     match which {
         Which::At => at,
         Which::A => transposed(at),
@@ -240,9 +250,9 @@ fn apply_avx512<const R: usize, const W: u8>(op: Operands) {
     for lane in (0..full).step_by(LANES) {
         // t[i][b] = sum_a mat[i][a] src(a, b), a column of `src` at a time.
         // Left uninitialized (zeroing it would be a `memset` per slice).
-        let mut t = [[std::mem::MaybeUninit::<__m512>::uninit(); TILE]; TILE];
+        let mut t = [[std::mem::MaybeUninit::<__m512>::uninit(); MAX_TILE]; MAX_TILE];
         for b in 0..cols {
-            let mut column = [_mm512_setzero_ps(); TILE];
+            let mut column = [_mm512_setzero_ps(); MAX_TILE];
             for (a, xa) in column.iter_mut().enumerate().take(cols) {
                 let at = s.of(a, b) + lane;
                 let v: &[f32; LANES] = src[at..at + LANES].try_into().expect("a whole lane slice");
@@ -254,7 +264,7 @@ fn apply_avx512<const R: usize, const W: u8>(op: Operands) {
             }
         }
         for (i, ti) in t.iter().enumerate().take(rows) {
-            let mut row = [_mm512_setzero_ps(); TILE];
+            let mut row = [_mm512_setzero_ps(); MAX_TILE];
             for (b, rb) in row.iter_mut().enumerate().take(cols) {
                 // SAFETY: the loop above wrote t[i][b] for every i < rows, b < cols.
                 *rb = unsafe { ti[b].assume_init() };
@@ -282,7 +292,11 @@ fn apply_avx512<const R: usize, const W: u8>(op: Operands) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[inline]
-fn combine_avx512(coefs: &[f32; TILE], xs: &[std::arch::x86_64::__m512; TILE], n: usize) -> std::arch::x86_64::__m512 {
+fn combine_avx512(
+    coefs: &[f32; MAX_TILE],
+    xs: &[std::arch::x86_64::__m512; MAX_TILE],
+    n: usize,
+) -> std::arch::x86_64::__m512 {
     use std::arch::x86_64::*;
     let mut acc = _mm512_set1_ps(-0.0);
     for (&c, &x) in coefs.iter().zip(xs).take(n) {
@@ -330,9 +344,9 @@ fn lane_block<const FULL: bool>(
     add: bool,
 ) {
     let (rows, cols) = (mat.rows, mat.cols);
-    let mut t = [[[0.0f32; LANES]; TILE]; TILE];
+    let mut t = [[[0.0f32; LANES]; MAX_TILE]; MAX_TILE];
     for b in 0..cols {
-        let mut column = [[0.0f32; LANES]; TILE];
+        let mut column = [[0.0f32; LANES]; MAX_TILE];
         for (a, xa) in column.iter_mut().enumerate().take(cols) {
             let at = s.of(a, b) + lane;
             if FULL {
@@ -361,7 +375,7 @@ fn lane_block<const FULL: bool>(
 
 /// `sum_k coefs[k] xs[k]` over the first `n` vectors, zero coefficients skipped.
 #[inline(always)]
-fn combine(coefs: &[f32; TILE], xs: &[[f32; LANES]; TILE], n: usize) -> [f32; LANES] {
+fn combine(coefs: &[f32; MAX_TILE], xs: &[[f32; LANES]; MAX_TILE], n: usize) -> [f32; LANES] {
     let mut acc = [-0.0f32; LANES];
     for (&c, x) in coefs.iter().zip(xs).take(n) {
         if c != 0.0 {
@@ -381,13 +395,14 @@ mod tests {
     #[test]
     fn transforms_compute_a_correlation() {
         for r in [3, 5] {
+            let a = tile_side(r);
             let (at, g, bt) = (matrix(r, Which::At), matrix(r, Which::G), matrix(r, Which::Bt));
-            let d: Vec<f32> = (0..TILE).map(|i| (i as f32 * 0.37).sin()).collect();
+            let d: Vec<f32> = (0..a).map(|i| (i as f32 * 0.37).sin()).collect();
             let k: Vec<f32> = (0..r).map(|i| (i as f32 * 1.3 + 0.2).cos()).collect();
-            let gg: Vec<f32> = (0..TILE).map(|i| (0..r).map(|j| g.v[i][j] * k[j]).sum()).collect();
-            let bd: Vec<f32> = (0..TILE).map(|i| (0..TILE).map(|j| bt.v[i][j] * d[j]).sum()).collect();
-            for i in 0..TILE + 1 - r {
-                let y: f32 = (0..TILE).map(|j| at.v[i][j] * gg[j] * bd[j]).sum();
+            let gg: Vec<f32> = (0..a).map(|i| (0..r).map(|j| g.v[i][j] * k[j]).sum()).collect();
+            let bd: Vec<f32> = (0..a).map(|i| (0..a).map(|j| bt.v[i][j] * d[j]).sum()).collect();
+            for i in 0..a + 1 - r {
+                let y: f32 = (0..a).map(|j| at.v[i][j] * gg[j] * bd[j]).sum();
                 let direct: f32 = (0..r).map(|j| k[j] * d[i + j]).sum();
                 assert!((y - direct).abs() < 1e-5, "r {r}, output {i}: {y} vs {direct}");
             }
@@ -398,9 +413,9 @@ mod tests {
     #[test]
     fn matrices_have_their_shapes() {
         for r in [3, 5] {
-            let m = TILE + 1 - r;
+            let (a, m) = (tile_side(r), 4);
             let shape = |w| (matrix(r, w).rows, matrix(r, w).cols);
-            assert_eq!([shape(Which::At), shape(Which::G), shape(Which::Bt)], [(m, TILE), (TILE, r), (TILE, TILE)]);
+            assert_eq!([shape(Which::At), shape(Which::G), shape(Which::Bt)], [(m, a), (a, r), (a, a)]);
             for (w, wt) in [(Which::At, Which::A), (Which::G, Which::Gt), (Which::Bt, Which::B)] {
                 let (a, b) = (matrix(r, w), matrix(r, wt));
                 assert_eq!((a.rows, a.cols), (b.cols, b.rows));
@@ -417,6 +432,7 @@ mod tests {
     /// equals the product written out.
     #[test]
     fn sandwich_matches_the_matrix_product() {
+        const TILE: usize = tile_side(5);
         let len = 20;
         let src: Vec<f32> = (0..TILE * TILE * len).map(|i| ((i * 7 % 13) as f32 - 6.0) * 0.25).collect();
         let grid = Grid { at: 0, rs: TILE * len, cs: len };
