@@ -35,6 +35,7 @@ mod matmul;
 mod norm;
 pub mod parallel;
 mod pool;
+mod pool_2x2;
 mod random;
 mod reduce;
 mod shape;

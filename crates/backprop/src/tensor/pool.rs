@@ -15,6 +15,7 @@
 //! Planes run in parallel.
 
 use super::parallel::{self, Rows};
+use super::pool_2x2::max_pool_2x2;
 use super::Tensor;
 use std::ops::Range;
 
@@ -160,29 +161,6 @@ pub fn max_pool2d(x: &Tensor, kernel: [usize; 2], stride: [usize; 2], padding: [
         }
     });
     (Tensor::from_vec(y, &[x.dim(0), x.dim(1), g.out_hw[0], g.out_hw[1]]), arg)
-}
-
-/// One plane of the usual 2x2 pooling with stride 2 (`x` rows of `w`, `y`
-/// and `arg` rows of `ow`), the same rule as the general loop (first maximum
-/// in row-major order, a NaN wins) over each window's four inputs in turn,
-/// written so that the compiler vectorizes it across output columns.
-fn max_pool_2x2(x: &[f32], w: usize, y: &mut [f32], arg: &mut [u32], ow: usize) {
-    for (oy, (y, arg)) in y.chunks_exact_mut(ow).zip(arg.chunks_exact_mut(ow)).enumerate() {
-        let (r0, r1) = (&x[2 * oy * w..][..2 * ow], &x[(2 * oy + 1) * w..][..2 * ow]);
-        let row0 = (2 * oy * w) as u32;
-        for (ox, ((y, arg), (p, q))) in
-            y.iter_mut().zip(arg).zip(r0.chunks_exact(2).zip(r1.chunks_exact(2))).enumerate()
-        {
-            let at0 = row0 + 2 * ox as u32;
-            let (mut best, mut at) = (p[0], at0);
-            for (v, i) in [(p[1], at0 + 1), (q[0], at0 + w as u32), (q[1], at0 + w as u32 + 1)] {
-                let take = (v > best) | v.is_nan();
-                best = if take { v } else { best };
-                at = if take { i } else { at };
-            }
-            (*y, *arg) = (best, at);
-        }
-    }
 }
 
 /// The gradient of [`max_pool2d`] with respect to its input (shape `x_shape`):
