@@ -31,7 +31,7 @@ use super::im2col::{col2im, im2col, ConvGeometry};
 use super::matmul::{matmul_into, matmul_into_serial};
 use super::parallel::{self, with_scratch, Rows};
 use super::winograd;
-use super::Tensor;
+use super::{output_buffer, Tensor};
 
 /// Stride, padding, dilation and groups of a 2-d convolution (PyTorch's
 /// `nn.Conv2d` arguments; `[height, width]` pairs).
@@ -390,7 +390,10 @@ pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, opts: Conv2dOptions
     if let Some(b) = bias {
         expect_shape("conv2d", "bias", b, &[g.out_channels]);
     }
-    let mut y = vec![0.0f32; g.batch * g.out_size()];
+    // SAFETY: `forward` writes every output value, on both of its paths
+    // (Winograd's `to_nchw` and `im2col`'s `for_each_block` copy each
+    // sample's output planes whole) before anything reads one.
+    let mut y = unsafe { output_buffer(g.batch * g.out_size()) };
     forward(x.data(), w.data(), bias.map(Tensor::data), &g, &mut y);
     Tensor::from_vec(y, &[g.batch, g.out_channels, g.out_hw[0], g.out_hw[1]])
 }
