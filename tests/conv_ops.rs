@@ -200,6 +200,10 @@ fn conv_cases() -> Vec<([usize; 4], [usize; 4], Conv2dOptions, bool)> {
         ([1, 9, 6, 5], [10, 9, 5, 5], conv_opts([1, 1], [2, 2], [1, 1], 1), false),
         ([3, 8, 5, 6], [9, 8, 3, 3], conv_opts([1, 1], [0, 0], [1, 1], 1), true),
         ([1, 8, 4, 3], [8, 8, 5, 5], conv_opts([1, 1], [3, 2], [1, 1], 1), true),
+        // A first layer (C kh kw <= 32, rows of 8 or more outputs): the
+        // direct kernels on AVX-512 CPUs, 16 + 1 output channels.
+        ([2, 1, 9, 11], [17, 1, 5, 5], conv_opts([1, 1], [2, 2], [1, 1], 1), true),
+        ([1, 3, 8, 10], [4, 3, 3, 3], conv_opts([1, 1], [1, 1], [1, 1], 1), false),
         // 16 and more channels: whole AVX-512 lane slices and a partial one.
         ([2, 17, 6, 7], [16, 17, 5, 5], conv_opts([1, 1], [2, 2], [1, 1], 1), true),
         ([1, 16, 9, 8], [33, 16, 3, 3], conv_opts([1, 1], [1, 0], [1, 1], 1), false),

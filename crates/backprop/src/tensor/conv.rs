@@ -27,6 +27,7 @@
 //! thread count.
 
 use super::batch_norm::sum_channels;
+use super::direct_conv;
 use super::im2col::{col2im, im2col, ConvGeometry};
 use super::matmul::{matmul_into, matmul_into_serial};
 use super::parallel::{self, with_scratch, Rows};
@@ -279,6 +280,9 @@ fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeometry, y: &mut
     if winograd::applies(g) {
         return winograd::forward(x, w, bias, g, y);
     }
+    if direct_conv::applies(g) {
+        return direct_conv::forward(x, w, bias, g, y);
+    }
     let (k, og, l) = (g.group_rows(), g.group_out(), g.out_plane());
     let (in_size, out_size) = (g.in_size(), g.out_size());
     let product = product_for(g.batch, chunk_len(g));
@@ -340,6 +344,9 @@ fn input_grad(dy: &[f32], w: &[f32], g: &ConvGeometry, dx: &mut [f32]) {
 fn weight_grad(x: &[f32], dy: &[f32], g: &ConvGeometry) -> Vec<f32> {
     if winograd::applies(g) {
         return winograd::weight_grad(x, dy, g);
+    }
+    if direct_conv::applies(g) {
+        return direct_conv::weight_grad(x, dy, g);
     }
     let (k, og, l) = (g.group_rows(), g.group_out(), g.out_plane());
     let (in_size, out_size) = (g.in_size(), g.out_size());

@@ -27,6 +27,7 @@ mod adam;
 mod attention;
 mod batch_norm;
 mod conv;
+mod direct_conv;
 mod elementwise;
 mod im2col;
 mod loss;
