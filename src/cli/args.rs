@@ -313,13 +313,24 @@ pub(crate) fn refuse_overwriting_inputs(flag: &str, output: &Path, inputs: &[(&s
     Ok(())
 }
 
-/// Refuses an output folder (named by `flag`) that exists as something else,
-/// before any work is done: otherwise the work is lost to "File exists".
+/// Refuses an output folder (named by `flag`) that exists as something else
+/// or cannot be written (a read-only disk, no permission), before any work
+/// is done: otherwise the work is lost when the first file is saved. The
+/// check writes and removes a probe file; folders it had to create for that
+/// are removed again, so a run that fails later leaves nothing behind.
 pub(crate) fn check_out_folder(flag: &str, dir: &Path) -> Result<()> {
     if dir.exists() && !dir.is_dir() {
         return Err(Error::invalid(flag, format!("{} is a file, not a folder", dir.display())));
     }
-    Ok(())
+    let created: Vec<&Path> = dir.ancestors().take_while(|d| !d.as_os_str().is_empty() && !d.exists()).collect();
+    let cannot = |e: std::io::Error| Error::invalid(flag, format!("cannot write in {}: {e}", dir.display()));
+    let probe = dir.join(format!(".backprop-write-check-{}", std::process::id()));
+    let written = std::fs::create_dir_all(dir).and_then(|()| std::fs::File::create(&probe)).map_err(cannot);
+    let _ = std::fs::remove_file(&probe);
+    for folder in &created {
+        let _ = std::fs::remove_dir(folder); // only empty ones go
+    }
+    written.map(drop)
 }
 
 #[cfg(test)]
@@ -339,5 +350,17 @@ mod tests {
         assert!(positive_usize("0").is_err());
         assert!(fraction("1").is_err());
         assert_eq!(non_negative_f32("0"), Ok(0.0));
+    }
+
+    /// An output folder that cannot be made is refused up front; one that
+    /// can is checked without being left behind.
+    #[test]
+    fn out_folders_are_checked_before_the_work() {
+        let err = check_out_folder("--out", Path::new("/proc/backprop-no-such/run")).unwrap_err().to_string();
+        assert!(err.contains("--out") && err.contains("cannot write in /proc/backprop-no-such/run"), "{err}");
+        let base = std::env::temp_dir().join(format!("backprop-out-check-{}", std::process::id()));
+        let nested = base.join("a/b");
+        check_out_folder("--out", &nested).expect("a folder under the temp dir can be written");
+        assert!(!base.exists(), "the check left {} behind", base.display());
     }
 }

@@ -89,9 +89,36 @@ pub(crate) fn run(a: GanScoreArgs) -> Result<()> {
 
 /// A whole number from 1 to 100,000 (images to generate and score).
 fn at_most_100k(s: &str) -> std::result::Result<usize, String> {
+    let too_many = || format!("{} images is more than gan-score takes (at most 100000)", s.trim());
+    // A number too large for the machine's integers is too many images too.
+    if let Err(e) = s.trim().parse::<usize>() {
+        if *e.kind() == std::num::IntErrorKind::PosOverflow {
+            return Err(too_many());
+        }
+    }
     let n = positive_usize(s)?;
     if n > 100_000 {
-        return Err(format!("{n} images is more than gan-score takes (at most 100000)"));
+        return Err(too_many());
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::at_most_100k;
+
+    /// `--count`: 1 to 100000; a number past the machine's integers reads as
+    /// too many images, not as the integer type's limit.
+    #[test]
+    fn count_is_checked_against_what_gan_score_takes() {
+        assert_eq!(at_most_100k("100000"), Ok(100_000));
+        for (text, says) in [
+            ("200000", "200000 images is more than gan-score takes (at most 100000)"),
+            ("99999999999999999999999", "99999999999999999999999 images is more than gan-score takes (at most 100000)"),
+            ("0", "must be at least 1, got 0"),
+            ("ten", "'ten' is not a positive whole number"),
+        ] {
+            assert_eq!(at_most_100k(text), Err(says.to_string()), "--count {text}");
+        }
+    }
 }
