@@ -195,7 +195,7 @@ fn conv_cases() -> Vec<([usize; 4], [usize; 4], Conv2dOptions, bool)> {
         ([3, 1, 7, 5], [2, 1, 5, 3], conv_opts([3, 2], [0, 0], [1, 1], 1), false),
         ([2, 2, 4, 4], [2, 2, 1, 1], conv_opts([2, 2], [1, 0], [1, 1], 1), true),
         // Stride 1, 3x3 or 5x5, 8+ channels each side: Winograd's F(4x4, 3x3)
-        // and F(2x2, 5x5), with outputs that are not a multiple of the tile.
+        // and F(4x4, 5x5), with outputs that are not a multiple of the tile.
         ([2, 8, 7, 9], [8, 8, 3, 3], conv_opts([1, 1], [1, 1], [1, 1], 1), true),
         ([1, 9, 6, 5], [10, 9, 5, 5], conv_opts([1, 1], [2, 2], [1, 1], 1), false),
         ([3, 8, 5, 6], [9, 8, 3, 3], conv_opts([1, 1], [0, 0], [1, 1], 1), true),
