@@ -288,15 +288,26 @@ fn pretrained_encoder_beats_a_random_one_with_ten_labels_per_class() {
 
 /// `train mnist --augment` (random affine maps and elastic distortions of
 /// the digits, Simard et al. 2003) is worth points when labels are few: 10
-/// per class, the same network and steps, with and without it.
+/// per class, the same network and steps, with and without it, averaged
+/// over two seeds (single seeds gained +1.2 to +5.8 points on the 1,996
+/// test digits, seeds 1-4, 2026-12-02).
 #[test]
 fn augmentation_helps_with_ten_labels_per_class() {
     let dir = TempDir::new("augment-ci");
     let arch = "c8k5p2-bn-relu-mp2-c16k5-bn-relu-mp2-fc64-bn-relu";
-    let train = |name: &str, extra: &[&str]| ten_labels(&dir, arch, "120", name, extra);
-    let plain = train("plain", &[]);
-    let augmented = train("augmented", &["--augment"]);
-    assert!(augmented >= plain + 1.5, "with --augment {augmented}% vs without {plain}%");
+    let mean = |augment: bool| {
+        let runs = ["1", "2"].map(|seed| {
+            let mut extra = vec!["--seed", seed];
+            extra.extend(augment.then_some("--augment"));
+            ten_labels(&dir, arch, "120", &format!("seed{seed}-{augment}"), &extra)
+        });
+        (runs.iter().sum::<f32>() / 2.0, runs)
+    };
+    let ((plain, plain_runs), (augmented, augmented_runs)) = (mean(false), mean(true));
+    assert!(
+        augmented >= plain + 1.5,
+        "with --augment {augmented}% {augmented_runs:?} vs without {plain}% {plain_runs:?} (mean of seeds 1, 2)"
+    );
 }
 
 #[test]

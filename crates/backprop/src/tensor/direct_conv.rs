@@ -14,9 +14,8 @@
 //!   plane of `dy[o, i, j] x[c, i + ki, j + kj]`, one register per tap.
 //!
 //! Stride 1, no dilation, one group, a 3x3 or 5x5 kernel, `C kh kw <= 32`,
-//! AVX-512 only; other
-//! layers and CPUs take `im2col`. Sums run in a fixed order, so results do
-//! not depend on the thread count.
+//! AVX-512 only; other layers and CPUs take `im2col`. Sums run in a fixed
+//! order, so results do not depend on the thread count.
 
 use super::im2col::ConvGeometry;
 use super::parallel::{self, with_scratch, Rows};
