@@ -368,12 +368,24 @@ fn weight_grad(x: &[f32], dy: &[f32], g: &ConvGeometry) -> Vec<f32> {
         });
         dw
     });
+    sum_in_order(partials, w_size)
+}
+
+/// Images per partial sum of a weight gradient on the Winograd and direct
+/// paths (a fixed number, so that the order of the sums does not depend on
+/// the thread count).
+pub(crate) const WEIGHT_GRAD_IMAGES: usize = 8;
+
+/// The element-wise sum of per-chunk partial weight gradients, added in
+/// chunk order (so the result does not depend on the thread count); `len`
+/// zeros when there are none.
+pub(crate) fn sum_in_order(partials: Vec<Vec<f32>>, len: usize) -> Vec<f32> {
     let mut parts = partials.into_iter();
-    let mut dw = parts.next().unwrap_or_else(|| vec![0.0; w_size]);
-    for p in parts {
-        dw.iter_mut().zip(&p).for_each(|(a, b)| *a += b);
+    let mut sum = parts.next().unwrap_or_else(|| vec![0.0; len]);
+    for part in parts {
+        sum.iter_mut().zip(&part).for_each(|(a, b)| *a += b);
     }
-    dw
+    sum
 }
 
 /// 2-d convolution of `x` `[N, C, H, W]` with `w` `[O, C / groups, kh, kw]`

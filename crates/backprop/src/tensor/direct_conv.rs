@@ -17,15 +17,12 @@
 //! AVX-512 only; other layers and CPUs take `im2col`. Sums run in a fixed
 //! order, so results do not depend on the thread count.
 
+use super::conv::{sum_in_order, WEIGHT_GRAD_IMAGES};
 use super::im2col::ConvGeometry;
 use super::parallel::{self, with_scratch, Rows};
 
 /// Inputs per output (`C kh kw`) up to which the direct kernels are used.
 const MAX_TAPS: usize = 32;
-
-/// Images per partial sum of the weight gradient (a fixed number, so that
-/// the order of the sums does not depend on the thread count).
-const WEIGHT_GRAD_IMAGES: usize = 8;
 
 /// True when `g` is a convolution these kernels compute, on this CPU.
 pub(crate) fn applies(g: &ConvGeometry) -> bool {
@@ -125,23 +122,14 @@ pub(crate) fn weight_grad(x: &[f32], dy: &[f32], g: &ConvGeometry) -> Vec<f32> {
         });
         dw
     });
-    let mut parts = partials.into_iter();
-    let mut dw = parts.next().unwrap_or_else(|| vec![0.0; size]);
-    for part in parts {
-        dw.iter_mut().zip(&part).for_each(|(a, b)| *a += b);
-    }
-    dw
+    sum_in_order(partials, size)
 }
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use super::{ConvGeometry, Padded};
+    use crate::tensor::lane_mask as lanes;
     use std::arch::x86_64::*;
-
-    /// The first `n` of 16 lanes.
-    fn lanes(n: usize) -> __mmask16 {
-        ((1u32 << n.min(16)) - 1) as __mmask16
-    }
 
     /// One image of [`super::forward`]: `xp` its padded planes, `wt` the
     /// weight `[C kh kw, O]`, `y` `[O, OH, OW]`.

@@ -68,6 +68,13 @@ pub use unary::{
 use std::fmt;
 use std::sync::Arc;
 
+/// The AVX-512 mask of the first `n` of 16 lanes (all 16 for `n >= 16`),
+/// for the kernels' masked loads and stores of a row's last values.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn lane_mask(n: usize) -> u16 {
+    ((1u32 << n.min(16)) - 1) as u16
+}
+
 /// A buffer of `len` values, not zeroed, for a kernel that writes every value
 /// before anything reads one (a product's output, an elementwise map's).
 /// Zeroing first costs one more pass over memory per op: for the weight

@@ -50,6 +50,7 @@ fn portable(x: &[f32], w: usize, y: &mut [f32], arg: &mut [u32], ow: usize) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn avx512(x: &[f32], w: usize, y: &mut [f32], arg: &mut [u32], ow: usize) {
+    use super::lane_mask as mask;
     use std::arch::x86_64::*;
     let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     let (one, below, below_right) =
@@ -97,12 +98,6 @@ unsafe fn split(x: &[f32], at: usize, lo: u16, hi: u16) -> (std::arch::x86_64::_
         (_mm512_maskz_loadu_ps(lo, x.as_ptr().add(at)), _mm512_maskz_loadu_ps(hi, x.as_ptr().wrapping_add(at + 16)))
     };
     (_mm512_permutex2var_ps(a, even, b), _mm512_permutex2var_ps(a, odd, b))
-}
-
-/// The mask of the first `n` of 16 lanes.
-#[cfg(target_arch = "x86_64")]
-fn mask(n: usize) -> u16 {
-    ((1u32 << n.min(16)) - 1) as u16
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@
 //! last inside the chunk so that every transform runs along contiguous
 //! channels.
 
-use super::conv::product_for;
+use super::conv::{product_for, sum_in_order, WEIGHT_GRAD_IMAGES};
 use super::im2col::ConvGeometry;
 use super::matmul::matmul_into_serial;
 use super::parallel::{self, with_scratch, Rows};
@@ -267,10 +267,6 @@ pub(crate) fn input_grad(dy: &[f32], w: &[f32], g: &ConvGeometry, dx: &mut [f32]
     });
 }
 
-/// Images per partial sum of the weight gradient (a fixed number, so that
-/// the sum's order and result do not depend on the thread count).
-const WEIGHT_GRAD_IMAGES: usize = 8;
-
 /// `dW` `[O, C, r, r]`, the weight-gradient of [`forward`], from `x` and `dy`.
 pub(crate) fn weight_grad(x: &[f32], dy: &[f32], g: &ConvGeometry) -> Vec<f32> {
     let p = Plan::new(g);
@@ -303,11 +299,7 @@ pub(crate) fn weight_grad(x: &[f32], dy: &[f32], g: &ConvGeometry) -> Vec<f32> {
         }
         du
     });
-    let mut parts = partials.into_iter();
-    let mut du = parts.next().unwrap_or_else(|| vec![0.0; p.positions() * c * o]);
-    for part in parts {
-        du.iter_mut().zip(&part).for_each(|(a, b)| *a += b);
-    }
+    let du = sum_in_order(partials, p.positions() * c * o);
     let mut dw = vec![0.0f32; o * c * r * r];
     let mut block = vec![0.0f32; r * r * o];
     for ch in 0..c {
