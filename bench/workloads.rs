@@ -109,24 +109,28 @@ fn main() {
             std::process::exit(2);
         }
     };
-    rayon::ThreadPoolBuilder::new().num_threads(o.threads).build_global().expect("the thread pool starts once");
-    let result = match o.workload.as_str() {
-        "w3" => {
-            matmul_gflops(&o);
-            Ok(())
-        }
-        "w4" => baby_gpt(&o),
-        "w5conv" => {
-            conv_gflops(&o);
-            Ok(())
-        }
-        "w6" => gan_workload(&o),
-        "w7" => rl_workload(&o),
-        _ => train_workload(&o),
-    };
+    // On one of the pool's threads, as `backprop` runs its commands (see `run_in_pool`).
+    let result = backprop::tensor::parallel::run_in_pool(Some(o.threads), || run_workload(&o)).and_then(|r| r);
     if let Err(e) = result {
         eprintln!("error: {e}");
         std::process::exit(1);
+    }
+}
+
+fn run_workload(o: &Options) -> backprop::Result<()> {
+    match o.workload.as_str() {
+        "w3" => {
+            matmul_gflops(o);
+            Ok(())
+        }
+        "w4" => baby_gpt(o),
+        "w5conv" => {
+            conv_gflops(o);
+            Ok(())
+        }
+        "w6" => gan_workload(o),
+        "w7" => rl_workload(o),
+        _ => train_workload(o),
     }
 }
 

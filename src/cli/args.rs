@@ -51,31 +51,23 @@ pub(crate) struct ThreadsArg {
 }
 
 impl ThreadsArg {
-    /// Sizes the global thread pool used by every parallel kernel (call once,
-    /// first). Refuses more than [`max_threads`] (4 per core): a count such
-    /// as 100000 would spend minutes starting threads that only queue.
+    /// The thread count asked for, or `default` when `--threads` is not
+    /// given; `cli::main` sizes the global pool with it before the command
+    /// runs (on one of the pool's threads). Refuses more than
+    /// [`max_threads`] (4 per core): a count such as 100000 would spend
+    /// minutes starting threads that only queue.
     ///
     /// [`max_threads`]: backprop::tensor::parallel::max_threads
-    pub fn apply(self) -> Result<()> {
-        self.apply_or(None)
-    }
-
-    /// As [`ThreadsArg::apply`], with `default` threads when `--threads` is not given.
-    pub fn apply_or(self, default: Option<usize>) -> Result<()> {
-        if let Some(n) = self.threads.or(default) {
-            let cap = backprop::tensor::parallel::max_threads();
-            if n > cap {
-                return Err(Error::invalid(
-                    "--threads",
-                    format!("{n} is more than this machine can use: at most {cap} (4 per core, {} cores)", cap / 4),
-                ));
-            }
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(n)
-                .build_global()
-                .map_err(|e| Error::invalid("--threads", e.to_string()))?;
+    pub fn count(self, default: Option<usize>) -> Result<Option<usize>> {
+        let Some(n) = self.threads.or(default) else { return Ok(None) };
+        let cap = backprop::tensor::parallel::max_threads();
+        if n > cap {
+            return Err(Error::invalid(
+                "--threads",
+                format!("{n} is more than this machine can use: at most {cap} (4 per core, {} cores)", cap / 4),
+            ));
         }
-        Ok(())
+        Ok(Some(n))
     }
 }
 

@@ -50,7 +50,7 @@ pub(crate) struct AttackArgs {
     #[arg(long, value_name = "N", value_parser = super::args::positive_usize)]
     limit: Option<usize>,
     #[command(flatten)]
-    threads: ThreadsArg,
+    pub(crate) threads: ThreadsArg,
 }
 
 /// A perturbation size in (0, 1].
@@ -64,7 +64,6 @@ fn eps_value(s: &str) -> std::result::Result<f32, String> {
 }
 
 pub(crate) fn run(a: AttackArgs) -> Result<()> {
-    a.threads.apply()?;
     if a.save > 0 {
         super::args::check_out_folder("--out", &a.out)?;
     }

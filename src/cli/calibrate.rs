@@ -37,11 +37,10 @@ pub(crate) struct CalibrateArgs {
     #[command(flatten)]
     json: JsonArg,
     #[command(flatten)]
-    threads: ThreadsArg,
+    pub(crate) threads: ThreadsArg,
 }
 
 pub(crate) fn run(a: CalibrateArgs) -> Result<()> {
-    a.threads.apply()?;
     if a.method == Method::Ae {
         return Err(Error::invalid(
             "--method",

@@ -16,11 +16,10 @@ pub(crate) struct EvalArgs {
     #[command(flatten)]
     data: DataArg,
     #[command(flatten)]
-    threads: ThreadsArg,
+    pub(crate) threads: ThreadsArg,
 }
 
 pub(crate) fn run(a: EvalArgs) -> Result<()> {
-    a.threads.apply()?;
     let (loaded, dir, data) = load_model_and_data("eval", &a.model, &a.data)?;
     let classifier = loaded.classifier("eval")?;
     let e = evaluate(classifier.module, &data, loaded.loss(), 1000);

@@ -24,13 +24,12 @@ pub(crate) struct GanScoreArgs {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     #[command(flatten)]
-    threads: ThreadsArg,
+    pub(crate) threads: ThreadsArg,
     #[command(flatten)]
     output: JsonArg,
 }
 
 pub(crate) fn run(a: GanScoreArgs) -> Result<()> {
-    a.threads.apply()?;
     let loaded = a.model.load()?;
     let gan = loaded.gan("gan-score")?;
     let classifier_file = backprop::models::load(&a.classifier)?;

@@ -41,11 +41,10 @@ pub(crate) struct GenerateArgs {
     #[arg(long, value_name = "FILE")]
     out: Option<std::path::PathBuf>,
     #[command(flatten)]
-    threads: super::args::ThreadsArg,
+    pub(crate) threads: super::args::ThreadsArg,
 }
 
 pub(crate) fn run(a: GenerateArgs) -> Result<()> {
-    a.threads.apply()?;
     let loaded = a.model.load()?;
     if let backprop::models::Model::Gan(gan) = &loaded.model {
         let gpt_flags = [

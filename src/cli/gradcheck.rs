@@ -34,7 +34,7 @@ pub(crate) struct GradcheckArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     #[command(flatten)]
-    threads: ThreadsArg,
+    pub(crate) threads: ThreadsArg,
 }
 
 /// A finite-difference step f32 arithmetic can resolve: below 1e-6 the
@@ -49,7 +49,6 @@ fn finite_difference_step(s: &str) -> std::result::Result<f32, String> {
 }
 
 pub(crate) fn run(a: GradcheckArgs) -> Result<()> {
-    a.threads.apply()?;
     let (loaded, dir, data) = super::eval::load_model_and_data("gradcheck", &a.model, &a.data)?;
     let classifier = loaded.classifier("gradcheck")?;
     // The check runs in evaluation mode (Graph::eval): dropout off, batch norm

@@ -42,6 +42,7 @@ mod train_gpt;
 mod train_images;
 mod train_rl;
 
+use backprop::Result;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// backprop: train and inspect neural networks on the CPU.
@@ -100,7 +101,45 @@ pub fn main() -> i32 {
         Ok(cli) => cli,
         Err(e) => return report_clap_error(e),
     };
-    let result = match cli.command {
+    let command = cli.command;
+    let result = match command.threads() {
+        // `serve` answers each connection on its own thread (outside the pool) and
+        // blocks in `accept`: it would only hold one of the pool's threads.
+        Ok(_) if matches!(command, Command::Serve(_)) => dispatch(command),
+        // Everything else runs on a thread of the pool (see `run_in_pool`).
+        Ok(threads) => backprop::tensor::parallel::run_in_pool(threads, move || dispatch(command)).and_then(|r| r),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}
+
+impl Command {
+    /// The `--threads` this command asks for (validated), if any.
+    fn threads(&self) -> Result<Option<usize>> {
+        match self {
+            Command::Train(a) => a.run_args().threads(),
+            Command::Pretrain(a) => a.run.threads(),
+            Command::Generate(a) => a.threads.count(None),
+            Command::GanScore(a) => a.threads.count(None),
+            Command::Eval(a) => a.threads.count(None),
+            Command::Gradcheck(a) => a.threads.count(None),
+            Command::Attack(a) => a.threads.count(None),
+            Command::Ood(a) => a.threads.count(None),
+            Command::Calibrate(a) => a.threads.count(None),
+            _ => Ok(None),
+        }
+    }
+}
+
+/// Runs one parsed command.
+fn dispatch(command: Command) -> Result<()> {
+    match command {
         Command::Train(a) => train::run(a),
         Command::Pretrain(a) => pretrain::run(a),
         Command::Generate(a) => generate::run(a),
@@ -118,13 +157,6 @@ pub fn main() -> i32 {
         Command::Serve(a) => serve::run(a),
         Command::Play(a) => play::run(a),
         Command::Doctor(a) => doctor::run(a),
-    };
-    match result {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("error: {e}");
-            1
-        }
     }
 }
 

@@ -41,7 +41,7 @@ pub(crate) struct OodArgs {
     #[command(flatten)]
     json: JsonArg,
     #[command(flatten)]
-    threads: ThreadsArg,
+    pub(crate) threads: ThreadsArg,
 }
 
 /// One method's result.
@@ -56,7 +56,6 @@ struct Row {
 }
 
 pub(crate) fn run(a: OodArgs) -> Result<()> {
-    a.threads.apply()?;
     let all = a.method.0.len() > 1;
     let wanted: Vec<Method> =
         a.method.0.iter().copied().filter(|&m| !(all && m == Method::Ae && a.ae.is_none())).collect();

@@ -115,7 +115,7 @@ pub(crate) struct PretrainArgs {
     #[command(flatten)]
     optim: OptimArgs,
     #[command(flatten)]
-    run: RunArgs,
+    pub(crate) run: RunArgs,
 }
 
 pub(crate) fn run(a: PretrainArgs) -> Result<()> {

@@ -98,7 +98,22 @@ pub(crate) struct MnistArgs {
     #[command(flatten)]
     optim: OptimArgs,
     #[command(flatten)]
-    run: RunArgs,
+    pub(crate) run: RunArgs,
+}
+
+impl TrainArgs {
+    /// The run options (seed, folder, threads) of whichever task was asked for.
+    pub(crate) fn run_args(&self) -> &RunArgs {
+        match &self.task {
+            TrainTask::Mnist(a) => &a.run,
+            TrainTask::Csv(a) => &a.run,
+            TrainTask::Gpt(a) => &a.run,
+            TrainTask::Images(a) => &a.run,
+            TrainTask::Autoencoder(a) => &a.run,
+            TrainTask::Rl(a) => &a.run,
+            TrainTask::Gan(a) => &a.run,
+        }
+    }
 }
 
 pub(crate) fn run(args: TrainArgs) -> Result<()> {

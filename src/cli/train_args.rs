@@ -73,15 +73,19 @@ impl RunArgs {
         Ok(())
     }
 
-    /// Sets the thread count (before any parallel work, such as decoding images)
-    /// and names the run's files; the folder is made by [`RunFolder::trainer`].
+    /// The thread count (`--threads`, or under `mpirun` the cores shared
+    /// among the node's ranks); `cli::main` sizes the pool with it.
+    pub fn threads(&self) -> Result<Option<usize>> {
+        self.threads.count(self.distributed.default_threads())
+    }
+
+    /// Names the run's files; the folder is made by [`RunFolder::trainer`].
     pub fn start(&self) -> Result<RunFolder> {
         self.start_as("model.safetensors")
     }
 
     /// [`RunArgs::start`] for a run whose checkpoint is `<out>/<file>` (`pretrain`'s encoder).
     pub fn start_as(&self, file: &str) -> Result<RunFolder> {
-        self.threads.apply_or(self.distributed.default_threads())?;
         super::args::check_out_folder("--out", &self.out)?;
         let comm = self.distributed.start()?;
         let dir = self.out.clone();

@@ -57,7 +57,7 @@ pub(crate) struct AutoencoderArgs {
     #[command(flatten)]
     optim: OptimArgs,
     #[command(flatten)]
-    run: RunArgs,
+    pub(crate) run: RunArgs,
 }
 
 /// One step: a shuffled batch, the autoencoder's loss (per example, summed over pixels).

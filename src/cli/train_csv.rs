@@ -81,7 +81,7 @@ pub(crate) struct CsvArgs {
     #[command(flatten)]
     optim: OptimArgs,
     #[command(flatten)]
-    run: RunArgs,
+    pub(crate) run: RunArgs,
 }
 
 /// The examples and what they were made from.

@@ -58,7 +58,7 @@ pub(crate) struct GanArgs {
     #[arg(long)]
     keep_epochs: bool,
     #[command(flatten)]
-    run: RunArgs,
+    pub(crate) run: RunArgs,
 }
 
 pub(crate) fn run(a: GanArgs) -> Result<()> {

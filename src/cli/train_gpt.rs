@@ -74,7 +74,7 @@ pub(crate) struct GptArgs {
     #[command(flatten)]
     optim: OptimArgs,
     #[command(flatten)]
-    run: RunArgs,
+    pub(crate) run: RunArgs,
 }
 
 /// The most values the activations of one training step may hold, all

@@ -82,7 +82,7 @@ pub(crate) struct ImagesArgs {
     #[command(flatten)]
     optim: OptimArgs,
     #[command(flatten)]
-    run: RunArgs,
+    pub(crate) run: RunArgs,
 }
 
 pub(crate) fn run(a: ImagesArgs) -> Result<()> {

@@ -54,7 +54,7 @@ pub(crate) struct RlArgs {
     #[command(flatten)]
     optim: OptimArgs,
     #[command(flatten)]
-    run: RunArgs,
+    pub(crate) run: RunArgs,
 }
 
 /// `--target`: a return, or none.
