@@ -4,6 +4,7 @@
 //! `A B^T` (the shapes every backward pass needs) cost no copy.
 
 use super::parallel::with_scratch;
+use super::small_matmul;
 use super::transpose::{transpose_into, Write};
 use super::{output_buffer, Tensor};
 use gemm::Parallelism;
@@ -128,6 +129,11 @@ fn gemm_kernel(
             Write::Accumulate => {}
             Write::Bias(bias) => bias_rows(dst, bias),
         }
+        return;
+    }
+    if !a.transposed && b.transposed && small_matmul::applies(m, k, n) {
+        // A few rows through a layer's weight: dot products, nothing packed.
+        small_matmul::product_nt(dst, a.data, b.data, m, k, n, how);
         return;
     }
     if column_major_is_cheaper(&a, &b, m, k, n) {

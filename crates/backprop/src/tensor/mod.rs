@@ -40,6 +40,7 @@ mod pool_2x2;
 mod random;
 mod reduce;
 mod shape;
+mod small_matmul;
 mod softmax;
 mod transpose;
 mod unary;
