@@ -134,6 +134,63 @@ def workload_args(workload, args):
     return extra
 
 
+# ------------------------------------------------------------------ work
+
+def mlp_flops(sizes, examples):
+    """FLOPs of an MLP's products over `examples`: forward, input and weight gradients (3x the
+    forward's), 2 per multiply-add. Element-wise work (activations, losses, the optimizer) is left out."""
+    return 3 * 2 * examples * sum(a * b for a, b in zip(sizes, sizes[1:]))
+
+
+def gpt_step_flops(layers=4, channels=128, heads=4, block=64, batch=12, vocab=65):
+    """FLOPs of one W4 step's products (3x the forward's): per token and layer the q/k/v, output and
+    two MLP projections (12 C^2 multiply-adds), the attention scores and weighted sum over the whole
+    block (2 T C), and the output head (C V)."""
+    per_token = layers * (12 * channels * channels + 2 * block * channels) + channels * vocab
+    return 3 * 2 * batch * block * per_token
+
+
+FASHION_TRAIN = 60000
+
+
+def work_flops(workload, args):
+    """The products' FLOPs of one timed run (W1/W2: its epochs; W4: one step), or None."""
+    if workload == "w1":
+        return mlp_flops([784, 30, 10], FASHION_TRAIN * args.epochs)
+    if workload == "w2":
+        return mlp_flops([784, 256, 128, 10], FASHION_TRAIN * args.epochs)
+    if workload == "w4":
+        return gpt_step_flops()
+    return None
+
+
+def limit_rows(records, args):
+    """W1, W2, W4 as shares of the machine's limit: their products' FLOPs over the time, against the
+    best f32 GEMM of the same run (W3, either framework)."""
+    peaks = [r["gflops"] for r in records if r.get("workload") == "w3" and "gflops" in r]
+    shown = [w for w in args.workloads if work_flops(w, args)]
+    if not shown:
+        return []
+    if not peaks:
+        return ["", "Share of the machine's limit: add w3 to the run (its best GFLOP/s is the GEMM peak)."]
+    peak = max(peaks)
+    rows = ["", "Share of the machine's limit, the GEMM peak of this run (the best W3 figure, either framework): "
+            "%.1f GFLOP/s. Work: the products' FLOPs (forward and both gradients, 2 per multiply-add)." % peak, "",
+            "| workload | work | backprop | PyTorch |", "|---|---|---|---|"]
+    for w in shown:
+        flops = work_flops(w, args)
+        def share(fw):
+            r = find(records, fw, w)
+            if not r:
+                return "n/a"
+            seconds = r["ms_per_iter"] / 1000.0 if w == "w4" else r["seconds"]
+            gflops = flops / seconds / 1e9
+            return "%.1f GFLOP/s (%.0f%%)" % (gflops, 100.0 * gflops / peak)
+        unit = "GFLOP per step" if w == "w4" else "GFLOP"
+        rows.append("| %s | %.2f %s | %s | %s |" % (w, flops / 1e9, unit, share("backprop"), share("pytorch")))
+    return rows
+
+
 # ------------------------------------------------------------------ table
 
 def fmt_seconds(rec):
@@ -223,6 +280,7 @@ def make_table(records, args, torch_note, busy):
         "Speed-up: PyTorch seconds / backprop seconds for w1, w2, w5 and w6 (training time only, "
         "evaluation excluded); backprop GFLOP/s / PyTorch GFLOP/s for w3 and w5conv. Above 1x means backprop is faster.",
     ]
+    footer += limit_rows(records, args)
     if "w7" in args.workloads:
         footer += ["W7: PyTorch / backprop for the seconds of PPO training (its final greedy evaluation excluded; "
                    "the PyTorch side steps gymnasium's CartPole-v1) and for the microseconds per MLP step."]

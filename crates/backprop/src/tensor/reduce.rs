@@ -4,27 +4,70 @@ use super::shape::{numel, split_at_axis};
 use super::unary::nan_max;
 use super::Tensor;
 
-/// The sum of `term(x[i], y[i])` in 4 x 16 f32 lanes (term `i` into lane
-/// `i % 64`; the last `len % 64` terms summed apart), the lanes then added
-/// in a fixed order. It vectorises into four AVX-512 registers (or eight
-/// AVX ones), so that consecutive chunks add into different registers
-/// instead of each waiting for the one before it. (16 lanes in one array
-/// made a 23,520-value gradient a chain of 1,470 dependent adds; 64 in one
-/// array were kept on the stack.)
-fn lane_sum(x: &[f32], y: &[f32], term: impl Fn(f32, f32) -> f32 + Copy) -> f32 {
-    fn add(acc: &mut [f32; 16], x: &[f32], y: &[f32], term: impl Fn(f32, f32) -> f32) {
+/// The sum of `x[i]^2` (or of `(x[i] - y[i])^2` when `DIFF`) in 4 x 16 f32
+/// lanes (term `i` into lane `i % 64`; the last `len % 64` terms summed
+/// apart), the lanes then added in a fixed order. It vectorises into four
+/// AVX-512 registers (or eight AVX ones), so that consecutive chunks add into
+/// different registers instead of each waiting for the one before it. (16
+/// lanes in one array made a 23,520-value gradient a chain of 1,470
+/// dependent adds; 64 in one array were kept on the stack.) A generic x86-64
+/// build would compile it for SSE2, whose 16 registers cannot hold the 64
+/// lanes: CPUs with AVX-512 or AVX2 run a copy compiled for them, the same
+/// operations in the same order, so the same bits.
+fn lane_sum<const DIFF: bool>(x: &[f32], y: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F, checked just above.
+            return unsafe { lane_sum_avx512::<DIFF>(x, y) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            return unsafe { lane_sum_avx2::<DIFF>(x, y) };
+        }
+    }
+    lane_sum_loop::<DIFF>(x, y)
+}
+
+/// [`lane_sum_loop`] compiled for CPUs with AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn lane_sum_avx512<const DIFF: bool>(x: &[f32], y: &[f32]) -> f32 {
+    lane_sum_loop::<DIFF>(x, y)
+}
+
+/// [`lane_sum_loop`] compiled for CPUs with AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn lane_sum_avx2<const DIFF: bool>(x: &[f32], y: &[f32]) -> f32 {
+    lane_sum_loop::<DIFF>(x, y)
+}
+
+/// The loops of [`lane_sum`], inlined into each CPU-specific copy.
+#[inline(always)]
+fn lane_sum_loop<const DIFF: bool>(x: &[f32], y: &[f32]) -> f32 {
+    #[inline(always)]
+    fn term<const DIFF: bool>(x: f32, y: f32) -> f32 {
+        if DIFF {
+            (x - y) * (x - y)
+        } else {
+            x * x
+        }
+    }
+    #[inline(always)]
+    fn add<const DIFF: bool>(acc: &mut [f32; 16], x: &[f32], y: &[f32]) {
         for ((l, &x), &y) in acc.iter_mut().zip(x).zip(y) {
-            *l += term(x, y);
+            *l += term::<DIFF>(x, y);
         }
     }
     let (xs, ys) = (x.chunks_exact(64), y.chunks_exact(64));
-    let tail: f32 = xs.remainder().iter().zip(ys.remainder()).map(|(&x, &y)| term(x, y)).sum();
+    let tail: f32 = xs.remainder().iter().zip(ys.remainder()).map(|(&x, &y)| term::<DIFF>(x, y)).sum();
     let (mut a, mut b, mut c, mut d) = ([0.0f32; 16], [0.0f32; 16], [0.0f32; 16], [0.0f32; 16]);
     for (x, y) in xs.zip(ys) {
-        add(&mut a, &x[..16], &y[..16], term);
-        add(&mut b, &x[16..32], &y[16..32], term);
-        add(&mut c, &x[32..48], &y[32..48], term);
-        add(&mut d, &x[48..], &y[48..], term);
+        add::<DIFF>(&mut a, &x[..16], &y[..16]);
+        add::<DIFF>(&mut b, &x[16..32], &y[16..32]);
+        add::<DIFF>(&mut c, &x[32..48], &y[32..48]);
+        add::<DIFF>(&mut d, &x[48..], &y[48..]);
     }
     (0..16).map(|l| (a[l] + b[l]) + (c[l] + d[l])).sum::<f32>() + tail
 }
@@ -181,7 +224,7 @@ impl Tensor {
     /// assert!(backprop::Tensor::from_vec(vec![1.0, f32::NAN], &[2]).sum_squares().is_nan());
     /// ```
     pub fn sum_squares(&self) -> f32 {
-        lane_sum(self.data(), self.data(), |x, _| x * x)
+        lane_sum::<false>(self.data(), self.data())
     }
 
     /// Sum of the squared differences to `other` (the squared L2 distance),
@@ -203,7 +246,7 @@ impl Tensor {
             self.shape(),
             other.shape()
         );
-        lane_sum(self.data(), other.data(), |x, y| (x - y) * (x - y))
+        lane_sum::<true>(self.data(), other.data())
     }
 
     /// Mean of all elements (accumulated and divided in f64).

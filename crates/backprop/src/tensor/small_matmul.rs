@@ -123,8 +123,11 @@ mod avx512 {
         p: usize,
         mask: u16,
     ) {
-        // SAFETY: the caller keeps the selected lanes inside the buffers.
-        let av: [__m512; R] = std::array::from_fn(|r| unsafe { _mm512_maskz_loadu_ps(mask, a.add(r * k + p)) });
+        let mut av = [_mm512_setzero_ps(); R];
+        for (r, v) in av.iter_mut().enumerate() {
+            // SAFETY: the caller keeps the selected lanes inside the buffers.
+            *v = unsafe { _mm512_maskz_loadu_ps(mask, a.add(r * k + p)) };
+        }
         for (c, col) in acc.iter_mut().enumerate() {
             // SAFETY: as above.
             let bv = unsafe { _mm512_maskz_loadu_ps(mask, b.add(c * k + p)) };
@@ -174,7 +177,13 @@ mod avx512 {
             // SAFETY: as above, the mask reading the `k - p` values left.
             unsafe { add_products(&mut acc, a, b, k, p, lane_mask(k - p)) };
         }
-        acc.map(|col| col.map(|v| _mm512_reduce_add_ps(v)))
+        let mut sums = [[0.0f32; R]; C];
+        for (col, sum) in acc.iter().zip(sums.iter_mut()) {
+            for (&v, s) in col.iter().zip(sum.iter_mut()) {
+                *s = _mm512_reduce_add_ps(v);
+            }
+        }
+        sums
     }
 }
 

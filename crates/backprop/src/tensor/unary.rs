@@ -392,8 +392,12 @@ fn exp_nonpositive(x: f32) -> f32 {
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
     const P: [f32; 6] = [1.987_569_1e-4, 1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 0.5];
+    // Adding and subtracting 1.5 * 2^23 rounds to the nearest integer (ties
+    // to even) with plain additions: SSE2, the generic x86-64 target, has no
+    // rounding instruction (`round_ties_even` would call libm's `rintf`).
+    const ROUND: f32 = 12_582_912.0;
     let x = x.clamp(-87.3, 0.0);
-    let n = (x * LOG2_E).round_ties_even();
+    let n = (x * LOG2_E + ROUND) - ROUND;
     let r = x - n * LN2_HI - n * LN2_LO;
     let p = P.iter().fold(0.0, |acc, &c| acc * r + c);
     let er = p * r * r + r + 1.0;
