@@ -357,14 +357,15 @@ pub fn pow_grad_exponent(x: f32, p: f32) -> f32 {
 /// Logistic sigmoid `1 / (1 + e^-x)`, without overflow for large |x|: with
 /// `e = e^-|x|` (in `(0, 1]`), `1 / (1 + e)` for `x >= 0` and `e / (1 + e)`
 /// below. Branch-free ([`exp_nonpositive`]), so loops over it vectorise;
-/// within 2e-7 of the exact value (relative, and 1e-37 absolute below -87).
-/// NaN stays NaN.
+/// within 2e-7 of the exact value (relative; subnormal below -87, 0 below
+/// -104). NaN stays NaN.
 ///
 /// ```
 /// use backprop::tensor::sigmoid_f32;
 /// assert_eq!(sigmoid_f32(0.0), 0.5);
 /// assert!((sigmoid_f32(2.0) - 0.880_797_1).abs() < 1e-7);
-/// assert!(sigmoid_f32(-200.0) < 1e-37 && sigmoid_f32(200.0) == 1.0);
+/// assert!(sigmoid_f32(-100.0) > 0.0 && sigmoid_f32(-100.0) < 1e-43);
+/// assert_eq!((sigmoid_f32(-200.0), sigmoid_f32(200.0)), (0.0, 1.0));
 /// assert!(sigmoid_f32(f32::NAN).is_nan());
 /// ```
 #[inline]
@@ -378,13 +379,14 @@ pub fn sigmoid_f32(x: f32) -> f32 {
     }
 }
 
-/// `e^x` for `x <= 0` (larger `x` is taken as 0, and below -87.3, where
-/// `e^x` leaves the normal floats, as -87.3), branch-free so that loops over
-/// it vectorise, unlike libm's `expf`: `x = n ln 2 + r` with `|r| <= ln 2 / 2`,
-/// `e^r` by Cephes' degree-7 polynomial for `expf` (Moshier, *Methods and
-/// Programs for Mathematical Functions*, 1989; the coefficients of its
-/// `expf.c`), times `2^n` built in the exponent bits. Within 2 ulp of the
-/// exact value.
+/// `e^x` for `x <= 0` (larger `x` is taken as 0), branch-free so that loops
+/// over it vectorise, unlike libm's `expf`: `x = n ln 2 + r` with
+/// `|r| <= ln 2 / 2`, `e^r` by Cephes' degree-7 polynomial for `expf`
+/// (Moshier, *Methods and Programs for Mathematical Functions*, 1989; the
+/// coefficients of its `expf.c`), times `2^n` built in the exponent bits, in
+/// two factors when `2^n` is below the normal floats. Within 2 ulp of the
+/// exact value down to -87.3; below, the subnormal result rounded once more;
+/// 0 below -104.
 #[inline]
 fn exp_nonpositive(x: f32) -> f32 {
     const LOG2_E: f32 = std::f32::consts::LOG2_E;
@@ -396,13 +398,15 @@ fn exp_nonpositive(x: f32) -> f32 {
     // to even) with plain additions: SSE2, the generic x86-64 target, has no
     // rounding instruction (`round_ties_even` would call libm's `rintf`).
     const ROUND: f32 = 12_582_912.0;
-    let x = x.clamp(-87.3, 0.0);
+    let x = x.clamp(-104.0, 0.0);
     let n = (x * LOG2_E + ROUND) - ROUND;
     let r = x - n * LN2_HI - n * LN2_LO;
     let p = P.iter().fold(0.0, |acc, &c| acc * r + c);
     let er = p * r * r + r + 1.0;
-    // `n` lies in [-126, 0]: `2^n` is a normal float.
-    f32::from_bits(((n as i32 + 127) as u32) << 23) * er
+    // `n` lies in [-150, 0]: `2^n = 2^n1 2^n2` with both factors normal floats.
+    let n1 = n.max(-126.0);
+    let pow2 = |e: f32| f32::from_bits(((e as i32 + 127) as u32) << 23);
+    (pow2(n1) * er) * pow2(n - n1)
 }
 
 const GELU_C: f32 = 0.797_884_6; // sqrt(2 / pi)
@@ -467,7 +471,13 @@ mod tests {
         assert!(worst_exp < 2.5e-7, "exp: worst relative error {worst_exp:e}");
         assert!(worst_sigmoid < 2e-7, "sigmoid: worst relative error {worst_sigmoid:e}");
         assert_eq!(sigmoid_f32(f32::INFINITY), 1.0);
-        assert!(sigmoid_f32(f32::NEG_INFINITY) < 1e-37);
+        assert_eq!(sigmoid_f32(f32::NEG_INFINITY), 0.0);
+        // Below the normal floats: subnormal, within a few units of the last place.
+        for x in [-88.0f32, -95.0, -100.0, -103.0] {
+            let exact = (x as f64).exp();
+            let got = exp_nonpositive(x) as f64;
+            assert!((got - exact).abs() <= 4.0 * 2f64.powi(-149), "exp({x}) = {got:e}, exactly {exact:e}");
+        }
         assert!(sigmoid_f32(f32::NAN).is_nan());
     }
 }
