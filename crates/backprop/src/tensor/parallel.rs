@@ -59,9 +59,9 @@ const POOL_STACK: usize = 8 << 20;
 /// thread wake-ups per kernel, tens of microseconds each on a virtual
 /// machine, and the caller's core idle meanwhile. Called from a pool thread,
 /// the caller takes a share of the work itself and the others steal the
-/// rest (rayon's `join`). W2 of `bench/` at 2 threads (an MLP at batch 64):
-/// 0.56-0.68 s to 0.41-0.47 s an epoch; from outside it was slower than 1
-/// thread.
+/// rest (rayon's `join`). W2 of `bench/` at 2 threads (an MLP at batch 64),
+/// on a 2-core AMD host: 0.56-0.74 s an epoch from outside the pool (slower
+/// than 1 thread, 0.39-0.44 s), 0.31-0.47 s from inside.
 ///
 /// `f` must be `Send`: create the model, data and trainer inside it (the
 /// autograd graph is not `Send`).
@@ -83,12 +83,9 @@ pub fn run_in_pool<R: Send>(threads: Option<usize>, f: impl FnOnce() -> R + Send
     let built = rayon::ThreadPoolBuilder::new().num_threads(threads.unwrap_or(0)).stack_size(POOL_STACK).build_global();
     if let Err(e) = built {
         let running = rayon::current_num_threads();
-        match threads {
-            Some(n) if n != running => {
-                let why = format!("{n} threads asked, but the thread pool already runs {running} ({e})");
-                return Err(crate::Error::invalid("threads", why));
-            }
-            _ => {}
+        if let Some(n) = threads.filter(|&n| n != running) {
+            let why = format!("{n} threads asked, but the thread pool already runs {running} ({e})");
+            return Err(crate::Error::invalid("threads", why));
         }
     }
     Ok(rayon::scope(|_| f()))
@@ -331,4 +328,19 @@ pub fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
         SCRATCH.with(|s| s.replace(buf));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::run_in_pool;
+
+    #[test]
+    fn run_in_pool_runs_on_a_pool_thread_and_refuses_another_thread_count() {
+        // Using the global pool first builds it, so run_in_pool finds it there.
+        let running = rayon::current_num_threads();
+        assert_eq!(run_in_pool(None, rayon::current_thread_index).unwrap().map(|i| i < running), Some(true));
+        assert_eq!(run_in_pool(Some(running), || 7).unwrap(), 7);
+        let err = run_in_pool(Some(running + 1), || ()).unwrap_err().to_string();
+        assert!(err.contains(&format!("{} threads asked", running + 1)) && err.contains("already runs"), "{err}");
+    }
 }
