@@ -6,7 +6,7 @@ mod common;
 
 use backprop::checkpoint::Checkpoint;
 use backprop::Tensor;
-use common::{assert_clean_failure, backprop, mnist_arg, Run, TempDir};
+use common::{assert_clean_failure, backprop, backprop_with_env, mnist_arg, Run, TempDir};
 use std::time::{Duration, Instant};
 
 /// The drawn values of `graph --expr EXPR --set SET` as `name = value` and
@@ -161,6 +161,13 @@ fn a_thread_count_beyond_the_machine_is_refused_at_once() {
     for command in [&["eval", "--model", "absent.safetensors"][..], &["train", "mnist"]] {
         let args: Vec<&str> = command.iter().copied().chain(["--threads", "100000"]).collect();
         let line = assert_clean_failure(&backprop(&args), &["--threads", "100000"]);
+        assert!(line.contains(&format!("at most {cap}")), "{line}");
+    }
+    // The same count from rayon's variable, on a command with --threads and one
+    // without: refused as well, not tens of thousands of threads started.
+    for command in [&["train", "mnist"][..], &["info", "absent.safetensors"]] {
+        let run = backprop_with_env(command, &[("RAYON_NUM_THREADS", "100000")]);
+        let line = assert_clean_failure(&run, &["RAYON_NUM_THREADS", "100000"]);
         assert!(line.contains(&format!("at most {cap}")), "{line}");
     }
     assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());

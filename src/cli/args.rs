@@ -53,21 +53,12 @@ pub(crate) struct ThreadsArg {
 impl ThreadsArg {
     /// The thread count asked for, or `default` when `--threads` is not
     /// given; `cli::main` sizes the global pool with it before the command
-    /// runs (on one of the pool's threads). Refuses more than
-    /// [`max_threads`] (4 per core): a count such as 100000 would spend
-    /// minutes starting threads that only queue.
+    /// runs (on one of the pool's threads). Refuses more than 4 threads per
+    /// core ([`check_threads`]).
     ///
-    /// [`max_threads`]: backprop::tensor::parallel::max_threads
+    /// [`check_threads`]: backprop::tensor::parallel::check_threads
     pub fn count(self, default: Option<usize>) -> Result<Option<usize>> {
-        let Some(n) = self.threads.or(default) else { return Ok(None) };
-        let cap = backprop::tensor::parallel::max_threads();
-        if n > cap {
-            return Err(Error::invalid(
-                "--threads",
-                format!("{n} is more than this machine can use: at most {cap} (4 per core, {} cores)", cap / 4),
-            ));
-        }
-        Ok(Some(n))
+        self.threads.or(default).map(|n| backprop::tensor::parallel::check_threads("--threads", n)).transpose()
     }
 }
 

@@ -87,9 +87,15 @@ impl Run {
 /// Runs `backprop` with `args` (the working directory is the temp folder, so
 /// nothing lands in the source tree by accident).
 pub fn backprop<S: AsRef<str>>(args: &[S]) -> Run {
+    backprop_with_env(args, &[])
+}
+
+/// [`backprop`] with these environment variables set.
+pub fn backprop_with_env<S: AsRef<str>>(args: &[S], vars: &[(&str, &str)]) -> Run {
     let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
     let out = Command::new(env!("CARGO_BIN_EXE_backprop"))
         .args(&args)
+        .envs(vars.iter().copied())
         .current_dir(std::env::temp_dir())
         .output()
         .expect("the backprop binary runs");

@@ -45,13 +45,33 @@ pub fn max_threads() -> usize {
     4 * std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// `n`, or an [`Error::InvalidArgument`](crate::Error::InvalidArgument)
+/// naming `what` (a flag, a variable) when `n` is more than [`max_threads`]:
+/// a count such as 100000 spends minutes and gigabytes starting threads
+/// that only queue, or aborts when memory for their stacks runs out.
+///
+/// ```
+/// use backprop::tensor::parallel::{check_threads, max_threads};
+/// assert_eq!(check_threads("--threads", 2).unwrap(), 2);
+/// assert!(check_threads("--threads", max_threads() + 1).is_err());
+/// ```
+pub fn check_threads(what: &str, n: usize) -> crate::Result<usize> {
+    let cap = max_threads();
+    if n > cap {
+        let why = format!("{n} is more than this machine can use: at most {cap} (4 per core, {} cores)", cap / 4);
+        return Err(crate::Error::invalid(what, why));
+    }
+    Ok(n)
+}
+
 /// Stack size of the pool's threads: the main thread's 8 MiB, since
 /// [`run_in_pool`] runs whole programs on one of them.
 const POOL_STACK: usize = 8 << 20;
 
 /// Runs `f` on a thread of rayon's global pool and returns what it returns;
-/// the pool is first built with `threads` threads (`None`: rayon's default,
-/// one per core or `RAYON_NUM_THREADS`) unless it already exists.
+/// the pool is first built with `threads` threads (`None`: the
+/// `RAYON_NUM_THREADS` variable when it holds a positive count, else one per
+/// core, as rayon does) unless it already exists.
 ///
 /// Run training (or any program that calls the parallel kernels many times)
 /// this way. A kernel called from outside the pool hands all of its work to
@@ -67,8 +87,9 @@ const POOL_STACK: usize = 8 << 20;
 /// autograd graph is not `Send`).
 ///
 /// # Errors
-/// [`Error::InvalidArgument`](crate::Error::InvalidArgument) when the pool
-/// already exists with another thread count than `threads`, or cannot start.
+/// [`Error::InvalidArgument`](crate::Error::InvalidArgument) when the count
+/// (from `threads` or `RAYON_NUM_THREADS`) fails [`check_threads`], or the
+/// pool already exists with another thread count than `threads`.
 ///
 /// ```
 /// use backprop::tensor::parallel::run_in_pool;
@@ -80,6 +101,13 @@ const POOL_STACK: usize = 8 << 20;
 /// # Ok::<(), backprop::Error>(())
 /// ```
 pub fn run_in_pool<R: Send>(threads: Option<usize>, f: impl FnOnce() -> R + Send) -> crate::Result<R> {
+    let threads = match threads {
+        Some(n) => Some(check_threads("threads", n)?),
+        None => match std::env::var("RAYON_NUM_THREADS").ok().and_then(|v| v.trim().parse::<usize>().ok()) {
+            Some(n) if n > 0 => Some(check_threads("RAYON_NUM_THREADS", n)?),
+            _ => None,
+        },
+    };
     let built = rayon::ThreadPoolBuilder::new().num_threads(threads.unwrap_or(0)).stack_size(POOL_STACK).build_global();
     if let Err(e) = built {
         let running = rayon::current_num_threads();
